@@ -1,0 +1,53 @@
+// The full seed GAN step (G 100-128-256-512-1024-784 with BN, D 784-512-256-1) at batch 64 on a native backend:
+// ms/step and GFLOP/s, counting 1.19 GFLOP per step as the design notes do (G forward+backward, D three times).
+//
+//   deno task bench:step [--backend cpu] [--threads N] [--batch 64] [--steps 300] [--per-call 1]
+
+import { parseArgs } from "node:util";
+import { Context, NativeGan, NativeMlp } from "../src/backend/native.ts";
+import { initParams } from "../src/backend/reference.ts";
+import { seedDiscriminator, seedGenerator } from "../src/model/spec.ts";
+import { mulberry32 } from "../tests/check.ts";
+
+const { values } = parseArgs({
+  options: {
+    backend: { type: "string", default: "cpu" },
+    threads: { type: "string", default: "0" },
+    batch: { type: "string", default: "64" },
+    steps: { type: "string", default: "300" },
+    "per-call": { type: "string", default: "1" },
+  },
+});
+const batch = Number(values.batch), steps = Number(values.steps), perCall = Number(values["per-call"]);
+
+using ctx = new Context({ backend: values.backend as "cpu", threads: Number(values.threads) });
+using g = new NativeMlp(ctx, seedGenerator());
+using d = new NativeMlp(ctx, seedDiscriminator());
+const rand = mulberry32(1);
+g.set("params", Float32Array.from(initParams(g.spec, rand)));
+d.set("params", Float32Array.from(initParams(d.spec, rand)));
+using gan = new NativeGan(ctx, g, d, { batch_size: batch, seed: 1, lr: 2e-4, b1: 0.5, b2: 0.999, eps: 1e-8 });
+const count = 10000;
+gan.setData(new Uint8Array(count * 784).map(() => Math.floor(rand() * 256)), count);
+
+const gflopPerStep = 1.19 * batch / 64;
+const out = new Float32Array(4 * perCall);
+for (let i = 0; i < 20; i++) gan.stepRaw(perCall, out); // warm-up: workspaces, caches, thread pool
+const samples: number[] = [];
+for (let done = 0; done < steps; done += perCall) {
+  const t0 = performance.now();
+  gan.stepRaw(perCall, out);
+  samples.push((performance.now() - t0) / perCall);
+}
+samples.sort((a, b) => a - b);
+const median = samples[Math.floor(samples.length / 2)];
+const min = samples[0];
+const info = ctx.info();
+console.log(
+  `backend ${info.backend} (${info.threads} threads, ${info.simd.join("/")}), batch ${batch}, ${perCall} step(s) per call`,
+);
+console.log(
+  `ms/step: median ${median.toFixed(3)}, min ${min.toFixed(3)} | GFLOP/s: median ${
+    (gflopPerStep / median * 1e3).toFixed(1)
+  }, best ${(gflopPerStep / min * 1e3).toFixed(1)} | last losses D ${out[0].toFixed(4)} G ${out[1].toFixed(4)}`,
+);

@@ -1,0 +1,85 @@
+//! A compute context: the backend, its threads, and (with the GPU backend) its device.
+
+use crate::error::{bad_arg, Code, Error, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BackendKind {
+    Cpu,
+}
+
+pub struct Context {
+    pub backend: BackendKind,
+    pub threads: usize,
+    pool: rayon::ThreadPool,
+}
+
+impl Context {
+    /// `backend` is `cpu`, `gpu` or `auto`; `threads` 0 means the cores available.
+    pub fn new(backend: &str, threads: u32) -> Result<Context> {
+        let kind = match backend {
+            "cpu" | "auto" => BackendKind::Cpu,
+            "gpu" => {
+                return Err(Error::new(
+                    Code::Unavailable,
+                    "backend \"gpu\" is not available in this build of gan_native (available: cpu, auto)",
+                ))
+            }
+            other => return Err(bad_arg!("unknown backend \"{other}\" (expected cpu, gpu or auto)")),
+        };
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        if threads > 4096 {
+            return Err(bad_arg!("threads must be in [0, 4096], got {threads}"));
+        }
+        let threads = if threads == 0 {
+            cores
+        } else {
+            threads as usize
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("gan-cpu-{i}"))
+            .build()
+            .map_err(|e| {
+                Error::new(
+                    Code::Backend,
+                    format!("cannot start {threads} threads: {e}"),
+                )
+            })?;
+        Ok(Context {
+            backend: kind,
+            threads,
+            pool,
+        })
+    }
+
+    /// Runs `f` on this context's thread pool (so GEMM and elementwise work use exactly its threads).
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        self.pool.install(f)
+    }
+
+    pub fn info(&self) -> serde_json::Value {
+        let mut simd = Vec::new();
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                simd.push("avx512f");
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                simd.push("avx2");
+            }
+            if std::arch::is_x86_feature_detected!("fma") {
+                simd.push("fma");
+            }
+        }
+        serde_json::json!({
+            "backend": match self.backend { BackendKind::Cpu => "cpu" },
+            "threads": self.threads,
+            "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            "simd": simd,
+            "adapter": null,
+            "version": env!("CARGO_PKG_VERSION"),
+        })
+    }
+}

@@ -1,0 +1,199 @@
+//! The seed's GAN training step on the CPU, over a dataset held in the library (u8 pixels, uploaded once).
+
+use super::kernels::{bce_grad, bce_sum};
+use super::mlp::{AdamConfig, CpuMlp};
+use crate::error::{bad_arg, bad_state, Result};
+use crate::rng;
+
+/// Per-step results, in this order in the output buffer.
+pub const STEP_OUTPUTS: usize = 4; // d_loss, g_loss, mean D(x), mean D(G(z))
+
+#[derive(Clone, Copy, Debug)]
+pub struct GanConfig {
+    pub batch_size: usize,
+    pub adam_g: AdamConfig,
+    pub adam_d: AdamConfig,
+    pub seed: u64,
+}
+
+pub struct CpuGan {
+    pub config: GanConfig,
+    /// `[count, features]` u8 pixels.
+    data: Vec<u8>,
+    count: usize,
+    features: usize,
+    /// The sample order of epoch `order_epoch`, `[count]`.
+    order: Vec<u32>,
+    order_epoch: Option<u64>,
+    /// Steps taken over the whole run (the noise stream and the position in the epoch derive from it).
+    pub step: u64,
+    /// `[2 * batch]` copy of D's outputs.
+    probs: Vec<f32>,
+}
+
+impl CpuGan {
+    pub fn new(config: GanConfig, g: &CpuMlp, d: &CpuMlp) -> Result<CpuGan> {
+        check_pair(g, d)?;
+        if config.batch_size == 0 || config.batch_size > 1 << 20 {
+            return Err(bad_arg!(
+                "batch_size must be in [1, 2^20], got {}",
+                config.batch_size
+            ));
+        }
+        if g.spec.has_bn() && config.batch_size == 1 {
+            return Err(bad_arg!(
+                "batch_size 1 cannot train a generator with BatchNorm (PyTorch refuses it too)"
+            ));
+        }
+        Ok(CpuGan {
+            config,
+            data: Vec::new(),
+            count: 0,
+            features: g.spec.output(),
+            order: Vec::new(),
+            order_epoch: None,
+            step: 0,
+            probs: vec![0f32; 2 * config.batch_size],
+        })
+    }
+
+    /// Takes the dataset: `pixels [count, features]` as u8 (0 is black, 255 white).
+    pub fn set_data(&mut self, pixels: &[u8], count: usize, g: &CpuMlp) -> Result<()> {
+        if count == 0 {
+            return Err(bad_arg!("dataset must hold at least 1 image, got 0"));
+        }
+        if pixels.len() != count * self.features {
+            return Err(bad_arg!(
+                "dataset has {} bytes, expected {count} images x {} pixels = {}",
+                pixels.len(),
+                self.features,
+                count * self.features
+            ));
+        }
+        if count > u32::MAX as usize {
+            return Err(bad_arg!(
+                "dataset of {count} images is too large (at most 2^32 - 1)"
+            ));
+        }
+        let b = self.config.batch_size;
+        if g.spec.has_bn() && count % b == 1 {
+            return Err(bad_arg!(
+                "the last batch of every epoch would hold 1 image ({count} images, batch size {b}), which BatchNorm \
+                 cannot train on; choose another batch size"
+            ));
+        }
+        self.data = pixels.to_vec();
+        self.count = count;
+        self.order = vec![0u32; count];
+        self.order_epoch = None;
+        Ok(())
+    }
+
+    pub fn batches_per_epoch(&self) -> u64 {
+        self.count.div_ceil(self.config.batch_size) as u64
+    }
+
+    /// (epoch, batch index in the epoch, rows in this batch) of the next step.
+    pub fn position(&self) -> (u64, u64, usize) {
+        let nb = self.batches_per_epoch().max(1);
+        let (e, i) = (self.step / nb, self.step % nb);
+        let b = self.config.batch_size;
+        let rows = b.min(self.count.saturating_sub(i as usize * b));
+        (e, i, rows)
+    }
+
+    /// Runs one training step in the seed's order; writes d_loss, g_loss, mean D(x), mean D(G(z)) to `out`.
+    pub fn step(&mut self, g: &mut CpuMlp, d: &mut CpuMlp, out: &mut [f32]) -> Result<()> {
+        if self.count == 0 {
+            return Err(bad_state!("no dataset: call set_data before training"));
+        }
+        let (epoch, batch, rows) = self.position();
+        if self.order_epoch != Some(epoch) {
+            rng::permutation(&mut self.order, self.config.seed, epoch as u32);
+            self.order_epoch = Some(epoch);
+        }
+        let f = self.features;
+        // G forward on fresh noise (train mode: batch statistics, running statistics updated once).
+        rng::fill_normal(g.input_mut(rows), self.config.seed, self.step as u32);
+        g.forward_in_place(rows, true);
+        // D forward once over [fake; real]: D has no BatchNorm and is unchanged until its own step, so this is the
+        // seed's D(G(z)) of the G step and D(G(z).detach()) of the D step at once.
+        {
+            let x = d.input_mut(2 * rows);
+            let (fake, real) = x.split_at_mut(rows * f);
+            fake.copy_from_slice(g.output());
+            let idx = &self.order[batch as usize * self.config.batch_size..][..rows];
+            for (row, &k) in real.chunks_exact_mut(f).zip(idx) {
+                let px = &self.data[k as usize * f..][..f];
+                for (v, &p) in row.iter_mut().zip(px) {
+                    // torchvision: ToTensor (p / 255) then Normalize(0.5, 0.5).
+                    *v = (p as f32 / 255.0 - 0.5) / 0.5;
+                }
+            }
+        }
+        d.forward_in_place(2 * rows, true);
+        let p = &mut self.probs[..2 * rows];
+        p.copy_from_slice(d.output());
+        let (pf, pr) = p.split_at(rows);
+        let n = rows as f64;
+        let g_loss = bce_sum(pf, |_| 1.0) / n;
+        let d_loss = (bce_sum(pr, |_| 1.0) / n + bce_sum(pf, |_| 0.0) / n) / 2.0;
+        let mean = |v: &[f32]| v.iter().map(|&x| x as f64).sum::<f64>() / n;
+        out[..STEP_OUTPUTS].copy_from_slice(&[
+            d_loss as f32,
+            g_loss as f32,
+            mean(pr) as f32,
+            mean(pf) as f32,
+        ]);
+
+        // G step: g_loss = BCE(D(G(z)), 1), backward through D (input gradients only) into G; Adam on G.
+        bce_grad(d.dout_mut(rows), pf, |_| 1.0, 1.0 / rows as f32);
+        let dfake = d
+            .backward_rows(rows, false, true)?
+            .expect("input gradient requested");
+        g.dout_mut(rows).copy_from_slice(dfake);
+        g.backward_rows(rows, true, false)?;
+        g.adam_step(self.config.adam_g);
+
+        // D step: d_loss = (BCE(D(x), 1) + BCE(D(G(z).detach()), 0)) / 2; weight gradients only; Adam on D.
+        {
+            let dout = d.dout_mut(2 * rows);
+            let (df, dr) = dout.split_at_mut(rows);
+            let s = 0.5 / rows as f32;
+            bce_grad(df, pf, |_| 0.0, s);
+            bce_grad(dr, pr, |_| 1.0, s);
+        }
+        d.backward_rows(2 * rows, true, false)?;
+        d.adam_step(self.config.adam_d);
+        self.step += 1;
+        Ok(())
+    }
+}
+
+/// Checks that G and D fit together in the fused step.
+pub fn check_pair(g: &CpuMlp, d: &CpuMlp) -> Result<()> {
+    if d.spec.input != g.spec.output() {
+        return Err(bad_arg!(
+            "discriminator input ({}) must equal generator output ({})",
+            d.spec.input,
+            g.spec.output()
+        ));
+    }
+    if d.spec.output() != 1 {
+        return Err(bad_arg!(
+            "discriminator must have 1 output (a probability), got {}",
+            d.spec.output()
+        ));
+    }
+    if d.spec.layers.last().map(|l| l.act) != Some(crate::spec::Act::Sigmoid) {
+        return Err(bad_arg!(
+            "discriminator must end in a sigmoid (BCE takes probabilities)"
+        ));
+    }
+    if d.spec.has_bn() {
+        return Err(bad_arg!(
+            "the fused GAN step needs a discriminator without BatchNorm (it runs D once over real and fake rows)"
+        ));
+    }
+    Ok(())
+}

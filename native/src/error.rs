@@ -1,0 +1,58 @@
+//! Status codes and the error type every native entry point returns.
+
+use std::fmt;
+
+/// Status codes returned across the C ABI. `0` is success; the message of the last failure on the calling thread is read
+/// with `gan_last_error`.
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Code {
+    Ok = 0,
+    /// An argument is malformed: a null pointer, a wrong length, NaN in a spec, a size of zero.
+    InvalidArgument = 1,
+    /// A handle is unknown, already freed, or of another kind.
+    InvalidHandle = 2,
+    /// The call is valid but not in this state (backward before forward, a step without data).
+    InvalidState = 3,
+    /// The backend failed (a GPU validation error, device lost, out of memory).
+    Backend = 4,
+    /// The requested backend is not available on this machine.
+    Unavailable = 5,
+    /// A Rust panic was caught at the boundary: a bug in this library.
+    Panic = 6,
+}
+
+/// An error with its status code and a message that names the problem and the value.
+#[derive(Debug, Clone)]
+pub struct Error {
+    pub code: Code,
+    pub message: String,
+}
+
+impl Error {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        Error {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// `InvalidArgument` with a formatted message.
+macro_rules! bad_arg {
+    ($($t:tt)*) => { $crate::error::Error::new($crate::error::Code::InvalidArgument, format!($($t)*)) };
+}
+/// `InvalidState` with a formatted message.
+macro_rules! bad_state {
+    ($($t:tt)*) => { $crate::error::Error::new($crate::error::Code::InvalidState, format!($($t)*)) };
+}
+pub(crate) use bad_arg;
+pub(crate) use bad_state;

@@ -1,0 +1,672 @@
+//! The C ABI: every `extern "C"` function of the library and the only `unsafe` code that touches caller memory.
+//!
+//! Conventions:
+//! - functions that create an object return its handle, a `u32` that is never 0 on success; 0 means failure;
+//! - other functions return a status code (`0` success, see `error::Code`), or for JSON getters the byte length of the
+//!   JSON (`>= 0`) or `-code`;
+//! - on failure the message is kept per thread and read with `gan_last_error`;
+//! - every body runs inside `catch_unwind`: a panic becomes `Code::Panic`, never an abort across the boundary;
+//! - every pointer is checked for null and alignment, every length against the object's shapes.
+//!
+//! The functions are safe to call from Rust's point of view only with valid pointers; they are not marked `unsafe`
+//! because their one caller is the FFI, whose contract (buffers of the stated lengths) is documented on each.
+#![allow(clippy::not_unsafe_ptr_arg_deref)]
+
+use crate::context::Context;
+use crate::cpu::gan::{CpuGan, GanConfig, STEP_OUTPUTS};
+use crate::cpu::kernels;
+use crate::cpu::mlp::{AdamConfig, CpuMlp};
+use crate::error::{bad_arg, Code, Error, Result};
+use crate::registry::{self, lock, Gan, Mlp, Object};
+use crate::rng;
+use crate::spec::Spec;
+use std::cell::{Cell, RefCell};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex};
+
+/// Bumped on any change of a signature below; `src/native/ffi.ts` checks it.
+pub const ABI_VERSION: u32 = 1;
+
+thread_local! {
+    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+    static LAST_STATUS: Cell<i32> = const { Cell::new(0) };
+}
+
+fn set_error(e: &Error) {
+    LAST_ERROR.with(|s| *s.borrow_mut() = e.message.clone());
+    LAST_STATUS.with(|s| s.set(e.code as i32));
+}
+
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    let what = p
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    format!("internal error (a bug in gan_native, please report it): {what}")
+}
+
+fn run<T>(f: impl FnOnce() -> Result<T>) -> std::result::Result<T, Code> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => {
+            set_error(&e);
+            Err(e.code)
+        }
+        Err(p) => {
+            set_error(&Error::new(Code::Panic, panic_message(p)));
+            Err(Code::Panic)
+        }
+    }
+}
+
+/// A status-returning body.
+fn status(f: impl FnOnce() -> Result<()>) -> i32 {
+    match run(f) {
+        Ok(()) => Code::Ok as i32,
+        Err(c) => c as i32,
+    }
+}
+
+/// A handle-returning body (0 on failure).
+fn handle(f: impl FnOnce() -> Result<u32>) -> u32 {
+    run(f).unwrap_or(0)
+}
+
+/// A JSON-returning body: writes the UTF-8 JSON into `buf` when `cap` is large enough; returns its length or -code.
+fn json(buf: *mut u8, cap: usize, f: impl FnOnce() -> Result<serde_json::Value>) -> i64 {
+    match run(|| {
+        let s = f()?.to_string();
+        if cap >= s.len() {
+            let out = unsafe { slice_mut(buf, s.len(), "buf")? };
+            out.copy_from_slice(s.as_bytes());
+        }
+        Ok(s.len() as i64)
+    }) {
+        Ok(n) => n,
+        Err(c) => -(c as i64),
+    }
+}
+
+/// # Safety
+/// `p` must be null or valid for reads of `len` elements for the duration of the call.
+unsafe fn slice<'a, T>(p: *const T, len: usize, what: &str) -> Result<&'a [T]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() {
+        return Err(bad_arg!("{what} is a null pointer with length {len}"));
+    }
+    if !(p as usize).is_multiple_of(std::mem::align_of::<T>()) {
+        return Err(bad_arg!(
+            "{what} is not aligned to {} bytes",
+            std::mem::align_of::<T>()
+        ));
+    }
+    if len > isize::MAX as usize / std::mem::size_of::<T>() {
+        return Err(bad_arg!("{what} length {len} is too large"));
+    }
+    Ok(std::slice::from_raw_parts(p, len))
+}
+
+/// # Safety
+/// `p` must be null or valid for writes of `len` elements for the duration of the call.
+unsafe fn slice_mut<'a, T>(p: *mut T, len: usize, what: &str) -> Result<&'a mut [T]> {
+    slice(p as *const T, len, what)?;
+    Ok(if len == 0 {
+        &mut []
+    } else {
+        std::slice::from_raw_parts_mut(p, len)
+    })
+}
+
+unsafe fn str_arg<'a>(p: *const u8, len: usize, what: &str) -> Result<&'a str> {
+    std::str::from_utf8(slice(p, len, what)?).map_err(|_| bad_arg!("{what} is not valid UTF-8"))
+}
+
+fn finite(x: f64, what: &str) -> Result<f64> {
+    if x.is_finite() {
+        Ok(x)
+    } else {
+        Err(bad_arg!("{what} must be a finite number, got {x}"))
+    }
+}
+
+fn adam_config(lr: f64, b1: f64, b2: f64, eps: f64) -> Result<AdamConfig> {
+    let lr = finite(lr, "lr")?;
+    let (b1, b2, eps) = (finite(b1, "b1")?, finite(b2, "b2")?, finite(eps, "eps")?);
+    if lr < 0.0 {
+        return Err(bad_arg!("lr must be >= 0, got {lr}"));
+    }
+    if !(0.0..1.0).contains(&b1) || !(0.0..1.0).contains(&b2) {
+        return Err(bad_arg!("betas must be in [0, 1), got ({b1}, {b2})"));
+    }
+    if eps < 0.0 {
+        return Err(bad_arg!("eps must be >= 0, got {eps}"));
+    }
+    Ok(AdamConfig { lr, b1, b2, eps })
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Library and errors
+
+/// `uint32_t gan_abi_version(void)`
+#[no_mangle]
+pub extern "C" fn gan_abi_version() -> u32 {
+    ABI_VERSION
+}
+
+/// `size_t gan_last_error(uint8_t* buf, size_t cap)`: copies up to `cap` bytes of this thread's last error message
+/// (UTF-8, not NUL-terminated) and returns its full length.
+#[no_mangle]
+pub extern "C" fn gan_last_error(buf: *mut u8, cap: usize) -> usize {
+    LAST_ERROR.with(|s| {
+        let s = s.borrow();
+        let n = s.len().min(cap);
+        if n > 0 && !buf.is_null() {
+            // SAFETY: the caller gives `cap` writable bytes at `buf`; we write `n <= cap`.
+            unsafe { std::ptr::copy_nonoverlapping(s.as_ptr(), buf, n) };
+        }
+        s.len()
+    })
+}
+
+/// `int32_t gan_last_status(void)`: this thread's last failure code (for calls that return a handle).
+#[no_mangle]
+pub extern "C" fn gan_last_status() -> i32 {
+    LAST_STATUS.with(|s| s.get())
+}
+
+/// `uint32_t gan_live_handles(void)`: the number of open handles (for leak tests).
+#[no_mangle]
+pub extern "C" fn gan_live_handles() -> u32 {
+    registry::live() as u32
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Contexts
+
+/// `uint32_t gan_context_new(const uint8_t* backend, size_t backend_len, uint32_t threads)`: backend is "cpu", "gpu" or
+/// "auto"; threads 0 means the cores available.
+#[no_mangle]
+pub extern "C" fn gan_context_new(backend: *const u8, backend_len: usize, threads: u32) -> u32 {
+    handle(|| {
+        let b = unsafe { str_arg(backend, backend_len, "backend")? };
+        registry::insert(Object::Context(Arc::new(Context::new(b, threads)?)))
+    })
+}
+
+/// `int64_t gan_context_info(uint32_t ctx, uint8_t* buf, size_t cap)`: JSON.
+#[no_mangle]
+pub extern "C" fn gan_context_info(ctx: u32, buf: *mut u8, cap: usize) -> i64 {
+    json(buf, cap, || Ok(registry::context(ctx)?.info()))
+}
+
+/// `int32_t gan_context_free(uint32_t ctx)`
+#[no_mangle]
+pub extern "C" fn gan_context_free(ctx: u32) -> i32 {
+    status(|| registry::remove(ctx, "context"))
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// MLPs
+
+/// `uint32_t gan_mlp_new(uint32_t ctx, const uint8_t* spec_json, size_t len)`: parameters start at PyTorch's BN
+/// defaults (gamma 1, beta 0, running var 1) and zero elsewhere; set them with `gan_mlp_set`.
+#[no_mangle]
+pub extern "C" fn gan_mlp_new(ctx: u32, spec: *const u8, len: usize) -> u32 {
+    handle(|| {
+        let c = registry::context(ctx)?;
+        let spec = Spec::parse(unsafe { str_arg(spec, len, "spec")? })?;
+        let cpu = CpuMlp::new(spec, c.threads);
+        registry::insert(Object::Mlp(Arc::new(Mutex::new(Mlp { ctx: c, cpu }))))
+    })
+}
+
+/// `int64_t gan_mlp_info(uint32_t mlp, uint8_t* buf, size_t cap)`: JSON with the layout (names, shapes, offsets),
+/// `adam_step` and `num_batches_tracked`.
+#[no_mangle]
+pub extern "C" fn gan_mlp_info(mlp: u32, buf: *mut u8, cap: usize) -> i64 {
+    json(buf, cap, || {
+        let m = registry::mlp(mlp)?;
+        let m = lock(&m)?;
+        let mut v = m.cpu.spec.describe();
+        v["adam_step"] = m.cpu.adam_t.into();
+        v["num_batches_tracked"] = m.cpu.batches_tracked.into();
+        Ok(v)
+    })
+}
+
+/// Which flat buffer `gan_mlp_get` / `gan_mlp_set` address.
+fn which_buffer(m: &mut CpuMlp, which: u32) -> Result<&mut Vec<f32>> {
+    Ok(match which {
+        0 => &mut m.params,
+        1 => &mut m.grads,
+        2 => &mut m.m,
+        3 => &mut m.v,
+        4 => &mut m.buffers,
+        _ => return Err(bad_arg!("buffer selector must be 0 (params), 1 (grads), 2 (adam m), 3 (adam v) or 4 (running stats), got {which}")),
+    })
+}
+
+const BUFFER_NAMES: [&str; 5] = ["params", "grads", "adam m", "adam v", "running stats"];
+
+/// `int32_t gan_mlp_get(uint32_t mlp, uint32_t which, float* out, size_t len)`: copies a flat buffer out;
+/// `len` must equal its size.
+#[no_mangle]
+pub extern "C" fn gan_mlp_get(mlp: u32, which: u32, out: *mut f32, len: usize) -> i32 {
+    status(|| {
+        let m = registry::mlp(mlp)?;
+        let mut m = lock(&m)?;
+        let b = which_buffer(&mut m.cpu, which)?;
+        if len != b.len() {
+            return Err(bad_arg!(
+                "{} has {} values, got a buffer of {len}",
+                BUFFER_NAMES[which as usize],
+                b.len()
+            ));
+        }
+        unsafe { slice_mut(out, len, "out")? }.copy_from_slice(b);
+        Ok(())
+    })
+}
+
+/// `int32_t gan_mlp_set(uint32_t mlp, uint32_t which, const float* src, size_t len)`: copies a flat buffer in; every
+/// value must be finite.
+#[no_mangle]
+pub extern "C" fn gan_mlp_set(mlp: u32, which: u32, src: *const f32, len: usize) -> i32 {
+    status(|| {
+        let m = registry::mlp(mlp)?;
+        let mut m = lock(&m)?;
+        let b = which_buffer(&mut m.cpu, which)?;
+        let name = BUFFER_NAMES[which as usize];
+        if len != b.len() {
+            return Err(bad_arg!("{name} has {} values, got {len}", b.len()));
+        }
+        let s = unsafe { slice(src, len, "src")? };
+        if let Some(i) = s.iter().position(|x| !x.is_finite()) {
+            return Err(bad_arg!(
+                "{name}[{i}] is {}, expected a finite number",
+                s[i]
+            ));
+        }
+        b.copy_from_slice(s);
+        Ok(())
+    })
+}
+
+/// `int32_t gan_mlp_set_counters(uint32_t mlp, uint64_t adam_step, uint64_t num_batches_tracked)`
+#[no_mangle]
+pub extern "C" fn gan_mlp_set_counters(mlp: u32, adam_step: u64, batches_tracked: u64) -> i32 {
+    status(|| {
+        let m = registry::mlp(mlp)?;
+        let mut m = lock(&m)?;
+        m.cpu.adam_t = adam_step;
+        m.cpu.batches_tracked = batches_tracked;
+        Ok(())
+    })
+}
+
+/// `int32_t gan_mlp_forward(uint32_t mlp, const float* x, size_t x_len, uint32_t rows, uint32_t train, float* y,
+/// size_t y_len)`: `x [rows, input]` -> `y [rows, output]`; train 1 uses batch statistics and updates the running ones.
+#[no_mangle]
+pub extern "C" fn gan_mlp_forward(
+    mlp: u32,
+    x: *const f32,
+    x_len: usize,
+    rows: u32,
+    train: u32,
+    y: *mut f32,
+    y_len: usize,
+) -> i32 {
+    status(|| {
+        let m = registry::mlp(mlp)?;
+        let mut m = lock(&m)?;
+        if train > 1 {
+            return Err(bad_arg!("train must be 0 or 1, got {train}"));
+        }
+        let want = rows as usize * m.cpu.spec.output();
+        if y_len != want {
+            return Err(bad_arg!(
+                "forward: output buffer has {y_len} values, expected {want}"
+            ));
+        }
+        let x = unsafe { slice(x, x_len, "x")? };
+        let y = unsafe { slice_mut(y, y_len, "y")? };
+        let ctx = m.ctx.clone();
+        let cpu = &mut m.cpu;
+        ctx.run(|| {
+            cpu.forward(x, rows as usize, train == 1)
+                .map(|out| y.copy_from_slice(out))
+        })
+    })
+}
+
+/// `int32_t gan_mlp_backward(uint32_t mlp, const float* dy, size_t dy_len, float* dx, size_t dx_len)`: backward of the
+/// last forward; parameter gradients land in the grads buffer (overwritten), `dx [rows, input]` in `dx`.
+#[no_mangle]
+pub extern "C" fn gan_mlp_backward(
+    mlp: u32,
+    dy: *const f32,
+    dy_len: usize,
+    dx: *mut f32,
+    dx_len: usize,
+) -> i32 {
+    status(|| {
+        let m = registry::mlp(mlp)?;
+        let mut m = lock(&m)?;
+        let dy = unsafe { slice(dy, dy_len, "dy")? };
+        let dx = unsafe { slice_mut(dx, dx_len, "dx")? };
+        let ctx = m.ctx.clone();
+        let cpu = &mut m.cpu;
+        ctx.run(|| {
+            let g = cpu.backward(dy)?;
+            if dx.len() != g.len() {
+                return Err(bad_arg!(
+                    "backward: input gradient buffer has {} values, expected {}",
+                    dx.len(),
+                    g.len()
+                ));
+            }
+            dx.copy_from_slice(g);
+            Ok(())
+        })
+    })
+}
+
+/// `int32_t gan_mlp_adam(uint32_t mlp, double lr, double b1, double b2, double eps)`: one Adam step with the current
+/// gradients (PyTorch's update; the step counter advances first, so the first step uses t = 1).
+#[no_mangle]
+pub extern "C" fn gan_mlp_adam(mlp: u32, lr: f64, b1: f64, b2: f64, eps: f64) -> i32 {
+    status(|| {
+        let c = adam_config(lr, b1, b2, eps)?;
+        let m = registry::mlp(mlp)?;
+        let mut m = lock(&m)?;
+        let ctx = m.ctx.clone();
+        let cpu = &mut m.cpu;
+        ctx.run(|| cpu.adam_step(c));
+        Ok(())
+    })
+}
+
+/// `int32_t gan_mlp_free(uint32_t mlp)`
+#[no_mangle]
+pub extern "C" fn gan_mlp_free(mlp: u32) -> i32 {
+    status(|| registry::remove(mlp, "mlp"))
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// Losses, Adam and random numbers on caller buffers
+
+fn bce_args<'a>(
+    p: *const f32,
+    y: *const f32,
+    n: usize,
+    dp: *mut f32,
+    dp_len: usize,
+) -> Result<(&'a [f32], &'a [f32], &'a mut [f32])> {
+    if n == 0 {
+        return Err(bad_arg!("BCE over 0 values"));
+    }
+    let p = unsafe { slice(p, n, "input")? };
+    let y = unsafe { slice(y, n, "target")? };
+    if dp_len != 0 && dp_len != n {
+        return Err(bad_arg!(
+            "gradient buffer has {dp_len} values, expected {n} (or 0 for none)"
+        ));
+    }
+    let dp = unsafe { slice_mut(dp, dp_len, "grad")? };
+    if let Some(i) = y.iter().position(|t| !(0.0..=1.0).contains(t)) {
+        return Err(bad_arg!(
+            "target[{i}] is {}, expected a value in [0, 1]",
+            y[i]
+        ));
+    }
+    Ok((p, y, dp))
+}
+
+/// `int32_t gan_bce(const float* p, const float* y, size_t n, float* loss, float* dp, size_t dp_len)`: mean BCE of
+/// probabilities `p [n]` against targets `y [n]` with PyTorch's clamps; its gradient into `dp` when `dp_len == n`.
+#[no_mangle]
+pub extern "C" fn gan_bce(
+    p: *const f32,
+    y: *const f32,
+    n: usize,
+    loss: *mut f32,
+    dp: *mut f32,
+    dp_len: usize,
+) -> i32 {
+    status(|| {
+        let (p, y, dp) = bce_args(p, y, n, dp, dp_len)?;
+        if let Some(i) = p.iter().position(|v| !(0.0..=1.0).contains(v)) {
+            return Err(bad_arg!(
+                "input[{i}] is {}, expected a probability in [0, 1]",
+                p[i]
+            ));
+        }
+        let l = unsafe { slice_mut(loss, 1, "loss")? };
+        l[0] = (kernels::bce_sum(p, |i| y[i]) / n as f64) as f32;
+        if !dp.is_empty() {
+            kernels::bce_grad(dp, p, |i| y[i], 1.0 / n as f32);
+        }
+        Ok(())
+    })
+}
+
+/// `int32_t gan_sigmoid_bce(const float* logits, const float* y, size_t n, float* loss, float* dlogits, size_t len)`:
+/// the fused sigmoid + BCE; the gradient is exactly the composition of PyTorch's sigmoid and BCE gradients.
+#[no_mangle]
+pub extern "C" fn gan_sigmoid_bce(
+    logits: *const f32,
+    y: *const f32,
+    n: usize,
+    loss: *mut f32,
+    dz: *mut f32,
+    dz_len: usize,
+) -> i32 {
+    status(|| {
+        let (z, y, dz) = bce_args(logits, y, n, dz, dz_len)?;
+        if let Some(i) = z.iter().position(|v| v.is_nan()) {
+            return Err(bad_arg!("logits[{i}] is NaN"));
+        }
+        let p: Vec<f32> = z.iter().map(|&v| kernels::sigmoid(v)).collect();
+        let l = unsafe { slice_mut(loss, 1, "loss")? };
+        l[0] = (kernels::bce_sum(&p, |i| y[i]) / n as f64) as f32;
+        if !dz.is_empty() {
+            kernels::bce_grad(dz, &p, |i| y[i], 1.0 / n as f32);
+            for (d, &q) in dz.iter_mut().zip(&p) {
+                *d *= q * (1.0 - q);
+            }
+        }
+        Ok(())
+    })
+}
+
+/// `int32_t gan_adam(float* params, const float* grads, float* m, float* v, size_t n, uint64_t t, double lr, double b1,
+/// double b2, double eps)`: one Adam step over caller buffers, `t` the step number (from 1).
+#[no_mangle]
+pub extern "C" fn gan_adam(
+    params: *mut f32,
+    grads: *const f32,
+    m: *mut f32,
+    v: *mut f32,
+    n: usize,
+    t: u64,
+    lr: f64,
+    b1: f64,
+    b2: f64,
+    eps: f64,
+) -> i32 {
+    status(|| {
+        let c = adam_config(lr, b1, b2, eps)?;
+        if t == 0 {
+            return Err(bad_arg!("Adam step t counts from 1, got 0"));
+        }
+        let p = unsafe { slice_mut(params, n, "params")? };
+        let g = unsafe { slice(grads, n, "grads")? };
+        let m = unsafe { slice_mut(m, n, "m")? };
+        let v = unsafe { slice_mut(v, n, "v")? };
+        kernels::adam(p, m, v, g, t, c.lr, c.b1, c.b2, c.eps, 1);
+        Ok(())
+    })
+}
+
+/// `int32_t gan_rng_normal(uint64_t seed, uint32_t stream, float* out, size_t n)`: the noise stream of one step.
+#[no_mangle]
+pub extern "C" fn gan_rng_normal(seed: u64, stream: u32, out: *mut f32, n: usize) -> i32 {
+    status(|| {
+        rng::fill_normal(unsafe { slice_mut(out, n, "out")? }, seed, stream);
+        Ok(())
+    })
+}
+
+/// `int32_t gan_rng_permutation(uint64_t seed, uint32_t epoch, uint32_t* out, size_t n)`: the sample order of an epoch.
+#[no_mangle]
+pub extern "C" fn gan_rng_permutation(seed: u64, epoch: u32, out: *mut u32, n: usize) -> i32 {
+    status(|| {
+        if n > u32::MAX as usize {
+            return Err(bad_arg!("permutation of {n} items is too large"));
+        }
+        rng::permutation(unsafe { slice_mut(out, n, "out")? }, seed, epoch);
+        Ok(())
+    })
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// GAN training
+
+/// `uint32_t gan_gan_new(uint32_t ctx, uint32_t g, uint32_t d, const uint8_t* config_json, size_t len)`: config is
+/// `{"batch_size", "lr", "b1", "b2", "eps", "seed"}` (seed an integer below 2^53).
+#[no_mangle]
+pub extern "C" fn gan_gan_new(ctx: u32, g: u32, d: u32, config: *const u8, len: usize) -> u32 {
+    handle(|| {
+        let c = registry::context(ctx)?;
+        let (gm, dm) = (registry::mlp(g)?, registry::mlp(d)?);
+        if Arc::ptr_eq(&gm, &dm) {
+            return Err(bad_arg!(
+                "generator and discriminator must be two different MLPs"
+            ));
+        }
+        let v: serde_json::Value = serde_json::from_str(unsafe { str_arg(config, len, "config")? })
+            .map_err(|e| bad_arg!("GAN config is not JSON ({e})"))?;
+        let num = |k: &str| -> Result<f64> {
+            v[k].as_f64()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| bad_arg!("GAN config: {k} must be a finite number, got {}", v[k]))
+        };
+        let batch = v["batch_size"].as_u64().ok_or_else(|| {
+            bad_arg!(
+                "GAN config: batch_size must be a positive integer, got {}",
+                v["batch_size"]
+            )
+        })?;
+        let seed = v["seed"].as_u64().ok_or_else(|| {
+            bad_arg!(
+                "GAN config: seed must be a non-negative integer, got {}",
+                v["seed"]
+            )
+        })?;
+        let adam = adam_config(num("lr")?, num("b1")?, num("b2")?, num("eps")?)?;
+        let config = GanConfig {
+            batch_size: batch as usize,
+            adam_g: adam,
+            adam_d: adam,
+            seed,
+        };
+        let cpu = {
+            let (gl, dl) = (lock(&gm)?, lock(&dm)?);
+            if !Arc::ptr_eq(&gl.ctx, &c) || !Arc::ptr_eq(&dl.ctx, &c) {
+                return Err(bad_arg!(
+                    "generator and discriminator must belong to the GAN's context"
+                ));
+            }
+            CpuGan::new(config, &gl.cpu, &dl.cpu)?
+        };
+        registry::insert(Object::Gan(Arc::new(Mutex::new(Gan {
+            ctx: c,
+            g: gm,
+            d: dm,
+            cpu,
+        }))))
+    })
+}
+
+/// `int32_t gan_gan_set_data(uint32_t gan, const uint8_t* pixels, size_t len, uint32_t count)`: the dataset as u8
+/// pixels `[count, features]`, copied into the library once.
+#[no_mangle]
+pub extern "C" fn gan_gan_set_data(gan: u32, pixels: *const u8, len: usize, count: u32) -> i32 {
+    status(|| {
+        let g = registry::gan(gan)?;
+        let mut g = lock(&g)?;
+        let px = unsafe { slice(pixels, len, "pixels")? };
+        let gm = g.g.clone();
+        let gl = lock(&gm)?;
+        g.cpu.set_data(px, count as usize, &gl.cpu)
+    })
+}
+
+/// `int32_t gan_gan_step(uint32_t gan, uint32_t n, float* out, size_t out_len)`: runs `n` training steps; writes per step
+/// d_loss, g_loss, mean D(x), mean D(G(z)) (`out_len == 4 n`).
+#[no_mangle]
+pub extern "C" fn gan_gan_step(gan: u32, n: u32, out: *mut f32, out_len: usize) -> i32 {
+    status(|| {
+        if n == 0 {
+            return Err(bad_arg!("step count must be at least 1, got 0"));
+        }
+        if out_len != n as usize * STEP_OUTPUTS {
+            return Err(bad_arg!(
+                "step output has {out_len} values, expected {} ({n} steps x {STEP_OUTPUTS})",
+                n as usize * STEP_OUTPUTS
+            ));
+        }
+        let out = unsafe { slice_mut(out, out_len, "out")? };
+        let g = registry::gan(gan)?;
+        let mut g = lock(&g)?;
+        let (gm, dm, ctx) = (g.g.clone(), g.d.clone(), g.ctx.clone());
+        let (mut gl, mut dl) = (lock(&gm)?, lock(&dm)?);
+        let (cpu, gc, dc) = (&mut g.cpu, &mut gl.cpu, &mut dl.cpu);
+        ctx.run(|| {
+            for o in out.chunks_exact_mut(STEP_OUTPUTS) {
+                cpu.step(gc, dc, o)?;
+            }
+            Ok(())
+        })
+    })
+}
+
+/// `int64_t gan_gan_info(uint32_t gan, uint8_t* buf, size_t cap)`: JSON with step, epoch, batch, batches_per_epoch.
+#[no_mangle]
+pub extern "C" fn gan_gan_info(gan: u32, buf: *mut u8, cap: usize) -> i64 {
+    json(buf, cap, || {
+        let g = registry::gan(gan)?;
+        let g = lock(&g)?;
+        let (e, i, rows) = g.cpu.position();
+        Ok(serde_json::json!({
+            "step": g.cpu.step, "epoch": e, "batch": i, "rows": rows,
+            "batches_per_epoch": g.cpu.batches_per_epoch(), "batch_size": g.cpu.config.batch_size,
+            "seed": g.cpu.config.seed,
+        }))
+    })
+}
+
+/// `int32_t gan_gan_set_step(uint32_t gan, uint64_t step)`: moves the run to a global step (for resume).
+#[no_mangle]
+pub extern "C" fn gan_gan_set_step(gan: u32, step: u64) -> i32 {
+    status(|| {
+        let g = registry::gan(gan)?;
+        let mut g = lock(&g)?;
+        if step > u32::MAX as u64 {
+            return Err(bad_arg!(
+                "step {step} is beyond the noise streams (at most 2^32 - 1)"
+            ));
+        }
+        g.cpu.step = step;
+        Ok(())
+    })
+}
+
+/// `int32_t gan_gan_free(uint32_t gan)`
+#[no_mangle]
+pub extern "C" fn gan_gan_free(gan: u32) -> i32 {
+    status(|| registry::remove(gan, "gan"))
+}

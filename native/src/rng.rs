@@ -1,0 +1,95 @@
+//! The counter-based random numbers shared by every backend (mirrored in `src/backend/rng.ts` and the GPU shaders).
+//!
+//! `rand(key(seed, domain, stream), counter)` is a keyed integer hash (two rounds of the `lowbias32` mixer), so any
+//! element of any stream can be drawn independently, in any order, on the CPU or in a shader, with the same bits.
+
+/// Domain of the generator noise: stream = the global step.
+pub const DOMAIN_NOISE: u32 = 1;
+/// Domain of the per-epoch sample order: stream = the epoch.
+pub const DOMAIN_SHUFFLE: u32 = 2;
+
+/// The `lowbias32` integer mixer (Chris Wellons' hash prospector).
+#[inline]
+pub fn mix32(mut x: u32) -> u32 {
+    x ^= x >> 16;
+    x = x.wrapping_mul(0x7feb_352d);
+    x ^= x >> 15;
+    x = x.wrapping_mul(0x846c_a68b);
+    x ^= x >> 16;
+    x
+}
+
+/// The key of one stream.
+#[inline]
+pub fn key(seed: u64, domain: u32, stream: u32) -> u32 {
+    let mut k = mix32(seed as u32 ^ 0x9e37_79b9);
+    k = mix32(k ^ (seed >> 32) as u32);
+    k = mix32(k ^ domain);
+    mix32(k ^ stream)
+}
+
+/// Element `counter` of the stream with key `k`.
+#[inline]
+pub fn rand(k: u32, counter: u32) -> u32 {
+    mix32(mix32(counter ^ k).wrapping_add(k))
+}
+
+/// Standard normal samples by Box-Muller over pairs: elements `2p` and `2p + 1` come from counters `2p` and `2p + 1`.
+/// `u1 = ((r1 >> 8) + 1) / 2^24` lies in (0, 1], `u2 = (r2 >> 8) / 2^24` in [0, 1).
+pub fn fill_normal(out: &mut [f32], seed: u64, stream: u32) {
+    let k = key(seed, DOMAIN_NOISE, stream);
+    let scale = 1.0f32 / 16_777_216.0;
+    let mut i = 0usize;
+    while i < out.len() {
+        let u1 = (((rand(k, i as u32) >> 8) + 1) as f32) * scale;
+        let u2 = ((rand(k, i as u32 + 1) >> 8) as f32) * scale;
+        let r = (-2.0f32 * u1.ln()).sqrt();
+        let t = std::f32::consts::TAU * u2;
+        out[i] = r * t.cos();
+        if i + 1 < out.len() {
+            out[i + 1] = r * t.sin();
+        }
+        i += 2;
+    }
+}
+
+/// The sample order of one epoch: a Fisher-Yates shuffle of `0..n` drawn from the shuffle stream of `epoch`.
+pub fn permutation(out: &mut [u32], seed: u64, epoch: u32) {
+    for (i, v) in out.iter_mut().enumerate() {
+        *v = i as u32;
+    }
+    let k = key(seed, DOMAIN_SHUFFLE, epoch);
+    for i in (1..out.len()).rev() {
+        let j = ((rand(k, i as u32) as u64 * (i as u64 + 1)) >> 32) as usize;
+        out.swap(i, j);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normal_moments() {
+        let mut v = vec![0f32; 200_001];
+        fill_normal(&mut v, 42, 7);
+        let n = v.len() as f64;
+        let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
+        let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
+        assert!(mean.abs() < 0.01, "mean {mean}");
+        assert!((var - 1.0).abs() < 0.01, "var {var}");
+        assert!(v.iter().all(|x| x.is_finite()));
+    }
+
+    #[test]
+    fn permutation_is_a_permutation_and_differs_by_epoch() {
+        let mut a = vec![0u32; 1000];
+        let mut b = vec![0u32; 1000];
+        permutation(&mut a, 1, 0);
+        permutation(&mut b, 1, 1);
+        let mut s = a.clone();
+        s.sort();
+        assert!(s.iter().enumerate().all(|(i, &v)| v == i as u32));
+        assert_ne!(a, b);
+    }
+}

@@ -1,0 +1,283 @@
+//! MLP specifications (parsed from the JSON that the TypeScript side sends) and the flat parameter layout.
+
+use crate::error::{bad_arg, Result};
+use serde_json::Value;
+
+/// The largest layer width accepted (a guard against absurd allocations).
+pub const MAX_WIDTH: usize = 1 << 20;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Act {
+    None,
+    LeakyRelu(f32),
+    Tanh,
+    Sigmoid,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Bn {
+    pub eps: f32,
+    pub momentum: f32,
+}
+
+/// One fused block: Linear(inp -> out) -> optional BatchNorm1d -> activation, with its offsets in the flat buffers.
+#[derive(Clone, Debug)]
+pub struct Layer {
+    pub inp: usize,
+    pub out: usize,
+    pub bn: Option<Bn>,
+    pub act: Act,
+    /// Offsets into the flat parameter buffer: weight [out, inp], bias [out], gamma [out], beta [out].
+    pub w: usize,
+    pub b: usize,
+    pub gamma: usize,
+    pub beta: usize,
+    /// Offsets into the flat buffer of running statistics: mean [out], var [out].
+    pub rmean: usize,
+    pub rvar: usize,
+}
+
+#[derive(Clone, Debug)]
+pub struct Spec {
+    pub input: usize,
+    pub layers: Vec<Layer>,
+    pub param_count: usize,
+    pub buffer_count: usize,
+}
+
+impl Spec {
+    pub fn output(&self) -> usize {
+        self.layers.last().map(|l| l.out).unwrap_or(self.input)
+    }
+    pub fn max_width(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| l.out.max(l.inp))
+            .max()
+            .unwrap_or(self.input)
+    }
+    pub fn has_bn(&self) -> bool {
+        self.layers.iter().any(|l| l.bn.is_some())
+    }
+
+    /// Builds the layout from sizes (used by the parser and by tests).
+    pub fn new(input: usize, blocks: &[(usize, Option<Bn>, Act)]) -> Spec {
+        let mut layers = Vec::with_capacity(blocks.len());
+        let (mut p, mut q, mut inp) = (0usize, 0usize, input);
+        for &(out, bn, act) in blocks {
+            let w = p;
+            let b = w + out * inp;
+            p = b + out;
+            let (gamma, beta, rmean, rvar) = if bn.is_some() {
+                let g = p;
+                p += 2 * out;
+                let m = q;
+                q += 2 * out;
+                (g, g + out, m, m + out)
+            } else {
+                (0, 0, 0, 0)
+            };
+            layers.push(Layer {
+                inp,
+                out,
+                bn,
+                act,
+                w,
+                b,
+                gamma,
+                beta,
+                rmean,
+                rvar,
+            });
+            inp = out;
+        }
+        Spec {
+            input,
+            layers,
+            param_count: p,
+            buffer_count: q,
+        }
+    }
+
+    /// Parses `{"input": 100, "layers": [{"out": 128, "bn": null | {"eps", "momentum"}, "act": {"kind", "slope"?}}]}`.
+    pub fn parse(json: &str) -> Result<Spec> {
+        let v: Value =
+            serde_json::from_str(json).map_err(|e| bad_arg!("Invalid MLP spec: not JSON ({e})"))?;
+        let input = size(&v["input"], "input")?;
+        let layers = v["layers"].as_array().ok_or_else(|| {
+            bad_arg!(
+                "Invalid MLP spec: layers must be an array, got {}",
+                v["layers"]
+            )
+        })?;
+        if layers.is_empty() {
+            return Err(bad_arg!("Invalid MLP spec: layers must not be empty"));
+        }
+        let mut blocks = Vec::with_capacity(layers.len());
+        let mut total: usize = 0;
+        let mut inp = input;
+        for (i, l) in layers.iter().enumerate() {
+            let out = size(&l["out"], &format!("layers[{i}].out"))?;
+            let bn = match &l["bn"] {
+                Value::Null => None,
+                b => Some(Bn {
+                    eps: finite(
+                        &b["eps"],
+                        &format!("layers[{i}].bn.eps"),
+                        |x| x > 0.0,
+                        "a positive finite number",
+                    )?,
+                    momentum: finite(
+                        &b["momentum"],
+                        &format!("layers[{i}].bn.momentum"),
+                        |x| (0.0..=1.0).contains(&x),
+                        "a finite number in [0, 1]",
+                    )?,
+                }),
+            };
+            let a = &l["act"];
+            let act = match a["kind"].as_str() {
+                Some("none") => Act::None,
+                Some("tanh") => Act::Tanh,
+                Some("sigmoid") => Act::Sigmoid,
+                Some("leaky_relu") => Act::LeakyRelu(finite(
+                    &a["slope"],
+                    &format!("layers[{i}].act.slope"),
+                    |x| x >= 0.0,
+                    "a finite number >= 0",
+                )?),
+                _ => {
+                    return Err(bad_arg!(
+                        "Invalid MLP spec: layers[{i}].act.kind must be one of none, leaky_relu, tanh, sigmoid, got {}",
+                        a["kind"]
+                    ))
+                }
+            };
+            total = total.saturating_add(out.saturating_mul(inp + 4));
+            if total > 1 << 31 {
+                return Err(bad_arg!("Invalid MLP spec: more than 2^31 parameters"));
+            }
+            blocks.push((out, bn, act));
+            inp = out;
+        }
+        Ok(Spec::new(input, &blocks))
+    }
+
+    /// The layout as JSON, with the PyTorch state_dict names (see docs/ARCHITECTURE.md).
+    pub fn describe(&self) -> Value {
+        let mut params = Vec::new();
+        let mut buffers = Vec::new();
+        let mut k = 0usize;
+        let t = |name: String, shape: Vec<usize>, offset: usize| -> Value {
+            let size: usize = shape.iter().product();
+            serde_json::json!({ "name": name, "shape": shape, "offset": offset, "size": size })
+        };
+        for l in &self.layers {
+            params.push(t(format!("model.{k}.weight"), vec![l.out, l.inp], l.w));
+            params.push(t(format!("model.{k}.bias"), vec![l.out], l.b));
+            k += 1;
+            if l.bn.is_some() {
+                params.push(t(format!("model.{k}.weight"), vec![l.out], l.gamma));
+                params.push(t(format!("model.{k}.bias"), vec![l.out], l.beta));
+                buffers.push(t(format!("model.{k}.running_mean"), vec![l.out], l.rmean));
+                buffers.push(t(format!("model.{k}.running_var"), vec![l.out], l.rvar));
+                k += 1;
+            }
+            if l.act != Act::None {
+                k += 1;
+            }
+        }
+        serde_json::json!({
+            "input": self.input,
+            "output": self.output(),
+            "param_count": self.param_count,
+            "buffer_count": self.buffer_count,
+            "params": params,
+            "buffers": buffers,
+        })
+    }
+}
+
+fn size(v: &Value, what: &str) -> Result<usize> {
+    match v.as_u64() {
+        Some(n) if n >= 1 && n as usize <= MAX_WIDTH => Ok(n as usize),
+        _ => Err(bad_arg!(
+            "Invalid MLP spec: {what} must be an integer in [1, {MAX_WIDTH}], got {v}"
+        )),
+    }
+}
+
+fn finite(v: &Value, what: &str, ok: impl Fn(f64) -> bool, expect: &str) -> Result<f32> {
+    match v.as_f64() {
+        Some(x) if x.is_finite() && ok(x) => Ok(x as f32),
+        // JSON has no NaN: the TypeScript side sends NaN and Infinity as null.
+        _ => Err(bad_arg!(
+            "Invalid MLP spec: {what} must be {expect}, got {}",
+            shown(v)
+        )),
+    }
+}
+
+fn shown(v: &Value) -> String {
+    if v.is_null() {
+        "null (NaN, Infinity or missing)".into()
+    } else {
+        v.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_generator_names() {
+        let s = Spec::parse(
+            r#"{"input":100,"layers":[
+            {"out":128,"bn":null,"act":{"kind":"leaky_relu","slope":0.2}},
+            {"out":256,"bn":{"eps":0.8,"momentum":0.1},"act":{"kind":"leaky_relu","slope":0.2}},
+            {"out":784,"bn":null,"act":{"kind":"tanh"}}]}"#,
+        )
+        .unwrap();
+        let d = s.describe();
+        let names: Vec<&str> = d["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "model.0.weight",
+                "model.0.bias",
+                "model.2.weight",
+                "model.2.bias",
+                "model.3.weight",
+                "model.3.bias",
+                "model.5.weight",
+                "model.5.bias"
+            ]
+        );
+        assert_eq!(
+            s.param_count,
+            100 * 128 + 128 + 128 * 256 + 256 * 3 + 256 * 784 + 784
+        );
+        assert_eq!(s.buffer_count, 512);
+    }
+
+    #[test]
+    fn rejects_bad_specs() {
+        let e = Spec::parse(
+            r#"{"input":3,"layers":[{"out":2,"bn":{"eps":null,"momentum":0.1},"act":{"kind":"none"}}]}"#,
+        );
+        assert!(e
+            .unwrap_err()
+            .message
+            .contains("layers[0].bn.eps must be a positive finite number, got null"));
+        let e = Spec::parse(r#"{"input":0,"layers":[]}"#);
+        assert!(e.unwrap_err().message.contains("input must be an integer"));
+        let e = Spec::parse(r#"{"input":3,"layers":[{"out":2,"bn":null,"act":{"kind":"relu6"}}]}"#);
+        assert!(e.unwrap_err().message.contains("act.kind must be one of"));
+    }
+}

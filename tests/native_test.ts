@@ -1,0 +1,272 @@
+// Native (float32) kernels against the float64 reference: every block type and activation, with and without BN,
+// in train and eval mode, at the batch sizes of the core issue; whole MLPs; losses; Adam; a whole GAN step.
+//
+// Tolerances. The native side computes in float32 (unit roundoff u = 6e-8). A dot product of length k has a worst-case
+// relative error of about k u, and a typical one of sqrt(k) u; our fan-ins reach 1024, so outputs and gradients are held
+// to |a - e| <= atol + rtol |e| with rtol = 2e-4 and an atol scaled to the tensor's magnitude (1e-5 of its max-norm).
+// BatchNorm in train mode divides by sqrt(var + eps); with the seed's eps = 0.8 this is well conditioned, with
+// eps = 1e-5 at batch 2 the normalized values are exactly +-1 and gradients cancel to rounding noise, hence the atol.
+
+import assert from "node:assert/strict";
+import { Context, NativeGan, NativeMlp, nativeNormal, nativePermutation } from "../src/backend/native.ts";
+import {
+  adamStep,
+  bceBackward,
+  bceForward,
+  ganStepReference,
+  initBuffers,
+  initParams,
+  mlpBackward,
+  mlpForward,
+  sigmoidBceBackward,
+  sigmoidBceForward,
+} from "../src/backend/reference.ts";
+import type { Activation, BatchNormSpec, MlpSpec } from "../src/model/spec.ts";
+import { seedDiscriminator, seedGenerator } from "../src/model/spec.ts";
+import { nativeAdam, nativeBce, nativeSigmoidBce } from "../src/backend/native.ts";
+import { assertTensorClose, mulberry32 } from "./check.ts";
+
+const ctx = new Context({ backend: "cpu", threads: 2 });
+
+const f32 = (a: ArrayLike<number>) => Float32Array.from(a);
+const f64 = (a: ArrayLike<number>) => Float64Array.from(a);
+const maxAbs = (a: ArrayLike<number>) => {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
+  return m;
+};
+/** Compares a float32 tensor to its float64 reference with the tolerances explained at the top of this file. */
+function close(label: string, actual: ArrayLike<number>, expected: ArrayLike<number>, rtol = 2e-4) {
+  return assertTensorClose(label, actual, expected, 1e-5 * Math.max(maxAbs(expected), 1e-3), rtol);
+}
+
+function randomState(spec: MlpSpec, rand: () => number) {
+  // Round the float64 parameters to float32 so both sides start from the same values.
+  const params = f64(f32(initParams(spec, rand)));
+  // Perturb BN gamma/beta off their defaults so their gradients matter.
+  const buffers = initBuffers(spec);
+  let p = 0, q = 0, inp = spec.input;
+  for (const l of spec.layers) {
+    p += l.out * inp + l.out;
+    if (l.bn) {
+      for (let j = 0; j < l.out; j++) {
+        params[p + j] = Math.fround(0.5 + rand());
+        params[p + l.out + j] = Math.fround(rand() - 0.5);
+        buffers[q + j] = Math.fround(rand() - 0.5);
+        buffers[q + l.out + j] = Math.fround(0.5 + rand());
+      }
+      p += 2 * l.out;
+      q += 2 * l.out;
+    }
+    inp = l.out;
+  }
+  return { params, buffers };
+}
+
+/** Runs forward + backward natively and in the reference, from the same state, and compares everything. */
+function compareMlp(label: string, spec: MlpSpec, B: number, train: boolean, seed: number) {
+  const rand = mulberry32(seed);
+  const { params, buffers } = randomState(spec, rand);
+  const x = f64(f32(Array.from({ length: B * spec.input }, () => 2 * rand() - 1)));
+  const out = spec.layers[spec.layers.length - 1].out;
+  const dy = f64(f32(Array.from({ length: B * out }, () => 2 * rand() - 1)));
+
+  using mlp = new NativeMlp(ctx, spec);
+  mlp.set("params", f32(params));
+  mlp.set("running", f32(buffers));
+  const y = mlp.forward(f32(x), B, train);
+  const dx = mlp.backward(f32(dy));
+
+  const ref = mlpForward(spec, params, buffers, x, B, train);
+  const refB = mlpBackward(spec, params, ref.cache, dy);
+  // In train-mode BN the input gradient is a difference of terms of size |dy| * rstd * |gamma| * |W| that cancel
+  // (exactly, at batch 2); float32 rounding of those terms, not of the result, sets the absolute error.
+  const cancel = ref.cache.blocks.reduce(
+    (s, b) => Math.max(s, b.rstd && train ? maxAbs(dy) * maxAbs(b.rstd) * 2 * maxAbs(params) : 0),
+    0,
+  );
+  const closeGrad = (what: string, a: ArrayLike<number>, e: ArrayLike<number>) =>
+    assertTensorClose(what, a, e, 1e-5 * Math.max(maxAbs(e), cancel, 1e-3), 2e-4);
+  const r = [
+    close(`${label} forward`, y, ref.out),
+    closeGrad(`${label} dx`, dx, refB.dx),
+    closeGrad(`${label} param grads`, mlp.get("grads"), refB.grads),
+    close(`${label} running stats`, mlp.get("running"), ref.buffers),
+  ];
+  return Math.max(...r.map((c) => c.maxAbs));
+}
+
+const ACTS: Activation[] = [
+  { kind: "none" },
+  { kind: "leaky_relu", slope: 0.2 },
+  { kind: "tanh" },
+  { kind: "sigmoid" },
+];
+const BNS: (BatchNormSpec | null)[] = [null, { eps: 0.8, momentum: 0.1 }, { eps: 1e-5, momentum: 0.1 }];
+const BATCHES = [2, 3, 32, 64, 65, 200];
+
+for (const act of ACTS) {
+  Deno.test(`block ${act.kind}: native fused block matches the f64 reference (BN off/on, train/eval, 6 batch sizes)`, () => {
+    let seed = 1, worst = 0;
+    for (const bn of BNS) {
+      for (const train of [true, false]) {
+        for (const B of BATCHES) {
+          const spec: MlpSpec = { input: 37, layers: [{ out: 29, bn, act }] };
+          const label = `block ${act.kind} bn=${bn ? bn.eps : "off"} ${train ? "train" : "eval"} B=${B}`;
+          worst = Math.max(worst, compareMlp(label, spec, B, train, seed++));
+        }
+      }
+    }
+    console.log(`  ${act.kind}: 36 configurations, max abs error ${worst.toExponential(2)}`);
+  });
+}
+
+Deno.test("whole MLPs: a 4-layer mixed MLP at every batch size, and the seed's G and D at batch 64", () => {
+  const mixed: MlpSpec = {
+    input: 11,
+    layers: [
+      { out: 17, bn: null, act: { kind: "leaky_relu", slope: 0.2 } },
+      { out: 23, bn: { eps: 0.8, momentum: 0.1 }, act: { kind: "leaky_relu", slope: 0.2 } },
+      { out: 13, bn: { eps: 1e-5, momentum: 0.3 }, act: { kind: "tanh" } },
+      { out: 5, bn: null, act: { kind: "sigmoid" } },
+    ],
+  };
+  for (const B of BATCHES) {
+    for (const train of [true, false]) compareMlp(`mixed B=${B} ${train ? "train" : "eval"}`, mixed, B, train, B);
+  }
+  compareMlp("seed G", seedGenerator(), 64, true, 7);
+  compareMlp("seed D", seedDiscriminator(), 64, true, 8);
+});
+
+Deno.test("BCE and fused sigmoid+BCE match PyTorch's semantics, including the clamps", () => {
+  const p = f32([0.5, 0.1, 0.9, 0, 1, 1e-30, 0.999999]);
+  const y = f32([1, 0, 1, 1, 0, 1, 0.3]);
+  const n = nativeBce(p, y);
+  assert.ok(Math.abs(n.loss - bceForward(p, y)) <= 1e-6 * bceForward(p, y), `BCE ${n.loss} vs ${bceForward(p, y)}`);
+  close("BCE grad", n.grad!, bceBackward(p, y));
+  const z = f32([0, 3, -3, 40, -40, 120, -120]);
+  const s = nativeSigmoidBce(z, y);
+  const want = sigmoidBceForward(z, y);
+  assert.ok(Math.abs(s.loss - want) <= 1e-5 * want, `sigmoid BCE ${s.loss} vs ${want}`);
+  close("sigmoid+BCE grad", s.grad!, sigmoidBceBackward(z, y));
+});
+
+Deno.test("Adam matches PyTorch's update over three steps", () => {
+  const rand = mulberry32(3);
+  const n = 1000;
+  const p = f64(f32(Array.from({ length: n }, () => rand() - 0.5)));
+  const [m, v] = [new Float64Array(n), new Float64Array(n)];
+  const [pn, mn, vn] = [f32(p), new Float32Array(n), new Float32Array(n)];
+  const o = { lr: 1e-3, b1: 0.5, b2: 0.999, eps: 1e-8 };
+  for (let t = 1; t <= 3; t++) {
+    // Gradients well away from 0, where Adam's update (about lr * sign(g)) is well conditioned.
+    const g = f64(f32(Array.from({ length: n }, () => (rand() < 0.5 ? -1 : 1) * (0.01 + rand()))));
+    adamStep(p, g, m, v, t, o.lr, o.b1, o.b2, o.eps);
+    nativeAdam(pn, f32(g), mn, vn, t, o);
+  }
+  assertTensorClose("adam params", pn, p, 1e-7, 1e-6);
+  close("adam m", mn, m);
+  close("adam v", vn, v);
+});
+
+/** A small GAN: its whole step native vs. the naive five-pass reference, from the same parameters, batch and noise. */
+function compareGanStep(gSpec: MlpSpec, dSpec: MlpSpec, count: number, B: number, seed: number) {
+  const rand = mulberry32(seed);
+  const g0 = randomState(gSpec, rand), d0 = randomState(dSpec, rand);
+  const features = dSpec.input;
+  const pixels = new Uint8Array(count * features).map(() => Math.floor(rand() * 256));
+  using g = new NativeMlp(ctx, gSpec);
+  using d = new NativeMlp(ctx, dSpec);
+  g.set("params", f32(g0.params));
+  g.set("running", f32(g0.buffers));
+  d.set("params", f32(d0.params));
+  const o = { lr: 2e-4, b1: 0.5, b2: 0.999, eps: 1e-8 };
+  using gan = new NativeGan(ctx, g, d, { batch_size: B, seed, ...o });
+  gan.setData(pixels, count);
+  const [step] = gan.step(1);
+
+  // The same batch and noise, drawn from the library's streams.
+  const order = nativePermutation(seed, 0, count);
+  const xReal = new Float64Array(B * features);
+  for (let r = 0; r < B; r++) {
+    for (let c = 0; c < features; c++) xReal[r * features + c] = (pixels[order[r] * features + c] / 255 - 0.5) / 0.5;
+  }
+  const z = f64(nativeNormal(seed, 0, B * gSpec.input));
+  const adam = (n: number) => ({ m: new Float64Array(n), v: new Float64Array(n), t: 0 });
+  const ref = ganStepReference({
+    gSpec,
+    gParams: g0.params,
+    gBuffers: g0.buffers,
+    gAdam: adam(g0.params.length),
+    dSpec,
+    dParams: d0.params,
+    dAdam: adam(d0.params.length),
+    xReal: f64(f32(xReal)),
+    z,
+    ...o,
+  });
+  for (const k of ["dLoss", "gLoss", "dReal", "dFake"] as const) {
+    assert.ok(Math.abs(step[k] - ref[k]) <= 1e-5 * Math.max(1, Math.abs(ref[k])), `${k}: ${step[k]} vs ${ref[k]}`);
+  }
+  close("G grads", g.get("grads"), ref.gGrads);
+  close("D grads", d.get("grads"), ref.dGrads);
+  close("G running stats", g.get("running"), ref.gBuffers);
+  // Adam's first step moves each parameter by lr * g / (|g| + eps): about lr * sign(g). Where |g| is far above
+  // float32 noise the new parameters must agree closely; where g is within noise of 0 the sign may differ, and the
+  // parameter may then differ by up to 2 lr.
+  for (
+    const [name, net, want, grads] of [["G", g, ref.gParams, ref.gGrads], ["D", d, ref.dParams, ref.dGrads]] as const
+  ) {
+    const got = net.get("params");
+    const noise = 1e-4 * maxAbs(grads);
+    for (let i = 0; i < got.length; i++) {
+      const tol = Math.abs(grads[i]) > noise ? 2e-7 + 1e-6 * Math.abs(want[i]) : 2 * o.lr + 1e-6;
+      if (!(Math.abs(got[i] - want[i]) <= tol)) {
+        throw new Error(`${name} params[${i}]: ${got[i]} vs ${want[i]} (grad ${grads[i]}, tolerance ${tol})`);
+      }
+    }
+  }
+  return step;
+}
+
+Deno.test("GAN step: native fused step equals the seed's five-pass reference (small model, several batches)", () => {
+  const gSpec: MlpSpec = {
+    input: 8,
+    layers: [
+      { out: 16, bn: null, act: { kind: "leaky_relu", slope: 0.2 } },
+      { out: 32, bn: { eps: 0.8, momentum: 0.1 }, act: { kind: "leaky_relu", slope: 0.2 } },
+      { out: 12, bn: null, act: { kind: "tanh" } },
+    ],
+  };
+  const dSpec: MlpSpec = {
+    input: 12,
+    layers: [
+      { out: 10, bn: null, act: { kind: "leaky_relu", slope: 0.2 } },
+      { out: 1, bn: null, act: { kind: "sigmoid" } },
+    ],
+  };
+  for (const B of [2, 3, 32, 64]) compareGanStep(gSpec, dSpec, 3 * B + 2, B, 100 + B);
+});
+
+Deno.test("GAN step: the seed's full-size G and D at batch 64", () => {
+  const s = compareGanStep(seedGenerator(), seedDiscriminator(), 200, 64, 5);
+  console.log(`  losses: D ${s.dLoss.toFixed(6)}, G ${s.gLoss.toFixed(6)}`);
+});
+
+Deno.test("determinism: the same seed gives bitwise-identical losses over 20 steps", () => {
+  const run = () => {
+    using g = new NativeMlp(ctx, seedGenerator(16, 8));
+    using d = new NativeMlp(ctx, seedDiscriminator(8));
+    const rand = mulberry32(11);
+    g.set("params", f32(initParams(g.spec, rand)));
+    d.set("params", f32(initParams(d.spec, rand)));
+    using gan = new NativeGan(ctx, g, d, { batch_size: 16, seed: 3, lr: 2e-4, b1: 0.5, b2: 0.999, eps: 1e-8 });
+    gan.setData(new Uint8Array(100 * 64).map((_, i) => (i * 37) % 256), 100);
+    return [...gan.stepRaw(20), ...g.get("params")];
+  };
+  const a = run(), b = run();
+  assert.equal(a.length, b.length);
+  for (let i = 0; i < a.length; i++) {
+    if (!Object.is(a[i], b[i])) throw new Error(`run differs at ${i}: ${a[i]} vs ${b[i]}`);
+  }
+});
