@@ -306,7 +306,7 @@ export class NativeGan extends Handle {
   }
 
   /** Runs `n` steps; returns `[n, 4]` floats: d_loss, g_loss, mean D(x), mean D(G(z)). */
-  stepRaw(n = 1, out = new Float32Array(4 * n)): Float32Array<ArrayBuffer> {
+  stepRaw(n = 1, out: Float32Array<ArrayBuffer> = new Float32Array(4 * n)): Float32Array<ArrayBuffer> {
     check(lib().gan_gan_step(this.handle, n, out, BigInt(out.length)), "NativeGan.step");
     return out;
   }
