@@ -44,7 +44,9 @@ const median = samples[Math.floor(samples.length / 2)];
 const min = samples[0];
 const info = ctx.info();
 console.log(
-  `backend ${info.backend} (${info.threads} threads, ${info.simd.join("/")}), batch ${batch}, ${perCall} step(s) per call`,
+  `backend ${info.backend} (${info.threads} threads, ${
+    info.simd.join("/")
+  }), batch ${batch}, ${perCall} step(s) per call`,
 );
 console.log(
   `ms/step: median ${median.toFixed(3)}, min ${min.toFixed(3)} | GFLOP/s: median ${
