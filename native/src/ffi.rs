@@ -233,6 +233,7 @@ pub extern "C" fn gan_mlp_info(mlp: u32, buf: *mut u8, cap: usize) -> i64 {
         let mut v = m.cpu.spec.describe();
         v["adam_step"] = m.cpu.adam_t.into();
         v["num_batches_tracked"] = m.cpu.batches_tracked.into();
+        v["last_rows"] = m.cpu.last_rows().into();
         Ok(v)
     })
 }
@@ -371,6 +372,25 @@ pub extern "C" fn gan_mlp_backward(
             dx.copy_from_slice(g);
             Ok(())
         })
+    })
+}
+
+/// `int32_t gan_mlp_output(uint32_t mlp, float* out, size_t len)`: the output of the last forward, `[rows, output]`
+/// (inside a GAN step, the generator's last forward is that step's fake batch).
+#[no_mangle]
+pub extern "C" fn gan_mlp_output(mlp: u32, out: *mut f32, len: usize) -> i32 {
+    status(|| {
+        let m = registry::mlp(mlp)?;
+        let m = lock(&m)?;
+        let y = m.cpu.output();
+        if y.is_empty() {
+            return Err(crate::error::bad_state!("no forward has run yet"));
+        }
+        if len != y.len() {
+            return Err(bad_arg!("output buffer has {len} values, the last forward produced {}", y.len()));
+        }
+        unsafe { slice_mut(out, len, "out")? }.copy_from_slice(y);
+        Ok(())
     })
 }
 

@@ -130,6 +130,8 @@ export interface MlpInfo {
   adam_step: number;
   /** Train-mode forwards (PyTorch's `num_batches_tracked`). */
   num_batches_tracked: number;
+  /** Rows of the last forward (0 before any). */
+  last_rows: number;
 }
 
 /** Adam hyperparameters. */
@@ -225,6 +227,13 @@ export class NativeMlp extends Handle {
     const dx = new Float32Array(this.#rows * this.#layout.input);
     check(lib().gan_mlp_backward(this.handle, dy, BigInt(dy.length), dx, BigInt(dx.length)), "NativeMlp.backward");
     return dx;
+  }
+
+  /** The output of the last forward `[rows, output]` (in a GAN step: the generator's fake batch of that step). */
+  lastOutput(): Float32Array<ArrayBuffer> {
+    const out = new Float32Array(this.info().last_rows * this.#layout.output);
+    check(lib().gan_mlp_output(this.handle, out, BigInt(out.length)), "NativeMlp.lastOutput");
+    return out;
   }
 
   /** One Adam step over all parameters with the current gradients. */

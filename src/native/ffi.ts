@@ -39,6 +39,8 @@ export const SYMBOLS = {
   gan_mlp_forward: { parameters: ["u32", "buffer", "usize", "u32", "u32", "buffer", "usize"], result: "i32" },
   // int32_t gan_mlp_backward(uint32_t mlp, const float* dy, size_t dy_len, float* dx, size_t dx_len)
   gan_mlp_backward: { parameters: ["u32", "buffer", "usize", "buffer", "usize"], result: "i32" },
+  // int32_t gan_mlp_output(uint32_t mlp, float* out, size_t len)
+  gan_mlp_output: { parameters: ["u32", "buffer", "usize"], result: "i32" },
   // int32_t gan_mlp_adam(uint32_t mlp, double lr, double b1, double b2, double eps)
   gan_mlp_adam: { parameters: ["u32", "f64", "f64", "f64", "f64"], result: "i32" },
   // int32_t gan_mlp_free(uint32_t mlp)

@@ -156,6 +156,11 @@ impl CpuMlp {
         &mut self.x[..rows * self.spec.input]
     }
 
+    /// Rows of the last forward (0 before any).
+    pub fn last_rows(&self) -> usize {
+        self.last.map(|l| l.0).unwrap_or(0)
+    }
+
     /// The output of the last forward, `[rows, output]`.
     pub fn output(&self) -> &[f32] {
         let rows = self.last.map(|l| l.0).unwrap_or(0);
