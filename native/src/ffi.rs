@@ -381,13 +381,19 @@ pub extern "C" fn gan_mlp_backward(
 pub extern "C" fn gan_mlp_output(mlp: u32, out: *mut f32, len: usize) -> i32 {
     status(|| {
         let m = registry::mlp(mlp)?;
-        let m = lock(&m)?;
-        let y = m.cpu.output();
+        let mut m = lock(&m)?;
+        if m.cpu.last_rows() == 0 {
+            return Err(crate::error::bad_state!("no forward has run yet"));
+        }
+        let y = m.cpu.output_rowmajor();
         if y.is_empty() {
             return Err(crate::error::bad_state!("no forward has run yet"));
         }
         if len != y.len() {
-            return Err(bad_arg!("output buffer has {len} values, the last forward produced {}", y.len()));
+            return Err(bad_arg!(
+                "output buffer has {len} values, the last forward produced {}",
+                y.len()
+            ));
         }
         unsafe { slice_mut(out, len, "out")? }.copy_from_slice(y);
         Ok(())

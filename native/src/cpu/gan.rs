@@ -1,6 +1,6 @@
 //! The seed's GAN training step on the CPU, over a dataset held in the library (u8 pixels, uploaded once).
 
-use super::kernels::{bce_grad, bce_sum};
+use super::kernels::{bce_grad, bce_sum, transpose};
 use super::mlp::{AdamConfig, CpuMlp};
 use crate::error::{bad_arg, bad_state, Result};
 use crate::rng;
@@ -29,6 +29,8 @@ pub struct CpuGan {
     pub step: u64,
     /// `[2 * batch]` copy of D's outputs.
     probs: Vec<f32>,
+    /// `[batch, latent]` the step's noise, row-major as drawn.
+    noise: Vec<f32>,
 }
 
 impl CpuGan {
@@ -54,6 +56,7 @@ impl CpuGan {
             order_epoch: None,
             step: 0,
             probs: vec![0f32; 2 * config.batch_size],
+            noise: vec![0f32; config.batch_size * g.spec.input],
         })
     }
 
@@ -114,20 +117,26 @@ impl CpuGan {
         }
         let f = self.features;
         // G forward on fresh noise (train mode: batch statistics, running statistics updated once).
-        rng::fill_normal(g.input_mut(rows), self.config.seed, self.step as u32);
+        // Noise element (row b, column c) is counter b * latent + c of the step's stream; G takes it feature-major.
+        let latent = g.spec.input;
+        let z = &mut self.noise[..rows * latent];
+        rng::fill_normal(z, self.config.seed, self.step as u32);
+        transpose(g.input_mut(rows), z, rows, latent);
         g.forward_in_place(rows, true);
         // D forward once over [fake; real]: D has no BatchNorm and is unchanged until its own step, so this is the
         // seed's D(G(z)) of the G step and D(G(z).detach()) of the D step at once.
         {
+            // D's input is feature-major [features, 2 rows]: per feature, the fake rows then the real rows.
             let x = d.input_mut(2 * rows);
-            let (fake, real) = x.split_at_mut(rows * f);
-            fake.copy_from_slice(g.output());
+            let fake = g.output();
             let idx = &self.order[batch as usize * self.config.batch_size..][..rows];
-            for (row, &k) in real.chunks_exact_mut(f).zip(idx) {
-                let px = &self.data[k as usize * f..][..f];
-                for (v, &p) in row.iter_mut().zip(px) {
+            let data = &self.data;
+            for (j, col) in x.chunks_exact_mut(2 * rows).enumerate() {
+                let (xf, xr) = col.split_at_mut(rows);
+                xf.copy_from_slice(&fake[j * rows..(j + 1) * rows]);
+                for (v, &k) in xr.iter_mut().zip(idx) {
                     // torchvision: ToTensor (p / 255) then Normalize(0.5, 0.5).
-                    *v = (p as f32 / 255.0 - 0.5) / 0.5;
+                    *v = (data[k as usize * f + j] as f32 / 255.0 - 0.5) / 0.5;
                 }
             }
         }

@@ -1,13 +1,19 @@
 //! CPU kernels: GEMM wrappers over the `gemm` crate, the fused block forward/backward, BCE and Adam.
 //!
 //! Argument order follows llm.c: outputs, saved state, inputs, weights, sizes. Every buffer carries its shape.
+//!
+//! Layout: inside the CPU backend, activations and their gradients are *feature-major*: a batch of `rows` samples of
+//! `f` features is stored as `[f, ld]` (element `(row b, feature j)` at `j * ld + b`, `ld >= rows`). With weights in
+//! PyTorch's `[out, in]` layout this lets every GEMM read the weights in place (no packing copy of `W` per call,
+//! which cost a fifth of the step in the row-major layout) and makes BatchNorm's per-feature reductions contiguous.
+//! The public API converts to and from row-major at its edges.
 
 use crate::spec::{Act, Layer};
 use gemm::Parallelism;
 use rayon::prelude::*;
 
 /// Work below this many multiply-adds runs on one thread: splitting it costs more than it saves.
-const PAR_MIN_MACS: usize = 1 << 18;
+const PAR_MIN_MACS: usize = 1 << 20;
 /// Elementwise work below this many elements runs on one thread.
 const PAR_MIN_ELEMS: usize = 1 << 16;
 
@@ -19,43 +25,83 @@ fn par(threads: usize, macs: usize) -> Parallelism {
     }
 }
 
-/// `c[m, n] = a * b` (or `c += a * b` when `acc`), every operand given by pointer and (row, column) strides.
-/// Safety is established by the callers below, which check every slice length first.
+/// Defines `fn name(args)` three times: for AVX-512, for AVX2+FMA and for baseline x86-64, and picks one at run time
+/// (the build itself targets baseline x86-64 so that one library runs everywhere). The bodies are the same code, and
+/// Rust never fuses a multiply and an add on its own, so all three give bitwise the same results.
+macro_rules! simd_fn {
+    ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
+        $(#[$meta])*
+        $vis fn $name($($arg: $ty),*) $(-> $ret)? {
+            #[inline(always)]
+            #[allow(clippy::too_many_arguments)]
+            fn inner($($arg: $ty),*) $(-> $ret)? $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn v4($($arg: $ty),*) $(-> $ret)? { inner($($arg),*) }
+                #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
+                unsafe fn v3($($arg: $ty),*) $(-> $ret)? { inner($($arg),*) }
+                if std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+                    && std::arch::is_x86_feature_detected!("avx512dq")
+                    && std::arch::is_x86_feature_detected!("avx512vl")
+                {
+                    // SAFETY: the CPU has the features `v4` was compiled for.
+                    return unsafe { v4($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                    // SAFETY: as above, for `v3`.
+                    return unsafe { v3($($arg),*) };
+                }
+            }
+            inner($($arg),*)
+        }
+    };
+}
+
+/// A strided matrix operand: `(row stride, column stride)` in elements.
+type Strides = (usize, usize);
+
+/// `c[m, n] = a[m, k] * b[k, n]`, every operand given by its slice and strides. Each slice is checked to cover every
+/// element its strides can reach before the unsafe call.
 #[allow(clippy::too_many_arguments)]
 fn sgemm(
     m: usize,
     n: usize,
     k: usize,
     c: &mut [f32],
-    c_rs: usize,
+    cs: Strides,
     a: &[f32],
-    (a_rs, a_cs): (usize, usize),
+    as_: Strides,
     b: &[f32],
-    (b_rs, b_cs): (usize, usize),
-    acc: bool,
+    bs: Strides,
     threads: usize,
 ) {
     if m == 0 || n == 0 {
         return;
     }
-    assert!(c.len() >= (m - 1) * c_rs + n, "gemm: c too small");
-    if k > 0 {
-        assert!(
-            a.len() > (m - 1) * a_rs + (k - 1) * a_cs,
-            "gemm: a too small"
-        );
-        assert!(
-            b.len() > (k - 1) * b_rs + (n - 1) * b_cs,
-            "gemm: b too small"
-        );
-    } else {
-        if !acc {
-            for r in 0..m {
-                c[r * c_rs..r * c_rs + n].fill(0.0);
+    assert!(
+        c.len() > (m - 1) * cs.0 + (n - 1) * cs.1,
+        "gemm: c too small"
+    );
+    if k == 0 {
+        for i in 0..m {
+            for j in 0..n {
+                c[i * cs.0 + j * cs.1] = 0.0;
             }
         }
         return;
     }
+    assert!(
+        a.len() > (m - 1) * as_.0 + (k - 1) * as_.1,
+        "gemm: a too small"
+    );
+    assert!(
+        b.len() > (k - 1) * bs.0 + (n - 1) * bs.1,
+        "gemm: b too small"
+    );
     // SAFETY: the asserts above bound every element that the strides can reach inside the three slices.
     unsafe {
         gemm::gemm(
@@ -63,15 +109,15 @@ fn sgemm(
             n,
             k,
             c.as_mut_ptr(),
-            1,
-            c_rs as isize,
-            acc,
+            cs.1 as isize,
+            cs.0 as isize,
+            false,
             a.as_ptr(),
-            a_cs as isize,
-            a_rs as isize,
+            as_.1 as isize,
+            as_.0 as isize,
             b.as_ptr(),
-            b_cs as isize,
-            b_rs as isize,
+            bs.1 as isize,
+            bs.0 as isize,
             1.0f32,
             1.0f32,
             false,
@@ -82,36 +128,42 @@ fn sgemm(
     }
 }
 
-/// `y[rows, out] = x[rows, inp] W[out, inp]^T` (no bias).
+/// Forward matmul: `y[f=out, ld_y]` = `x[f=inp, ld_x]` times `W[out, inp]^T`, over `rows` samples (no bias).
+#[allow(clippy::too_many_arguments)]
 pub fn matmul_forward(
     y: &mut [f32],
+    ld_y: usize,
     x: &[f32],
+    ld_x: usize,
     w: &[f32],
     rows: usize,
     inp: usize,
     out: usize,
     threads: usize,
 ) {
+    // As a GEMM over samples: Y[rows, out] = X[rows, inp] W^T, with Y and X column-major (feature-major).
     sgemm(
         rows,
         out,
         inp,
         y,
-        out,
+        (1, ld_y),
         x,
-        (inp, 1),
+        (1, ld_x),
         w,
         (1, inp),
-        false,
         threads,
     );
 }
 
-/// `dw[out, inp] = dy[rows, out]^T x[rows, inp]`.
+/// Weight gradient: `dw[out, inp]` = sum over samples of `dz[f=out]` times `x[f=inp]`.
+#[allow(clippy::too_many_arguments)]
 pub fn matmul_backward_weight(
     dw: &mut [f32],
-    dy: &[f32],
+    dz: &[f32],
+    ld_dz: usize,
     x: &[f32],
+    ld_x: usize,
     rows: usize,
     inp: usize,
     out: usize,
@@ -122,20 +174,22 @@ pub fn matmul_backward_weight(
         inp,
         rows,
         dw,
-        inp,
-        dy,
-        (1, out),
-        x,
         (inp, 1),
-        false,
+        dz,
+        (ld_dz, 1),
+        x,
+        (1, ld_x),
         threads,
     );
 }
 
-/// `dx[rows, inp] = dy[rows, out] W[out, inp]`.
+/// Input gradient: `dx[f=inp, ld_dx]` = `dz[f=out, ld_dz]` times `W[out, inp]`, over `rows` samples.
+#[allow(clippy::too_many_arguments)]
 pub fn matmul_backward_input(
     dx: &mut [f32],
-    dy: &[f32],
+    ld_dx: usize,
+    dz: &[f32],
+    ld_dz: usize,
     w: &[f32],
     rows: usize,
     inp: usize,
@@ -147,16 +201,55 @@ pub fn matmul_backward_input(
         inp,
         out,
         dx,
-        inp,
-        dy,
-        (out, 1),
+        (1, ld_dx),
+        dz,
+        (1, ld_dz),
         w,
         (inp, 1),
-        false,
         threads,
     );
 }
 
+/// `exp(x)` for float32 (Cephes' `expf`: range reduction by ln 2 and a degree-6 polynomial, about 1 ulp), written
+/// without branches so that it vectorizes. Inputs are clamped to [-87, 88].
+#[inline(always)]
+fn exp_f32(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * LOG2E + 0.5).floor();
+    let r = x - n * LN2_HI - n * LN2_LO;
+    let p = ((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r
+        + 1.666_666_5e-1)
+        * r
+        + 5e-1;
+    let p = p * r * r + r + 1.0;
+    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+/// `tanh(x)` for float32 (Cephes' `tanhf`: a polynomial below |x| = 0.625, `1 - 2 / (exp(2|x|) + 1)` above; about
+/// 2 ulp), branch-free so that it vectorizes.
+#[inline(always)]
+fn tanh_f32(x: f32) -> f32 {
+    let ax = x.abs();
+    let z = x * x;
+    let small =
+        ((((-5.704_988_7e-3 * z + 2.063_909e-2) * z - 5.373_971_6e-2) * z + 1.333_144_2e-1) * z
+            - 3.333_328e-1)
+            * z
+            * x
+            + x;
+    let big = (1.0 - 2.0 / (exp_f32(2.0 * ax) + 1.0)).copysign(x);
+    if ax < 0.625 {
+        small
+    } else {
+        big
+    }
+}
+
+/// The activation, exactly as the reference defines it (tanh through `tanh_f32`, sigmoid through libm's `exp`, so
+/// that saturated sigmoids underflow to 0 as PyTorch's do).
 #[inline(always)]
 fn act_forward(act: Act, z: f32) -> f32 {
     match act {
@@ -168,7 +261,7 @@ fn act_forward(act: Act, z: f32) -> f32 {
                 z * s
             }
         }
-        Act::Tanh => z.tanh(),
+        Act::Tanh => tanh_f32(z),
         Act::Sigmoid => 1.0 / (1.0 + (-z).exp()),
     }
 }
@@ -190,34 +283,164 @@ fn act_grad(act: Act, a: f32) -> f32 {
     }
 }
 
-/// Runs `f` on each row of `y` (rows of `width` floats), in parallel when the work is large.
-fn rows_apply(y: &mut [f32], width: usize, threads: usize, f: impl Fn(&mut [f32]) + Sync) {
-    if threads > 1 && y.len() >= PAR_MIN_ELEMS {
-        let chunk = y.len().div_ceil(width).div_ceil(threads * 4).max(1) * width;
-        y.par_chunks_mut(chunk)
-            .for_each(|c| c.chunks_exact_mut(width).for_each(&f));
-    } else {
-        y.chunks_exact_mut(width).for_each(f);
+/// Sum of a slice with 16 independent lanes (so that it vectorizes), then the lanes in order: a fixed order,
+/// whatever the thread count.
+#[inline(always)]
+fn sum16(v: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let mut chunks = v.chunks_exact(16);
+    for c in &mut chunks {
+        for (a, &x) in acc.iter_mut().zip(c) {
+            *a += x;
+        }
+    }
+    for (a, &x) in acc.iter_mut().zip(chunks.remainder()) {
+        *a += x;
+    }
+    acc.iter().sum()
+}
+
+/// `sum(a * b)` with 16 lanes, as `sum16`.
+#[inline(always)]
+fn dot16(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for i in 0..16 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    for (i, (x, y)) in ra.iter().zip(rb).enumerate() {
+        acc[i] += x * y;
+    }
+    acc.iter().sum()
+}
+
+simd_fn! {
+    /// One feature of a block without BN: `a = act(a + bias)` over its samples.
+    fn feature_bias_act(a: &mut [f32], bias: f32, act: Act) {
+        match act {
+            Act::None => a.iter_mut().for_each(|v| *v += bias),
+            Act::LeakyRelu(s) => a.iter_mut().for_each(|v| {
+                let z = *v + bias;
+                *v = if z > 0.0 { z } else { z * s };
+            }),
+            Act::Tanh => a.iter_mut().for_each(|v| *v = tanh_f32(*v + bias)),
+            Act::Sigmoid => a.iter_mut().for_each(|v| *v = act_forward(Act::Sigmoid, *v + bias)),
+        }
     }
 }
 
-/// What one block saves in its forward for its backward.
+simd_fn! {
+    /// One feature of a BN block: `xhat = (a - mean) * rstd`, `a = act(gamma * xhat + beta)`.
+    fn feature_bn_act(a: &mut [f32], xhat: &mut [f32], mean: f32, rstd: f32, gamma: f32, beta: f32, act: Act) {
+        for (v, h) in a.iter_mut().zip(xhat.iter_mut()) {
+            let x = (*v - mean) * rstd;
+            *h = x;
+            *v = gamma * x + beta;
+        }
+        match act {
+            Act::None => {}
+            Act::LeakyRelu(s) => a.iter_mut().for_each(|v| *v = if *v > 0.0 { *v } else { *v * s }),
+            Act::Tanh => a.iter_mut().for_each(|v| *v = tanh_f32(*v)),
+            Act::Sigmoid => a.iter_mut().for_each(|v| *v = act_forward(Act::Sigmoid, *v)),
+        }
+    }
+}
+
+simd_fn! {
+    /// One feature's batch statistics: adds the bias in place and returns (mean, biased variance), two-pass.
+    fn feature_stats(a: &mut [f32], bias: f32) -> (f32, f32) {
+        a.iter_mut().for_each(|v| *v += bias);
+        let n = a.len() as f32;
+        let mean = sum16(a) / n;
+        let mut acc = [0f32; 16];
+        let mut chunks = a.chunks_exact(16);
+        for c in &mut chunks {
+            for (q, &x) in acc.iter_mut().zip(c) {
+                let d = x - mean;
+                *q += d * d;
+            }
+        }
+        for (q, &x) in acc.iter_mut().zip(chunks.remainder()) {
+            let d = x - mean;
+            *q += d * d;
+        }
+        (mean, acc.iter().sum::<f32>() / n)
+    }
+}
+
+simd_fn! {
+    /// One feature's backward through the activation: `dz *= act'(a)`.
+    fn feature_act_grad(dz: &mut [f32], a: &[f32], act: Act) {
+        match act {
+            Act::None => {}
+            Act::LeakyRelu(s) => dz.iter_mut().zip(a).for_each(|(d, &y)| *d *= if y > 0.0 { 1.0 } else { s }),
+            Act::Tanh => dz.iter_mut().zip(a).for_each(|(d, &y)| *d *= 1.0 - y * y),
+            Act::Sigmoid => dz.iter_mut().zip(a).for_each(|(d, &y)| *d *= act_grad(Act::Sigmoid, y)),
+        }
+    }
+}
+
+simd_fn! {
+    /// One feature's BN backward (train mode): returns (dbeta, dgamma) and turns `dz` into `d pre`.
+    fn feature_bn_backward(dz: &mut [f32], xhat: &[f32], gamma: f32, rstd: f32) -> (f32, f32) {
+        let s1 = sum16(dz);
+        let s2 = dot16(dz, xhat);
+        let inv = 1.0 / dz.len() as f32;
+        let (k, m1, m2) = (gamma * rstd, s1 * inv, s2 * inv);
+        for (d, &h) in dz.iter_mut().zip(xhat) {
+            *d = k * (*d - m1 - h * m2);
+        }
+        (s1, s2)
+    }
+}
+
+simd_fn! {
+    /// `v *= k` over a slice.
+    fn scale(v: &mut [f32], k: f32) {
+        v.iter_mut().for_each(|x| *x *= k);
+    }
+}
+
+/// Runs `f(feature index, that feature's samples)` over the features of a feature-major matrix `[f, ld]` (using the
+/// first `rows` of each), in parallel when the work is large.
+fn features_apply(
+    y: &mut [f32],
+    ld: usize,
+    rows: usize,
+    threads: usize,
+    f: impl Fn(usize, &mut [f32]) + Sync + Send,
+) {
+    let feats = y.len() / ld;
+    if threads > 1 && feats * rows >= PAR_MIN_ELEMS {
+        y.par_chunks_mut(ld)
+            .enumerate()
+            .for_each(|(j, c)| f(j, &mut c[..rows]));
+    } else {
+        for (j, c) in y.chunks_mut(ld).enumerate().take(feats) {
+            f(j, &mut c[..rows]);
+        }
+    }
+}
+
+/// What one block saves in its forward for its backward (feature-major, leading dimension = the forward's rows).
 pub struct Saved<'a> {
-    /// Output of the activation, `[rows, out]`.
+    /// Output of the activation, `[out, rows]`.
     pub a: &'a mut [f32],
-    /// Normalized pre-activation `(pre - mean) * rstd`, `[rows, out]` (BN layers only, else empty).
+    /// Normalized pre-activation `(pre - mean) * rstd`, `[out, rows]` (BN layers only, else empty).
     pub xhat: &'a mut [f32],
     /// `1 / sqrt(var + eps)` of the statistics used, `[out]` (BN layers only).
     pub rstd: &'a mut [f32],
 }
 
 /// Fused block forward: Linear + bias + BatchNorm (batch statistics and the running-statistics update in train mode,
-/// running statistics in eval mode) + activation. `x [rows, inp]`, `params`/`buffers` the flat buffers of the MLP,
-/// `mean [out]` scratch.
+/// running statistics in eval mode) + activation. `x [inp, rows]` feature-major; the outputs are `[out, rows]`.
+/// `params`/`buffers` are the flat buffers of the MLP.
 #[allow(clippy::too_many_arguments)]
 pub fn block_forward(
     s: Saved,
-    mean: &mut [f32],
     x: &[f32],
     params: &[f32],
     buffers: &mut [f32],
@@ -227,10 +450,12 @@ pub fn block_forward(
     threads: usize,
 ) {
     let (inp, out) = (l.inp, l.out);
-    let a = &mut s.a[..rows * out];
+    let a = &mut s.a[..out * rows];
     matmul_forward(
         a,
-        &x[..rows * inp],
+        rows,
+        &x[..inp * rows],
+        rows,
         &params[l.w..l.w + out * inp],
         rows,
         inp,
@@ -240,76 +465,51 @@ pub fn block_forward(
     let bias = &params[l.b..l.b + out];
     let act = l.act;
     let Some(bn) = l.bn else {
-        rows_apply(a, out, threads, |r| {
-            for (v, &b) in r.iter_mut().zip(bias) {
-                *v = act_forward(act, *v + b);
-            }
+        features_apply(a, rows, rows, threads, |j, v| {
+            feature_bias_act(v, bias[j], act)
         });
         return;
     };
     let rstd = &mut s.rstd[..out];
-    let mean = &mut mean[..out];
-    if train {
-        // Pass 1: bias and the batch mean.
-        mean.fill(0.0);
-        for r in a.chunks_exact_mut(out) {
-            for ((v, &b), m) in r.iter_mut().zip(bias).zip(mean.iter_mut()) {
-                *v += b;
-                *m += *v;
-            }
-        }
-        let inv = 1.0 / rows as f32;
-        mean.iter_mut().for_each(|m| *m *= inv);
-        // Pass 2: the biased variance (two passes for accuracy).
-        rstd.fill(0.0);
-        for r in a.chunks_exact(out) {
-            for ((&v, &m), q) in r.iter().zip(mean.iter()).zip(rstd.iter_mut()) {
-                let d = v - m;
-                *q += d * d;
-            }
-        }
-        let unbias = rows as f32 / (rows as f32 - 1.0);
-        let (rm, rv) = buffers[l.rmean..l.rvar + out].split_at_mut(out);
-        for j in 0..out {
-            let var = rstd[j] * inv;
-            rm[j] = (1.0 - bn.momentum) * rm[j] + bn.momentum * mean[j];
-            rv[j] = (1.0 - bn.momentum) * rv[j] + bn.momentum * var * unbias;
-            rstd[j] = 1.0 / (var + bn.eps).sqrt();
-        }
-    } else {
-        let (rm, rv) = buffers[l.rmean..l.rvar + out].split_at(out);
-        for j in 0..out {
-            mean[j] = rm[j] - bias[j];
-            rstd[j] = 1.0 / (rv[j] + bn.eps).sqrt();
-        }
-    }
-    // Pass 3: normalize, scale, shift, activate. In eval mode the bias is folded into `mean` above.
     let gamma = &params[l.gamma..l.gamma + out];
     let beta = &params[l.beta..l.beta + out];
-    let (mean, rstd) = (&*mean, &*rstd);
-    let xhat = &mut s.xhat[..rows * out];
-    for (r, xh) in a.chunks_exact_mut(out).zip(xhat.chunks_exact_mut(out)) {
-        for j in 0..out {
-            let h = (r[j] - mean[j]) * rstd[j];
-            xh[j] = h;
-            r[j] = act_forward(act, gamma[j] * h + beta[j]);
-        }
+    let xhat = &mut s.xhat[..out * rows];
+    let (rm, rv) = buffers[l.rmean..l.rvar + out].split_at_mut(out);
+    let unbias = rows as f32 / (rows as f32 - 1.0);
+    // One pass per feature over contiguous samples: bias, statistics, running statistics, normalize, activate.
+    for (j, (v, h)) in a
+        .chunks_exact_mut(rows)
+        .zip(xhat.chunks_exact_mut(rows))
+        .enumerate()
+    {
+        let mean = if train {
+            let (mean, var) = feature_stats(v, bias[j]);
+            rm[j] = (1.0 - bn.momentum) * rm[j] + bn.momentum * mean;
+            rv[j] = (1.0 - bn.momentum) * rv[j] + bn.momentum * var * unbias;
+            rstd[j] = 1.0 / (var + bn.eps).sqrt();
+            mean
+        } else {
+            rstd[j] = 1.0 / (rv[j] + bn.eps).sqrt();
+            rm[j] - bias[j] // the bias is not added in eval mode: fold it into the mean
+        };
+        feature_bn_act(v, h, mean, rstd[j], gamma[j], beta[j], act);
     }
 }
 
-/// Fused block backward. `dz [rows, out]` holds `d loss / d a` on entry and is used as scratch. Writes the parameter
-/// gradients of this layer into `grads` (flat layout) when given, and `dx [rows, inp]` when given. `colsum [2 * out]`
-/// scratch. `a`, `xhat`, `rstd` are what `block_forward` saved; `x [rows, inp]` is the block's input.
+/// Fused block backward over the first `rows` samples of a forward over `ld` samples. `dz [out, rows]` holds
+/// `d loss / d a` on entry and is used as scratch. Writes the parameter gradients of this layer into `grads` (flat
+/// layout) when given, and `dx [inp, rows]` when given. `a`, `xhat [out, ld]`, `rstd [out]` are what `block_forward`
+/// saved; `x [inp, ld]` is the block's input. BN in train mode needs `rows == ld` (its statistics couple all samples).
 #[allow(clippy::too_many_arguments)]
 pub fn block_backward(
     dx: Option<&mut [f32]>,
     grads: Option<&mut [f32]>,
     dz: &mut [f32],
-    colsum: &mut [f32],
     a: &[f32],
     xhat: &[f32],
     rstd: &[f32],
     x: &[f32],
+    ld: usize,
     params: &[f32],
     l: &Layer,
     rows: usize,
@@ -317,61 +517,42 @@ pub fn block_backward(
     threads: usize,
 ) {
     let (inp, out) = (l.inp, l.out);
-    let dz = &mut dz[..rows * out];
-    let a = &a[..rows * out];
+    let dz = &mut dz[..out * rows];
     let act = l.act;
     if act != Act::None {
-        for (d, &y) in dz.iter_mut().zip(a) {
-            *d *= act_grad(act, y);
+        for (j, d) in dz.chunks_exact_mut(rows).enumerate() {
+            feature_act_grad(d, &a[j * ld..j * ld + rows], act);
         }
     }
-    let (s1, s2) = colsum[..2 * out].split_at_mut(out);
     let mut grads = grads;
-    if let Some(bn) = l.bn {
-        let _ = bn;
-        let xhat = &xhat[..rows * out];
-        s1.fill(0.0);
-        s2.fill(0.0);
-        for (d, h) in dz.chunks_exact(out).zip(xhat.chunks_exact(out)) {
-            for j in 0..out {
-                s1[j] += d[j];
-                s2[j] += d[j] * h[j];
-            }
-        }
-        if let Some(g) = grads.as_deref_mut() {
-            g[l.beta..l.beta + out].copy_from_slice(s1);
-            g[l.gamma..l.gamma + out].copy_from_slice(s2);
-        }
+    if l.bn.is_some() {
         let gamma = &params[l.gamma..l.gamma + out];
-        let rstd = &rstd[..out];
-        if train {
-            let inv = 1.0 / rows as f32;
-            for (d, h) in dz.chunks_exact_mut(out).zip(xhat.chunks_exact(out)) {
-                for j in 0..out {
-                    d[j] = gamma[j] * rstd[j] * (d[j] - s1[j] * inv - h[j] * s2[j] * inv);
-                }
-            }
-        } else {
-            for d in dz.chunks_exact_mut(out) {
-                for j in 0..out {
-                    d[j] *= gamma[j] * rstd[j];
-                }
+        for (j, d) in dz.chunks_exact_mut(rows).enumerate() {
+            let h = &xhat[j * ld..j * ld + rows];
+            let (dbeta, dgamma) = if train {
+                feature_bn_backward(d, h, gamma[j], rstd[j])
+            } else {
+                let sums = (sum16(d), dot16(d, h));
+                scale(d, gamma[j] * rstd[j]);
+                sums
+            };
+            if let Some(g) = grads.as_deref_mut() {
+                g[l.beta + j] = dbeta;
+                g[l.gamma + j] = dgamma;
             }
         }
     }
     let dz = &*dz;
     if let Some(g) = grads {
-        let db = &mut g[l.b..l.b + out];
-        db.fill(0.0);
-        for d in dz.chunks_exact(out) {
-            for (s, &v) in db.iter_mut().zip(d) {
-                *s += v;
-            }
+        for (j, d) in dz.chunks_exact(rows).enumerate() {
+            g[l.b + j] = sum16(d);
         }
         matmul_backward_weight(
             &mut g[l.w..l.w + out * inp],
             dz,
-            &x[..rows * inp],
+            rows,
+            x,
+            ld,
             rows,
             inp,
             out,
@@ -380,14 +561,25 @@ pub fn block_backward(
     }
     if let Some(dx) = dx {
         matmul_backward_input(
-            &mut dx[..rows * inp],
+            &mut dx[..inp * rows],
+            rows,
             dz,
+            rows,
             &params[l.w..l.w + out * inp],
             rows,
             inp,
             out,
             threads,
         );
+    }
+}
+
+/// Transposes `src [r, c]` (row-major) into `dst [c, r]`.
+pub fn transpose(dst: &mut [f32], src: &[f32], r: usize, c: usize) {
+    for i in 0..r {
+        for j in 0..c {
+            dst[j * r + i] = src[i * c + j];
+        }
     }
 }
 
@@ -440,16 +632,16 @@ pub fn adam(
     let step = (lr / bc1) as f32;
     let bc2s = bc2.sqrt() as f32;
     let (w1, w2, b2f, epsf) = ((1.0 - b1) as f32, (1.0 - b2) as f32, b2 as f32, eps as f32);
-    let kernel = |p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]| {
-        for i in 0..p.len() {
-            let gi = g[i];
-            let mi = m[i] + w1 * (gi - m[i]);
-            let vi = v[i] * b2f + w2 * gi * gi;
-            m[i] = mi;
-            v[i] = vi;
-            p[i] -= step * (mi / (vi.sqrt() / bc2s + epsf));
-        }
+    let k = AdamScalars {
+        step,
+        bc2s,
+        w1,
+        w2,
+        b2: b2f,
+        eps: epsf,
     };
+    let kernel =
+        |p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]| adam_chunk(p, m, v, g, &k);
     let n = p.len();
     if threads > 1 && n >= PAR_MIN_ELEMS {
         let c = n.div_ceil(threads * 4).max(4096);
@@ -461,4 +653,61 @@ pub fn adam(
     } else {
         kernel(p, m, v, g);
     }
+}
+
+/// The per-step constants of Adam, in float32 as PyTorch applies them.
+struct AdamScalars {
+    step: f32,
+    bc2s: f32,
+    w1: f32,
+    w2: f32,
+    b2: f32,
+    eps: f32,
+}
+
+#[inline(always)]
+fn adam_body(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], k: &AdamScalars) {
+    for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+        let mi = *m + k.w1 * (g - *m);
+        let vi = *v * k.b2 + k.w2 * g * g;
+        *m = mi;
+        *v = vi;
+        *p -= k.step * (mi / (vi.sqrt() / k.bc2s + k.eps));
+    }
+}
+
+/// The Adam loop compiled for AVX-512 (chosen at run time; the default build targets baseline x86-64).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn adam_body_avx512(
+    p: &mut [f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    g: &[f32],
+    k: &AdamScalars,
+) {
+    adam_body(p, m, v, g, k)
+}
+
+/// The same for AVX2 + FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn adam_body_avx2(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], k: &AdamScalars) {
+    adam_body(p, m, v, g, k)
+}
+
+fn adam_chunk(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], k: &AdamScalars) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports the features the function was compiled for.
+            return unsafe { adam_body_avx512(p, m, v, g, k) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: as above.
+            return unsafe { adam_body_avx2(p, m, v, g, k) };
+        }
+    }
+    adam_body(p, m, v, g, k)
 }

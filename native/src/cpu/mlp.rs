@@ -1,7 +1,8 @@
 //! An MLP on the CPU: flat parameters, gradients, Adam moments and running statistics, plus the activations that the
-//! forward saves for the backward (sized for the largest batch seen, reused afterwards).
+//! forward saves for the backward (sized for the largest batch seen, reused afterwards). Activations are feature-major
+//! (`[features, rows]`, see `kernels.rs`); `forward`/`backward` take and give row-major `[rows, features]`.
 
-use super::kernels::{adam, block_backward, block_forward, Saved};
+use super::kernels::{adam, block_backward, block_forward, transpose, Saved};
 use crate::error::{bad_arg, bad_state, Result};
 use crate::spec::Spec;
 
@@ -36,10 +37,11 @@ pub struct CpuMlp {
     acts: Vec<Vec<f32>>,
     xhats: Vec<Vec<f32>>,
     rstds: Vec<Vec<f32>>,
-    /// `[cap, max_width]` gradient ping-pong buffers; `[2 * max_width]` column-sum scratch.
+    /// `[max_width, cap]` gradient ping-pong buffers (feature-major).
     g0: Vec<f32>,
     g1: Vec<f32>,
-    colsum: Vec<f32>,
+    /// `[cap, max_width]` row-major results of `forward`/`backward`.
+    rowmajor: Vec<f32>,
     /// Rows and mode of the last forward; `None` before any.
     last: Option<(usize, bool)>,
 }
@@ -80,7 +82,7 @@ impl CpuMlp {
                 .collect(),
             g0: Vec::new(),
             g1: Vec::new(),
-            colsum: vec![0f32; 2 * spec.max_width()],
+            rowmajor: Vec::new(),
             last: None,
             spec,
         }
@@ -101,6 +103,7 @@ impl CpuMlp {
         let w = self.spec.max_width();
         self.g0.resize(rows * w, 0.0);
         self.g1.resize(rows * w, 0.0);
+        self.rowmajor.resize(rows * w, 0.0);
         self.cap = rows;
     }
 
@@ -120,7 +123,8 @@ impl CpuMlp {
         Ok(())
     }
 
-    /// Forward over `self.x[..rows * input]` (fill it with `input_mut` first). Returns the output `[rows, output]`.
+    /// Forward over `self.x[..input * rows]` (feature-major; fill it with `input_mut` first). Returns the output
+    /// `[output, rows]`, feature-major.
     pub fn forward_in_place(&mut self, rows: usize, train: bool) -> &[f32] {
         let n = self.spec.layers.len();
         for i in 0..n {
@@ -133,7 +137,6 @@ impl CpuMlp {
                     xhat: &mut self.xhats[i],
                     rstd: &mut self.rstds[i],
                 },
-                &mut self.colsum,
                 x,
                 &self.params,
                 &mut self.buffers,
@@ -150,7 +153,7 @@ impl CpuMlp {
         &self.acts[n - 1][..rows * self.spec.output()]
     }
 
-    /// The input rows of the next forward, `[rows, input]`.
+    /// The input of the next forward, `[input, rows]` feature-major.
     pub fn input_mut(&mut self, rows: usize) -> &mut [f32] {
         self.reserve(rows);
         &mut self.x[..rows * self.spec.input]
@@ -161,7 +164,7 @@ impl CpuMlp {
         self.last.map(|l| l.0).unwrap_or(0)
     }
 
-    /// The output of the last forward, `[rows, output]`.
+    /// The output of the last forward, `[output, rows]` feature-major.
     pub fn output(&self) -> &[f32] {
         let rows = self.last.map(|l| l.0).unwrap_or(0);
         &self.acts[self.spec.layers.len() - 1][..rows * self.spec.output()]
@@ -177,17 +180,28 @@ impl CpuMlp {
                 self.spec.input
             ));
         }
-        self.input_mut(rows).copy_from_slice(x);
-        Ok(self.forward_in_place(rows, train))
+        let input = self.spec.input;
+        transpose(self.input_mut(rows), x, rows, input);
+        self.forward_in_place(rows, train);
+        Ok(self.output_rowmajor())
     }
 
-    /// The gradient buffer that `backward_rows` reads `d loss / d output` from, `[rows, output]`.
+    /// The output of the last forward as row-major `[rows, output]`.
+    pub fn output_rowmajor(&mut self) -> &[f32] {
+        let (rows, out) = (self.last_rows(), self.spec.output());
+        let y = &self.acts[self.spec.layers.len() - 1][..out * rows];
+        transpose(&mut self.rowmajor[..rows * out], y, out, rows);
+        &self.rowmajor[..rows * out]
+    }
+
+    /// The gradient buffer that `backward_rows` reads `d loss / d output` from, `[output, rows]` feature-major.
     pub fn dout_mut(&mut self, rows: usize) -> &mut [f32] {
         &mut self.g0[..rows * self.spec.output()]
     }
 
     /// Backward over the first `rows` rows of the last forward, reading `d loss / d output` from `dout_mut(rows)`.
-    /// Writes the parameter gradients when `param_grads`; returns `d loss / d input` `[rows, input]` when `input_grad`.
+    /// Writes the parameter gradients when `param_grads`; returns `d loss / d input` `[input, rows]` (feature-major)
+    /// when `input_grad`.
     /// Rows beyond the first `rows` are ignored, which is exact only for an MLP without BatchNorm in train mode
     /// (the caller checks this).
     pub fn backward_rows(
@@ -227,11 +241,11 @@ impl CpuMlp {
                     None
                 },
                 dz,
-                &mut self.colsum,
                 &self.acts[i],
                 &self.xhats[i],
                 &self.rstds[i],
                 x,
+                last_rows,
                 &self.params,
                 l,
                 rows,
@@ -259,10 +273,23 @@ impl CpuMlp {
                 self.spec.output()
             ));
         }
-        self.dout_mut(rows).copy_from_slice(dout);
-        Ok(self
-            .backward_rows(rows, true, true)?
-            .expect("input gradient requested"))
+        let out = self.spec.output();
+        transpose(self.dout_mut(rows), dout, rows, out);
+        self.backward_rows(rows, true, true)?;
+        // The input gradient is in whichever ping-pong buffer the first layer wrote.
+        let input = self.spec.input;
+        let g = if self.spec.layers.len() % 2 == 1 {
+            &self.g1
+        } else {
+            &self.g0
+        };
+        transpose(
+            &mut self.rowmajor[..rows * input],
+            &g[..input * rows],
+            input,
+            rows,
+        );
+        Ok(&self.rowmajor[..rows * input])
     }
 
     /// One Adam step over all parameters with the current gradients.
