@@ -4,12 +4,13 @@
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Context, NativeGan, NativeMlp, seedDiscriminator, seedGenerator } from "./mod.ts";
  *
  * using ctx = new Context({ backend: "cpu" });
  * using g = new NativeMlp(ctx, seedGenerator());
  * using d = new NativeMlp(ctx, seedDiscriminator());
- * console.assert(g.info().params[0].name === "model.0.weight");
+ * assert.ok(g.info().params[0].name === "model.0.weight");
  * ```
  *
  * @module
@@ -51,4 +52,11 @@ export {
   tensorLayout,
   validateSpec,
 } from "./src/model/spec.ts";
-export { NativeError } from "./src/native/ffi.ts";
+export {
+  DEFAULT_RELEASE_URL,
+  type LibraryLocation,
+  loadNativeLibrary,
+  type LoadOptions,
+  NativeError,
+} from "./src/native/ffi.ts";
+export { LIBRARY_ENV_VARS, type ManifestEntry, type ReleaseManifest } from "./src/native/fetch.ts";

@@ -78,9 +78,10 @@ abstract class Handle implements Disposable {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Context } from "./native.ts";
  * using ctx = new Context({ backend: "cpu", threads: 1 });
- * console.assert(ctx.info().backend === "cpu");
+ * assert.ok(ctx.info().backend === "cpu");
  * ```
  */
 export class Context extends Handle {
@@ -154,6 +155,7 @@ const BUFFER_INDEX: Record<MlpBuffer, number> = { params: 0, grads: 1, adam_m: 2
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Context, NativeMlp } from "./native.ts";
  * using ctx = new Context({ backend: "cpu" });
  * using mlp = new NativeMlp(ctx, {
@@ -162,7 +164,7 @@ const BUFFER_INDEX: Record<MlpBuffer, number> = { params: 0, grads: 1, adam_m: 2
  * });
  * mlp.set("params", new Float32Array(mlp.info().param_count).fill(0.1));
  * const y = mlp.forward(new Float32Array([1, 2, 3]), 1, false); // [1, 2]
- * console.assert(Math.abs(y[0] - Math.tanh(0.7)) < 1e-6);
+ * assert.ok(Math.abs(y[0] - Math.tanh(0.7)) < 1e-6);
  * ```
  */
 export class NativeMlp extends Handle {
@@ -278,6 +280,7 @@ export interface StepResult {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { Context, NativeGan, NativeMlp } from "./native.ts";
  * using ctx = new Context({ backend: "cpu" });
  * using g = new NativeMlp(ctx, { input: 2, layers: [{ out: 4, bn: null, act: { kind: "tanh" } }] });
@@ -285,7 +288,7 @@ export interface StepResult {
  * using gan = new NativeGan(ctx, g, d, { batch_size: 2, seed: 1, lr: 2e-4, b1: 0.5, b2: 0.999, eps: 1e-8 });
  * gan.setData(new Uint8Array([0, 64, 128, 255, 255, 128, 64, 0]), 2);
  * const [r] = gan.step(1);
- * console.assert(Math.abs(r.dLoss - Math.log(2)) < 1e-6); // all-zero weights: D says 0.5 everywhere
+ * assert.ok(Math.abs(r.dLoss - Math.log(2)) < 1e-6); // all-zero weights: D says 0.5 everywhere
  * ```
  */
 export class NativeGan extends Handle {
@@ -364,9 +367,10 @@ function lossCall(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { nativeBce } from "./native.ts";
  * const { loss } = nativeBce(new Float32Array([0.5]), new Float32Array([1]));
- * console.assert(Math.abs(loss - Math.log(2)) < 1e-6);
+ * assert.ok(Math.abs(loss - Math.log(2)) < 1e-6);
  * ```
  */
 export function nativeBce(
@@ -382,9 +386,10 @@ export function nativeBce(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { nativeSigmoidBce } from "./native.ts";
  * const { grad } = nativeSigmoidBce(new Float32Array([0]), new Float32Array([1]));
- * console.assert(Math.abs(grad![0] + 0.5) < 1e-6);
+ * assert.ok(Math.abs(grad![0] + 0.5) < 1e-6);
  * ```
  */
 export function nativeSigmoidBce(
@@ -400,10 +405,11 @@ export function nativeSigmoidBce(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { nativeAdam } from "./native.ts";
  * const p = new Float32Array([1]), m = new Float32Array(1), v = new Float32Array(1);
  * nativeAdam(p, new Float32Array([0.5]), m, v, 1, { lr: 0.1, b1: 0.9, b2: 0.999, eps: 1e-8 });
- * console.assert(Math.abs(p[0] - 0.9) < 1e-6); // the first step moves by lr
+ * assert.ok(Math.abs(p[0] - 0.9) < 1e-6); // the first step moves by lr
  * ```
  */
 export function nativeAdam(
@@ -428,9 +434,10 @@ export function nativeAdam(
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { nativeNormal } from "./native.ts";
  * const a = nativeNormal(7, 0, 4), b = nativeNormal(7, 0, 4);
- * console.assert(a.every((x, i) => x === b[i]));
+ * assert.ok(a.every((x, i) => x === b[i]));
  * ```
  */
 export function nativeNormal(seed: number, step: number, n: number): Float32Array<ArrayBuffer> {
@@ -444,9 +451,10 @@ export function nativeNormal(seed: number, step: number, n: number): Float32Arra
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { nativePermutation } from "./native.ts";
  * const p = nativePermutation(1, 0, 10);
- * console.assert([...p].sort((a, b) => a - b).every((v, i) => v === i));
+ * assert.ok([...p].sort((a, b) => a - b).every((v, i) => v === i));
  * ```
  */
 export function nativePermutation(seed: number, epoch: number, n: number): Uint32Array<ArrayBuffer> {

@@ -21,8 +21,9 @@ export const DOMAIN_SAMPLE = 5;
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { mix32 } from "./rng.ts";
- * console.assert(mix32(0) === 0);
+ * assert.ok(mix32(0) === 0);
  * ```
  */
 export function mix32(x: number): number {
@@ -38,8 +39,9 @@ export function mix32(x: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DOMAIN_NOISE, key } from "./rng.ts";
- * console.assert(key(1, DOMAIN_NOISE, 0) !== key(2, DOMAIN_NOISE, 0));
+ * assert.ok(key(1, DOMAIN_NOISE, 0) !== key(2, DOMAIN_NOISE, 0));
  * ```
  */
 export function key(seed: number, domain: number, stream: number): number {
@@ -58,8 +60,9 @@ export function key(seed: number, domain: number, stream: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { rand } from "./rng.ts";
- * console.assert(rand(5, 0) !== rand(5, 1));
+ * assert.ok(rand(5, 0) !== rand(5, 1));
  * ```
  */
 export function rand(k: number, counter: number): number {
@@ -72,8 +75,9 @@ export function rand(k: number, counter: number): number {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { normal } from "./rng.ts";
- * console.assert(normal(1, 0, 3).length === 3);
+ * assert.ok(normal(1, 0, 3).length === 3);
  * ```
  */
 export function normal(seed: number, stream: number, n: number, domain = DOMAIN_NOISE): Float32Array<ArrayBuffer> {
@@ -96,8 +100,9 @@ export function normal(seed: number, stream: number, n: number, domain = DOMAIN_
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { permutation } from "./rng.ts";
- * console.assert([...permutation(1, 0, 5)].sort().join() === "0,1,2,3,4");
+ * assert.ok([...permutation(1, 0, 5)].sort().join() === "0,1,2,3,4");
  * ```
  */
 export function permutation(seed: number, epoch: number, n: number): Uint32Array<ArrayBuffer> {
@@ -118,10 +123,11 @@ export function permutation(seed: number, epoch: number, n: number): Uint32Array
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { DOMAIN_INIT, uniformStream } from "./rng.ts";
  * const u = uniformStream(1, DOMAIN_INIT, 0);
  * const x = u();
- * console.assert(x >= 0 && x < 1);
+ * assert.ok(x >= 0 && x < 1);
  * ```
  */
 export function uniformStream(seed: number, domain: number, stream: number): () => number {

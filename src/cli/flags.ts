@@ -139,9 +139,10 @@ function convert(name: string, f: FlagSpec, raw: string): number | string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { parseTrainFlags } from "./flags.ts";
  * const f = parseTrainFlags(["--n_epochs", "5", "--batch_size=32"]);
- * console.assert(f.n_epochs === 5 && f.batch_size === 32 && f.lr === 0.0002);
+ * assert.ok(f.n_epochs === 5 && f.batch_size === 32 && f.lr === 0.0002);
  * ```
  */
 export function parseTrainFlags(args: string[]): TrainFlags {

@@ -22,9 +22,10 @@ export interface InitialState {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { initialState } from "./init.ts";
  * const { params } = initialState({ input: 4, layers: [{ out: 2, bn: null, act: { kind: "none" } }] }, 1, 0);
- * console.assert(params.every((p) => Math.abs(p) <= 0.5)); // 1 / sqrt(4)
+ * assert.ok(params.every((p) => Math.abs(p) <= 0.5)); // 1 / sqrt(4)
  * ```
  */
 export function initialState(spec: MlpSpec, seed: number, stream: number): InitialState {

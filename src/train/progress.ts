@@ -34,12 +34,13 @@ export function formatDuration(s: number): string {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { ProgressBar } from "./progress.ts";
  * const lines: string[] = [];
  * const bar = new ProgressBar({ write: (s) => lines.push(s), isTerminal: false, width: 10 });
  * bar.update({ step: 5, total: 10, epoch: 1, nEpochs: 1, dLoss: 0.7, gLoss: 0.69 });
  * bar.finish();
- * console.assert(lines.join("").includes("5/10"));
+ * assert.ok(lines.join("").includes("5/10"));
  * ```
  */
 export class ProgressBar {
@@ -47,7 +48,7 @@ export class ProgressBar {
   #tty: boolean;
   #width: number;
   #start = performance.now();
-  #last = 0;
+  #last = -Infinity;
   #first?: { t: number; step: number };
   #d = NaN;
   #g = NaN;

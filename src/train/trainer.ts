@@ -174,12 +174,13 @@ function configRecord(r: Resolved): Record<string, unknown> {
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { GanTrainer } from "./trainer.ts";
  * const pixels = new Uint8Array(40 * 16).map((_, i) => (i * 7) % 256);
  * const data = { name: "toy", count: 40, height: 4, width: 4, channels: 1, pixels };
  * using t = await GanTrainer.create(data, { backend: "cpu", imgSize: 4, latentDim: 8, batchSize: 8, maxSteps: 10 });
  * const summary = await t.run();
- * console.assert(summary.steps === 10);
+ * assert.ok(summary.steps === 10);
  * ```
  */
 export class GanTrainer implements Disposable {
