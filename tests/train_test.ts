@@ -266,3 +266,39 @@ Deno.test("sample CLI: a grid from a checkpoint; the same seed gives the same im
   assert.equal(bad.code, 2);
   await Deno.remove(out, { recursive: true });
 });
+
+Deno.test("divergence: a NaN loss stops training in the step call, naming the last good checkpoint, left untouched", async () => {
+  const out = await Deno.makeTempDir();
+  const { DivergenceError } = await import("../src/train/trainer.ts");
+  using t = await GanTrainer.create(smallData, { ...small, maxSteps: 4, outDir: out, checkpointEvery: 2 });
+  await t.run({
+    onCheckpoint: () => {
+      // Right after the checkpoint at step 2, poison one generator weight: the next forward overflows to Inf/NaN.
+      const p = t.g.get("params");
+      p[0] = 3e38;
+      p[1] = -3e38;
+      t.g.set("params", p);
+    },
+  }).then(
+    () => assert.fail("training should have diverged"),
+    (e) => {
+      assert.ok(e instanceof DivergenceError, String(e));
+      assert.match(e.message, /Training diverged at step 2: step 2: (D loss NaN|a generator parameter became NaN or infinite)/);
+      assert.match(e.message, /The last good checkpoint is ".*latest.safetensors" \(left untouched\)/);
+    },
+  );
+  const ckpt = await readSafetensorsFile(`${out}/checkpoints/latest.safetensors`);
+  assert.equal(ckpt.get("train.step")!.data[0], 2n);
+  assert.ok((ckpt.get("generator.model.0.weight")!.data as Float32Array).every(Number.isFinite));
+  await Deno.remove(out, { recursive: true });
+});
+
+Deno.test("divergence: parameters that Adam drives to Inf are caught in the same step", async () => {
+  const { DivergenceError } = await import("../src/train/trainer.ts");
+  using t = await GanTrainer.create(smallData, { ...small, lr: 1e38, maxSteps: 5 });
+  await assert.rejects(() => t.run(), (e: unknown) => {
+    assert.ok(e instanceof DivergenceError, String(e));
+    assert.match(e.message, /No checkpoint was written/);
+    return true;
+  });
+});

@@ -20,6 +20,8 @@ pub enum Code {
     Unavailable = 5,
     /// A Rust panic was caught at the boundary: a bug in this library.
     Panic = 6,
+    /// Training diverged: a loss or a parameter became NaN or infinite.
+    Diverged = 7,
 }
 
 /// An error with its status code and a message that names the problem and the value.

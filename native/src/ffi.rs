@@ -410,8 +410,14 @@ pub extern "C" fn gan_mlp_adam(mlp: u32, lr: f64, b1: f64, b2: f64, eps: f64) ->
         let mut m = lock(&m)?;
         let ctx = m.ctx.clone();
         let cpu = &mut m.cpu;
-        ctx.run(|| cpu.adam_step(c));
-        Ok(())
+        if ctx.run(|| cpu.adam_step(c)) {
+            Ok(())
+        } else {
+            Err(Error::new(
+                Code::Diverged,
+                "a parameter became NaN or infinite after the Adam update",
+            ))
+        }
     })
 }
 
@@ -532,8 +538,14 @@ pub extern "C" fn gan_adam(
         let g = unsafe { slice(grads, n, "grads")? };
         let m = unsafe { slice_mut(m, n, "m")? };
         let v = unsafe { slice_mut(v, n, "v")? };
-        kernels::adam(p, m, v, g, t, c.lr, c.b1, c.b2, c.eps, 1);
-        Ok(())
+        if kernels::adam(p, m, v, g, t, c.lr, c.b1, c.b2, c.eps, 1) {
+            Ok(())
+        } else {
+            Err(Error::new(
+                Code::Diverged,
+                "a parameter became NaN or infinite after the Adam update",
+            ))
+        }
     })
 }
 

@@ -14,6 +14,10 @@ import { writeFileAtomic } from "../io/atomic.ts";
 import { initialState } from "../model/init.ts";
 import { type MlpSpec, seedDiscriminator, seedGenerator, validateSpec } from "../model/spec.ts";
 import { loadCheckpoint, saveCheckpoint, saveGenerator } from "./checkpoint.ts";
+import { NativeError } from "../native/ffi.ts";
+
+/** The library's status code for a diverged step (native/src/error.rs). */
+const DIVERGED = 7;
 
 /** Settings of a run. The defaults are the seed's (PyTorch-GAN gan.py). */
 export interface TrainOptions {
@@ -342,7 +346,16 @@ export class GanTrainer implements Disposable {
         if (r.checkpointEvery > 0) {
           n = Math.min(n, (Math.floor(step / r.checkpointEvery) + 1) * r.checkpointEvery - step);
         }
-        const raw = this.gan.stepRaw(n, buf.subarray(0, 4 * n) as Float32Array<ArrayBuffer>);
+        let raw: Float32Array;
+        try {
+          raw = this.gan.stepRaw(n, buf.subarray(0, 4 * n) as Float32Array<ArrayBuffer>);
+        } catch (e) {
+          // The library stops a call at the first step whose loss or updated parameters are NaN or infinite.
+          if (e instanceof NativeError && e.code === DIVERGED) {
+            throw new DivergenceError(this.step, this.#lastCheckpoint, e.nativeMessage);
+          }
+          throw e;
+        }
         for (let i = 0; i < n; i++) {
           const s = step + i;
           const e: StepEvent = {

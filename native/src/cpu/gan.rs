@@ -2,7 +2,7 @@
 
 use super::kernels::{bce_grad, bce_sum, transpose};
 use super::mlp::{AdamConfig, CpuMlp};
-use crate::error::{bad_arg, bad_state, Result};
+use crate::error::{bad_arg, bad_state, Code, Error, Result};
 use crate::rng;
 
 /// Per-step results, in this order in the output buffer.
@@ -162,7 +162,9 @@ impl CpuGan {
             .expect("input gradient requested");
         g.dout_mut(rows).copy_from_slice(dfake);
         g.backward_rows(rows, true, false)?;
-        g.adam_step(self.config.adam_g);
+        if !g.adam_step(self.config.adam_g) {
+            return Err(diverged(self.step, "generator"));
+        }
 
         // D step: d_loss = (BCE(D(x), 1) + BCE(D(G(z).detach()), 0)) / 2; weight gradients only; Adam on D.
         {
@@ -173,10 +175,20 @@ impl CpuGan {
             bce_grad(dr, pr, |_| 1.0, s);
         }
         d.backward_rows(2 * rows, true, false)?;
-        d.adam_step(self.config.adam_d);
+        let d_ok = d.adam_step(self.config.adam_d);
         self.step += 1;
+        if !d_ok {
+            return Err(diverged(self.step - 1, "discriminator"));
+        }
         Ok(())
     }
+}
+
+fn diverged(step: u64, net: &str) -> Error {
+    Error::new(
+        Code::Diverged,
+        format!("step {step}: a {net} parameter became NaN or infinite after its Adam update"),
+    )
 }
 
 /// Checks that G and D fit together in the fused step.

@@ -626,7 +626,7 @@ pub fn adam(
     b2: f64,
     eps: f64,
     threads: usize,
-) {
+) -> bool {
     let bc1 = 1.0 - b1.powf(t as f64);
     let bc2 = 1.0 - b2.powf(t as f64);
     let step = (lr / bc1) as f32;
@@ -649,9 +649,10 @@ pub fn adam(
             .zip(m.par_chunks_mut(c))
             .zip(v.par_chunks_mut(c))
             .zip(g.par_chunks(c))
-            .for_each(|(((p, m), v), g)| kernel(p, m, v, g));
+            .map(|(((p, m), v), g)| kernel(p, m, v, g))
+            .reduce(|| true, |a, b| a && b)
     } else {
-        kernel(p, m, v, g);
+        kernel(p, m, v, g)
     }
 }
 
@@ -665,49 +666,25 @@ struct AdamScalars {
     eps: f32,
 }
 
+/// The Adam update over one chunk; returns whether every new parameter is finite (a NaN or infinite gradient makes
+/// its parameter NaN, so this catches divergence in the step that causes it, at no extra pass over memory).
 #[inline(always)]
-fn adam_body(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], k: &AdamScalars) {
+fn adam_body(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], k: &AdamScalars) -> bool {
+    let mut bad = 0u32;
     for (((p, m), v), &g) in p.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
         let mi = *m + k.w1 * (g - *m);
         let vi = *v * k.b2 + k.w2 * g * g;
         *m = mi;
         *v = vi;
         *p -= k.step * (mi / (vi.sqrt() / k.bc2s + k.eps));
+        bad |= ((p.to_bits() & 0x7f80_0000) == 0x7f80_0000) as u32;
     }
+    bad == 0
 }
 
-/// The Adam loop compiled for AVX-512 (chosen at run time; the default build targets baseline x86-64).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn adam_body_avx512(
-    p: &mut [f32],
-    m: &mut [f32],
-    v: &mut [f32],
-    g: &[f32],
-    k: &AdamScalars,
-) {
-    adam_body(p, m, v, g, k)
-}
-
-/// The same for AVX2 + FMA.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn adam_body_avx2(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], k: &AdamScalars) {
-    adam_body(p, m, v, g, k)
-}
-
-fn adam_chunk(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], k: &AdamScalars) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports the features the function was compiled for.
-            return unsafe { adam_body_avx512(p, m, v, g, k) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            // SAFETY: as above.
-            return unsafe { adam_body_avx2(p, m, v, g, k) };
-        }
+simd_fn! {
+    /// `adam_body` compiled for the best vector extension of this CPU.
+    fn adam_chunk(p: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], k: &AdamScalars) -> bool {
+        adam_body(p, m, v, g, k)
     }
-    adam_body(p, m, v, g, k)
 }

@@ -292,8 +292,8 @@ impl CpuMlp {
         Ok(&self.rowmajor[..rows * input])
     }
 
-    /// One Adam step over all parameters with the current gradients.
-    pub fn adam_step(&mut self, c: AdamConfig) {
+    /// One Adam step over all parameters with the current gradients; false when a parameter became NaN or infinite.
+    pub fn adam_step(&mut self, c: AdamConfig) -> bool {
         self.adam_t += 1;
         adam(
             &mut self.params,
@@ -306,6 +306,6 @@ impl CpuMlp {
             c.b2,
             c.eps,
             self.threads,
-        );
+        )
     }
 }
