@@ -672,6 +672,38 @@ pub extern "C" fn gan_gan_step(gan: u32, n: u32, out: *mut f32, out_len: usize) 
     })
 }
 
+/// `int32_t gan_gan_step_explicit(uint32_t gan, const float* z, size_t z_len, const float* x_real, size_t x_len,
+/// uint32_t rows, float* out, size_t out_len)`: one training step on the given noise `z [rows, latent]` and real
+/// batch `x_real [rows, features]` (in [-1, 1]), both row-major; writes the 4 step outputs. For parity tests.
+#[no_mangle]
+pub extern "C" fn gan_gan_step_explicit(
+    gan: u32,
+    z: *const f32,
+    z_len: usize,
+    x_real: *const f32,
+    x_len: usize,
+    rows: u32,
+    out: *mut f32,
+    out_len: usize,
+) -> i32 {
+    status(|| {
+        if out_len != STEP_OUTPUTS {
+            return Err(bad_arg!(
+                "step output has {out_len} values, expected {STEP_OUTPUTS}"
+            ));
+        }
+        let out = unsafe { slice_mut(out, out_len, "out")? };
+        let z = unsafe { slice(z, z_len, "z")? };
+        let x = unsafe { slice(x_real, x_len, "x_real")? };
+        let g = registry::gan(gan)?;
+        let mut g = lock(&g)?;
+        let (gm, dm, ctx) = (g.g.clone(), g.d.clone(), g.ctx.clone());
+        let (mut gl, mut dl) = (lock(&gm)?, lock(&dm)?);
+        let (cpu, gc, dc) = (&mut g.cpu, &mut gl.cpu, &mut dl.cpu);
+        ctx.run(|| cpu.step_explicit(gc, dc, z, x, rows as usize, out))
+    })
+}
+
 /// `int64_t gan_gan_info(uint32_t gan, uint8_t* buf, size_t cap)`: JSON with step, epoch, batch, batches_per_epoch.
 #[no_mangle]
 pub extern "C" fn gan_gan_info(gan: u32, buf: *mut u8, cap: usize) -> i64 {
