@@ -283,7 +283,10 @@ Deno.test("divergence: a NaN loss stops training in the step call, naming the la
     () => assert.fail("training should have diverged"),
     (e) => {
       assert.ok(e instanceof DivergenceError, String(e));
-      assert.match(e.message, /Training diverged at step 2: step 2: (D loss NaN|a generator parameter became NaN or infinite)/);
+      assert.match(
+        e.message,
+        /Training diverged at step 2: step 2: (D loss NaN|a generator parameter became NaN or infinite)/,
+      );
       assert.match(e.message, /The last good checkpoint is ".*latest.safetensors" \(left untouched\)/);
     },
   );

@@ -323,6 +323,28 @@ export class NativeGan extends Handle {
     return out;
   }
 
+  /**
+   * One training step on a given noise batch `z [rows, latent]` and real batch `xReal [rows, features]` (already in
+   * [-1, 1]), both row-major, instead of the library's own noise and data; it counts as a step. For parity tests.
+   */
+  stepExplicit(z: Float32Array<ArrayBuffer>, xReal: Float32Array<ArrayBuffer>, rows: number): StepResult {
+    const out = new Float32Array(4);
+    check(
+      lib().gan_gan_step_explicit(
+        this.handle,
+        z,
+        BigInt(z.length),
+        xReal,
+        BigInt(xReal.length),
+        rows,
+        out,
+        BigInt(out.length),
+      ),
+      "NativeGan.stepExplicit",
+    );
+    return { dLoss: out[0], gLoss: out[1], dReal: out[2], dFake: out[3] };
+  }
+
   /** Where the run stands. */
   info(): GanInfo {
     const s = lib();

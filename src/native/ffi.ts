@@ -2,8 +2,18 @@
  * The one FFI boundary: the symbol table of `gan_native`, where the library is found, and how status codes become
  * typed errors. Every other module reaches native code through {@link lib} and {@link check}.
  *
+ * The library is found in this order (see {@link locateLibraryAsync}): an explicit path or GAN_NATIVE_LIB; the
+ * checkout's native/target/release (built with cargo) when this module is a local file; a prebuilt library downloaded
+ * from the release folder and checked against `native/manifest.json` when it was imported from an http(s) URL
+ * (`./fetch.ts`); else an error that says how to get one.
+ *
  * @module
  */
+
+import shippedManifest from "../../native/manifest.json" with { type: "json" };
+import { fetchLibrary, libraryFileName, nativeCacheRoot, parseManifest, platformKey, readEnv } from "./fetch.ts";
+
+export { libraryFileName };
 
 /** The ABI version this file declares; the library must report the same. */
 export const ABI_VERSION = 1;
@@ -65,6 +75,12 @@ export const SYMBOLS = {
   gan_gan_set_data: { parameters: ["u32", "buffer", "usize", "u32"], result: "i32" },
   // int32_t gan_gan_step(uint32_t gan, uint32_t n, float* out, size_t out_len)
   gan_gan_step: { parameters: ["u32", "u32", "buffer", "usize"], result: "i32" },
+  // int32_t gan_gan_step_explicit(uint32_t gan, const float* z, size_t z_len, const float* x_real, size_t x_len,
+  //                               uint32_t rows, float* out, size_t out_len)
+  gan_gan_step_explicit: {
+    parameters: ["u32", "buffer", "usize", "buffer", "usize", "u32", "buffer", "usize"],
+    result: "i32",
+  },
   // int64_t gan_gan_info(uint32_t gan, uint8_t* buf, size_t cap)
   gan_gan_info: { parameters: ["u32", "buffer", "usize"], result: "i64" },
   // int32_t gan_gan_set_step(uint32_t gan, uint64_t step)
@@ -85,6 +101,7 @@ export const STATUS = {
   4: "Backend",
   5: "Unavailable",
   6: "Panic",
+  7: "Diverged",
 } as const;
 
 /** The name of a status code. */
@@ -95,10 +112,11 @@ export type StatusName = (typeof STATUS)[keyof typeof STATUS];
  *
  * @example
  * ```ts
+ * import assert from "node:assert/strict";
  * import { NativeError } from "./ffi.ts";
  * const e = new NativeError(1, "gan_mlp_forward", "batch size must be at least 1, got 0");
- * console.assert(e.status === "InvalidArgument");
- * console.assert(e.message === "gan_mlp_forward: batch size must be at least 1, got 0");
+ * assert.ok(e.status === "InvalidArgument");
+ * assert.ok(e.message === "gan_mlp_forward: batch size must be at least 1, got 0");
  * ```
  */
 export class NativeError extends Error {
@@ -118,42 +136,105 @@ export class NativeError extends Error {
   }
 }
 
-/** Where the library came from and the steps tried, for error messages and `info()`. */
+/**
+ * Where the library came from, for error messages and `info()`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { LibraryLocation } from "./ffi.ts";
+ * const where: LibraryLocation = { path: "/opt/libgan_native.so", source: "env" };
+ * assert.ok(where.source === "env");
+ * ```
+ */
 export interface LibraryLocation {
   /** The path that was opened. */
   path: string;
-  /** How it was found: `env` (GAN_NATIVE_LIB), `option` (an explicit path) or `checkout` (native/target/release). */
-  source: "env" | "option" | "checkout";
+  /**
+   * How it was found: `option` (an explicit path), `env` (GAN_NATIVE_LIB), `checkout` (native/target/release),
+   * `download` (downloaded now from the release folder and verified) or `cache` (a verified cached download).
+   */
+  source: "env" | "option" | "checkout" | "download" | "cache";
+  /** For `download` and `cache`: the release file's URL. */
+  url?: string;
+  /** For `download` and `cache`: its SHA-256, checked against the manifest before the file was opened. */
+  sha256?: string;
 }
 
-/** Options for {@link loadLibrary}. */
+/**
+ * Options for {@link loadLibrary} and {@link loadNativeLibrary}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { LoadOptions } from "./ffi.ts";
+ * const opts: LoadOptions = { releaseUrl: "https://example.com/deno-gan/release/", cacheDir: "/tmp/gan-cache" };
+ * assert.ok(opts.path === undefined);
+ * ```
+ */
 export interface LoadOptions {
   /** An explicit path to the library; wins over everything else. */
   path?: string;
   /** Build the checkout's library with cargo when it is missing or older than its sources (default true). */
   build?: boolean;
+  /**
+   * URL imports only: the release folder to download from (else GAN_NATIVE_URL, else {@link DEFAULT_RELEASE_URL}:
+   * `release/` next to mod.ts on the same host).
+   */
+  releaseUrl?: string | URL;
+  /** URL imports only: the cache root (else GAN_NATIVE_CACHE, else `<Deno's cache directory>/deno-gan`). */
+  cacheDir?: string;
 }
+
+/**
+ * Where a module imported from a URL downloads the prebuilt library from, unless GAN_NATIVE_URL says otherwise: the
+ * `release/` folder next to mod.ts on the same host (for `https://host/deno-gan/mod.ts`,
+ * `https://host/deno-gan/release/`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DEFAULT_RELEASE_URL } from "./ffi.ts";
+ * assert.ok(DEFAULT_RELEASE_URL.endsWith("/release/"));
+ * ```
+ */
+export const DEFAULT_RELEASE_URL: string = new URL("../../release/", import.meta.url).href;
+
+/** The manifest's own URL, for messages. */
+const MANIFEST_URL = new URL("../../native/manifest.json", import.meta.url).href;
 
 let loaded: { lib: Deno.DynamicLibrary<typeof SYMBOLS>; location: LibraryLocation } | undefined;
 
-/** The file name of the library on this OS. */
-export function libraryFileName(os: typeof Deno.build.os = Deno.build.os): string {
-  if (os === "windows") return "gan_native.dll";
-  if (os === "darwin") return "libgan_native.dylib";
-  return "libgan_native.so";
-}
-
-/** The native crate of this checkout (when this module is a local file), else undefined. */
+/**
+ * The native crate of this checkout (when this module is a local file), else undefined.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkoutCrateDir } from "./ffi.ts";
+ * assert.ok(checkoutCrateDir()?.endsWith("/native/"));
+ * ```
+ */
 export function checkoutCrateDir(): string | undefined {
   const url = new URL("../../native/", import.meta.url);
   if (url.protocol !== "file:") return undefined;
   return decodeURIComponent(url.pathname);
 }
 
+function isRemote(): boolean {
+  const { protocol } = new URL(import.meta.url);
+  return protocol === "http:" || protocol === "https:";
+}
+
 function mtime(path: string): number {
   try {
     return Deno.statSync(path).mtime?.getTime() ?? 0;
-  } catch {
+  } catch (e) {
+    if (e instanceof Deno.errors.NotCapable) {
+      throw new Error(`Cannot find the native library: reading "${path}" needs --allow-read: ${e.message}`, {
+        cause: e,
+      });
+    }
     return 0;
   }
 }
@@ -168,7 +249,15 @@ function newestSource(dir: string): number {
   return newest;
 }
 
-/** Runs `cargo build --release` in the checkout's crate, failing with cargo's output. */
+/**
+ * Runs `cargo build --release` in the checkout's crate, failing with cargo's output.
+ *
+ * @example
+ * ```ts
+ * import { buildCheckout, checkoutCrateDir } from "./ffi.ts";
+ * buildCheckout(checkoutCrateDir()!); // a no-op when the library is up to date
+ * ```
+ */
 export function buildCheckout(crate: string): void {
   let out: Deno.CommandOutput;
   try {
@@ -186,37 +275,111 @@ export function buildCheckout(crate: string): void {
   }
 }
 
-/** Finds the library: an explicit path, then GAN_NATIVE_LIB, then the checkout's build (built when missing/stale). */
-export function locateLibrary(opts: LoadOptions = {}): LibraryLocation {
-  if (opts.path) return { path: opts.path, source: "option" };
-  const env = Deno.env.get("GAN_NATIVE_LIB");
-  if (env) return { path: env, source: "env" };
-  const crate = checkoutCrateDir();
-  if (!crate) {
-    throw new Error(
-      "Cannot find the native library: this module was not loaded from a local checkout and GAN_NATIVE_LIB is not set.",
-    );
-  }
+function notFound(reason: string): Error {
+  return new Error(
+    `Cannot find the native library: this module was loaded from "${import.meta.url}", ${reason}. Get one in one of ` +
+      `these ways: set GAN_NATIVE_LIB (or Context's libraryPath option) to a built ${libraryFileName()}; or build it ` +
+      `in a checkout of deno-gan ("deno task build", i.e. cargo build --release in native/) and import mod.ts from ` +
+      `that checkout; or import mod.ts from an http(s) server that also serves release/ and native/manifest.json ` +
+      `made by "deno task release", and call "await loadNativeLibrary()"`,
+  );
+}
+
+function locateCheckout(crate: string, opts: LoadOptions): LibraryLocation {
   const path = `${crate}target/release/${libraryFileName()}`;
+  const cargoToml = mtime(`${crate}Cargo.toml`);
+  if (cargoToml === 0) {
+    if (mtime(path) !== 0) return { path, source: "checkout" };
+    throw notFound(`a local file, but "${crate}Cargo.toml" does not exist (this is not a checkout with native/)`);
+  }
   if (opts.build !== false) {
     const built = mtime(path);
-    if (built === 0 || built < Math.max(newestSource(`${crate}src`), mtime(`${crate}Cargo.toml`))) {
+    if (built === 0 || built < Math.max(newestSource(`${crate}src`), cargoToml)) {
       buildCheckout(crate);
     }
   }
   return { path, source: "checkout" };
 }
 
-/** Opens the library once (later calls return the same one) and checks its ABI version. */
-export function loadLibrary(opts: LoadOptions = {}): { symbols: NativeSymbols; location: LibraryLocation } {
-  if (loaded) return { symbols: loaded.lib.symbols, location: loaded.location };
-  const location = locateLibrary(opts);
+/**
+ * Finds the library without downloading: an explicit path, then GAN_NATIVE_LIB, then (when this module is a local
+ * file) the checkout's native/target/release, built with cargo when missing or stale. A module imported from an
+ * http(s) URL needs {@link locateLibraryAsync} (through {@link loadNativeLibrary}) to download its library; here it
+ * gets an error that says so.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { locateLibrary } from "./ffi.ts";
+ * assert.ok(locateLibrary({ path: "/opt/gan/libgan_native.so" }).source === "option");
+ * ```
+ */
+export function locateLibrary(opts: LoadOptions = {}): LibraryLocation {
+  if (opts.path) return { path: opts.path, source: "option" };
+  const env = readEnv("GAN_NATIVE_LIB");
+  if (env) return { path: env, source: "env" };
+  const crate = checkoutCrateDir();
+  if (crate) return locateCheckout(crate, opts);
+  if (isRemote()) {
+    throw new Error(
+      `Cannot load the native library: this module was imported from "${import.meta.url}", so the prebuilt ` +
+        `library for ${platformKey()} must be downloaded and checked against the manifest first: call ` +
+        `"await loadNativeLibrary()" (exported by mod.ts) before the first Context, or set GAN_NATIVE_LIB to a ` +
+        `library you built`,
+    );
+  }
+  throw notFound("which is neither a local file nor an http(s) URL");
+}
+
+/**
+ * Finds the library, downloading it when needed, in this order:
+ * 1. an explicit path (`opts.path`), or GAN_NATIVE_LIB;
+ * 2. when this module is a local file (a checkout): native/target/release, built with cargo when missing or stale;
+ * 3. when this module was imported from an http(s) URL: the prebuilt library for `Deno.build.os`-`Deno.build.arch`
+ *    from the release folder (`opts.releaseUrl`, else GAN_NATIVE_URL, else {@link DEFAULT_RELEASE_URL}), checked
+ *    against the SHA-256 manifest `native/manifest.json` that comes from the same origin as this code before it is
+ *    ever opened, and cached in `<cache root>/<version>/<sha256>/` (cache root: `opts.cacheDir`, else
+ *    GAN_NATIVE_CACHE, else `<Deno's cache directory>/deno-gan`); a cached copy is re-hashed every time;
+ * 4. otherwise an error that says how to get a library.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { locateLibraryAsync } from "./ffi.ts";
+ * const where = await locateLibraryAsync(); // in a checkout: native/target/release, no network
+ * assert.ok(["checkout", "env"].includes(where.source));
+ * ```
+ */
+export async function locateLibraryAsync(opts: LoadOptions = {}): Promise<LibraryLocation> {
+  if (opts.path || readEnv("GAN_NATIVE_LIB") || checkoutCrateDir() || !isRemote()) return locateLibrary(opts);
+  const manifest = parseManifest(shippedManifest, `the manifest "${MANIFEST_URL}"`);
+  const envUrl = opts.releaseUrl === undefined ? readEnv("GAN_NATIVE_URL") : undefined;
+  const [rawBase, baseUrlSource] = opts.releaseUrl !== undefined
+    ? [opts.releaseUrl, "from the releaseUrl option"]
+    : envUrl
+    ? [envUrl, "from GAN_NATIVE_URL"]
+    : [DEFAULT_RELEASE_URL, "the default: release/ next to mod.ts; set GAN_NATIVE_URL to change it"];
+  let baseUrl: URL;
+  try {
+    baseUrl = new URL(rawBase);
+  } catch {
+    throw new Error(`Cannot load the native library: the release URL "${rawBase}" (${baseUrlSource}) is not a URL`);
+  }
+  const cacheRoot = opts.cacheDir ?? nativeCacheRoot();
+  const got = await fetchLibrary({ manifest, baseUrl, baseUrlSource, cacheRoot });
+  return { path: got.path, source: got.source, url: got.url, sha256: got.sha256 };
+}
+
+function openLibrary(location: LibraryLocation): { symbols: NativeSymbols; location: LibraryLocation } {
   let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
   try {
     lib = Deno.dlopen(location.path, SYMBOLS);
   } catch (e) {
+    const dir = location.path.slice(0, Math.max(location.path.lastIndexOf("/"), location.path.lastIndexOf("\\")));
+    const hint = e instanceof Deno.errors.NotCapable ? `; run with --allow-ffi=${dir || location.path}` : "";
     throw new Error(
-      `Cannot open the native library "${location.path}" (found through ${location.source}): ${(e as Error).message}`,
+      `Cannot open the native library "${location.path}" (found through ${location.source}): ` +
+        `${(e as Error).message}${hint}`,
     );
   }
   const abi = lib.symbols.gan_abi_version();
@@ -228,6 +391,44 @@ export function loadLibrary(opts: LoadOptions = {}): { symbols: NativeSymbols; l
   }
   loaded = { lib, location };
   return { symbols: lib.symbols, location };
+}
+
+/**
+ * Opens the library once (later calls return the same one) and checks its ABI version. Synchronous, so it cannot
+ * download: a module imported from a URL calls {@link loadNativeLibrary} first.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadLibrary } from "./ffi.ts";
+ * const { location } = loadLibrary();
+ * assert.ok(location.path.length > 0);
+ * ```
+ */
+export function loadLibrary(opts: LoadOptions = {}): { symbols: NativeSymbols; location: LibraryLocation } {
+  if (loaded) return { symbols: loaded.lib.symbols, location: loaded.location };
+  return openLibrary(locateLibrary(opts));
+}
+
+/**
+ * Opens the library once (later calls return the same one), downloading and verifying it first when this module was
+ * imported from an http(s) URL (see {@link locateLibraryAsync} for the order). Call it once before the first
+ * `Context` when importing mod.ts from a URL; in a checkout it is the same as {@link loadLibrary}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { loadNativeLibrary } from "./ffi.ts";
+ * const { location } = await loadNativeLibrary();
+ * assert.ok(["checkout", "env", "option"].includes(location.source));
+ * ```
+ */
+export async function loadNativeLibrary(opts: LoadOptions = {}): Promise<{ location: LibraryLocation }> {
+  if (!loaded) {
+    const location = await locateLibraryAsync(opts);
+    if (!loaded) openLibrary(location);
+  }
+  return { location: loaded!.location };
 }
 
 /** The loaded library's symbols (loading it on first use). */
