@@ -1,0 +1,50 @@
+// A training process for the crash tests: a small GAN on synthetic 8x8 images, a checkpoint every 3 steps,
+// resuming from the latest checkpoint when there is one. Usage: crash_worker.ts OUT_DIR TOTAL_STEPS SLEEP_MS
+
+import { GanTrainer } from "../../src/train/trainer.ts";
+
+const [out, total, sleep] = [Deno.args[0], Number(Deno.args[1]), Number(Deno.args[2] ?? 0)];
+const count = 96;
+const pixels = new Uint8Array(count * 64);
+for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 2654435761) >>> 24;
+const data = { name: "synthetic", count, height: 8, width: 8, channels: 1, pixels };
+const latest = `${out}/checkpoints/latest.safetensors`;
+let resume: string | undefined;
+try {
+  Deno.statSync(latest);
+  resume = latest;
+} catch { /* a fresh start */ }
+using t = await GanTrainer.create(data, {
+  backend: "cpu",
+  threads: 1,
+  seed: 9,
+  imgSize: 8,
+  latentDim: 6,
+  batchSize: 12,
+  nEpochs: 1000,
+  maxSteps: total,
+  sampleInterval: 1_000_000,
+  checkpointEvery: 3,
+  stepsPerCall: 1,
+  outDir: out,
+  resume,
+  generator: {
+    input: 6,
+    layers: [
+      { out: 16, bn: null, act: { kind: "leaky_relu", slope: 0.2 } },
+      { out: 32, bn: { eps: 0.8, momentum: 0.1 }, act: { kind: "leaky_relu", slope: 0.2 } },
+      { out: 64, bn: null, act: { kind: "tanh" } },
+    ],
+  },
+  discriminator: {
+    input: 64,
+    layers: [
+      { out: 32, bn: null, act: { kind: "leaky_relu", slope: 0.2 } },
+      { out: 1, bn: null, act: { kind: "sigmoid" } },
+    ],
+  },
+});
+// Slowed down (when asked) so that kills land at many different moments, including inside checkpoint writes; the
+// pause changes nothing in the arithmetic.
+await t.run({ onStep: sleep > 0 ? () => new Promise((r) => setTimeout(r, sleep)) : undefined });
+console.log(JSON.stringify({ step: t.step, params: Array.from(t.g.get("params")) }));
