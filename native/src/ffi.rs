@@ -740,3 +740,152 @@ pub extern "C" fn gan_gan_set_step(gan: u32, step: u64) -> i32 {
 pub extern "C" fn gan_gan_free(gan: u32) -> i32 {
     status(|| registry::remove(gan, "gan"))
 }
+
+#[cfg(test)]
+mod tests {
+    //! The C ABI's validation, called from Rust as a C caller would.
+    use super::*;
+
+    fn last() -> String {
+        let mut buf = vec![0u8; 1024];
+        let n = gan_last_error(buf.as_mut_ptr(), buf.len());
+        String::from_utf8_lossy(&buf[..n.min(1024)]).into_owned()
+    }
+
+    fn ctx() -> u32 {
+        let b = b"cpu";
+        let h = gan_context_new(b.as_ptr(), b.len(), 1);
+        assert_ne!(h, 0, "{}", last());
+        h
+    }
+
+    fn mlp(c: u32, spec: &str) -> u32 {
+        gan_mlp_new(c, spec.as_ptr(), spec.len())
+    }
+
+    const SMALL: &str =
+        r#"{"input":3,"layers":[{"out":2,"bn":{"eps":0.8,"momentum":0.1},"act":{"kind":"tanh"}}]}"#;
+
+    #[test]
+    fn handles_null_freed_and_of_the_wrong_kind() {
+        let c = ctx();
+        let m = mlp(c, SMALL);
+        assert_ne!(m, 0, "{}", last());
+        let mut out = [0f32; 14];
+        assert_eq!(
+            gan_mlp_get(0, 0, out.as_mut_ptr(), 14),
+            Code::InvalidHandle as i32
+        );
+        assert_eq!(last(), "null mlp handle (0)");
+        assert_eq!(
+            gan_mlp_get(c, 0, out.as_mut_ptr(), 14),
+            Code::InvalidHandle as i32
+        );
+        assert!(
+            last().contains("is a context, expected a mlp"),
+            "{}",
+            last()
+        );
+        assert_eq!(gan_mlp_free(m), 0);
+        assert_eq!(gan_mlp_free(m), Code::InvalidHandle as i32);
+        assert!(last().contains("not open (never created or already freed)"));
+        assert_eq!(gan_context_free(c), 0);
+    }
+
+    #[test]
+    fn pointers_and_lengths() {
+        let c = ctx();
+        let m = mlp(c, SMALL);
+        assert_eq!(
+            gan_mlp_get(m, 0, std::ptr::null_mut(), 12),
+            Code::InvalidArgument as i32
+        );
+        assert_eq!(last(), "out is a null pointer with length 12");
+        let mut small = [0f32; 3];
+        assert_eq!(
+            gan_mlp_get(m, 0, small.as_mut_ptr(), 3),
+            Code::InvalidArgument as i32
+        );
+        assert_eq!(last(), "params has 12 values, got a buffer of 3");
+        let x = [0f32; 6];
+        let mut y = [0f32; 4];
+        assert_eq!(
+            gan_mlp_forward(m, x.as_ptr(), 6, 2, 1, y.as_mut_ptr(), 4),
+            0,
+            "{}",
+            last()
+        );
+        assert_eq!(
+            gan_mlp_forward(m, x.as_ptr(), 6, 3, 1, y.as_mut_ptr(), 4),
+            Code::InvalidArgument as i32
+        );
+        assert_eq!(last(), "forward: output buffer has 4 values, expected 6");
+        assert_eq!(
+            gan_mlp_forward(m, x.as_ptr(), 3, 1, 1, y.as_mut_ptr(), 2),
+            Code::InvalidArgument as i32
+        );
+        assert!(
+            last().starts_with("batch size 1 in train mode"),
+            "{}",
+            last()
+        );
+        let bytes = [0u8; 8];
+        let misaligned = unsafe { bytes.as_ptr().add(1) } as *const f32;
+        assert_eq!(
+            gan_mlp_set(m, 0, misaligned, 1),
+            Code::InvalidArgument as i32
+        );
+        gan_mlp_free(m);
+        gan_context_free(c);
+    }
+
+    #[test]
+    fn specs_and_configs() {
+        let c = ctx();
+        assert_eq!(mlp(c, "{oops"), 0);
+        assert!(last().starts_with("Invalid MLP spec: not JSON"));
+        assert_eq!(
+            mlp(
+                c,
+                r#"{"input":3,"layers":[{"out":1048576,"bn":null,"act":{"kind":"none"}},{"out":1048576,"bn":null,"act":{"kind":"none"}}]}"#
+            ),
+            0
+        );
+        assert_eq!(last(), "Invalid MLP spec: more than 2^31 parameters");
+        let bad_utf8 = [0xffu8, 0xfe];
+        assert_eq!(gan_context_new(bad_utf8.as_ptr(), 2, 0), 0);
+        assert_eq!(last(), "backend is not valid UTF-8");
+        let g = mlp(
+            c,
+            r#"{"input":2,"layers":[{"out":4,"bn":null,"act":{"kind":"tanh"}}]}"#,
+        );
+        let d = mlp(
+            c,
+            r#"{"input":4,"layers":[{"out":1,"bn":null,"act":{"kind":"sigmoid"}}]}"#,
+        );
+        let cfg = r#"{"batch_size":2,"seed":1,"lr":0.0002,"b1":0.5,"b2":1.5,"eps":1e-8}"#;
+        assert_eq!(gan_gan_new(c, g, d, cfg.as_ptr(), cfg.len()), 0);
+        assert_eq!(last(), "betas must be in [0, 1), got (0.5, 1.5)");
+        let cfg = r#"{"batch_size":2,"seed":1,"lr":0.0002,"b1":0.5,"b2":0.999,"eps":1e-8}"#;
+        let gan = gan_gan_new(c, g, d, cfg.as_ptr(), cfg.len());
+        assert_ne!(gan, 0, "{}", last());
+        let mut out = [0f32; 4];
+        assert_eq!(
+            gan_gan_step(gan, 1, out.as_mut_ptr(), 4),
+            Code::InvalidState as i32
+        );
+        assert_eq!(last(), "no dataset: call set_data before training");
+        assert_eq!(gan_gan_set_step(gan, 1 << 40), Code::InvalidArgument as i32);
+        assert_eq!(gan_gan_free(gan), 0);
+        gan_mlp_free(g);
+        gan_mlp_free(d);
+        gan_context_free(c);
+    }
+
+    #[test]
+    fn a_panic_becomes_a_status() {
+        let code = status(|| panic!("boom"));
+        assert_eq!(code, Code::Panic as i32);
+        assert!(last().contains("internal error") && last().contains("boom"));
+    }
+}
