@@ -883,6 +883,64 @@ mod tests {
     }
 
     #[test]
+    fn a_whole_training_run_through_the_abi() {
+        let c = ctx();
+        let g = mlp(
+            c,
+            r#"{"input":4,"layers":[{"out":8,"bn":null,"act":{"kind":"leaky_relu","slope":0.2}},{"out":16,"bn":{"eps":0.8,"momentum":0.1},"act":{"kind":"leaky_relu","slope":0.2}},{"out":9,"bn":null,"act":{"kind":"tanh"}}]}"#,
+        );
+        let d = mlp(
+            c,
+            r#"{"input":9,"layers":[{"out":6,"bn":null,"act":{"kind":"leaky_relu","slope":0.2}},{"out":1,"bn":null,"act":{"kind":"sigmoid"}}]}"#,
+        );
+        let mut p = vec![0f32; 4 * 8 + 8 + 8 * 16 + 16 * 3 + 16 * 9 + 9];
+        for (i, v) in p.iter_mut().enumerate() {
+            *v = ((i * 37 % 17) as f32 - 8.0) * 0.03;
+        }
+        assert_eq!(gan_mlp_set(g, 0, p.as_ptr(), p.len()), 0, "{}", last());
+        let cfg = r#"{"batch_size":4,"seed":3,"lr":0.0002,"b1":0.5,"b2":0.999,"eps":1e-8}"#;
+        let gan = gan_gan_new(c, g, d, cfg.as_ptr(), cfg.len());
+        let px: Vec<u8> = (0..10 * 9).map(|i| (i * 29 % 256) as u8).collect();
+        assert_eq!(
+            gan_gan_set_data(gan, px.as_ptr(), px.len(), 10),
+            0,
+            "{}",
+            last()
+        );
+        let mut out = [0f32; 4 * 7];
+        assert_eq!(
+            gan_gan_step(gan, 7, out.as_mut_ptr(), out.len()),
+            0,
+            "{}",
+            last()
+        );
+        assert!(out.iter().all(|v| v.is_finite()));
+        let mut y = [0f32; 9];
+        assert_eq!(
+            gan_mlp_output(g, y.as_mut_ptr(), 0),
+            Code::InvalidArgument as i32
+        );
+        let z = [0.5f32; 4];
+        assert_eq!(
+            gan_mlp_forward(g, z.as_ptr(), 4, 1, 0, y.as_mut_ptr(), 9),
+            0,
+            "{}",
+            last()
+        );
+        let mut dz = [0f32; 4];
+        assert_eq!(
+            gan_mlp_backward(g, y.as_ptr(), 9, dz.as_mut_ptr(), 4),
+            0,
+            "{}",
+            last()
+        );
+        assert_eq!(gan_gan_free(gan), 0);
+        assert_eq!(gan_mlp_free(g), 0);
+        assert_eq!(gan_mlp_free(d), 0);
+        assert_eq!(gan_context_free(c), 0);
+    }
+
+    #[test]
     fn a_panic_becomes_a_status() {
         let code = status(|| panic!("boom"));
         assert_eq!(code, Code::Panic as i32);
