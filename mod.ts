@@ -2,6 +2,24 @@
  * deno-gan: train GANs from Deno. TypeScript runs the loop, the data and the files; a Rust library (called through
  * Deno FFI) runs fused forward and backward passes of the MLP layers, the losses and Adam.
  *
+ * Train the seed's GAN (PyTorch-GAN's gan.py) on any u8 image set, with a callback per step and per sample grid:
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GanTrainer } from "./mod.ts";
+ *
+ * const pixels = new Uint8Array(64 * 49).map((_, i) => (i * 37) % 256); // 64 images of 7x7
+ * const data = { name: "toy", count: 64, height: 7, width: 7, channels: 1, pixels };
+ * using trainer = await GanTrainer.create(data, { backend: "cpu", imgSize: 7, latentDim: 8, batchSize: 16, nEpochs: 2 });
+ * const losses: number[] = [];
+ * const summary = await trainer.run({ onStep: (e) => void losses.push(e.dLoss) });
+ * assert.equal(summary.steps, 8);
+ * assert.equal(trainer.sample(4, 1).length, 4 * 49); // 4 images from the generator in eval mode
+ * ```
+ *
+ * The building blocks, for other loops:
+ *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
@@ -24,6 +42,7 @@ export {
   type ContextOptions,
   type GanConfig,
   type GanInfo,
+  type Handle,
   liveHandles,
   type LossResult,
   type MlpBuffer,
@@ -58,5 +77,40 @@ export {
   loadNativeLibrary,
   type LoadOptions,
   NativeError,
+  STATUS,
+  type StatusName,
 } from "./src/native/ffi.ts";
 export { LIBRARY_ENV_VARS, type ManifestEntry, type ReleaseManifest } from "./src/native/fetch.ts";
+export {
+  type CheckpointInfo,
+  loadCheckpoint,
+  loadStateDict,
+  readCheckpoint,
+  saveCheckpoint,
+  saveGenerator,
+  stateDictEntries,
+} from "./src/train/checkpoint.ts";
+export {
+  DivergenceError,
+  GanTrainer,
+  type ResolvedTrainOptions,
+  type RunSummary,
+  type SampleEvent,
+  SEED_DEFAULTS,
+  type StepEvent,
+  type TrainCallbacks,
+  type TrainOptions,
+} from "./src/train/trainer.ts";
+export {
+  type Dataset,
+  type EmbeddedMnistOptions,
+  type IdxSplit,
+  loadEmbeddedMnist,
+  loadIdxDataset,
+  type LoadIdxDatasetOptions,
+  pixelsToFloat,
+  resizeBilinear,
+} from "./src/data/dataset.ts";
+export type { Dtype, DtypeArray, Tensor, TensorData, TensorEntry, TensorMap } from "./src/io/safetensors.ts";
+export type { IdxReadOptions } from "./src/data/idx.ts";
+export { type InitialState, initialState } from "./src/model/init.ts";

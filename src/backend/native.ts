@@ -42,9 +42,10 @@ export interface ContextOptions {
 const finalizer = new FinalizationRegistry<() => void>((free) => free());
 
 /** Owns one native handle: frees it on close/dispose, or through the finalizer if forgotten. */
-abstract class Handle implements Disposable {
+export abstract class Handle implements Disposable {
   #handle: number;
   #token = {};
+  /** Takes ownership of `handle`, released with `free`. */
   protected constructor(handle: number, free: (h: number) => number) {
     this.#handle = handle;
     finalizer.register(this, () => free(handle), this.#token);
@@ -121,11 +122,17 @@ export interface NativeTensorInfo {
 
 /** The layout and counters of an MLP, as the native library reports them. */
 export interface MlpInfo {
+  /** Input features. */
   input: number;
+  /** Output features. */
   output: number;
+  /** Floats in the flat parameter buffer (and in the gradient and Adam buffers). */
   param_count: number;
+  /** Floats in the flat buffer of BN running statistics. */
   buffer_count: number;
+  /** Every parameter tensor, in flat-buffer order. */
   params: NativeTensorInfo[];
+  /** Every running-statistics tensor, in flat-buffer order. */
   buffers: NativeTensorInfo[];
   /** Adam steps taken. */
   adam_step: number;
@@ -137,9 +144,13 @@ export interface MlpInfo {
 
 /** Adam hyperparameters. */
 export interface AdamOptions {
+  /** Learning rate. */
   lr: number;
+  /** Decay of the first moment (beta1). */
   b1: number;
+  /** Decay of the second moment (beta2). */
   b2: number;
+  /** Added to the denominator. */
   eps: number;
 }
 
@@ -254,12 +265,19 @@ export interface GanConfig extends AdamOptions {
 
 /** Where a GAN run stands. */
 export interface GanInfo {
+  /** Steps taken (the next step's global index). */
   step: number;
+  /** The next step's epoch (0-based). */
   epoch: number;
+  /** The next step's batch in its epoch (0-based). */
   batch: number;
+  /** Images in the next step's batch (the last batch of an epoch may be short). */
   rows: number;
+  /** Batches per epoch (the last one may be short). */
   batches_per_epoch: number;
+  /** Images per batch. */
   batch_size: number;
+  /** The run's seed. */
   seed: number;
 }
 
@@ -364,7 +382,9 @@ export function liveHandles(): number {
 
 /** A loss value and, when asked for, its gradient. */
 export interface LossResult {
+  /** The mean loss. */
   loss: number;
+  /** Its gradient with respect to the input, when asked for. */
   grad: Float32Array<ArrayBuffer> | null;
 }
 

@@ -9,7 +9,6 @@ import { type BackendInfo, type BackendName, Context, NativeGan, NativeMlp } fro
 import { DOMAIN_FIXED, DOMAIN_SAMPLE, normal } from "../backend/rng.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { MetricsLog } from "../io/metrics.ts";
-import { saveGrid } from "../io/png.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { initialState } from "../model/init.ts";
 import { type MlpSpec, seedDiscriminator, seedGenerator, validateSpec } from "../model/spec.ts";
@@ -25,21 +24,25 @@ export interface TrainOptions {
   nEpochs?: number;
   /** Images per batch (default 64). */
   batchSize?: number;
-  /** Adam learning rate (default 0.0002) and betas (0.5, 0.999). */
+  /** Adam learning rate (default 0.0002). */
   lr?: number;
+  /** Adam beta1 (default 0.5). */
   b1?: number;
+  /** Adam beta2 (default 0.999). */
   b2?: number;
   /** Noise size (default 100). */
   latentDim?: number;
-  /** Image side and channels (default 28, 1): they must match the dataset. */
+  /** Image side (default 28): it must match the dataset. */
   imgSize?: number;
+  /** Image channels (default 1): they must match the dataset. */
   channels?: number;
   /** Save a grid every this many batches (default 400). */
   sampleInterval?: number;
   /** Seed of the initial weights, the noise and the shuffles (default 0). */
   seed?: number;
-  /** Backend (default auto) and CPU threads (default: the cores available). */
+  /** Backend (default auto: a hardware GPU when there is one, else the CPU). */
   backend?: BackendName;
+  /** CPU threads (default 0: the cores available). */
   threads?: number;
   /** BatchNorm eps of the generator (default 0.8, the seed's quirk). */
   bnEps?: number;
@@ -53,8 +56,9 @@ export interface TrainOptions {
   maxSteps?: number;
   /** Steps per native call (default 16): larger amortizes the call and GPU submission. */
   stepsPerCall?: number;
-  /** Generator and discriminator specs (default: the seed's, from latentDim, imgSize, channels and bnEps). */
+  /** Generator spec (default: the seed's, from latentDim, imgSize, channels and bnEps). */
   generator?: MlpSpec;
+  /** Discriminator spec (default: the seed's, from imgSize and channels); it must not use BatchNorm. */
   discriminator?: MlpSpec;
 }
 
@@ -62,16 +66,23 @@ export interface TrainOptions {
 export interface StepEvent {
   /** The seed's `batches_done` (0-based global step). */
   step: number;
-  /** 0-based epoch and batch in the epoch. */
+  /** 0-based epoch. */
   epoch: number;
+  /** 0-based batch in the epoch. */
   batch: number;
+  /** Batches per epoch. */
   batchesPerEpoch: number;
+  /** Epochs of the run. */
   nEpochs: number;
+  /** Steps of the whole run. */
   totalSteps: number;
+  /** (BCE(D(x), 1) + BCE(D(G(z)), 0)) / 2. */
   dLoss: number;
+  /** BCE(D(G(z)), 1). */
   gLoss: number;
-  /** Mean D(x) and mean D(G(z)). */
+  /** Mean D(x) over the real batch. */
   dReal: number;
+  /** Mean D(G(z)) over the generated batch. */
   dFake: number;
   /** Seconds since the run (or the resume) started. */
   time: number;
@@ -79,6 +90,7 @@ export interface StepEvent {
 
 /** A sample grid was written (or would be, without an outDir). */
 export interface SampleEvent {
+  /** The step whose generated batch this is (the seed's `batches_done`). */
   step: number;
   /** The first 25 images of that step's generated batch, `[n, channels * imgSize^2]` in [-1, 1]. */
   images: Float32Array;
@@ -88,23 +100,38 @@ export interface SampleEvent {
 
 /** Callbacks of {@link GanTrainer.run}; each may be async. */
 export interface TrainCallbacks {
+  /** After every step, in order. */
   onStep?: (e: StepEvent) => void | Promise<void>;
+  /** Every `sampleInterval` steps, after the grids are written. */
   onSample?: (e: SampleEvent) => void | Promise<void>;
+  /** After every checkpoint is written (`step` = steps done). */
   onCheckpoint?: (e: { step: number; path: string }) => void | Promise<void>;
 }
 
 /** What a finished run reports. */
 export interface RunSummary {
+  /** Steps run by this call. */
   steps: number;
+  /** Wall-clock seconds of this call. */
   seconds: number;
+  /** steps / seconds. */
   stepsPerSecond: number;
+  /** The last checkpoint written (or resumed from), if any. */
   lastCheckpoint: string | null;
+  /** The last step's event. */
   final: StepEvent | null;
 }
 
 /** Training stopped because a loss became NaN or infinite. */
 export class DivergenceError extends Error {
-  constructor(readonly step: number, readonly lastCheckpoint: string | null, detail: string) {
+  /** Makes the error for a divergence at `step`, naming the last good checkpoint. */
+  constructor(
+    /** The step that diverged. */
+    readonly step: number,
+    /** The last checkpoint written before it (left untouched), or null. */
+    readonly lastCheckpoint: string | null,
+    detail: string,
+  ) {
     super(
       `Training diverged at step ${step}: ${detail}. ` +
         (lastCheckpoint
@@ -115,13 +142,16 @@ export class DivergenceError extends Error {
   }
 }
 
-type Resolved = Required<Omit<TrainOptions, "outDir" | "resume" | "maxSteps" | "generator" | "discriminator">> & {
-  outDir?: string;
-  resume?: string;
-  maxSteps?: number;
-  generator: MlpSpec;
-  discriminator: MlpSpec;
-};
+/** {@link TrainOptions} with every default filled in. */
+export type ResolvedTrainOptions =
+  & Required<Omit<TrainOptions, "outDir" | "resume" | "maxSteps" | "generator" | "discriminator">>
+  & {
+    outDir?: string;
+    resume?: string;
+    maxSteps?: number;
+    generator: MlpSpec;
+    discriminator: MlpSpec;
+  };
 
 /** The seed's defaults. */
 export const SEED_DEFAULTS = {
@@ -142,11 +172,11 @@ export const SEED_DEFAULTS = {
   stepsPerCall: 16,
 };
 
-function resolve(o: TrainOptions): Resolved {
+function resolve(o: TrainOptions): ResolvedTrainOptions {
   const r = {
     ...SEED_DEFAULTS,
     ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)),
-  } as Resolved;
+  } as ResolvedTrainOptions;
   r.generator ??= seedGenerator(r.latentDim, r.imgSize, r.channels, r.bnEps);
   r.discriminator ??= seedDiscriminator(r.imgSize, r.channels);
   validateSpec(r.generator);
@@ -155,7 +185,7 @@ function resolve(o: TrainOptions): Resolved {
 }
 
 /** The settings recorded in checkpoints and run.json (what resume must agree on, and more). */
-function configRecord(r: Resolved): Record<string, unknown> {
+function configRecord(r: ResolvedTrainOptions): Record<string, unknown> {
   return {
     n_epochs: r.nEpochs,
     batch_size: r.batchSize,
@@ -188,15 +218,28 @@ function configRecord(r: Resolved): Record<string, unknown> {
  * ```
  */
 export class GanTrainer implements Disposable {
-  readonly options: Resolved;
+  /** The run's settings, defaults filled in. */
+  readonly options: ResolvedTrainOptions;
+  /** The native context (backend and threads). */
   readonly ctx: Context;
+  /** The generator. */
   readonly g: NativeMlp;
+  /** The discriminator. */
   readonly d: NativeMlp;
+  /** The native trainer holding the dataset, the random streams and the step. */
   readonly gan: NativeGan;
+  /** The training images. */
   readonly dataset: Dataset;
   #lastCheckpoint: string | null = null;
 
-  private constructor(r: Resolved, dataset: Dataset, ctx: Context, g: NativeMlp, d: NativeMlp, gan: NativeGan) {
+  private constructor(
+    r: ResolvedTrainOptions,
+    dataset: Dataset,
+    ctx: Context,
+    g: NativeMlp,
+    d: NativeMlp,
+    gan: NativeGan,
+  ) {
     this.options = r;
     this.dataset = dataset;
     this.ctx = ctx;
@@ -395,6 +438,8 @@ export class GanTrainer implements Disposable {
           const images = fake.slice(0, k * ch * imgSide * imgSide);
           const paths: string[] = [];
           if (out) {
+            // Loaded on first use, so that importing the library pulls in no PNG encoder (an npm package).
+            const { saveGrid } = await import("../io/png.ts");
             const grid = { nrow: 5, normalize: true };
             paths.push(`${out}/images/${last}.png`);
             await saveGrid(paths[0], images, k, ch, imgSide, imgSide, grid);
