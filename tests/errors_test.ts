@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { Context, liveHandles, nativeAdam, nativeBce, NativeGan, NativeMlp } from "../src/backend/native.ts";
 import { lib, NativeError, utf8 } from "../src/native/ffi.ts";
 import type { MlpSpec } from "../src/model/spec.ts";
+import { testOnBackends } from "./backends.ts";
 
 const ctx = new Context({ backend: "cpu", threads: 1 });
 const small: MlpSpec = { input: 3, layers: [{ out: 2, bn: { eps: 0.8, momentum: 0.1 }, act: { kind: "tanh" } }] };
@@ -55,29 +56,36 @@ Deno.test("MLP spec: NaN, zero sizes, unknown activation, empty layers", () => {
   );
 });
 
-Deno.test("MLP calls: wrong sizes, NaN parameters, batch 1 with BN in train mode, backward before forward", () => {
-  using m = new NativeMlp(ctx, small);
-  throwsNative(() => m.forward(new Float32Array(5), 2, true), "InvalidArgument", "input has 5 values, expected 6");
-  throwsNative(
-    () => m.forward(new Float32Array(0), 0, true),
-    "InvalidArgument",
-    "batch size must be at least 1, got 0",
-  );
-  throwsNative(
-    () => m.forward(new Float32Array(3), 1, true),
-    "InvalidArgument",
-    "batch size 1 in train mode: BatchNorm needs more than 1 value per channel",
-  );
-  assert.equal(m.forward(new Float32Array(3), 1, false).length, 2); // eval mode takes batch 1
-  throwsNative(() => new NativeMlp(ctx, small).backward(new Float32Array(2)), "InvalidState", "backward called before");
-  throwsNative(() => m.backward(new Float32Array(3)), "InvalidArgument", "output gradient has 3 values, expected 2");
-  const p = m.get("params");
-  p[4] = NaN;
-  throwsNative(() => m.set("params", p), "InvalidArgument", "params[4] is NaN, expected a finite number");
-  throwsNative(() => m.set("running", new Float32Array(3)), "InvalidArgument", "running stats has 4 values, got 3");
-  throwsNative(() => m.adam({ ...adam, b1: 1.5 }), "InvalidArgument", "betas must be in [0, 1), got (1.5, 0.999)");
-  throwsNative(() => m.adam({ ...adam, lr: NaN }), "InvalidArgument", "lr must be a finite number, got NaN");
-});
+testOnBackends(
+  "MLP calls: wrong sizes, NaN parameters, batch 1 with BN in train mode, backward before forward",
+  (ctx) => {
+    using m = new NativeMlp(ctx, small);
+    throwsNative(() => m.forward(new Float32Array(5), 2, true), "InvalidArgument", "input has 5 values, expected 6");
+    throwsNative(
+      () => m.forward(new Float32Array(0), 0, true),
+      "InvalidArgument",
+      "batch size must be at least 1, got 0",
+    );
+    throwsNative(
+      () => m.forward(new Float32Array(3), 1, true),
+      "InvalidArgument",
+      "batch size 1 in train mode: BatchNorm needs more than 1 value per channel",
+    );
+    assert.equal(m.forward(new Float32Array(3), 1, false).length, 2); // eval mode takes batch 1
+    throwsNative(
+      () => new NativeMlp(ctx, small).backward(new Float32Array(2)),
+      "InvalidState",
+      "backward called before",
+    );
+    throwsNative(() => m.backward(new Float32Array(3)), "InvalidArgument", "output gradient has 3 values, expected 2");
+    const p = m.get("params");
+    p[4] = NaN;
+    throwsNative(() => m.set("params", p), "InvalidArgument", "params[4] is NaN, expected a finite number");
+    throwsNative(() => m.set("running", new Float32Array(3)), "InvalidArgument", "running stats has 4 values, got 3");
+    throwsNative(() => m.adam({ ...adam, b1: 1.5 }), "InvalidArgument", "betas must be in [0, 1), got (1.5, 0.999)");
+    throwsNative(() => m.adam({ ...adam, lr: NaN }), "InvalidArgument", "lr must be a finite number, got NaN");
+  },
+);
 
 Deno.test("handles: null, freed, double free, wrong kind", () => {
   const s = lib();

@@ -1,30 +1,41 @@
 //! A compute context: the backend, its threads, and (with the GPU backend) its device.
 
 use crate::error::{bad_arg, Code, Error, Result};
+use crate::gpu::device::GpuDevice;
+use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BackendKind {
     Cpu,
+    Gpu,
 }
 
 pub struct Context {
     pub backend: BackendKind,
     pub threads: usize,
+    /// The GPU device of the gpu backend.
+    pub gpu: Option<Arc<GpuDevice>>,
+    /// Why `auto` chose the CPU (no hardware adapter), for `info`.
+    pub auto_note: Option<String>,
     pool: rayon::ThreadPool,
 }
 
 impl Context {
-    /// `backend` is `cpu`, `gpu` or `auto`; `threads` 0 means the cores available.
+    /// `backend` is `cpu`, `gpu` (any adapter, a software one included) or `auto` (a hardware GPU when there is
+    /// one, else the CPU: it never trains on a software adapter); `threads` 0 means the cores available.
     pub fn new(backend: &str, threads: u32) -> Result<Context> {
-        let kind = match backend {
-            "cpu" | "auto" => BackendKind::Cpu,
-            "gpu" => {
-                return Err(Error::new(
-                    Code::Unavailable,
-                    "backend \"gpu\" is not available in this build of gan_native (available: cpu, auto)",
+        let (kind, gpu, auto_note) = match backend {
+            "cpu" => (BackendKind::Cpu, None, None),
+            "gpu" => (BackendKind::Gpu, Some(GpuDevice::new(true)?), None),
+            "auto" => match GpuDevice::new(false) {
+                Ok(d) => (BackendKind::Gpu, Some(d), None),
+                Err(e) => (BackendKind::Cpu, None, Some(e.message)),
+            },
+            other => {
+                return Err(bad_arg!(
+                    "unknown backend \"{other}\" (expected cpu, gpu or auto)"
                 ))
             }
-            other => return Err(bad_arg!("unknown backend \"{other}\" (expected cpu, gpu or auto)")),
         };
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -50,6 +61,8 @@ impl Context {
         Ok(Context {
             backend: kind,
             threads,
+            gpu,
+            auto_note,
             pool,
         })
     }
@@ -74,11 +87,12 @@ impl Context {
             }
         }
         serde_json::json!({
-            "backend": match self.backend { BackendKind::Cpu => "cpu" },
+            "backend": match self.backend { BackendKind::Cpu => "cpu", BackendKind::Gpu => "gpu" },
             "threads": self.threads,
             "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             "simd": simd,
-            "adapter": null,
+            "adapter": self.gpu.as_ref().map(|g| g.info()),
+            "auto": self.auto_note,
             "version": env!("CARGO_PKG_VERSION"),
         })
     }

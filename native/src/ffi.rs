@@ -13,11 +13,11 @@
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 use crate::context::Context;
-use crate::cpu::gan::{CpuGan, GanConfig, STEP_OUTPUTS};
+use crate::cpu::gan::{GanConfig, STEP_OUTPUTS};
 use crate::cpu::kernels;
-use crate::cpu::mlp::{AdamConfig, CpuMlp};
+use crate::cpu::mlp::AdamConfig;
 use crate::error::{bad_arg, Code, Error, Result};
-use crate::registry::{self, lock, Gan, Mlp, Object};
+use crate::registry::{self, lock, Gan, Mlp, Object, BUFFER_NAMES};
 use crate::rng;
 use crate::spec::Spec;
 use std::cell::{Cell, RefCell};
@@ -218,57 +218,41 @@ pub extern "C" fn gan_mlp_new(ctx: u32, spec: *const u8, len: usize) -> u32 {
     handle(|| {
         let c = registry::context(ctx)?;
         let spec = Spec::parse(unsafe { str_arg(spec, len, "spec")? })?;
-        let cpu = CpuMlp::new(spec, c.threads);
-        registry::insert(Object::Mlp(Arc::new(Mutex::new(Mlp { ctx: c, cpu }))))
+        registry::insert(Object::Mlp(Arc::new(Mutex::new(Mlp::new(c, spec)?))))
     })
 }
 
 /// `int64_t gan_mlp_info(uint32_t mlp, uint8_t* buf, size_t cap)`: JSON with the layout (names, shapes, offsets),
-/// `adam_step` and `num_batches_tracked`.
+/// `adam_step`, `num_batches_tracked` and `last_rows`.
 #[no_mangle]
 pub extern "C" fn gan_mlp_info(mlp: u32, buf: *mut u8, cap: usize) -> i64 {
     json(buf, cap, || {
         let m = registry::mlp(mlp)?;
         let m = lock(&m)?;
-        let mut v = m.cpu.spec.describe();
-        v["adam_step"] = m.cpu.adam_t.into();
-        v["num_batches_tracked"] = m.cpu.batches_tracked.into();
-        v["last_rows"] = m.cpu.last_rows().into();
+        let mut v = m.spec().describe();
+        let (adam_t, tracked, rows) = m.counters();
+        v["adam_step"] = adam_t.into();
+        v["num_batches_tracked"] = tracked.into();
+        v["last_rows"] = rows.into();
         Ok(v)
     })
 }
 
-/// Which flat buffer `gan_mlp_get` / `gan_mlp_set` address.
-fn which_buffer(m: &mut CpuMlp, which: u32) -> Result<&mut Vec<f32>> {
-    Ok(match which {
-        0 => &mut m.params,
-        1 => &mut m.grads,
-        2 => &mut m.m,
-        3 => &mut m.v,
-        4 => &mut m.buffers,
-        _ => return Err(bad_arg!("buffer selector must be 0 (params), 1 (grads), 2 (adam m), 3 (adam v) or 4 (running stats), got {which}")),
-    })
-}
-
-const BUFFER_NAMES: [&str; 5] = ["params", "grads", "adam m", "adam v", "running stats"];
-
-/// `int32_t gan_mlp_get(uint32_t mlp, uint32_t which, float* out, size_t len)`: copies a flat buffer out;
-/// `len` must equal its size.
+/// `int32_t gan_mlp_get(uint32_t mlp, uint32_t which, float* out, size_t len)`: copies a flat buffer out (0 params,
+/// 1 grads, 2 Adam m, 3 Adam v, 4 running stats); `len` must equal its size.
 #[no_mangle]
 pub extern "C" fn gan_mlp_get(mlp: u32, which: u32, out: *mut f32, len: usize) -> i32 {
     status(|| {
         let m = registry::mlp(mlp)?;
         let mut m = lock(&m)?;
-        let b = which_buffer(&mut m.cpu, which)?;
-        if len != b.len() {
+        let n = m.buffer_len(which)?;
+        if len != n {
             return Err(bad_arg!(
-                "{} has {} values, got a buffer of {len}",
-                BUFFER_NAMES[which as usize],
-                b.len()
+                "{} has {n} values, got a buffer of {len}",
+                BUFFER_NAMES[which as usize]
             ));
         }
-        unsafe { slice_mut(out, len, "out")? }.copy_from_slice(b);
-        Ok(())
+        m.get(which, unsafe { slice_mut(out, len, "out")? })
     })
 }
 
@@ -279,20 +263,14 @@ pub extern "C" fn gan_mlp_set(mlp: u32, which: u32, src: *const f32, len: usize)
     status(|| {
         let m = registry::mlp(mlp)?;
         let mut m = lock(&m)?;
-        let b = which_buffer(&mut m.cpu, which)?;
-        let name = BUFFER_NAMES[which as usize];
-        if len != b.len() {
-            return Err(bad_arg!("{name} has {} values, got {len}", b.len()));
-        }
-        let s = unsafe { slice(src, len, "src")? };
-        if let Some(i) = s.iter().position(|x| !x.is_finite()) {
+        let n = m.buffer_len(which)?;
+        if len != n {
             return Err(bad_arg!(
-                "{name}[{i}] is {}, expected a finite number",
-                s[i]
+                "{} has {n} values, got {len}",
+                BUFFER_NAMES[which as usize]
             ));
         }
-        b.copy_from_slice(s);
-        Ok(())
+        m.set(which, unsafe { slice(src, len, "src")? })
     })
 }
 
@@ -301,9 +279,7 @@ pub extern "C" fn gan_mlp_set(mlp: u32, which: u32, src: *const f32, len: usize)
 pub extern "C" fn gan_mlp_set_counters(mlp: u32, adam_step: u64, batches_tracked: u64) -> i32 {
     status(|| {
         let m = registry::mlp(mlp)?;
-        let mut m = lock(&m)?;
-        m.cpu.adam_t = adam_step;
-        m.cpu.batches_tracked = batches_tracked;
+        lock(&m)?.set_counters(adam_step, batches_tracked);
         Ok(())
     })
 }
@@ -326,7 +302,7 @@ pub extern "C" fn gan_mlp_forward(
         if train > 1 {
             return Err(bad_arg!("train must be 0 or 1, got {train}"));
         }
-        let want = rows as usize * m.cpu.spec.output();
+        let want = rows as usize * m.spec().output();
         if y_len != want {
             return Err(bad_arg!(
                 "forward: output buffer has {y_len} values, expected {want}"
@@ -334,12 +310,7 @@ pub extern "C" fn gan_mlp_forward(
         }
         let x = unsafe { slice(x, x_len, "x")? };
         let y = unsafe { slice_mut(y, y_len, "y")? };
-        let ctx = m.ctx.clone();
-        let cpu = &mut m.cpu;
-        ctx.run(|| {
-            cpu.forward(x, rows as usize, train == 1)
-                .map(|out| y.copy_from_slice(out))
-        })
+        m.forward(x, rows as usize, train == 1, y)
     })
 }
 
@@ -358,20 +329,7 @@ pub extern "C" fn gan_mlp_backward(
         let mut m = lock(&m)?;
         let dy = unsafe { slice(dy, dy_len, "dy")? };
         let dx = unsafe { slice_mut(dx, dx_len, "dx")? };
-        let ctx = m.ctx.clone();
-        let cpu = &mut m.cpu;
-        ctx.run(|| {
-            let g = cpu.backward(dy)?;
-            if dx.len() != g.len() {
-                return Err(bad_arg!(
-                    "backward: input gradient buffer has {} values, expected {}",
-                    dx.len(),
-                    g.len()
-                ));
-            }
-            dx.copy_from_slice(g);
-            Ok(())
-        })
+        m.backward(dy, dx)
     })
 }
 
@@ -382,21 +340,17 @@ pub extern "C" fn gan_mlp_output(mlp: u32, out: *mut f32, len: usize) -> i32 {
     status(|| {
         let m = registry::mlp(mlp)?;
         let mut m = lock(&m)?;
-        if m.cpu.last_rows() == 0 {
+        let rows = m.counters().2;
+        if rows == 0 {
             return Err(crate::error::bad_state!("no forward has run yet"));
         }
-        let y = m.cpu.output_rowmajor();
-        if y.is_empty() {
-            return Err(crate::error::bad_state!("no forward has run yet"));
-        }
-        if len != y.len() {
+        let n = rows * m.spec().output();
+        if len != n {
             return Err(bad_arg!(
-                "output buffer has {len} values, the last forward produced {}",
-                y.len()
+                "output buffer has {len} values, the last forward produced {n}"
             ));
         }
-        unsafe { slice_mut(out, len, "out")? }.copy_from_slice(y);
-        Ok(())
+        m.output(unsafe { slice_mut(out, len, "out")? })
     })
 }
 
@@ -408,16 +362,7 @@ pub extern "C" fn gan_mlp_adam(mlp: u32, lr: f64, b1: f64, b2: f64, eps: f64) ->
         let c = adam_config(lr, b1, b2, eps)?;
         let m = registry::mlp(mlp)?;
         let mut m = lock(&m)?;
-        let ctx = m.ctx.clone();
-        let cpu = &mut m.cpu;
-        if ctx.run(|| cpu.adam_step(c)) {
-            Ok(())
-        } else {
-            Err(Error::new(
-                Code::Diverged,
-                "a parameter became NaN or infinite after the Adam update",
-            ))
-        }
+        m.adam(c)
     })
 }
 
@@ -611,21 +556,8 @@ pub extern "C" fn gan_gan_new(ctx: u32, g: u32, d: u32, config: *const u8, len: 
             adam_d: adam,
             seed,
         };
-        let cpu = {
-            let (gl, dl) = (lock(&gm)?, lock(&dm)?);
-            if !Arc::ptr_eq(&gl.ctx, &c) || !Arc::ptr_eq(&dl.ctx, &c) {
-                return Err(bad_arg!(
-                    "generator and discriminator must belong to the GAN's context"
-                ));
-            }
-            CpuGan::new(config, &gl.cpu, &dl.cpu)?
-        };
-        registry::insert(Object::Gan(Arc::new(Mutex::new(Gan {
-            ctx: c,
-            g: gm,
-            d: dm,
-            cpu,
-        }))))
+        let gan = Gan::new(c, gm, dm, config)?;
+        registry::insert(Object::Gan(Arc::new(Mutex::new(gan))))
     })
 }
 
@@ -637,9 +569,7 @@ pub extern "C" fn gan_gan_set_data(gan: u32, pixels: *const u8, len: usize, coun
         let g = registry::gan(gan)?;
         let mut g = lock(&g)?;
         let px = unsafe { slice(pixels, len, "pixels")? };
-        let gm = g.g.clone();
-        let gl = lock(&gm)?;
-        g.cpu.set_data(px, count as usize, &gl.cpu)
+        g.set_data(px, count as usize)
     })
 }
 
@@ -660,15 +590,7 @@ pub extern "C" fn gan_gan_step(gan: u32, n: u32, out: *mut f32, out_len: usize) 
         let out = unsafe { slice_mut(out, out_len, "out")? };
         let g = registry::gan(gan)?;
         let mut g = lock(&g)?;
-        let (gm, dm, ctx) = (g.g.clone(), g.d.clone(), g.ctx.clone());
-        let (mut gl, mut dl) = (lock(&gm)?, lock(&dm)?);
-        let (cpu, gc, dc) = (&mut g.cpu, &mut gl.cpu, &mut dl.cpu);
-        ctx.run(|| {
-            for o in out.chunks_exact_mut(STEP_OUTPUTS) {
-                cpu.step(gc, dc, o)?;
-            }
-            Ok(())
-        })
+        g.step(out)
     })
 }
 
@@ -697,10 +619,7 @@ pub extern "C" fn gan_gan_step_explicit(
         let x = unsafe { slice(x_real, x_len, "x_real")? };
         let g = registry::gan(gan)?;
         let mut g = lock(&g)?;
-        let (gm, dm, ctx) = (g.g.clone(), g.d.clone(), g.ctx.clone());
-        let (mut gl, mut dl) = (lock(&gm)?, lock(&dm)?);
-        let (cpu, gc, dc) = (&mut g.cpu, &mut gl.cpu, &mut dl.cpu);
-        ctx.run(|| cpu.step_explicit(gc, dc, z, x, rows as usize, out))
+        g.step_explicit(z, x, rows as usize, out)
     })
 }
 
@@ -710,12 +629,7 @@ pub extern "C" fn gan_gan_info(gan: u32, buf: *mut u8, cap: usize) -> i64 {
     json(buf, cap, || {
         let g = registry::gan(gan)?;
         let g = lock(&g)?;
-        let (e, i, rows) = g.cpu.position();
-        Ok(serde_json::json!({
-            "step": g.cpu.step, "epoch": e, "batch": i, "rows": rows,
-            "batches_per_epoch": g.cpu.batches_per_epoch(), "batch_size": g.cpu.config.batch_size,
-            "seed": g.cpu.config.seed,
-        }))
+        Ok(g.info())
     })
 }
 
@@ -730,7 +644,7 @@ pub extern "C" fn gan_gan_set_step(gan: u32, step: u64) -> i32 {
                 "step {step} is beyond the noise streams (at most 2^32 - 1)"
             ));
         }
-        g.cpu.step = step;
+        g.set_step(step);
         Ok(())
     })
 }

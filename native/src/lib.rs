@@ -5,6 +5,7 @@ pub mod context;
 pub mod cpu;
 pub mod error;
 pub mod ffi;
+pub mod gpu;
 pub mod registry;
 pub mod rng;
 pub mod spec;

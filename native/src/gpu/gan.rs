@@ -1,0 +1,616 @@
+//! The seed's GAN training step on the GPU, with the meaning of [`crate::cpu::gan::CpuGan`]: the same step order, the
+//! same fused D-over-[fake; real] pass, the same per-step outputs.
+//!
+//! Data flow: the dataset is uploaded once (u8 pixels packed in u32 words, behind a 256-entry table of the scaled
+//! values). Each epoch's sample order is drawn on the host with `rng::permutation` when the epoch starts (as the CPU
+//! does); the batch indices of every step of a submission are uploaded with one `write_buffer` before it, so steps may
+//! cross epoch boundaries inside one submission (the short last batch of an epoch included). Noise is drawn on the
+//! device. Steps are recorded back to back into one compute pass of one command buffer, at most
+//! [`STEPS_PER_SUBMIT`] steps per submission; submissions follow each other without any wait, and the losses
+//! (`[n, 4]` on the device) are read back once at the end of the call (every [`STEPS_PER_READ`] steps for longer
+//! calls). wgpu orders the dispatches of a pass by inserting barriers between dispatches that touch the same
+//! read-write storage buffer, which every binding here is.
+//!
+//! Dispatches per step (G with `Lg` blocks of which `Bg` have BatchNorm, D with `Ld` blocks, batch <= 64, no split-K):
+//! noise 1, G forward `Lg` (plus `Bg` when the batch exceeds 64), gather 1, D forward `Ld`, loss 1 (BCE and sigmoid'),
+//! D backward for the G step `Ld` (dx GEMMs only), G backward `Lg + Bg`, Adam 1, D backward for the D step `Ld`,
+//! Adam 1; the seed (Lg = 5, Bg = 3, Ld = 3) takes 27. Split-K (see mlp.rs; on by default on hardware adapters) adds one
+//! reduction dispatch per split GEMM: the seed at batch 64 on an H100 takes 41.
+
+use super::device::{grid1d, Batch, GpuBuf, GpuDevice, Kernel, Read, Shader};
+use super::mlp::{GpuMlp, InputGrad};
+use super::uniforms::{DataU, LossU};
+use crate::cpu::gan::{GanConfig, STEP_OUTPUTS};
+use crate::error::{bad_arg, bad_state, Code, Error, Result};
+use crate::rng;
+use crate::spec::{Act, Spec};
+use std::sync::Arc;
+
+/// Steps recorded into one command buffer / submission.
+pub const STEPS_PER_SUBMIT: usize = 256;
+/// Steps whose losses are kept on the device before one read-back.
+pub const STEPS_PER_READ: usize = 16384;
+
+const K_NOISE: Kernel = Kernel::new(Shader::Data, "noise");
+const K_GATHER: Kernel = Kernel::new(Shader::Data, "gather");
+const K_HASH: Kernel = Kernel::new(Shader::Data, "hash");
+const K_LOSS: Kernel = Kernel::new(Shader::Loss, "gan_loss");
+
+pub struct GpuGan {
+    pub config: GanConfig,
+    dev: Arc<GpuDevice>,
+    /// `[256]` f32 bits of the scaled pixel values, then `[count, features]` u8 pixels packed 4 per word.
+    data: Option<GpuBuf>,
+    count: usize,
+    features: usize,
+    /// The sample order of epoch `order_epoch`, `[count]`.
+    order: Vec<u32>,
+    order_epoch: Option<u64>,
+    /// Steps taken over the whole run (the noise stream and the position in the epoch derive from it).
+    pub step: u64,
+    /// `[STEPS_PER_SUBMIT, batch]` batch indices of the steps of one submission (host copy and device buffer).
+    idx_host: Vec<u32>,
+    idx: Option<GpuBuf>,
+    /// `[steps, 4]` per-step outputs.
+    losses: Option<GpuBuf>,
+    losses_cap: usize,
+    /// Dispatches recorded by the last `step_n` call (all its steps), and its submissions.
+    pub last_dispatches: usize,
+    pub last_submissions: usize,
+}
+
+/// Checks that G and D fit together in the fused step (the messages of `cpu::gan::check_pair`).
+pub fn check_pair(g: &Spec, d: &Spec) -> Result<()> {
+    if d.input != g.output() {
+        return Err(bad_arg!(
+            "discriminator input ({}) must equal generator output ({})",
+            d.input,
+            g.output()
+        ));
+    }
+    if d.output() != 1 {
+        return Err(bad_arg!(
+            "discriminator must have 1 output (a probability), got {}",
+            d.output()
+        ));
+    }
+    if d.layers.last().map(|l| l.act) != Some(Act::Sigmoid) {
+        return Err(bad_arg!(
+            "discriminator must end in a sigmoid (BCE takes probabilities)"
+        ));
+    }
+    if d.has_bn() {
+        return Err(bad_arg!(
+            "the fused GAN step needs a discriminator without BatchNorm (it runs D once over real and fake rows)"
+        ));
+    }
+    Ok(())
+}
+
+fn same_device(g: &GpuMlp, d: &GpuMlp, dev: &Arc<GpuDevice>) -> Result<()> {
+    if !Arc::ptr_eq(g.device(), dev) || !Arc::ptr_eq(d.device(), dev) {
+        return Err(bad_arg!(
+            "the generator, the discriminator and the GAN must live on the same GPU device"
+        ));
+    }
+    Ok(())
+}
+
+impl GpuGan {
+    pub fn new(config: GanConfig, g: &GpuMlp, d: &GpuMlp) -> Result<GpuGan> {
+        check_pair(&g.spec, &d.spec)?;
+        let dev = g.device().clone();
+        same_device(g, d, &dev)?;
+        if config.batch_size == 0 || config.batch_size > 1 << 20 {
+            return Err(bad_arg!(
+                "batch_size must be in [1, 2^20], got {}",
+                config.batch_size
+            ));
+        }
+        if g.spec.has_bn() && config.batch_size == 1 {
+            return Err(bad_arg!(
+                "batch_size 1 cannot train a generator with BatchNorm (PyTorch refuses it too)"
+            ));
+        }
+        Ok(GpuGan {
+            config,
+            dev,
+            data: None,
+            count: 0,
+            features: g.spec.output(),
+            order: Vec::new(),
+            order_epoch: None,
+            step: 0,
+            idx_host: Vec::new(),
+            idx: None,
+            losses: None,
+            losses_cap: 0,
+            last_dispatches: 0,
+            last_submissions: 0,
+        })
+    }
+
+    /// Takes the dataset: `pixels [count, features]` as u8 (0 is black, 255 white), uploaded once.
+    pub fn set_data(&mut self, pixels: &[u8], count: usize, g: &GpuMlp) -> Result<()> {
+        if count == 0 {
+            return Err(bad_arg!("dataset must hold at least 1 image, got 0"));
+        }
+        if pixels.len() != count * self.features {
+            return Err(bad_arg!(
+                "dataset has {} bytes, expected {count} images x {} pixels = {}",
+                pixels.len(),
+                self.features,
+                count * self.features
+            ));
+        }
+        if count > u32::MAX as usize {
+            return Err(bad_arg!(
+                "dataset of {count} images is too large (at most 2^32 - 1)"
+            ));
+        }
+        let b = self.config.batch_size;
+        if g.spec.has_bn() && count % b == 1 {
+            return Err(bad_arg!(
+                "the last batch of every epoch would hold 1 image ({count} images, batch size {b}), which BatchNorm \
+                 cannot train on; choose another batch size"
+            ));
+        }
+        let bytes = 1024 + pixels.len().div_ceil(4) as u64 * 4;
+        if pixels.len() as u64 >= 1 << 32 || bytes > self.dev.max_binding() {
+            return Err(Error::new(
+                Code::InvalidArgument,
+                format!(
+                    "dataset of {} bytes is too large for this GPU (at most {} bytes per storage binding)",
+                    pixels.len(),
+                    self.dev.max_binding().saturating_sub(1024)
+                ),
+            ));
+        }
+        let mut words: Vec<u32> = (0..256u32)
+            // torchvision: ToTensor (p / 255) then Normalize(0.5, 0.5), as the CPU computes it.
+            .map(|p| ((p as f32 / 255.0 - 0.5) / 0.5).to_bits())
+            .collect();
+        words.extend(
+            pixels
+                .chunks(4)
+                .map(|c| c.iter().rev().fold(0u32, |w, &p| (w << 8) | p as u32)),
+        );
+        self.data = None;
+        let buf = self.dev.buffer("dataset", bytes)?;
+        self.dev.write(&buf, 0, bytemuck::cast_slice(&words))?;
+        self.data = Some(buf);
+        self.count = count;
+        self.order = vec![0u32; count];
+        self.order_epoch = None;
+        Ok(())
+    }
+
+    pub fn batches_per_epoch(&self) -> u64 {
+        self.count.div_ceil(self.config.batch_size) as u64
+    }
+
+    /// (epoch, batch index in the epoch, rows in this batch) of the step `step`.
+    fn position_of(&self, step: u64) -> (u64, u64, usize) {
+        let nb = self.batches_per_epoch().max(1);
+        let (e, i) = (step / nb, step % nb);
+        let b = self.config.batch_size;
+        let rows = b.min(self.count.saturating_sub(i as usize * b));
+        (e, i, rows)
+    }
+
+    /// (epoch, batch index in the epoch, rows in this batch) of the next step.
+    pub fn position(&self) -> (u64, u64, usize) {
+        self.position_of(self.step)
+    }
+
+    /// Runs `n` training steps in the seed's order; writes d_loss, g_loss, mean D(x), mean D(G(z)) per step to
+    /// `out [n, 4]`. No read-back happens before the end of the call (see the module notes).
+    pub fn step_n(
+        &mut self,
+        g: &mut GpuMlp,
+        d: &mut GpuMlp,
+        n: usize,
+        out: &mut [f32],
+    ) -> Result<()> {
+        if n == 0 {
+            return Err(bad_arg!("step count must be at least 1, got 0"));
+        }
+        if out.len() != n * STEP_OUTPUTS {
+            return Err(bad_arg!(
+                "step output has {} values, expected {} ({n} steps x {STEP_OUTPUTS})",
+                out.len(),
+                n * STEP_OUTPUTS
+            ));
+        }
+        if self.count == 0 || self.data.is_none() {
+            return Err(bad_state!("no dataset: call set_data before training"));
+        }
+        check_pair(&g.spec, &d.spec)?;
+        if g.spec.output() != self.features {
+            return Err(bad_arg!(
+                "generator output ({}) differs from the GAN's image size ({})",
+                g.spec.output(),
+                self.features
+            ));
+        }
+        same_device(g, d, &self.dev)?;
+        let bsz = self.config.batch_size;
+        if self.step + n as u64 > 1 << 32 {
+            return Err(bad_arg!(
+                "steps {} to {} are beyond the noise streams (at most 2^32)",
+                self.step,
+                self.step + n as u64
+            ));
+        }
+        g.reserve(bsz)?;
+        d.reserve(2 * bsz)?;
+        let per_read = n.min(STEPS_PER_READ);
+        if self.losses_cap < per_read {
+            self.losses = None;
+            self.losses = Some(
+                self.dev
+                    .buffer("losses", (per_read * STEP_OUTPUTS * 4) as u64)?,
+            );
+            self.losses_cap = per_read;
+        }
+        let per_submit = n.min(STEPS_PER_SUBMIT);
+        if self.idx_host.len() < per_submit * bsz {
+            self.idx = None;
+            self.idx = Some(
+                self.dev
+                    .buffer("batch indices", (per_submit * bsz * 4) as u64)?,
+            );
+            self.idx_host = vec![0u32; per_submit * bsz];
+        }
+        self.last_dispatches = 0;
+        self.last_submissions = 0;
+        let mut done = 0usize;
+        while done < n {
+            let group = (n - done).min(STEPS_PER_READ);
+            let mut in_group = 0usize;
+            while in_group < group {
+                let steps = (group - in_group).min(STEPS_PER_SUBMIT);
+                let mut batch = Batch::new();
+                for k in 0..steps {
+                    self.record_step(&mut batch, g, d, k, in_group + k)?;
+                }
+                let idx = self.idx.as_ref().expect("allocated above");
+                self.dev
+                    .write(idx, 0, bytemuck::cast_slice(&self.idx_host[..steps * bsz]))?;
+                in_group += steps;
+                self.last_dispatches += batch.len();
+                self.last_submissions += 1;
+                let losses = self.losses.as_ref().expect("allocated above");
+                if in_group == group {
+                    let r = self.dev.execute(
+                        batch,
+                        &[Read {
+                            buf: losses,
+                            offset: 0,
+                            len: (group * STEP_OUTPUTS * 4) as u64,
+                        }],
+                    )?;
+                    let vals: Vec<f32> = bytemuck::pod_collect_to_vec(&r[0]);
+                    out[done * STEP_OUTPUTS..(done + group) * STEP_OUTPUTS].copy_from_slice(&vals);
+                } else {
+                    self.dev.execute(batch, &[])?;
+                }
+            }
+            done += group;
+        }
+        Ok(())
+    }
+
+    /// Records step `self.step` (then counts it) as the `k`-th step of its submission and the `slot`-th of its
+    /// read-back group.
+    fn record_step(
+        &mut self,
+        b: &mut Batch,
+        g: &mut GpuMlp,
+        d: &mut GpuMlp,
+        k: usize,
+        slot: usize,
+    ) -> Result<()> {
+        let (epoch, bi, rows) = self.position();
+        if self.order_epoch != Some(epoch) {
+            rng::permutation(&mut self.order, self.config.seed, epoch as u32);
+            self.order_epoch = Some(epoch);
+        }
+        let bsz = self.config.batch_size;
+        self.idx_host[k * bsz..k * bsz + rows]
+            .copy_from_slice(&self.order[bi as usize * bsz..][..rows]);
+        let dev = self.dev.clone();
+        let maxd = dev.limits.max_compute_workgroups_per_dimension;
+        let f = self.features;
+        let seed = self.config.seed;
+
+        // G forward on fresh noise (train mode: batch statistics, running statistics updated once).
+        let n_noise = rows * g.spec.input;
+        let noise = DataU {
+            n: n_noise as u32,
+            seed_lo: seed as u32,
+            seed_hi: (seed >> 32) as u32,
+            stream: self.step as u32,
+            domain: rng::DOMAIN_NOISE,
+            dst_off: g.lay.x as u32,
+            ..Default::default()
+        };
+        let bind = dev.bind([None, None, Some(g.work()), None, None, None])?;
+        b.dispatch(
+            &dev.pipeline(K_NOISE)?,
+            &bind,
+            &noise,
+            grid1d(n_noise.div_ceil(2).div_ceil(256) as u32, maxd),
+        );
+        g.record_forward(b, rows, true)?;
+
+        // D forward once over [fake; real] (see cpu/gan.rs: D has no BatchNorm and is unchanged until its own step).
+        let gather = DataU {
+            rows: rows as u32,
+            feat: f as u32,
+            idx_off: (k * bsz) as u32,
+            dst_off: d.lay.x as u32,
+            src_off: *g.lay.a.last().expect("layers") as u32,
+            ..Default::default()
+        };
+        let bind = dev.bind([
+            self.data.as_ref(),
+            self.idx.as_ref(),
+            Some(d.work()),
+            Some(g.work()),
+            None,
+            None,
+        ])?;
+        b.dispatch(
+            &dev.pipeline(K_GATHER)?,
+            &bind,
+            &gather,
+            grid1d((2 * rows * f).div_ceil(256) as u32, maxd),
+        );
+        d.record_forward(b, 2 * rows, true)?;
+
+        // Losses and both output gradients: the G step's into D's g0, the D step's into D's aux.
+        let loss = LossU {
+            rows: rows as u32,
+            p_off: *d.lay.a.last().expect("layers") as u32,
+            gdout: d.lay.g0 as u32,
+            ddout: d.lay.aux as u32,
+            loss_off: (slot * STEP_OUTPUTS) as u32,
+            inv_rows: 1.0 / rows as f32,
+            half_inv: 0.5 / rows as f32,
+            ..Default::default()
+        };
+        let bind = dev.bind([Some(d.work()), self.losses.as_ref(), None, None, None, None])?;
+        b.dispatch(&dev.pipeline(K_LOSS)?, &bind, &loss, [1, 1, 1]);
+
+        // G step: backward through D (input gradients only) straight into G's output gradient; G backward; Adam on G.
+        // The loss kernel applied D's sigmoid'; D's last input gradient leaves multiplied by G's last act'.
+        let g_top = g.spec.layers.last().expect("layers");
+        let g_top_a = *g.lay.a.last().expect("layers");
+        let to_g = InputGrad::To(g.work(), g.lay.g0, Some((g_top.act, g_top_a)));
+        d.record_backward(b, rows, d.lay.g0, true, false, to_g)?;
+        g.record_backward(b, rows, g.lay.g0, true, true, InputGrad::None)?;
+        g.record_adam(b, self.config.adam_g)?;
+
+        // D step: weight gradients only over [fake; real]; Adam on D.
+        d.record_backward(b, 2 * rows, d.lay.aux, true, true, InputGrad::None)?;
+        d.record_adam(b, self.config.adam_d)?;
+        self.step += 1;
+        Ok(())
+    }
+}
+
+/// `rng::rand(rng::key(seed, domain, stream), i)` for `i < n`, computed by the GPU (tests: bit-identical to rng.rs).
+pub fn gpu_hash(
+    dev: &Arc<GpuDevice>,
+    seed: u64,
+    domain: u32,
+    stream: u32,
+    n: usize,
+) -> Result<Vec<u32>> {
+    let buf = dev.buffer("hash test", (n * 4) as u64)?;
+    let u = DataU {
+        n: n as u32,
+        seed_lo: seed as u32,
+        seed_hi: (seed >> 32) as u32,
+        stream,
+        domain,
+        ..Default::default()
+    };
+    let mut b = Batch::new();
+    let bind = dev.bind([None, None, None, None, Some(&buf), None])?;
+    b.dispatch(
+        &dev.pipeline(K_HASH)?,
+        &bind,
+        &u,
+        grid1d(
+            n.div_ceil(256) as u32,
+            dev.limits.max_compute_workgroups_per_dimension,
+        ),
+    );
+    let r = dev.execute(
+        b,
+        &[Read {
+            buf: &buf,
+            offset: 0,
+            len: (n * 4) as u64,
+        }],
+    )?;
+    Ok(bytemuck::pod_collect_to_vec(&r[0]))
+}
+
+/// `rng::fill_normal(out[..n], seed, stream)` computed by the GPU's noise kernel (tests).
+pub fn gpu_normal(dev: &Arc<GpuDevice>, seed: u64, stream: u32, n: usize) -> Result<Vec<f32>> {
+    let buf = dev.buffer("noise test", (n * 4) as u64)?;
+    let u = DataU {
+        n: n as u32,
+        seed_lo: seed as u32,
+        seed_hi: (seed >> 32) as u32,
+        stream,
+        domain: rng::DOMAIN_NOISE,
+        ..Default::default()
+    };
+    let mut b = Batch::new();
+    let bind = dev.bind([None, None, Some(&buf), None, None, None])?;
+    b.dispatch(
+        &dev.pipeline(K_NOISE)?,
+        &bind,
+        &u,
+        grid1d(
+            n.div_ceil(2).div_ceil(256) as u32,
+            dev.limits.max_compute_workgroups_per_dimension,
+        ),
+    );
+    let r = dev.execute(
+        b,
+        &[Read {
+            buf: &buf,
+            offset: 0,
+            len: (n * 4) as u64,
+        }],
+    )?;
+    Ok(bytemuck::pod_collect_to_vec(&r[0]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn gpu_objects_are_send_and_sync() {
+        send_sync::<GpuDevice>();
+        send_sync::<GpuMlp>();
+        send_sync::<GpuGan>();
+    }
+}
+
+#[cfg(test)]
+mod profile {
+    //! `cargo test --release --lib -- --ignored --nocapture profile_seed_parts`: wall time of each part of the seed's
+    //! step, each recorded `N` times into one submission (recording and GPU time separately).
+    use super::*;
+    use crate::cpu::mlp::AdamConfig;
+    use crate::gpu::mlp::GpuMlp;
+    use crate::spec::{Bn, Spec};
+    use std::time::Instant;
+
+    #[test]
+    #[ignore]
+    fn profile_seed_parts() {
+        let dev = match GpuDevice::new(true) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("SKIPPED: {}", e.message);
+                return;
+            }
+        };
+        let bn = Some(Bn {
+            eps: 0.8,
+            momentum: 0.1,
+        });
+        let lr = Act::LeakyRelu(0.2);
+        let gs = Spec::new(
+            100,
+            &[
+                (128, None, lr),
+                (256, bn, lr),
+                (512, bn, lr),
+                (1024, bn, lr),
+                (784, None, Act::Tanh),
+            ],
+        );
+        let ds = Spec::new(
+            784,
+            &[(512, None, lr), (256, None, lr), (1, None, Act::Sigmoid)],
+        );
+        let adam = AdamConfig {
+            lr: 2e-4,
+            b1: 0.5,
+            b2: 0.999,
+            eps: 1e-8,
+        };
+        let cfg = GanConfig {
+            batch_size: 64,
+            adam_g: adam,
+            adam_d: adam,
+            seed: 1,
+        };
+        let mut g = GpuMlp::new(gs, dev.clone()).unwrap();
+        let mut d = GpuMlp::new(ds, dev.clone()).unwrap();
+        let mut gan = GpuGan::new(cfg, &g, &d).unwrap();
+        let count = 5000;
+        let pixels: Vec<u8> = (0..count * 784).map(|i| (i * 7 % 256) as u8).collect();
+        gan.set_data(&pixels, count, &g).unwrap();
+        let mut out = vec![0f32; 8];
+        gan.step_n(&mut g, &mut d, 2, &mut out).unwrap();
+        let n = if dev.is_software() { 2 } else { 200 };
+        type Part<'a> = (&'a str, Box<dyn Fn(&mut Batch, &mut GpuMlp, &mut GpuMlp)>);
+        let parts: Vec<Part> = vec![
+            (
+                "G forward (64 rows)",
+                Box::new(|b, g, _| g.record_forward(b, 64, true).unwrap()),
+            ),
+            (
+                "D forward (128 rows)",
+                Box::new(|b, _, d| d.record_forward(b, 128, true).unwrap()),
+            ),
+            (
+                "D backward into G (dx only)",
+                Box::new(|b, g, d| {
+                    let to = InputGrad::To(g.work(), g.lay.g0, None);
+                    d.record_backward(b, 64, d.lay.g0, true, false, to).unwrap();
+                }),
+            ),
+            (
+                "G backward (weights)",
+                Box::new(|b, g, _| {
+                    g.record_backward(b, 64, g.lay.g0, true, true, InputGrad::None)
+                        .unwrap();
+                }),
+            ),
+            (
+                "D backward (weights, 128 rows)",
+                Box::new(|b, _, d| {
+                    d.record_backward(b, 128, d.lay.aux, true, true, InputGrad::None)
+                        .unwrap();
+                }),
+            ),
+            (
+                "Adam G + Adam D",
+                Box::new(move |b, g, d| {
+                    g.record_adam(b, adam).unwrap();
+                    d.record_adam(b, adam).unwrap();
+                }),
+            ),
+        ];
+        for (name, f) in &parts {
+            let mut b = Batch::new();
+            let t0 = Instant::now();
+            for _ in 0..n {
+                f(&mut b, &mut g, &mut d);
+            }
+            let per = b.len() / n;
+            let t1 = Instant::now();
+            dev.execute(b, &[]).unwrap();
+            let t2 = Instant::now();
+            dev.wait().unwrap();
+            let t3 = Instant::now();
+            let us = |a: Instant, z: Instant| (z - a).as_secs_f64() * 1e6 / n as f64;
+            eprintln!(
+                "profile {name}: {per} dispatches; record {:.1} us, submit {:.1} us, submit+GPU {:.1} us per repetition",
+                us(t0, t1),
+                us(t1, t2),
+                us(t1, t3)
+            );
+        }
+        let mut out = vec![0f32; n * 4];
+        let t = Instant::now();
+        gan.step_n(&mut g, &mut d, n, &mut out).unwrap();
+        eprintln!(
+            "profile full step: {:.1} us per step",
+            t.elapsed().as_secs_f64() * 1e6 / n as f64
+        );
+    }
+}

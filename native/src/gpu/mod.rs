@@ -1,0 +1,16 @@
+//! The GPU backend: wgpu compute shaders (WGSL, `shaders/*.wgsl`) mirroring the CPU backend's arithmetic.
+//!
+//! - [`device::GpuDevice`]: adapter choice, error capture, buffers, the pipeline / bind-group caches, submission.
+//! - [`mlp::GpuMlp`]: an MLP whose flat parameters, gradients, Adam moments and running statistics live on the device.
+//! - [`gan::GpuGan`]: the seed's GAN step, many steps per submission, data and noise on the device.
+//!
+//! See docs/ARCHITECTURE.md for the math; every kernel file lists its bindings and shapes in its header.
+
+pub mod device;
+pub mod gan;
+pub mod mlp;
+pub mod uniforms;
+
+pub use device::GpuDevice;
+pub use gan::GpuGan;
+pub use mlp::{GpuMlp, Which};

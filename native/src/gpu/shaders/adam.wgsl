@@ -1,0 +1,36 @@
+// adam.wgsl: PyTorch's Adam over the whole flat parameter buffer in one dispatch (cpu/kernels.rs `adam`, term for term).
+// The bias corrections are computed on the host in f64 exactly as the CPU does and passed as f32:
+//   step = lr / (1 - b1^t), bc2s = sqrt(1 - b2^t), w1 = 1 - b1, w2 = 1 - b2.
+//
+//   b0 params [n]   b1 grads [n]   b2 m [n]   b3 v [n]
+// Grid: ceil(n / 256) workgroups of 256 (spread over x and y by `grid1d`).
+
+struct AdamU {
+    n: u32, _p0: u32, _p1: u32, _p2: u32,
+    step: f32, bc2s: f32, w1: f32, w2: f32,
+    b2: f32, eps: f32, _p3: u32, _p4: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(1) @binding(0) var<uniform> u: AdamU;
+
+@compute @workgroup_size(256)
+fn adam(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_group(wg, nwg) * 256u + lid;
+    if (i >= u.n) {
+        return;
+    }
+    let g = b1[i];
+    let m = b2[i] + u.w1 * (g - b2[i]);
+    let v = b3[i] * u.b2 + u.w2 * g * g;
+    b2[i] = m;
+    b3[i] = v;
+    b0[i] = b0[i] - u.step * (m / (sqrt(v) / u.bc2s + u.eps));
+}

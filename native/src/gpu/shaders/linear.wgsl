@@ -1,0 +1,431 @@
+// linear.wgsl: tiled GEMM for the Linear layers, with the fused block epilogues of the forward.
+//
+// C[m, n] = sum_k A(m, k) B(k, n), A(m, k) = b0[a_off + m * a_rs + k * a_cs], B(k, n) = src[b_off + k * b_rs + n * b_cs]
+// with src = b1 (b_src 1) or b2 (b_src 2); any strides, any sizes (tiles are masked at the edges).
+// Tiles: 64 x 64 outputs per workgroup of 256 threads, 4 x 4 per thread (rows 4 ty + i, columns 4 tx + j), K in
+// steps of 16 through workgroup memory held as vec4 (one 16-byte load of A and one of B per 16 multiply-adds).
+//
+// Entry `forward` (override MODE), one dispatch of ceil(n / 64) x ceil(m / 64) workgroups, u.g[0] describes
+// y = x W^T:  m = rows, n = out, k = in, A = x [rows, in] (b0), B(k, n) = W[n, k] (b1, params), C -> b2.
+//   b0 x (any f32 buffer)   b1 params [P]   b2 output buffer: a / pre [rows, out] at c_off, xhat [rows, out] at u.xhat,
+//   rstd [out] at u.rstd    b3 running stats: mean at u.rmean, var at u.rvar (BN layers)
+//   MODE 0: a = act(acc + bias)                                  (no BatchNorm)
+//   MODE 1: BatchNorm with running statistics (eval): xhat = (acc - (rmean - bias)) / sqrt(rvar + eps), a = act(...)
+//   MODE 2: BatchNorm with batch statistics (train) fused, requires m <= 64 (one row tile holds the whole batch):
+//           column mean / biased variance in the workgroup, running statistics updated, xhat, rstd, a
+//   MODE 3: pre = acc + bias (train-mode BatchNorm over more than 64 rows; block.wgsl `epilogue` finishes it)
+//   MODE 4: split K: grid z = g.splits slices of g.kc (a multiple of 16) along K; slice z writes its raw partial product
+//           to b2[c_off + z * m * n + r * n + c]; block.wgsl `epilogue` sums the slices in order and finishes the block
+//           (for small grids: a batch of 64 rows gives one row tile, so without splitting only ceil(out / 64)
+//           workgroups would run).
+//
+// Entry `backward`, grid ceil(max n / 64) x ceil(max m / 64) x (g[0].splits + g[1].splits): z < g[0].splits runs
+// slice z of u.g[0], the rest slices of u.g[1] (g[1].splits = 0 when there is one GEMM). A GEMM split along K writes raw
+// partial products (c_dst 2: b2 at c_off + slice * m * n, row-major m x n) that block.wgsl `splitk_sum` reduces.
+//   b0 dpre [rows, out]   b1 params (W)   b2 layer input x   b3 grads   b4 dx destination (may be another MLP's work)
+//   dW[out, in] = dpre^T x: m = out, n = in (+ 1), k = rows, A(m, k) = dpre[k * out + m], B = x (b2), C -> b3 (c_dst 3)
+//     with `ones` set, B gets a column of ones at n - 1 whose output, the bias gradient db[out] = sum_rows dpre, goes
+//     to b3[db_off + m] (each output is one thread's sequential sum over k, as the CPU sums db row by row)
+//   dx[rows, in] = dpre W:  m = rows, n = in, k = out, A = dpre, B = W (b1), C -> b4 (c_dst 4)
+//     with e_act != 0 the epilogue multiplies by act'(a) of the layer that receives dx, a [rows, in] read from the
+//     destination buffer at e_a_off (so the receiving block starts from dz = da * act'(a), as the CPU computes it)
+
+struct Gemm {
+    m: u32, n: u32, k: u32, b_src: u32,
+    a_off: u32, a_rs: u32, a_cs: u32, b_off: u32,
+    b_rs: u32, b_cs: u32, c_off: u32, c_rs: u32,
+    c_dst: u32, ones: u32, db_off: u32, e_act: u32,
+    e_slope: f32, e_a_off: u32, splits: u32, kc: u32,
+}
+
+struct LinearU {
+    g: array<Gemm, 2>,
+    act: u32, slope: f32, bias: u32, gamma: u32,
+    beta: u32, rmean: u32, rvar: u32, xhat: u32,
+    rstd: u32, eps: f32, momentum: f32, inv_rows: f32,
+    unbias: f32, _q0: u32, _q1: u32, _q2: u32,
+}
+
+@group(0) @binding(0) var<storage, read_write> b0: array<f32>;
+@group(0) @binding(1) var<storage, read_write> b1: array<f32>;
+@group(0) @binding(2) var<storage, read_write> b2: array<f32>;
+@group(0) @binding(3) var<storage, read_write> b3: array<f32>;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(1) @binding(0) var<uniform> u: LinearU;
+
+override MODE: u32 = 0u;
+
+const BM: u32 = 64u;
+const BN: u32 = 64u;
+const BK: u32 = 16u;
+
+var<workgroup> sa: array<vec4<f32>, 256>; // [BK][BM / 4]: A tile, k-major, 4 consecutive rows per vec4
+var<workgroup> sb: array<vec4<f32>, 256>; // [BK][BN / 4]: B tile, k-major, 4 consecutive columns per vec4
+// Accumulators in registers: row 4 ty + i in acc_i, column 4 tx + j in component j. (Plain vec4 values; no array
+// indexed at run time, which drivers may place in slow local memory.)
+var<private> acc0: vec4<f32>;
+var<private> acc1: vec4<f32>;
+var<private> acc2: vec4<f32>;
+var<private> acc3: vec4<f32>;
+
+fn acc_row(i: u32) -> vec4<f32> {
+    switch i {
+        case 0u: {
+            return acc0;
+        }
+        case 1u: {
+            return acc1;
+        }
+        case 2u: {
+            return acc2;
+        }
+        default: {
+            return acc3;
+        }
+    }
+}
+
+fn acc_get(i: u32, j: u32) -> f32 {
+    let r = acc_row(i);
+    return r[j];
+}
+
+fn load_b(src: u32, i: u32) -> f32 {
+    if (src == 1u) {
+        return b1[i];
+    }
+    return b2[i];
+}
+
+fn load_c(dst: u32, i: u32) -> f32 {
+    if (dst == 3u) {
+        return b3[i];
+    } else if (dst == 4u) {
+        return b4[i];
+    }
+    return b2[i];
+}
+
+fn store_c(dst: u32, i: u32, v: f32) {
+    if (dst == 3u) {
+        b3[i] = v;
+    } else if (dst == 4u) {
+        b4[i] = v;
+    } else {
+        b2[i] = v;
+    }
+}
+
+// Element `e` (0..1024) of the A tile at (m0, k0): its position in `sa` and its value (0 outside the matrix). The thread
+// order follows A's contiguous dimension.
+fn a_slot(g: Gemm, e: u32) -> u32 {
+    if (g.a_cs == 1u) {
+        return (e % BK) * BM + e / BK;
+    }
+    return (e / BM) * BM + e % BM;
+}
+
+// Scalar views of the workgroup tiles (index = k * 64 + row or column; also the epilogue's scratch).
+fn sa_set(i: u32, v: f32) {
+    sa[i >> 2u][i & 3u] = v;
+}
+
+fn sa_get(i: u32) -> f32 {
+    return sa[i >> 2u][i & 3u];
+}
+
+fn sb_set(i: u32, v: f32) {
+    sb[i >> 2u][i & 3u] = v;
+}
+
+fn sb_get(i: u32) -> f32 {
+    return sb[i >> 2u][i & 3u];
+}
+
+fn fetch_a(g: Gemm, m0: u32, k0: u32, ke: u32, e: u32) -> f32 {
+    var mm: u32;
+    var ka: u32;
+    if (g.a_cs == 1u) {
+        ka = e % BK;
+        mm = e / BK;
+    } else {
+        mm = e % BM;
+        ka = e / BM;
+    }
+    let gm = m0 + mm;
+    let gk = k0 + ka;
+    if (gm < g.m && gk < ke) {
+        return b0[g.a_off + gm * g.a_rs + gk * g.a_cs];
+    }
+    return 0.0;
+}
+
+fn b_slot(g: Gemm, e: u32) -> u32 {
+    if (g.b_cs == 1u) {
+        return (e / BN) * BN + e % BN;
+    }
+    return (e % BK) * BN + e / BK;
+}
+
+fn fetch_b(g: Gemm, n0: u32, k0: u32, ke: u32, e: u32) -> f32 {
+    var nn: u32;
+    var kb: u32;
+    if (g.b_cs == 1u) {
+        nn = e % BN;
+        kb = e / BN;
+    } else {
+        kb = e % BK;
+        nn = e / BK;
+    }
+    let gn = n0 + nn;
+    let gk = k0 + kb;
+    if (gn < g.n && gk < ke) {
+        if (g.ones != 0u && gn == g.n - 1u) {
+            return 1.0;
+        }
+        return load_b(g.b_src, g.b_off + gk * g.b_rs + gn * g.b_cs);
+    }
+    return 0.0;
+}
+
+// acc = the (m0, n0) tile of C summed over k in [kb, ke) (kb a multiple of 16). The next K tile is fetched into
+// registers while the current one is multiplied.
+fn gemm(g: Gemm, m0: u32, n0: u32, kb: u32, ke: u32, tid: u32) {
+    acc0 = vec4<f32>(0.0);
+    acc1 = vec4<f32>(0.0);
+    acc2 = vec4<f32>(0.0);
+    acc3 = vec4<f32>(0.0);
+    let tx = tid % 16u;
+    let ty = tid / 16u;
+    var pa = vec4<f32>(fetch_a(g, m0, kb, ke, tid), fetch_a(g, m0, kb, ke, tid + 256u),
+                       fetch_a(g, m0, kb, ke, tid + 512u), fetch_a(g, m0, kb, ke, tid + 768u));
+    var pb = vec4<f32>(fetch_b(g, n0, kb, ke, tid), fetch_b(g, n0, kb, ke, tid + 256u),
+                       fetch_b(g, n0, kb, ke, tid + 512u), fetch_b(g, n0, kb, ke, tid + 768u));
+    for (var k0 = kb; k0 < ke; k0 += BK) {
+        sa_set(a_slot(g, tid), pa.x);
+        sa_set(a_slot(g, tid + 256u), pa.y);
+        sa_set(a_slot(g, tid + 512u), pa.z);
+        sa_set(a_slot(g, tid + 768u), pa.w);
+        sb_set(b_slot(g, tid), pb.x);
+        sb_set(b_slot(g, tid + 256u), pb.y);
+        sb_set(b_slot(g, tid + 512u), pb.z);
+        sb_set(b_slot(g, tid + 768u), pb.w);
+        workgroupBarrier();
+        let kn = k0 + BK;
+        if (kn < ke) {
+            pa = vec4<f32>(fetch_a(g, m0, kn, ke, tid), fetch_a(g, m0, kn, ke, tid + 256u),
+                           fetch_a(g, m0, kn, ke, tid + 512u), fetch_a(g, m0, kn, ke, tid + 768u));
+            pb = vec4<f32>(fetch_b(g, n0, kn, ke, tid), fetch_b(g, n0, kn, ke, tid + 256u),
+                           fetch_b(g, n0, kn, ke, tid + 512u), fetch_b(g, n0, kn, ke, tid + 768u));
+        }
+        for (var kk = 0u; kk < BK; kk++) {
+            let av = sa[kk * 16u + ty];
+            let bv = sb[kk * 16u + tx];
+            acc0 = fma(vec4<f32>(av.x), bv, acc0);
+            acc1 = fma(vec4<f32>(av.y), bv, acc1);
+            acc2 = fma(vec4<f32>(av.z), bv, acc2);
+            acc3 = fma(vec4<f32>(av.w), bv, acc3);
+        }
+        workgroupBarrier();
+    }
+}
+
+@compute @workgroup_size(256)
+fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    let g = u.g[0];
+    let m0 = wg.y * BM;
+    let n0 = wg.x * BN;
+    let tx = tid % 16u;
+    let ty = tid / 16u;
+    let ld = g.c_rs;
+
+    if (MODE == 4u) {
+        let kb = wg.z * g.kc;
+        gemm(g, m0, n0, kb, min(kb + g.kc, g.k), tid);
+        let base = g.c_off + wg.z * g.m * g.n;
+        for (var i = 0u; i < 4u; i++) {
+            let r = m0 + 4u * ty + i;
+            for (var j = 0u; j < 4u; j++) {
+                let c = n0 + 4u * tx + j;
+                if (r < g.m && c < g.n) {
+                    b2[base + r * g.n + c] = acc_get(i, j);
+                }
+            }
+        }
+        return;
+    }
+
+    gemm(g, m0, n0, 0u, g.k, tid);
+    if (MODE == 0u || MODE == 3u) {
+        for (var j = 0u; j < 4u; j++) {
+            let c = n0 + 4u * tx + j;
+            if (c >= g.n) {
+                continue;
+            }
+            let bias = b1[u.bias + c];
+            for (var i = 0u; i < 4u; i++) {
+                let r = m0 + 4u * ty + i;
+                if (r < g.m) {
+                    let z = acc_get(i, j) + bias;
+                    if (MODE == 0u) {
+                        b2[g.c_off + r * ld + c] = act_forward(u.act, u.slope, z);
+                    } else {
+                        b2[g.c_off + r * ld + c] = z;
+                    }
+                }
+            }
+        }
+        return;
+    }
+
+    if (MODE == 1u) {
+        for (var j = 0u; j < 4u; j++) {
+            let c = n0 + 4u * tx + j;
+            if (c >= g.n) {
+                continue;
+            }
+            // The CPU folds the bias into the mean: (acc - (rmean - bias)) * rstd.
+            let mean = b3[u.rmean + c] - b1[u.bias + c];
+            let rs = 1.0 / sqrt(b3[u.rvar + c] + u.eps);
+            let gam = b1[u.gamma + c];
+            let bet = b1[u.beta + c];
+            if (m0 == 0u && ty == 0u) {
+                b2[u.rstd + c] = rs;
+            }
+            for (var i = 0u; i < 4u; i++) {
+                let r = m0 + 4u * ty + i;
+                if (r < g.m) {
+                    let h = (acc_get(i, j) - mean) * rs;
+                    b2[u.xhat + r * ld + c] = h;
+                    b2[g.c_off + r * ld + c] = act_forward(u.act, u.slope, gam * h + bet);
+                }
+            }
+        }
+        return;
+    }
+
+    // MODE 2: the whole batch (m <= 64 rows) is in this workgroup's row tile; statistics per column in workgroup memory.
+    // sa[ty * 64 + local column] holds per-thread partial sums, sb[0..64] the means, sb[64..128] the rstds.
+    var bv = vec4<f32>(0.0);
+    for (var j = 0u; j < 4u; j++) {
+        let c = n0 + 4u * tx + j;
+        if (c < g.n) {
+            bv[j] = b1[u.bias + c];
+        }
+    }
+    acc0 = acc0 + bv;
+    acc1 = acc1 + bv;
+    acc2 = acc2 + bv;
+    acc3 = acc3 + bv;
+    for (var j = 0u; j < 4u; j++) {
+        var s = 0.0;
+        for (var i = 0u; i < 4u; i++) {
+            let r = 4u * ty + i;
+            if (r < g.m) {
+                s = s + acc_get(i, j);
+            }
+        }
+        sa_set(ty * 64u + 4u * tx + j, s);
+    }
+    workgroupBarrier();
+    if (tid < 64u) {
+        var s = 0.0;
+        for (var t = 0u; t < 16u; t++) {
+            s = s + sa_get(t * 64u + tid);
+        }
+        sb_set(tid, s * u.inv_rows);
+    }
+    workgroupBarrier();
+    for (var j = 0u; j < 4u; j++) {
+        let mean = sb_get(4u * tx + j);
+        var q = 0.0;
+        for (var i = 0u; i < 4u; i++) {
+            let r = 4u * ty + i;
+            if (r < g.m) {
+                let d = acc_get(i, j) - mean;
+                q = q + d * d;
+            }
+        }
+        sa_set(ty * 64u + 4u * tx + j, q);
+    }
+    workgroupBarrier();
+    if (tid < 64u) {
+        var q = 0.0;
+        for (var t = 0u; t < 16u; t++) {
+            q = q + sa_get(t * 64u + tid);
+        }
+        let var_b = q * u.inv_rows;
+        let rs = 1.0 / sqrt(var_b + u.eps);
+        sb_set(64u + tid, rs);
+        let c = n0 + tid;
+        if (c < g.n) {
+            let mom = u.momentum;
+            b3[u.rmean + c] = (1.0 - mom) * b3[u.rmean + c] + mom * sb_get(tid);
+            b3[u.rvar + c] = (1.0 - mom) * b3[u.rvar + c] + mom * var_b * u.unbias;
+            b2[u.rstd + c] = rs;
+        }
+    }
+    workgroupBarrier();
+    for (var j = 0u; j < 4u; j++) {
+        let lc = 4u * tx + j;
+        let c = n0 + lc;
+        if (c >= g.n) {
+            continue;
+        }
+        let mean = sb_get(lc);
+        let rs = sb_get(64u + lc);
+        let gam = b1[u.gamma + c];
+        let bet = b1[u.beta + c];
+        for (var i = 0u; i < 4u; i++) {
+            let r = 4u * ty + i;
+            if (r < g.m) {
+                let h = (acc_get(i, j) - mean) * rs;
+                b2[u.xhat + r * ld + c] = h;
+                b2[g.c_off + r * ld + c] = act_forward(u.act, u.slope, gam * h + bet);
+            }
+        }
+    }
+}
+
+@compute @workgroup_size(256)
+fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    var slice = wg.z;
+    var g = u.g[0];
+    if (slice >= g.splits) {
+        slice = slice - g.splits;
+        g = u.g[1];
+    }
+    let m0 = wg.y * BM;
+    let n0 = wg.x * BN;
+    if (m0 >= g.m || n0 >= g.n) {
+        return;
+    }
+    let kb = slice * g.kc;
+    gemm(g, m0, n0, kb, min(kb + g.kc, g.k), tid);
+    let tx = tid % 16u;
+    let ty = tid / 16u;
+    let split = g.splits > 1u;
+    for (var i = 0u; i < 4u; i++) {
+        let r = m0 + 4u * ty + i;
+        if (r >= g.m) {
+            continue;
+        }
+        for (var j = 0u; j < 4u; j++) {
+            let c = n0 + 4u * tx + j;
+            if (c >= g.n) {
+                continue;
+            }
+            let v = acc_get(i, j);
+            if (split) {
+                b2[g.c_off + slice * g.m * g.n + r * g.n + c] = v;
+            } else if (g.ones != 0u && c == g.n - 1u) {
+                store_c(g.c_dst, g.db_off + r, v);
+            } else if (g.e_act != ACT_NONE) {
+                let at = g.c_off + r * g.c_rs + c;
+                store_c(g.c_dst, at, v * act_grad(g.e_act, g.e_slope, load_c(g.c_dst, g.e_a_off + r * g.c_rs + c)));
+            } else {
+                store_c(g.c_dst, g.c_off + r * g.c_rs + c, v);
+            }
+        }
+    }
+}

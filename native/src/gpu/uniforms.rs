@@ -1,0 +1,154 @@
+//! The uniform structs of the kernels, field for field as declared in the WGSL files (all 4-byte scalars, sizes a
+//! multiple of 16 bytes, each at most `device::SLOT` bytes).
+
+use bytemuck::{Pod, Zeroable};
+
+/// One GEMM of linear.wgsl: `C[m, n] = sum_k A(m, k) B(k, n)` (see the shader header for the fields).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct GemmDesc {
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub b_src: u32,
+    pub a_off: u32,
+    pub a_rs: u32,
+    pub a_cs: u32,
+    pub b_off: u32,
+    pub b_rs: u32,
+    pub b_cs: u32,
+    pub c_off: u32,
+    pub c_rs: u32,
+    pub c_dst: u32,
+    /// 1: B has a column of ones at `n - 1` whose outputs (the bias gradient) go to `db_off + m`.
+    pub ones: u32,
+    pub db_off: u32,
+    /// Activation (and slope) whose derivative at `a = C-buffer[e_a_off + ...]` multiplies the output (0: none).
+    pub e_act: u32,
+    pub e_slope: f32,
+    pub e_a_off: u32,
+    /// Slices along K (at least 1) and the K extent of each (a multiple of 16; at least `k` when not split).
+    pub splits: u32,
+    pub kc: u32,
+}
+
+/// linear.wgsl `LinearU`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct LinearU {
+    pub g: [GemmDesc; 2],
+    pub act: u32,
+    pub slope: f32,
+    pub bias: u32,
+    pub gamma: u32,
+    pub beta: u32,
+    pub rmean: u32,
+    pub rvar: u32,
+    pub xhat: u32,
+    pub rstd: u32,
+    pub eps: f32,
+    pub momentum: f32,
+    pub inv_rows: f32,
+    pub unbias: f32,
+    pub _q: [u32; 3],
+}
+
+/// block.wgsl `ColU`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct ColU {
+    pub rows: u32,
+    pub n: u32,
+    pub act: u32,
+    pub slope: f32,
+    pub mode: u32,
+    pub write_grads: u32,
+    pub y_off: u32,
+    pub a_off: u32,
+    pub xhat: u32,
+    pub rstd: u32,
+    pub gamma: u32,
+    pub beta: u32,
+    pub rmean: u32,
+    pub rvar: u32,
+    pub g_b: u32,
+    pub g_gamma: u32,
+    pub g_beta: u32,
+    pub eps: f32,
+    pub momentum: f32,
+    pub inv_rows: f32,
+    pub unbias: f32,
+    /// Split-K slices to sum first (0: none) and where their partial products start.
+    pub parts: u32,
+    pub part_off: u32,
+    pub _p: u32,
+}
+
+/// loss.wgsl `LossU`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct LossU {
+    pub rows: u32,
+    pub p_off: u32,
+    pub gdout: u32,
+    pub ddout: u32,
+    pub loss_off: u32,
+    pub inv_rows: f32,
+    pub half_inv: f32,
+    pub _p: u32,
+}
+
+/// adam.wgsl `AdamU`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct AdamU {
+    pub n: u32,
+    pub _p: [u32; 3],
+    pub step: f32,
+    pub bc2s: f32,
+    pub w1: f32,
+    pub w2: f32,
+    pub b2: f32,
+    pub eps: f32,
+    pub _q: [u32; 2],
+}
+
+/// data.wgsl `DataU`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct DataU {
+    pub n: u32,
+    pub seed_lo: u32,
+    pub seed_hi: u32,
+    pub stream: u32,
+    pub domain: u32,
+    pub dst_off: u32,
+    pub src_off: u32,
+    pub idx_off: u32,
+    pub rows: u32,
+    pub feat: u32,
+    pub _p: [u32; 2],
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn sizes_fit_a_slot_and_are_16_byte_multiples() {
+        for (name, s) in [
+            ("LinearU", std::mem::size_of::<LinearU>()),
+            ("ColU", std::mem::size_of::<ColU>()),
+            ("LossU", std::mem::size_of::<LossU>()),
+            ("AdamU", std::mem::size_of::<AdamU>()),
+            ("DataU", std::mem::size_of::<DataU>()),
+        ] {
+            assert!(
+                s % 16 == 0 && s as u64 <= crate::gpu::device::SLOT,
+                "{name}: {s}"
+            );
+        }
+        assert_eq!(std::mem::size_of::<GemmDesc>(), 80);
+        assert_eq!(std::mem::size_of::<LinearU>(), 224);
+        assert_eq!(std::mem::size_of::<ColU>(), 96);
+    }
+}
