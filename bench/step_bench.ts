@@ -43,11 +43,10 @@ samples.sort((a, b) => a - b);
 const median = samples[Math.floor(samples.length / 2)];
 const min = samples[0];
 const info = ctx.info();
-console.log(
-  `backend ${info.backend} (${info.threads} threads, ${
-    info.simd.join("/")
-  }), batch ${batch}, ${perCall} step(s) per call`,
-);
+const where = info.adapter
+  ? `${info.adapter.name} (${info.adapter.api}${info.adapter.software ? ", software" : ""})`
+  : `${info.threads} threads, ${info.simd.join("/")}`;
+console.log(`backend ${info.backend} on ${where}, batch ${batch}, ${perCall} step(s) per call`);
 console.log(
   `ms/step: median ${median.toFixed(3)}, min ${min.toFixed(3)} | GFLOP/s: median ${
     (gflopPerStep / median * 1e3).toFixed(1)
