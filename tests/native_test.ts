@@ -8,7 +8,7 @@
 // eps = 1e-5 at batch 2 the normalized values are exactly +-1 and gradients cancel to rounding noise, hence the atol.
 
 import assert from "node:assert/strict";
-import { Context, NativeGan, NativeMlp, nativeNormal, nativePermutation } from "../src/backend/native.ts";
+import { type Context, NativeGan, NativeMlp, nativeNormal, nativePermutation } from "../src/backend/native.ts";
 import {
   adamStep,
   bceBackward,

@@ -1,0 +1,359 @@
+"""The seed GAN (PyTorch-GAN's implementations/gan/gan.py) in PyTorch, timed step by step.
+
+The model, loss, optimizers and the order of one training step are those of the upstream script
+(eriklindernoren/PyTorch-GAN, implementations/gan/gan.py):
+
+    Generator:      block(latent, 128, normalize=False), block(128, 256), block(256, 512), block(512, 1024),
+                    Linear(1024, 784), Tanh; block = Linear, [BatchNorm1d(out, 0.8)], LeakyReLU(0.2, inplace=True)
+    Discriminator:  Linear(784, 512), LeakyReLU(0.2), Linear(512, 256), LeakyReLU(0.2), Linear(256, 1), Sigmoid
+    Loss:           BCELoss;  Adam(lr, betas=(b1, b2)) for each network
+    Step:           optimizer_G.zero_grad(); z ~ N(0, 1); gen_imgs = G(z); g_loss = BCE(D(gen_imgs), valid);
+                    g_loss.backward(); optimizer_G.step(); optimizer_D.zero_grad();
+                    d_loss = (BCE(D(real), valid) + BCE(D(gen_imgs.detach()), fake)) / 2; d_loss.backward();
+                    optimizer_D.step()
+
+Two data modes:
+
+  --mode seed       the upstream data path: torchvision.datasets.MNIST(root, train=True, transform=Compose([
+                    Resize(img_size), ToTensor(), Normalize([0.5], [0.5])])) through DataLoader(batch_size,
+                    shuffle=True) (no workers: upstream parses --n_cpu but never passes it); z drawn with
+                    np.random.normal on the host and copied as Tensor(...) does; per step the two .item() calls and the
+                    formatted "[Epoch ...] [Batch ...] [D loss ...] [G loss ...]" line (written to os.devnull here, so
+                    the terminal does not time). Not reproduced: save_image every 400 batches (once per 2.5 epochs).
+  --mode preloaded  the whole dataset as one float tensor in [-1, 1] on the device, a torch.randperm per epoch,
+                    index batches, z = torch.randn on the device, losses read back only at the end (the fast way to
+                    write the same loop in PyTorch).
+
+Nothing is downloaded: --idx_dir must hold MNIST/raw/train-images-idx3-ubyte (and the label / t10k files that
+torchvision checks for), as written by `deno run --allow-read --allow-write bench/write_idx.ts` (bench/.data).
+
+  bench/.venv/bin/python bench/reference/gan_torch.py --mode seed --batch_size 64 --steps 300 --threads 2 --json
+
+With --json the result is one JSON line (see `result` below); without, a short human summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import statistics
+import sys
+import time
+
+import numpy as np
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--mode", choices=["seed", "preloaded"], default="seed")
+    p.add_argument("--batch_size", type=int, default=64)
+    p.add_argument("--steps", type=int, default=300, help="timed steps (after the warm-up)")
+    p.add_argument("--warmup", type=int, default=20, help="untimed steps first (allocator, caches, cuDNN/cuBLAS)")
+    p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads and set_num_interop_threads")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    p.add_argument("--idx_dir", default="bench/.data", help="root with MNIST/raw/*-ubyte (torchvision's layout)")
+    p.add_argument("--width_mult", type=int, default=1, help="generator hidden widths x this (2: 256..2048)")
+    p.add_argument("--chunk", type=int, default=0, help="steps per timing sample (0: 1 on cpu or in seed mode, "
+                   "10 in preloaded mode on cuda, where each sample ends with a synchronize)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--lr", type=float, default=0.0002)
+    p.add_argument("--b1", type=float, default=0.5)
+    p.add_argument("--b2", type=float, default=0.999)
+    p.add_argument("--latent_dim", type=int, default=100)
+    p.add_argument("--img_size", type=int, default=28)
+    p.add_argument("--channels", type=int, default=1)
+    p.add_argument("--json", action="store_true", help="print the result as one JSON line")
+    p.add_argument("--profile", type=int, default=0, metavar="N",
+                   help="after the timed steps, run N more under torch.profiler and print where the time goes (stderr)")
+    return p.parse_args(argv)
+
+
+OPT = parse_args()
+
+import torch  # noqa: E402  (after argument parsing so that --help is quick)
+import torch.nn as nn  # noqa: E402
+
+# Thread counts must be set before the first parallel region.
+torch.set_num_threads(OPT.threads)
+try:
+    torch.set_num_interop_threads(OPT.threads)
+except RuntimeError:
+    pass
+
+img_shape = (OPT.channels, OPT.img_size, OPT.img_size)
+
+
+class Generator(nn.Module):
+    def __init__(self, latent_dim=OPT.latent_dim, width_mult=OPT.width_mult, out_features=int(np.prod(img_shape))):
+        super().__init__()
+
+        def block(in_feat, out_feat, normalize=True):
+            layers = [nn.Linear(in_feat, out_feat)]
+            if normalize:
+                layers.append(nn.BatchNorm1d(out_feat, 0.8))
+            layers.append(nn.LeakyReLU(0.2, inplace=True))
+            return layers
+
+        w = width_mult
+        self.model = nn.Sequential(
+            *block(latent_dim, 128 * w, normalize=False),
+            *block(128 * w, 256 * w),
+            *block(256 * w, 512 * w),
+            *block(512 * w, 1024 * w),
+            nn.Linear(1024 * w, out_features),
+            nn.Tanh(),
+        )
+
+    def forward(self, z):
+        img = self.model(z)
+        img = img.view(img.size(0), *img_shape)
+        return img
+
+
+class Discriminator(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.model = nn.Sequential(
+            nn.Linear(int(np.prod(img_shape)), 512),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(512, 256),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(256, 1),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, img):
+        img_flat = img.view(img.size(0), -1)
+        validity = self.model(img_flat)
+        return validity
+
+
+def mnist_dataset(transform):
+    from torchvision import datasets
+
+    try:
+        return datasets.MNIST(OPT.idx_dir, train=True, download=False, transform=transform)
+    except RuntimeError as e:
+        sys.exit(
+            f"gan_torch.py: cannot open MNIST under {OPT.idx_dir!r} ({e}); write it with "
+            "`deno run --allow-read --allow-write bench/write_idx.ts` (it creates bench/.data/MNIST/raw/*-ubyte)"
+        )
+
+
+def percentile(xs, q):
+    """The q-th percentile (nearest rank) of xs."""
+    s = sorted(xs)
+    return s[min(len(s) - 1, max(0, math.ceil(q / 100 * len(s)) - 1))]
+
+
+def machine_busy_s():
+    """Busy CPU seconds of the whole machine so far (/proc/stat: all but idle and iowait; USER_HZ = 100), or None."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        return (v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)) / 100
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def own_cpu_s():
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def main():
+    device = torch.device(OPT.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        sys.exit("gan_torch.py: --device cuda but torch.cuda.is_available() is False")
+    torch.manual_seed(OPT.seed)
+    np.random.seed(OPT.seed)
+
+    adversarial_loss = torch.nn.BCELoss()
+    generator = Generator().to(device)
+    discriminator = Discriminator().to(device)
+    adversarial_loss.to(device)
+    optimizer_G = torch.optim.Adam(generator.parameters(), lr=OPT.lr, betas=(OPT.b1, OPT.b2))
+    optimizer_D = torch.optim.Adam(discriminator.parameters(), lr=OPT.lr, betas=(OPT.b1, OPT.b2))
+
+    B = OPT.batch_size
+    sink = open(os.devnull, "w")
+    chunk = OPT.chunk or (10 if (device.type == "cuda" and OPT.mode == "preloaded") else 1)
+
+    if OPT.mode == "seed":
+        import torchvision.transforms as transforms
+
+        dataset = mnist_dataset(
+            transforms.Compose([transforms.Resize(OPT.img_size), transforms.ToTensor(), transforms.Normalize([0.5], [0.5])])
+        )
+        dataloader = torch.utils.data.DataLoader(dataset, batch_size=B, shuffle=True)
+        count, n_batches = len(dataset), len(dataloader)
+
+        def batches():
+            epoch = 0
+            while True:
+                for i, (imgs, _) in enumerate(dataloader):
+                    yield epoch, i, imgs
+                epoch += 1
+
+        def run(it, n):
+            out, full = None, True
+            for _ in range(n):
+                epoch, i, imgs = next(it)
+                full = full and imgs.size(0) == B
+                # Adversarial ground truths
+                valid = torch.ones(imgs.size(0), 1, device=device)  # Tensor(imgs.size(0), 1).fill_(1.0)
+                fake = torch.zeros(imgs.size(0), 1, device=device)  # Tensor(imgs.size(0), 1).fill_(0.0)
+                real_imgs = imgs.to(device=device, dtype=torch.float32)  # imgs.type(Tensor)
+
+                optimizer_G.zero_grad()
+                # Tensor(np.random.normal(0, 1, (imgs.shape[0], latent_dim))): float64 on the host, then float32
+                z = torch.tensor(np.random.normal(0, 1, (imgs.shape[0], OPT.latent_dim)), dtype=torch.float32,
+                                 device=device)
+                gen_imgs = generator(z)
+                g_loss = adversarial_loss(discriminator(gen_imgs), valid)
+                g_loss.backward()
+                optimizer_G.step()
+
+                optimizer_D.zero_grad()
+                real_loss = adversarial_loss(discriminator(real_imgs), valid)
+                fake_loss = adversarial_loss(discriminator(gen_imgs.detach()), fake)
+                d_loss = (real_loss + fake_loss) / 2
+                d_loss.backward()
+                optimizer_D.step()
+
+                out = (d_loss.item(), g_loss.item())
+                print("[Epoch %d/%d] [Batch %d/%d] [D loss: %f] [G loss: %f]"
+                      % (epoch, 200, i, n_batches, out[0], out[1]), file=sink)
+            return out, full
+
+    else:
+        raw = mnist_dataset(None).data  # u8 [N, 28, 28], the same bytes the seed path reads
+        if raw.shape[1] != OPT.img_size or raw.shape[2] != OPT.img_size:
+            sys.exit(f"gan_torch.py: preloaded mode needs {OPT.img_size}x{OPT.img_size} images, got {list(raw.shape)}")
+        # ToTensor then Normalize([0.5], [0.5]), once for the whole set.
+        data = ((raw.reshape(raw.shape[0], -1).to(torch.float32) / 255.0 - 0.5) / 0.5).to(device)
+        count = data.shape[0]
+        n_batches = math.ceil(count / B)
+        gen = torch.Generator(device=device)
+        gen.manual_seed(OPT.seed)
+        ones, zeros = torch.ones(B, 1, device=device), torch.zeros(B, 1, device=device)
+
+        def batches():
+            while True:
+                perm = torch.randperm(count, device=device, generator=gen)
+                for i in range(n_batches):
+                    yield perm[i * B:(i + 1) * B]
+
+        def run(it, n):
+            d_loss = g_loss = None
+            full = True
+            for _ in range(n):
+                idx = next(it)
+                rows = idx.shape[0]
+                full = full and rows == B
+                real_imgs = data.index_select(0, idx)
+                valid, fake = ones[:rows], zeros[:rows]
+
+                optimizer_G.zero_grad()
+                z = torch.randn(rows, OPT.latent_dim, device=device, generator=gen)
+                gen_imgs = generator(z)
+                g_loss = adversarial_loss(discriminator(gen_imgs), valid)
+                g_loss.backward()
+                optimizer_G.step()
+
+                optimizer_D.zero_grad()
+                real_loss = adversarial_loss(discriminator(real_imgs), valid)
+                fake_loss = adversarial_loss(discriminator(gen_imgs.detach()), fake)
+                d_loss = (real_loss + fake_loss) / 2
+                d_loss.backward()
+                optimizer_D.step()
+            return (d_loss, g_loss), full
+
+    it = batches()
+    run(it, OPT.warmup)
+    sync(device)
+    samples = []
+    last = None
+    busy0, cpu0 = machine_busy_s(), own_cpu_s()
+    t_start = time.perf_counter()
+    done = 0
+    while done < OPT.steps:
+        n = min(chunk, OPT.steps - done)
+        t0 = time.perf_counter()
+        last, full = run(it, n)
+        sync(device)
+        samples.append(((time.perf_counter() - t0) * 1e3 / n, full))
+        done += n
+    elapsed = time.perf_counter() - t_start
+    busy1, cpu1 = machine_busy_s(), own_cpu_s()
+    # CPU that other processes used during the timed steps, in cores (a shared machine's noise)
+    other_cores = None if busy0 is None or busy1 is None else max(0.0, (busy1 - busy0 - (cpu1 - cpu0)) / elapsed)
+    if OPT.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        with profile(activities=acts) as prof:
+            run(it, OPT.profile)
+            sync(device)
+        sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+        print(prof.key_averages().table(sort_by=sort, row_limit=25), file=sys.stderr)
+
+    # preloaded: the only read-back of the run
+    d_loss, g_loss = (float(v.detach()) if torch.is_tensor(v) else float(v) for v in last)
+
+    steps_per_s = OPT.steps / elapsed
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    # Per-step statistics over full batches only: the short last batch of each epoch (10000 % 64 = 16 rows) is
+    # timed in steps/s but would otherwise be the "fastest step".
+    full_ms = [t for t, f in samples if f] or [t for t, _ in samples]
+    result = {
+        "impl": "pytorch",
+        "mode": OPT.mode,
+        "device": OPT.device,
+        "device_name": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "interop_threads": torch.get_num_interop_threads(),
+        "batch_size": B,
+        "width_mult": OPT.width_mult,
+        "dataset_count": count,
+        "batches_per_epoch": n_batches,
+        "warmup": OPT.warmup,
+        "steps": OPT.steps,
+        "chunk": chunk,
+        "steps_per_s": steps_per_s,
+        "ms_per_step_median": statistics.median(full_ms),
+        "ms_per_step_p10": percentile(full_ms, 10),
+        "ms_per_step_min": min(full_ms),
+        "ms_per_step_mean": elapsed * 1e3 / OPT.steps,
+        "epoch_s": n_batches / steps_per_s,
+        # ru_maxrss is in KiB on Linux
+        "peak_rss_mb": usage.ru_maxrss / 1024,
+        # CPU time of the whole process (bench/compare.ts subtracts it from the machine's to see other load)
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "other_cores": other_cores,
+        "peak_gpu_mb": torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else None,
+        "d_loss": d_loss,
+        "g_loss": g_loss,
+    }
+    if OPT.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"pytorch {OPT.mode} on {result['device_name']} ({result['threads']} threads), batch {B}, "
+            f"width x{OPT.width_mult}: {steps_per_s:.1f} steps/s, median {result['ms_per_step_median']:.3f} ms/step, "
+            f"epoch of {count} images {result['epoch_s']:.2f} s, peak RSS {result['peak_rss_mb']:.0f} MB, "
+            f"last losses D {d_loss:.4f} G {g_loss:.4f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
