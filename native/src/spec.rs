@@ -163,6 +163,23 @@ impl Spec {
         Ok(Spec::new(input, &blocks))
     }
 
+    /// Checks a batch size for a forward of this MLP (the same rules on every backend).
+    pub fn check_rows(&self, rows: usize, train: bool) -> Result<()> {
+        if rows == 0 {
+            return Err(bad_arg!("batch size must be at least 1, got 0"));
+        }
+        if rows > 1 << 24 {
+            return Err(bad_arg!("batch size {rows} is too large (at most 2^24)"));
+        }
+        if train && rows == 1 && self.has_bn() {
+            return Err(bad_arg!(
+                "batch size 1 in train mode: BatchNorm needs more than 1 value per channel to compute batch statistics \
+                 (PyTorch refuses it too); use eval mode or a larger batch"
+            ));
+        }
+        Ok(())
+    }
+
     /// The layout as JSON, with the PyTorch state_dict names (see docs/ARCHITECTURE.md).
     pub fn describe(&self) -> Value {
         let mut params = Vec::new();
@@ -196,6 +213,65 @@ impl Spec {
             "buffers": buffers,
         })
     }
+}
+
+/// Checks that a generator `g` and a discriminator `d` fit together in the fused GAN step (every backend).
+pub fn check_gan_pair(g: &Spec, d: &Spec) -> Result<()> {
+    if d.input != g.output() {
+        return Err(bad_arg!(
+            "discriminator input ({}) must equal generator output ({})",
+            d.input,
+            g.output()
+        ));
+    }
+    if d.output() != 1 {
+        return Err(bad_arg!(
+            "discriminator must have 1 output (a probability), got {}",
+            d.output()
+        ));
+    }
+    if d.layers.last().map(|l| l.act) != Some(Act::Sigmoid) {
+        return Err(bad_arg!(
+            "discriminator must end in a sigmoid (BCE takes probabilities)"
+        ));
+    }
+    if d.has_bn() {
+        return Err(bad_arg!(
+            "the fused GAN step needs a discriminator without BatchNorm (it runs D once over real and fake rows)"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a GAN's dataset, `pixels [count, features]` u8, for batches of `batch` (every backend).
+pub fn check_gan_data(
+    pixels: usize,
+    count: usize,
+    features: usize,
+    batch: usize,
+    g: &Spec,
+) -> Result<()> {
+    if count == 0 {
+        return Err(bad_arg!("dataset must hold at least 1 image, got 0"));
+    }
+    if pixels != count * features {
+        return Err(bad_arg!(
+            "dataset has {pixels} bytes, expected {count} images x {features} pixels = {}",
+            count * features
+        ));
+    }
+    if count > u32::MAX as usize {
+        return Err(bad_arg!(
+            "dataset of {count} images is too large (at most 2^32 - 1)"
+        ));
+    }
+    if g.has_bn() && count % batch == 1 {
+        return Err(bad_arg!(
+            "the last batch of every epoch would hold 1 image ({count} images, batch size {batch}), which BatchNorm \
+             cannot train on; choose another batch size"
+        ));
+    }
+    Ok(())
 }
 
 fn size(v: &Value, what: &str) -> Result<usize> {

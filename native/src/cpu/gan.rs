@@ -35,7 +35,7 @@ pub struct CpuGan {
 
 impl CpuGan {
     pub fn new(config: GanConfig, g: &CpuMlp, d: &CpuMlp) -> Result<CpuGan> {
-        check_pair(g, d)?;
+        crate::spec::check_gan_pair(&g.spec, &d.spec)?;
         if config.batch_size == 0 || config.batch_size > 1 << 20 {
             return Err(bad_arg!(
                 "batch_size must be in [1, 2^20], got {}",
@@ -62,29 +62,13 @@ impl CpuGan {
 
     /// Takes the dataset: `pixels [count, features]` as u8 (0 is black, 255 white).
     pub fn set_data(&mut self, pixels: &[u8], count: usize, g: &CpuMlp) -> Result<()> {
-        if count == 0 {
-            return Err(bad_arg!("dataset must hold at least 1 image, got 0"));
-        }
-        if pixels.len() != count * self.features {
-            return Err(bad_arg!(
-                "dataset has {} bytes, expected {count} images x {} pixels = {}",
-                pixels.len(),
-                self.features,
-                count * self.features
-            ));
-        }
-        if count > u32::MAX as usize {
-            return Err(bad_arg!(
-                "dataset of {count} images is too large (at most 2^32 - 1)"
-            ));
-        }
-        let b = self.config.batch_size;
-        if g.spec.has_bn() && count % b == 1 {
-            return Err(bad_arg!(
-                "the last batch of every epoch would hold 1 image ({count} images, batch size {b}), which BatchNorm \
-                 cannot train on; choose another batch size"
-            ));
-        }
+        crate::spec::check_gan_data(
+            pixels.len(),
+            count,
+            self.features,
+            self.config.batch_size,
+            &g.spec,
+        )?;
         self.data = pixels.to_vec();
         self.count = count;
         self.order = vec![0u32; count];
@@ -293,32 +277,4 @@ fn diverged(step: u64, net: &str) -> Error {
         Code::Diverged,
         format!("step {step}: a {net} parameter became NaN or infinite after its Adam update"),
     )
-}
-
-/// Checks that G and D fit together in the fused step.
-pub fn check_pair(g: &CpuMlp, d: &CpuMlp) -> Result<()> {
-    if d.spec.input != g.spec.output() {
-        return Err(bad_arg!(
-            "discriminator input ({}) must equal generator output ({})",
-            d.spec.input,
-            g.spec.output()
-        ));
-    }
-    if d.spec.output() != 1 {
-        return Err(bad_arg!(
-            "discriminator must have 1 output (a probability), got {}",
-            d.spec.output()
-        ));
-    }
-    if d.spec.layers.last().map(|l| l.act) != Some(crate::spec::Act::Sigmoid) {
-        return Err(bad_arg!(
-            "discriminator must end in a sigmoid (BCE takes probabilities)"
-        ));
-    }
-    if d.spec.has_bn() {
-        return Err(bad_arg!(
-            "the fused GAN step needs a discriminator without BatchNorm (it runs D once over real and fake rows)"
-        ));
-    }
-    Ok(())
 }

@@ -108,19 +108,7 @@ impl CpuMlp {
     }
 
     pub fn check_rows(&self, rows: usize, train: bool) -> Result<()> {
-        if rows == 0 {
-            return Err(bad_arg!("batch size must be at least 1, got 0"));
-        }
-        if rows > 1 << 24 {
-            return Err(bad_arg!("batch size {rows} is too large (at most 2^24)"));
-        }
-        if train && rows == 1 && self.spec.has_bn() {
-            return Err(bad_arg!(
-                "batch size 1 in train mode: BatchNorm needs more than 1 value per channel to compute batch statistics \
-                 (PyTorch refuses it too); use eval mode or a larger batch"
-            ));
-        }
-        Ok(())
+        self.spec.check_rows(rows, train)
     }
 
     /// Forward over `self.x[..input * rows]` (feature-major; fill it with `input_mut` first). Returns the output

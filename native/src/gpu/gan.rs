@@ -23,7 +23,6 @@ use super::uniforms::{DataU, LossU};
 use crate::cpu::gan::{GanConfig, STEP_OUTPUTS};
 use crate::error::{bad_arg, bad_state, Code, Error, Result};
 use crate::rng;
-use crate::spec::{Act, Spec};
 use std::sync::Arc;
 
 /// Steps recorded into one command buffer / submission.
@@ -59,34 +58,6 @@ pub struct GpuGan {
     pub last_submissions: usize,
 }
 
-/// Checks that G and D fit together in the fused step (the messages of `cpu::gan::check_pair`).
-pub fn check_pair(g: &Spec, d: &Spec) -> Result<()> {
-    if d.input != g.output() {
-        return Err(bad_arg!(
-            "discriminator input ({}) must equal generator output ({})",
-            d.input,
-            g.output()
-        ));
-    }
-    if d.output() != 1 {
-        return Err(bad_arg!(
-            "discriminator must have 1 output (a probability), got {}",
-            d.output()
-        ));
-    }
-    if d.layers.last().map(|l| l.act) != Some(Act::Sigmoid) {
-        return Err(bad_arg!(
-            "discriminator must end in a sigmoid (BCE takes probabilities)"
-        ));
-    }
-    if d.has_bn() {
-        return Err(bad_arg!(
-            "the fused GAN step needs a discriminator without BatchNorm (it runs D once over real and fake rows)"
-        ));
-    }
-    Ok(())
-}
-
 fn same_device(g: &GpuMlp, d: &GpuMlp, dev: &Arc<GpuDevice>) -> Result<()> {
     if !Arc::ptr_eq(g.device(), dev) || !Arc::ptr_eq(d.device(), dev) {
         return Err(bad_arg!(
@@ -98,7 +69,7 @@ fn same_device(g: &GpuMlp, d: &GpuMlp, dev: &Arc<GpuDevice>) -> Result<()> {
 
 impl GpuGan {
     pub fn new(config: GanConfig, g: &GpuMlp, d: &GpuMlp) -> Result<GpuGan> {
-        check_pair(&g.spec, &d.spec)?;
+        crate::spec::check_gan_pair(&g.spec, &d.spec)?;
         let dev = g.device().clone();
         same_device(g, d, &dev)?;
         if config.batch_size == 0 || config.batch_size > 1 << 20 {
@@ -132,29 +103,13 @@ impl GpuGan {
 
     /// Takes the dataset: `pixels [count, features]` as u8 (0 is black, 255 white), uploaded once.
     pub fn set_data(&mut self, pixels: &[u8], count: usize, g: &GpuMlp) -> Result<()> {
-        if count == 0 {
-            return Err(bad_arg!("dataset must hold at least 1 image, got 0"));
-        }
-        if pixels.len() != count * self.features {
-            return Err(bad_arg!(
-                "dataset has {} bytes, expected {count} images x {} pixels = {}",
-                pixels.len(),
-                self.features,
-                count * self.features
-            ));
-        }
-        if count > u32::MAX as usize {
-            return Err(bad_arg!(
-                "dataset of {count} images is too large (at most 2^32 - 1)"
-            ));
-        }
-        let b = self.config.batch_size;
-        if g.spec.has_bn() && count % b == 1 {
-            return Err(bad_arg!(
-                "the last batch of every epoch would hold 1 image ({count} images, batch size {b}), which BatchNorm \
-                 cannot train on; choose another batch size"
-            ));
-        }
+        crate::spec::check_gan_data(
+            pixels.len(),
+            count,
+            self.features,
+            self.config.batch_size,
+            &g.spec,
+        )?;
         let bytes = 1024 + pixels.len().div_ceil(4) as u64 * 4;
         if pixels.len() as u64 >= 1 << 32 || bytes > self.dev.max_binding() {
             return Err(Error::new(
@@ -225,7 +180,7 @@ impl GpuGan {
         if self.count == 0 || self.data.is_none() {
             return Err(bad_state!("no dataset: call set_data before training"));
         }
-        check_pair(&g.spec, &d.spec)?;
+        crate::spec::check_gan_pair(&g.spec, &d.spec)?;
         if g.spec.output() != self.features {
             return Err(bad_arg!(
                 "generator output ({}) differs from the GAN's image size ({})",
@@ -493,7 +448,7 @@ mod profile {
     use super::*;
     use crate::cpu::mlp::AdamConfig;
     use crate::gpu::mlp::GpuMlp;
-    use crate::spec::{Bn, Spec};
+    use crate::spec::{Act, Bn, Spec};
     use std::time::Instant;
 
     #[test]

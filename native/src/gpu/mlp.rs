@@ -276,18 +276,7 @@ impl GpuMlp {
 
     /// The same checks as `CpuMlp::check_rows`, plus the GPU's dispatch limits.
     pub fn check_rows(&self, rows: usize, train: bool) -> Result<()> {
-        if rows == 0 {
-            return Err(bad_arg!("batch size must be at least 1, got 0"));
-        }
-        if rows > 1 << 24 {
-            return Err(bad_arg!("batch size {rows} is too large (at most 2^24)"));
-        }
-        if train && rows == 1 && self.spec.has_bn() {
-            return Err(bad_arg!(
-                "batch size 1 in train mode: BatchNorm needs more than 1 value per channel to compute batch statistics \
-                 (PyTorch refuses it too); use eval mode or a larger batch"
-            ));
-        }
+        self.spec.check_rows(rows, train)?;
         let max_rows = TILE * self.dev.limits.max_compute_workgroups_per_dimension as usize;
         if rows > max_rows {
             return Err(bad_arg!(
