@@ -6,6 +6,7 @@ import { loadEmbeddedMnist } from "../src/data/dataset.ts";
 import { decodePng } from "../src/io/png.ts";
 import { readSafetensorsFile } from "../src/io/safetensors.ts";
 import { GanTrainer, type StepEvent } from "../src/train/trainer.ts";
+import { testOnBackends } from "./backends.ts";
 
 const digits = await loadEmbeddedMnist();
 
@@ -145,8 +146,8 @@ Deno.test("a real run on the embedded digits: losses move as a GAN's do, samples
 });
 
 /** A smaller problem for the resume tests: the digits at 14x14, a narrow generator. */
-const small = {
-  backend: "cpu" as const,
+const smallCpu = {
+  backend: "cpu" as "cpu" | "gpu",
   seed: 5,
   batchSize: 16,
   imgSize: 14,
@@ -155,6 +156,7 @@ const small = {
   sampleInterval: 1000,
   stepsPerCall: 7,
 };
+const small = smallCpu;
 const smallData = { ...digits, count: 200, pixels: new Uint8Array(200 * 196) };
 {
   // 14x14 by 2x2 averaging (enough for this test; the real resize is tested in data_test.ts).
@@ -170,41 +172,45 @@ const smallData = { ...digits, count: 200, pixels: new Uint8Array(200 * 196) };
   Object.assign(smallData, { height: 14, width: 14 });
 }
 
-Deno.test("resume: a run stopped and resumed gives bitwise the same losses and weights as an uninterrupted one", async () => {
-  const out = await Deno.makeTempDir();
-  const losses = (events: StepEvent[]) => events.flatMap((e) => [e.dLoss, e.gLoss, e.dReal, e.dFake]);
-  // Uninterrupted: 2 epochs of 13 batches (the last short: 200 = 12 x 16 + 8).
-  const full: StepEvent[] = [];
-  let fullParams: Float32Array;
-  {
-    using t = await GanTrainer.create(smallData, small);
-    await t.run({ onStep: (e) => void full.push(e) });
-    fullParams = t.g.get("params");
-  }
-  // Stopped after 17 steps (inside the second epoch), then resumed from its checkpoint in a new trainer.
-  const part: StepEvent[] = [];
-  {
-    using t = await GanTrainer.create(smallData, { ...small, maxSteps: 17, outDir: out, checkpointEvery: 0 });
-    await t.run({ onStep: (e) => void part.push(e) });
-  }
-  let resumedParams: Float32Array;
-  {
-    using t = await GanTrainer.create(smallData, {
-      ...small,
-      outDir: out,
-      resume: `${out}/checkpoints/latest.safetensors`,
-    });
-    assert.equal(t.step, 17);
-    await t.run({ onStep: (e) => void part.push(e) });
-    resumedParams = t.g.get("params");
-  }
-  assert.equal(full.length, 26);
-  assert.deepEqual(part.map((e) => e.step), full.map((e) => e.step));
-  const a = losses(full), b = losses(part);
-  for (let i = 0; i < a.length; i++) assert.ok(Object.is(a[i], b[i]), `loss ${i}: ${a[i]} vs ${b[i]}`);
-  assert.deepEqual(resumedParams, fullParams);
-  await Deno.remove(out, { recursive: true });
-});
+testOnBackends(
+  "resume: a run stopped and resumed gives bitwise the same losses and weights as an uninterrupted one",
+  async (_ctx, backend) => {
+    const small = { ...smallCpu, backend: backend.name };
+    const out = await Deno.makeTempDir();
+    const losses = (events: StepEvent[]) => events.flatMap((e) => [e.dLoss, e.gLoss, e.dReal, e.dFake]);
+    // Uninterrupted: 2 epochs of 13 batches (the last short: 200 = 12 x 16 + 8).
+    const full: StepEvent[] = [];
+    let fullParams: Float32Array;
+    {
+      using t = await GanTrainer.create(smallData, small);
+      await t.run({ onStep: (e) => void full.push(e) });
+      fullParams = t.g.get("params");
+    }
+    // Stopped after 17 steps (inside the second epoch), then resumed from its checkpoint in a new trainer.
+    const part: StepEvent[] = [];
+    {
+      using t = await GanTrainer.create(smallData, { ...small, maxSteps: 17, outDir: out, checkpointEvery: 0 });
+      await t.run({ onStep: (e) => void part.push(e) });
+    }
+    let resumedParams: Float32Array;
+    {
+      using t = await GanTrainer.create(smallData, {
+        ...small,
+        outDir: out,
+        resume: `${out}/checkpoints/latest.safetensors`,
+      });
+      assert.equal(t.step, 17);
+      await t.run({ onStep: (e) => void part.push(e) });
+      resumedParams = t.g.get("params");
+    }
+    assert.equal(full.length, 26);
+    assert.deepEqual(part.map((e) => e.step), full.map((e) => e.step));
+    const a = losses(full), b = losses(part);
+    for (let i = 0; i < a.length; i++) assert.ok(Object.is(a[i], b[i]), `loss ${i}: ${a[i]} vs ${b[i]}`);
+    assert.deepEqual(resumedParams, fullParams);
+    await Deno.remove(out, { recursive: true });
+  },
+);
 
 Deno.test("checkpoints: a mismatched resume and a damaged file are refused with the file and the problem named", async () => {
   const out = await Deno.makeTempDir();
