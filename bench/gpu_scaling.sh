@@ -8,14 +8,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-.gpucheck}"
 mkdir -p "$out"
-for f in .gl/*.deb; do dpkg -x "$f" /; done
-ldconfig
-if ! ls /usr/share/vulkan/icd.d/nvidia_icd*.json /etc/vulkan/icd.d/nvidia_icd*.json >/dev/null 2>&1; then
-  export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
-fi
-export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
-xz -dc .devbin/deno.xz >/tmp/deno && chmod +x /tmp/deno
-export GAN_NATIVE_LIB="$PWD/native/target/release/libgan_native.so"
+. bench/device_setup.sh
 nvidia-smi -L
 
 row() { # label, batch, width_mult, steps, steps per call (ours)

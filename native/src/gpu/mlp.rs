@@ -210,10 +210,14 @@ impl GpuMlp {
         }
         dev.write(&params, 0, bytemuck::cast_slice(&p))?;
         dev.write(&stats, 0, bytemuck::cast_slice(&s))?;
-        let split_target = if dev.is_software() {
-            0
-        } else {
-            SPLIT_TARGET_HW
+        // GAN_GPU_SPLIT_TARGET overrides the default (a tuning knob for benchmarks; 0 never splits).
+        let split_target = match std::env::var("GAN_GPU_SPLIT_TARGET")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            Some(t) => t,
+            None if dev.is_software() => 0,
+            None => SPLIT_TARGET_HW,
         };
         Ok(GpuMlp {
             split_target,
