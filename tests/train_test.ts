@@ -273,34 +273,43 @@ Deno.test("sample CLI: a grid from a checkpoint; the same seed gives the same im
   await Deno.remove(out, { recursive: true });
 });
 
-Deno.test("divergence: a NaN loss stops training in the step call, naming the last good checkpoint, left untouched", async () => {
-  const out = await Deno.makeTempDir();
-  const { DivergenceError } = await import("../src/train/trainer.ts");
-  using t = await GanTrainer.create(smallData, { ...small, maxSteps: 4, outDir: out, checkpointEvery: 2 });
-  await t.run({
-    onCheckpoint: () => {
-      // Right after the checkpoint at step 2, poison one generator weight: the next forward overflows to Inf/NaN.
-      const p = t.g.get("params");
-      p[0] = 3e38;
-      p[1] = -3e38;
-      t.g.set("params", p);
-    },
-  }).then(
-    () => assert.fail("training should have diverged"),
-    (e) => {
-      assert.ok(e instanceof DivergenceError, String(e));
-      assert.match(
-        e.message,
-        /Training diverged at step 2: step 2: (D loss NaN|a generator parameter became NaN or infinite)/,
-      );
-      assert.match(e.message, /The last good checkpoint is ".*latest.safetensors" \(left untouched\)/);
-    },
-  );
-  const ckpt = await readSafetensorsFile(`${out}/checkpoints/latest.safetensors`);
-  assert.equal(ckpt.get("train.step")!.data[0], 2n);
-  assert.ok((ckpt.get("generator.model.0.weight")!.data as Float32Array).every(Number.isFinite));
-  await Deno.remove(out, { recursive: true });
-});
+testOnBackends(
+  "divergence: a NaN loss stops training in the step call, naming the last good checkpoint, left untouched",
+  async (_ctx, backend) => {
+    const out = await Deno.makeTempDir();
+    const { DivergenceError } = await import("../src/train/trainer.ts");
+    using t = await GanTrainer.create(smallData, {
+      ...small,
+      backend: backend.name,
+      maxSteps: 4,
+      outDir: out,
+      checkpointEvery: 2,
+    });
+    await t.run({
+      onCheckpoint: () => {
+        // Right after the checkpoint at step 2, poison one generator weight: the next forward overflows to Inf/NaN.
+        const p = t.g.get("params");
+        p[0] = 3e38;
+        p[1] = -3e38;
+        t.g.set("params", p);
+      },
+    }).then(
+      () => assert.fail("training should have diverged"),
+      (e) => {
+        assert.ok(e instanceof DivergenceError, String(e));
+        assert.match(
+          e.message,
+          /Training diverged: (step 2: D loss NaN|step 2: a generator parameter became NaN or infinite|after step 3: tensor "generator\.)/,
+        );
+        assert.match(e.message, /The last good checkpoint is ".*latest.safetensors" \(left untouched\)/);
+      },
+    );
+    const ckpt = await readSafetensorsFile(`${out}/checkpoints/latest.safetensors`);
+    assert.equal(ckpt.get("train.step")!.data[0], 2n);
+    assert.ok((ckpt.get("generator.model.0.weight")!.data as Float32Array).every(Number.isFinite));
+    await Deno.remove(out, { recursive: true });
+  },
+);
 
 Deno.test("divergence: parameters that Adam drives to Inf are caught in the same step", async () => {
   const { DivergenceError } = await import("../src/train/trainer.ts");
@@ -311,3 +320,35 @@ Deno.test("divergence: parameters that Adam drives to Inf are caught in the same
     return true;
   });
 });
+
+testOnBackends(
+  "divergence: a discriminator driven to NaN stops training within the native call that runs into it",
+  async (_ctx, backend) => {
+    const { DivergenceError } = await import("../src/train/trainer.ts");
+    using t = await GanTrainer.create(smallData, { ...small, backend: backend.name, maxSteps: 6, stepsPerCall: 3 });
+    let poisoned = false;
+    await t.run({
+      onStep: (e) => {
+        if (e.step === 2 && !poisoned) {
+          // Every first-layer weight of D at 3e38: its pre-activations overflow, and Inf - Inf in the next layer is NaN.
+          const p = t.d.get("params");
+          p.fill(3e38, 0, 196 * 512);
+          t.d.set("params", p);
+          poisoned = true;
+        }
+      },
+    }).then(
+      () => assert.fail("training should have diverged"),
+      (e) => {
+        assert.ok(e instanceof DivergenceError, String(e));
+        // The poison shows one step later in the losses or the updated parameters; either stops the run there,
+        // inside the native call of steps 3..5, before the run's end.
+        assert.match(
+          e.message,
+          /Training diverged: step [34]: (D loss NaN|a (generator|discriminator) parameter became NaN)/,
+        );
+        assert.ok(e.step === 3 || e.step === 4, `step ${e.step}`);
+      },
+    );
+  },
+);

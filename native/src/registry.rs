@@ -266,7 +266,22 @@ impl Gan {
             }),
             (GanImpl::Gpu(t), MlpImpl::Gpu(g), MlpImpl::Gpu(d)) => {
                 let n = out.len() / crate::cpu::gan::STEP_OUTPUTS;
-                t.step_n(g, d, n, out)
+                let first = t.step;
+                t.step_n(g, d, n, out)?;
+                // The GPU records all n steps before any runs: divergence shows in the losses read back at the end.
+                match out.chunks_exact(crate::cpu::gan::STEP_OUTPUTS).position(|o| !(o[0].is_finite() && o[1].is_finite())) {
+                    None => Ok(()),
+                    Some(i) => Err(Error::new(
+                        Code::Diverged,
+                        format!(
+                            "step {}: D loss {}, G loss {} (the gpu backend checks the losses of a call when it ends: \
+                             the parameters went on updating)",
+                            first + i as u64,
+                            out[4 * i],
+                            out[4 * i + 1]
+                        ),
+                    )),
+                }
             }
             _ => unreachable!("checked at creation"),
         }

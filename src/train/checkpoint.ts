@@ -80,7 +80,44 @@ export interface CheckpointInfo {
   config: Record<string, unknown>;
 }
 
-/** Writes a full checkpoint atomically (a temporary file, then rename). */
+/**
+ * A state that must not be saved: a tensor holds NaN or an infinity (training diverged). Nothing was written.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { NonFiniteStateError } from "./checkpoint.ts";
+ * assert.match(new NonFiniteStateError("model.0.weight", 3, NaN).message, /"model.0.weight" holds NaN at index 3/);
+ * ```
+ */
+export class NonFiniteStateError extends Error {
+  /** Makes the error for element `index` of tensor `tensor`. */
+  constructor(
+    /** The tensor's name in the checkpoint. */
+    readonly tensor: string,
+    /** The flat index of the first bad element. */
+    readonly index: number,
+    value: number,
+  ) {
+    super(`tensor "${tensor}" holds ${value} at index ${index}`);
+    this.name = "NonFiniteStateError";
+  }
+}
+
+function assertFinite(tensors: TensorEntry[]): void {
+  for (const t of tensors) {
+    if (t.dtype !== "F32") continue;
+    const data = t.data as Float32Array;
+    for (let i = 0; i < data.length; i++) {
+      if (!Number.isFinite(data[i])) throw new NonFiniteStateError(t.name, i, data[i]);
+    }
+  }
+}
+
+/**
+ * Writes a full checkpoint atomically (a temporary file, then rename). A state with a NaN or infinite value is refused
+ * with {@link NonFiniteStateError} before anything is written, so a diverged run never replaces a good checkpoint.
+ */
 export async function saveCheckpoint(
   path: string,
   g: { spec: MlpSpec; net: NativeMlp },
@@ -95,6 +132,7 @@ export async function saveCheckpoint(
     { name: "train.step", dtype: "I64", shape: [], data: BigInt64Array.of(BigInt(info.step)) },
     { name: "train.seed", dtype: "I64", shape: [], data: BigInt64Array.of(BigInt(info.seed)) },
   ] satisfies TensorEntry[];
+  assertFinite(tensors);
   await writeSafetensorsFile(path, tensors, { format: CHECKPOINT_FORMAT, config: JSON.stringify(info.config) });
 }
 

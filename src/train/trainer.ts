@@ -12,8 +12,14 @@ import { MetricsLog } from "../io/metrics.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { initialState } from "../model/init.ts";
 import { type MlpSpec, seedDiscriminator, seedGenerator, validateSpec } from "../model/spec.ts";
-import { loadCheckpoint, saveCheckpoint, saveGenerator } from "./checkpoint.ts";
+import { loadCheckpoint, NonFiniteStateError, saveCheckpoint, saveGenerator } from "./checkpoint.ts";
 import { NativeError } from "../native/ffi.ts";
+
+/** The step a native divergence message names ("step N: ..."), else `fallback`. */
+function divergedStep(message: string, fallback: number): number {
+  const m = /^step (\d+):/.exec(message);
+  return m ? Number(m[1]) : fallback;
+}
 
 /** The library's status code for a diverged step (native/src/error.rs). */
 const DIVERGED = 7;
@@ -133,7 +139,7 @@ export class DivergenceError extends Error {
     detail: string,
   ) {
     super(
-      `Training diverged at step ${step}: ${detail}. ` +
+      `Training diverged: ${detail}. ` +
         (lastCheckpoint
           ? `The last good checkpoint is "${lastCheckpoint}" (left untouched).`
           : "No checkpoint was written."),
@@ -395,7 +401,7 @@ export class GanTrainer implements Disposable {
         } catch (e) {
           // The library stops a call at the first step whose loss or updated parameters are NaN or infinite.
           if (e instanceof NativeError && e.code === DIVERGED) {
-            throw new DivergenceError(this.step, this.#lastCheckpoint, e.nativeMessage);
+            throw new DivergenceError(divergedStep(e.nativeMessage, step), this.#lastCheckpoint, e.nativeMessage);
           }
           throw e;
         }
@@ -415,7 +421,7 @@ export class GanTrainer implements Disposable {
             time: (performance.now() - t0) / 1000,
           };
           if (![e.dLoss, e.gLoss].every(Number.isFinite)) {
-            throw new DivergenceError(s, this.#lastCheckpoint, `D loss ${e.dLoss}, G loss ${e.gLoss}`);
+            throw new DivergenceError(s, this.#lastCheckpoint, `step ${s}: D loss ${e.dLoss}, G loss ${e.gLoss}`);
           }
           metrics?.append({
             step: s,
@@ -452,7 +458,15 @@ export class GanTrainer implements Disposable {
         const ckptDue = r.checkpointEvery > 0 && step % r.checkpointEvery === 0;
         if (out && (ckptDue || step === total)) {
           const path = `${out}/checkpoints/latest.safetensors`;
-          await this.saveCheckpoint(path);
+          try {
+            await this.saveCheckpoint(path);
+          } catch (e) {
+            // The GPU backend sees divergence in the losses only; a NaN that never reached them is caught here.
+            if (e instanceof NonFiniteStateError) {
+              throw new DivergenceError(step, this.#lastCheckpoint, `after step ${step - 1}: ${e.message}`);
+            }
+            throw e;
+          }
           await cb.onCheckpoint?.({ step, path });
         }
       }

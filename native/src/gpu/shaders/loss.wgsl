@@ -6,7 +6,8 @@
 //           dz = ((p - 1) / rows / max(p (1 - p), 1e-12)) * p (1 - p)   (BCE gradient, then sigmoid' from the output,
 //           the CPU's two steps in the CPU's order)
 //       and ddout [2 rows] at u.ddout: the D step's, each BCE term scaled by 0.5 / rows, times p (1 - p)
-//   b1 losses: [4] at u.loss_off: d_loss, g_loss, mean D(x), mean D(G(z))
+//   b1 losses: [4] at u.loss_off: d_loss, g_loss, mean D(x), mean D(G(z)); d_loss and g_loss are NaN when any p is NaN
+//       or infinite (training diverged), whatever the compiler assumes about floats
 
 struct LossU {
     rows: u32, p_off: u32, gdout: u32, ddout: u32,
@@ -19,6 +20,13 @@ struct LossU {
 
 var<workgroup> red: array<vec4<f32>, 256>; // sums of -log D(fake), -log(1 - D(fake)), -log D(real), D(fake)
 var<workgroup> red5: array<f32, 256>;       // sums of D(real)
+var<workgroup> bad: atomic<u32>;            // set when a probability is NaN or infinite
+
+// NaN or infinite, tested on the bits: WGSL lets compilers assume floats are finite, so a float comparison cannot be
+// trusted to see a NaN (max(NaN, -100) may well return -100), but integer operations can.
+fn not_finite(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u;
+}
 
 // max(log(p), -100) with log(0) taken as -inf whatever the driver returns.
 fn clamped_log(p: f32) -> f32 {
@@ -37,11 +45,18 @@ fn bce_grad(scale: f32, p: f32, y: f32) -> f32 {
 @compute @workgroup_size(256)
 fn gan_loss(@builtin(local_invocation_index) tid: u32) {
     let n = u.rows;
+    if (tid == 0u) {
+        atomicStore(&bad, 0u);
+    }
+    workgroupBarrier();
     var s = vec4<f32>(0.0);
     var sp = vec2<f32>(0.0); // sum D(fake), sum D(real)
     for (var i = tid; i < n; i += 256u) {
         let pf = b0[u.p_off + i];
         let pr = b0[u.p_off + n + i];
+        if (not_finite(pf) || not_finite(pr)) {
+            atomicOr(&bad, 1u);
+        }
         s = s + vec4<f32>(-clamped_log(pf), -clamped_log(1.0 - pf), -clamped_log(pr), 0.0);
         sp = sp + vec2<f32>(pf, pr);
         b0[u.gdout + i] = bce_grad(u.inv_rows, pf, 1.0);
@@ -62,9 +77,15 @@ fn gan_loss(@builtin(local_invocation_index) tid: u32) {
         let fn_ = f32(n);
         let t = red[0];
         let g_loss = t.x / fn_;
-        let d_loss = (t.z / fn_ + t.y / fn_) / 2.0;
+        var d_loss = (t.z / fn_ + t.y / fn_) / 2.0;
+        var g_loss_out = g_loss;
+        if (atomicLoad(&bad) != 0u) {
+            // Diverged: report NaN losses (by their bits) so that the host stops training.
+            d_loss = bitcast<f32>(0x7fc00000u);
+            g_loss_out = bitcast<f32>(0x7fc00000u);
+        }
         b1[u.loss_off] = d_loss;
-        b1[u.loss_off + 1u] = g_loss;
+        b1[u.loss_off + 1u] = g_loss_out;
         b1[u.loss_off + 2u] = red5[0] / fn_;
         b1[u.loss_off + 3u] = t.w / fn_;
     }
