@@ -260,6 +260,10 @@ function newestSource(dir: string): number {
  */
 export function buildCheckout(crate: string): void {
   let out: Deno.CommandOutput;
+  // Say so: a first build (wgpu, gemm) takes a minute or two, with cargo's output held until it ends.
+  console.error(
+    `deno-gan: building the native library (cargo build --release in ${crate}); the first build takes a few minutes`,
+  );
   try {
     out = new Deno.Command("cargo", { args: ["build", "--release"], cwd: crate, stdout: "piped", stderr: "piped" })
       .outputSync();
