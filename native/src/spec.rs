@@ -215,8 +215,19 @@ impl Spec {
     }
 }
 
-/// Checks that a generator `g` and a discriminator `d` fit together in the fused GAN step (every backend).
-pub fn check_gan_pair(g: &Spec, d: &Spec) -> Result<()> {
+/// Checks that a generator `g` and a discriminator `d` fit together in the fused GAN step at `batch_size` (every
+/// backend).
+pub fn check_gan(g: &Spec, d: &Spec, batch_size: usize) -> Result<()> {
+    if batch_size == 0 || batch_size > 1 << 20 {
+        return Err(bad_arg!(
+            "batch_size must be in [1, 2^20], got {batch_size}"
+        ));
+    }
+    if g.has_bn() && batch_size == 1 {
+        return Err(bad_arg!(
+            "batch_size 1 cannot train a generator with BatchNorm (PyTorch refuses it too)"
+        ));
+    }
     if d.input != g.output() {
         return Err(bad_arg!(
             "discriminator input ({}) must equal generator output ({})",

@@ -348,6 +348,29 @@ struct Run {
     gan: GpuGan,
 }
 
+/// The CPU backend's run of `steps` steps from the same start as `gpu_run` (params_like seeds 1 and 2): the reference
+/// the GPU is compared with. Returns G, D, the trainer and the step outputs `[steps, 4]`.
+fn cpu_run(
+    gs: &Spec,
+    ds: &Spec,
+    cfg: GanConfig,
+    pixels: &[u8],
+    count: usize,
+    steps: usize,
+) -> (CpuMlp, CpuMlp, CpuGan, Vec<f32>) {
+    let mut cg = CpuMlp::new(gs.clone(), 1);
+    let mut cd = CpuMlp::new(ds.clone(), 1);
+    cg.params = params_like(gs, 1);
+    cd.params = params_like(ds, 2);
+    let mut cgan = CpuGan::new(cfg, &cg, &cd).unwrap();
+    cgan.set_data(pixels, count, &cg).unwrap();
+    let mut out = vec![0f32; steps * STEP_OUTPUTS];
+    for o in out.chunks_exact_mut(STEP_OUTPUTS) {
+        cgan.step(&mut cg, &mut cd, o).unwrap();
+    }
+    (cg, cd, cgan, out)
+}
+
 fn gpu_run(
     dev: &Arc<GpuDevice>,
     gs: &Spec,
@@ -379,16 +402,7 @@ fn gan_steps_match_cpu_and_one_call_equals_many() {
     let steps = 7; // crosses the epoch boundary after step 5 (the short batch is step 5)
 
     // CPU reference.
-    let mut cg = CpuMlp::new(gs.clone(), 1);
-    let mut cd = CpuMlp::new(ds.clone(), 1);
-    cg.params = params_like(&gs, 1);
-    cd.params = params_like(&ds, 2);
-    let mut cgan = CpuGan::new(cfg, &cg, &cd).unwrap();
-    cgan.set_data(&pixels, count, &cg).unwrap();
-    let mut cpu_out = vec![0f32; steps * STEP_OUTPUTS];
-    for o in cpu_out.chunks_exact_mut(STEP_OUTPUTS) {
-        cgan.step(&mut cg, &mut cd, o).unwrap();
-    }
+    let (cg, cd, cgan, cpu_out) = cpu_run(&gs, &ds, cfg, &pixels, count, steps);
 
     // GPU: all steps in one call.
     let mut a = gpu_run(&dev, &gs, &ds, cfg, &pixels, count);
@@ -491,16 +505,7 @@ fn gan_three_steps_tight_parity_bigger_batch() {
     let count = 90;
     let pixels: Vec<u8> = (0..count * 20).map(|i| (i * 37 % 256) as u8).collect();
     let cfg = gan_config(40);
-    let mut cg = CpuMlp::new(gs.clone(), 1);
-    let mut cd = CpuMlp::new(ds.clone(), 1);
-    cg.params = params_like(&gs, 1);
-    cd.params = params_like(&ds, 2);
-    let mut cgan = CpuGan::new(cfg, &cg, &cd).unwrap();
-    cgan.set_data(&pixels, count, &cg).unwrap();
-    let mut cpu_out = vec![0f32; 3 * STEP_OUTPUTS];
-    for o in cpu_out.chunks_exact_mut(STEP_OUTPUTS) {
-        cgan.step(&mut cg, &mut cd, o).unwrap();
-    }
+    let (cg, cd, _cgan, cpu_out) = cpu_run(&gs, &ds, cfg, &pixels, count, 3);
     let mut r = gpu_run(&dev, &gs, &ds, cfg, &pixels, count);
     let mut out = vec![0f32; 3 * STEP_OUTPUTS];
     r.gan.step_n(&mut r.g, &mut r.d, 3, &mut out).unwrap();
@@ -529,16 +534,7 @@ fn gan_bn_two_pass_path() {
     let count = 140;
     let pixels: Vec<u8> = (0..count * 10).map(|i| (i * 91 % 256) as u8).collect();
     let cfg = gan_config(70);
-    let mut cg = CpuMlp::new(gs.clone(), 1);
-    let mut cd = CpuMlp::new(ds.clone(), 1);
-    cg.params = params_like(&gs, 1);
-    cd.params = params_like(&ds, 2);
-    let mut cgan = CpuGan::new(cfg, &cg, &cd).unwrap();
-    cgan.set_data(&pixels, count, &cg).unwrap();
-    let mut cpu_out = vec![0f32; 2 * STEP_OUTPUTS];
-    for o in cpu_out.chunks_exact_mut(STEP_OUTPUTS) {
-        cgan.step(&mut cg, &mut cd, o).unwrap();
-    }
+    let (cg, _cd, _cgan, cpu_out) = cpu_run(&gs, &ds, cfg, &pixels, count, 2);
     let mut r = gpu_run(&dev, &gs, &ds, cfg, &pixels, count);
     let mut out = vec![0f32; 2 * STEP_OUTPUTS];
     r.gan.step_n(&mut r.g, &mut r.d, 2, &mut out).unwrap();
@@ -715,16 +711,7 @@ fn gan_many_steps_several_submissions() {
         b.d.get(Which::Params).unwrap()
     );
     // The CPU over the same 300 steps (50 epochs): the losses stay close.
-    let mut cg = CpuMlp::new(gs.clone(), 1);
-    let mut cd = CpuMlp::new(ds.clone(), 1);
-    cg.params = params_like(&gs, 1);
-    cd.params = params_like(&ds, 2);
-    let mut cgan = CpuGan::new(cfg, &cg, &cd).unwrap();
-    cgan.set_data(&pixels, count, &cg).unwrap();
-    let mut cpu_out = vec![0f32; steps * STEP_OUTPUTS];
-    for o in cpu_out.chunks_exact_mut(STEP_OUTPUTS) {
-        cgan.step(&mut cg, &mut cd, o).unwrap();
-    }
+    let (_cg, _cd, _cgan, cpu_out) = cpu_run(&gs, &ds, cfg, &pixels, count, steps);
     check("gan 300 steps losses", &out_a, &cpu_out, 1e-3, 1e-3);
     eprintln!("300 gan steps x 2 runs in {:.2?}", t.elapsed());
 }
@@ -887,17 +874,8 @@ fn split_k_paths_match_cpu() {
         let count = 2 * batch + 3;
         let pixels: Vec<u8> = (0..count * 150).map(|i| (i * 29 % 256) as u8).collect();
         let cfg = gan_config(batch);
-        let mut cg = CpuMlp::new(gs.clone(), 1);
-        let mut cd = CpuMlp::new(ds.clone(), 1);
-        cg.params = params_like(&gs, 1);
-        cd.params = params_like(&ds, 2);
-        let mut cgan = CpuGan::new(cfg, &cg, &cd).unwrap();
-        cgan.set_data(&pixels, count, &cg).unwrap();
         let steps = 4; // the third step is the short batch of 3 rows
-        let mut cpu_out = vec![0f32; steps * STEP_OUTPUTS];
-        for o in cpu_out.chunks_exact_mut(STEP_OUTPUTS) {
-            cgan.step(&mut cg, &mut cd, o).unwrap();
-        }
+        let (cg, cd, _cgan, cpu_out) = cpu_run(&gs, &ds, cfg, &pixels, count, steps);
         let mut r = gpu_run(&dev, &gs, &ds, cfg, &pixels, count);
         r.g.split_target = 100_000;
         r.d.split_target = 100_000;

@@ -35,18 +35,7 @@ pub struct CpuGan {
 
 impl CpuGan {
     pub fn new(config: GanConfig, g: &CpuMlp, d: &CpuMlp) -> Result<CpuGan> {
-        crate::spec::check_gan_pair(&g.spec, &d.spec)?;
-        if config.batch_size == 0 || config.batch_size > 1 << 20 {
-            return Err(bad_arg!(
-                "batch_size must be in [1, 2^20], got {}",
-                config.batch_size
-            ));
-        }
-        if g.spec.has_bn() && config.batch_size == 1 {
-            return Err(bad_arg!(
-                "batch_size 1 cannot train a generator with BatchNorm (PyTorch refuses it too)"
-            ));
-        }
+        crate::spec::check_gan(&g.spec, &d.spec, config.batch_size)?;
         Ok(CpuGan {
             config,
             data: Vec::new(),

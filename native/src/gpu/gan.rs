@@ -69,20 +69,9 @@ fn same_device(g: &GpuMlp, d: &GpuMlp, dev: &Arc<GpuDevice>) -> Result<()> {
 
 impl GpuGan {
     pub fn new(config: GanConfig, g: &GpuMlp, d: &GpuMlp) -> Result<GpuGan> {
-        crate::spec::check_gan_pair(&g.spec, &d.spec)?;
+        crate::spec::check_gan(&g.spec, &d.spec, config.batch_size)?;
         let dev = g.device().clone();
         same_device(g, d, &dev)?;
-        if config.batch_size == 0 || config.batch_size > 1 << 20 {
-            return Err(bad_arg!(
-                "batch_size must be in [1, 2^20], got {}",
-                config.batch_size
-            ));
-        }
-        if g.spec.has_bn() && config.batch_size == 1 {
-            return Err(bad_arg!(
-                "batch_size 1 cannot train a generator with BatchNorm (PyTorch refuses it too)"
-            ));
-        }
         Ok(GpuGan {
             config,
             dev,
@@ -180,7 +169,7 @@ impl GpuGan {
         if self.count == 0 || self.data.is_none() {
             return Err(bad_state!("no dataset: call set_data before training"));
         }
-        crate::spec::check_gan_pair(&g.spec, &d.spec)?;
+        crate::spec::check_gan(&g.spec, &d.spec, self.config.batch_size)?;
         if g.spec.output() != self.features {
             return Err(bad_arg!(
                 "generator output ({}) differs from the GAN's image size ({})",
