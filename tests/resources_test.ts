@@ -4,12 +4,11 @@ import assert from "node:assert/strict";
 import { liveHandles, NativeMlp } from "../src/backend/native.ts";
 import { BACKENDS } from "./backends.ts";
 import { GanTrainer } from "../src/train/trainer.ts";
+import { smallGan, syntheticImages } from "./small_gan.ts";
 
 Deno.test("memory: the RSS of a 10,000-step run stays within 10% after warm-up; closing frees every handle", async () => {
   const handlesBefore = liveHandles();
-  const count = 512;
-  const pixels = new Uint8Array(count * 64).map((_, i) => (i * 2654435761) >>> 24);
-  const data = { name: "synthetic", count, height: 8, width: 8, channels: 1, pixels };
+  const data = syntheticImages(512);
   const rss: number[] = [];
   {
     using t = await GanTrainer.create(data, {
@@ -22,21 +21,7 @@ Deno.test("memory: the RSS of a 10,000-step run stays within 10% after warm-up; 
       maxSteps: 10_000,
       sampleInterval: 1000, // the sample path (reading the fake batch) runs too
       stepsPerCall: 50,
-      generator: {
-        input: 8,
-        layers: [
-          { out: 32, bn: null, act: { kind: "leaky_relu", slope: 0.2 } },
-          { out: 64, bn: { eps: 0.8, momentum: 0.1 }, act: { kind: "leaky_relu", slope: 0.2 } },
-          { out: 64, bn: null, act: { kind: "tanh" } },
-        ],
-      },
-      discriminator: {
-        input: 64,
-        layers: [
-          { out: 32, bn: null, act: { kind: "leaky_relu", slope: 0.2 } },
-          { out: 1, bn: null, act: { kind: "sigmoid" } },
-        ],
-      },
+      ...smallGan(8, 32, 64),
     });
     assert.equal(liveHandles(), handlesBefore + 4);
     await t.run({

@@ -2,12 +2,10 @@
 // resuming from the latest checkpoint when there is one. Usage: crash_worker.ts OUT_DIR TOTAL_STEPS SLEEP_MS
 
 import { GanTrainer } from "../../src/train/trainer.ts";
+import { smallGan, syntheticImages } from "../small_gan.ts";
 
 const [out, total, sleep] = [Deno.args[0], Number(Deno.args[1]), Number(Deno.args[2] ?? 0)];
-const count = 96;
-const pixels = new Uint8Array(count * 64);
-for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 2654435761) >>> 24;
-const data = { name: "synthetic", count, height: 8, width: 8, channels: 1, pixels };
+const data = syntheticImages(96);
 const latest = `${out}/checkpoints/latest.safetensors`;
 let resume: string | undefined;
 try {
@@ -28,21 +26,7 @@ using t = await GanTrainer.create(data, {
   stepsPerCall: 1,
   outDir: out,
   resume,
-  generator: {
-    input: 6,
-    layers: [
-      { out: 16, bn: null, act: { kind: "leaky_relu", slope: 0.2 } },
-      { out: 32, bn: { eps: 0.8, momentum: 0.1 }, act: { kind: "leaky_relu", slope: 0.2 } },
-      { out: 64, bn: null, act: { kind: "tanh" } },
-    ],
-  },
-  discriminator: {
-    input: 64,
-    layers: [
-      { out: 32, bn: null, act: { kind: "leaky_relu", slope: 0.2 } },
-      { out: 1, bn: null, act: { kind: "sigmoid" } },
-    ],
-  },
+  ...smallGan(6, 16, 32),
 });
 // Slowed down (when asked) so that kills land at many different moments, including inside checkpoint writes; the
 // pause changes nothing in the arithmetic.
