@@ -40,11 +40,15 @@ export {
   type BackendName,
   Context,
   type ContextOptions,
+  decodeSteps,
+  describeSpec,
   type GanConfig,
   type GanInfo,
   type Handle,
   liveHandles,
   type LossResult,
+  MAX_NOISE_VALUES,
+  MAX_STEPS_PER_CALL,
   type MlpBuffer,
   type MlpInfo,
   nativeAdam,
@@ -55,31 +59,24 @@ export {
   nativePermutation,
   nativeSigmoidBce,
   type NativeTensorInfo,
+  type NoiseDomain,
   SEED_ADAM,
+  stepRecordLength,
   type StepResult,
-} from "./src/backend/native.ts";
+} from "./src/native/handles.ts";
 export {
   type Activation,
   type BatchNormSpec,
   type LayerSpec,
   type MlpSpec,
-  parameterCount,
   seedDiscriminator,
   seedGenerator,
+  specJson,
   type TensorInfo,
   type TensorLayout,
-  tensorLayout,
-  validateSpec,
 } from "./src/model/spec.ts";
-export {
-  DEFAULT_RELEASE_URL,
-  type LibraryLocation,
-  loadNativeLibrary,
-  type LoadOptions,
-  NativeError,
-  STATUS,
-  type StatusName,
-} from "./src/native/ffi.ts";
+export { DEFAULT_RELEASE_URL, type LibraryLocation, type LoadOptions } from "./src/native/loader.ts";
+export { loadNativeLibrary, type NativeContract, nativeContract, NativeError } from "./src/native/ffi.ts";
 export { LIBRARY_ENV_VARS, type ManifestEntry, type ReleaseManifest } from "./src/native/fetch.ts";
 export {
   type CheckpointInfo,
@@ -113,4 +110,3 @@ export {
 } from "./src/data/dataset.ts";
 export type { Dtype, DtypeArray, Tensor, TensorData, TensorEntry, TensorMap } from "./src/io/safetensors.ts";
 export type { IdxReadOptions } from "./src/data/idx.ts";
-export { type InitialState, initialState } from "./src/model/init.ts";

@@ -32,7 +32,7 @@ bench() { # label, args...
   line=$(timeout 60 $DENO run -A bench/step_bench.ts "$@" 2>&1 | tee -a "$out/bench.log" | grep '^ms/step')
   echo "$label | $line" | tee -a "$out/summary.txt"
 }
-$DENO eval --no-check 'import { Context } from "./src/backend/native.ts"; console.log(JSON.stringify(new Context({ backend: "gpu" }).info()))' | tee "$out/adapter.json"
+$DENO eval --no-check 'import { Context } from "./src/native/handles.ts"; console.log(JSON.stringify(new Context({ backend: "gpu" }).info()))' | tee "$out/adapter.json"
 bench "ours gpu  b64  1 step/submission " --backend gpu --batch 64 --steps 300 --per-call 1
 bench "ours gpu  b64 64 steps/submission" --backend gpu --batch 64 --steps 1280 --per-call 64
 bench "ours gpu b512  1 step/submission " --backend gpu --batch 512 --steps 200 --per-call 1

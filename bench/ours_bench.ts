@@ -15,9 +15,8 @@
 // every call ends with a read-back (a sync): use --per_call 10 or more there, as PyTorch's cuda run samples every 10.
 
 import { parseArgs } from "node:util";
-import { Context, NativeGan, NativeMlp } from "../src/backend/native.ts";
+import { Context, NativeGan, NativeMlp } from "../src/native/handles.ts";
 import { loadIdxDataset } from "../src/data/dataset.ts";
-import { initialState } from "../src/model/init.ts";
 import { type MlpSpec, seedDiscriminator, seedGenerator } from "../src/model/spec.ts";
 
 /** The seed generator with every hidden width multiplied by `mult` (the output layer keeps its size). */
@@ -101,10 +100,8 @@ if (import.meta.main) {
   using ctx = new Context({ backend: values.backend as "cpu" | "gpu", threads: int(values.threads, "threads") });
   using g = new NativeMlp(ctx, mult === 1 ? seedGenerator() : widerGenerator(mult));
   using d = new NativeMlp(ctx, seedDiscriminator());
-  const g0 = initialState(g.spec, seed, 0), d0 = initialState(d.spec, seed, 1);
-  g.set("params", g0.params);
-  g.set("running", g0.buffers);
-  d.set("params", d0.params);
+  g.init(seed, 0);
+  d.init(seed, 1);
   using gan = new NativeGan(ctx, g, d, { batch_size: batch, seed, lr: 2e-4, b1: 0.5, b2: 0.999, eps: 1e-8 });
   gan.setData(new Uint8Array(ds.pixels), ds.count);
   sampleRss();

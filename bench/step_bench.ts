@@ -4,8 +4,8 @@
 //   deno task bench:step [--backend cpu] [--threads N] [--batch 64] [--steps 300] [--per-call 1]
 
 import { parseArgs } from "node:util";
-import { Context, NativeGan, NativeMlp } from "../src/backend/native.ts";
-import { initParams } from "../src/backend/reference.ts";
+import { Context, NativeGan, NativeMlp } from "../src/native/handles.ts";
+import { initParams } from "../tests/reference/reference.ts";
 import { seedDiscriminator, seedGenerator } from "../src/model/spec.ts";
 import { mulberry32 } from "../tests/check.ts";
 

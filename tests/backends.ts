@@ -2,7 +2,7 @@
 // Mesa's software Vulkan, counts: CI installs it). Without any adapter the GPU tests are reported as ignored, with
 // the reason in their name; under CI (CI=true) a missing adapter is a failure instead.
 
-import { Context } from "../src/backend/native.ts";
+import { Context } from "../src/native/handles.ts";
 import { NativeError } from "../src/native/ffi.ts";
 
 /** A backend to run a test on, or the reason it cannot run here. */

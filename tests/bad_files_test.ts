@@ -3,7 +3,7 @@
 
 import assert from "node:assert/strict";
 import { loadIdxFile } from "../src/data/idx.ts";
-import { Context, NativeMlp } from "../src/backend/native.ts";
+import { Context, NativeMlp } from "../src/native/handles.ts";
 import { loadCheckpoint, readCheckpoint } from "../src/train/checkpoint.ts";
 import type { MlpSpec } from "../src/model/spec.ts";
 

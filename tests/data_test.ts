@@ -12,7 +12,8 @@ import {
   pixelsToFloat,
   resizeBilinear,
 } from "../src/data/dataset.ts";
-import { fetchMnist, MNIST_FILES, sha256Hex } from "../src/data/fetch_mnist.ts";
+import { fetchMnist, MNIST_FILES } from "../src/data/fetch_mnist.ts";
+import { sha256Hex } from "../src/io/download.ts";
 import { main as fetchMnistMain } from "../src/cli/fetch_mnist.ts";
 
 const FASHION_DIR = "/usr/share/datasets/fashion-mnist";
@@ -448,7 +449,7 @@ Deno.test("fetch: a tampered file is refused and nothing is left behind", async 
     await assert.rejects(
       fetchMnist(dir, { baseUrl: base, files: hashes }),
       new RegExp(
-        `Cannot download "${base}t10k-images-idx3-ubyte.gz": SHA-256 mismatch: got [0-9a-f]{64} ` +
+        `Cannot fetch MNIST: downloaded "${base}t10k-images-idx3-ubyte.gz" has SHA-256 [0-9a-f]{64} ` +
           `\\(${tampered.length} bytes\\), expected ${hashes["t10k-images-idx3-ubyte.gz"]}; the file was not written`,
       ),
     );
@@ -459,7 +460,7 @@ Deno.test("fetch: a tampered file is refused and nothing is left behind", async 
     ]);
     // A good file on disk is never replaced by a bad download.
     await Deno.writeFile(`${dir}/t10k-images-idx3-ubyte.gz`, new Uint8Array([1, 2, 3]));
-    await assert.rejects(fetchMnist(dir, { baseUrl: base, files: hashes }), /SHA-256 mismatch/);
+    await assert.rejects(fetchMnist(dir, { baseUrl: base, files: hashes }), /has SHA-256 [0-9a-f]{64}/);
     assert.deepEqual(await Deno.readFile(`${dir}/t10k-images-idx3-ubyte.gz`), new Uint8Array([1, 2, 3]));
     assert.equal([...Deno.readDirSync(dir)].some((e) => e.name.endsWith(".tmp")), false);
   } finally {
@@ -475,16 +476,16 @@ Deno.test("fetch: HTTP errors, oversized downloads and bad expected hashes", asy
   try {
     await assert.rejects(
       fetchMnist(dir, { baseUrl: base, files: { "nope.gz": "0".repeat(64) } }),
-      new RegExp(`Cannot download "${base}nope.gz": HTTP 404 Not Found`),
+      new RegExp(`Cannot fetch MNIST: downloading "${base}nope.gz" failed: HTTP 404 Not Found`),
     );
     await assert.rejects(
       fetchMnist(dir, { baseUrl: base, files: { "train-images-idx3-ubyte.gz": "0".repeat(64) }, maxBytes: 100 }),
-      /bytes, above the limit of 100|more than 100 bytes arrived/,
+      /bytes, above the limit of 100|is larger than the limit of 100 bytes/,
     );
     await assert.rejects(fetchMnist(dir, { baseUrl: base, files: { "x.gz": "ABC" } }), /"ABC" is not 64 lowercase hex/);
     await assert.rejects(
       fetchMnist(dir, { baseUrl: "http://127.0.0.1:1/", files: { "x.gz": "0".repeat(64) } }),
-      /Cannot download "http:\/\/127.0.0.1:1\/x.gz"/,
+      /Cannot fetch MNIST: downloading "http:\/\/127.0.0.1:1\/x.gz" failed/,
     );
     assert.deepEqual([...Deno.readDirSync(dir)], []);
   } finally {

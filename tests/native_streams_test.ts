@@ -3,11 +3,27 @@
 // (gan_rng_normal) agree with normal() to float rounding (Rust computes log/cos/sin in float32, JavaScript in float64).
 
 import assert from "node:assert/strict";
-import { NativeMlp } from "../src/backend/native.ts";
-import { DOMAIN_FIXED, DOMAIN_NOISE, DOMAIN_SAMPLE, DOMAIN_SHUFFLE, normal } from "../src/backend/rng.ts";
-import { initialState } from "../src/model/init.ts";
-import { seedDiscriminator, seedGenerator } from "../src/model/spec.ts";
-import { check, lib, NativeError } from "../src/native/ffi.ts";
+import { NativeMlp, nativeNormal } from "../src/native/handles.ts";
+import {
+  DOMAIN_FIXED,
+  DOMAIN_INIT,
+  DOMAIN_NOISE,
+  DOMAIN_SAMPLE,
+  DOMAIN_SHUFFLE,
+  normal,
+  uniformStream,
+} from "./reference/rng.ts";
+import { initBuffers, initParams } from "./reference/reference.ts";
+import { type MlpSpec, seedDiscriminator, seedGenerator } from "../src/model/spec.ts";
+import { check, lib, nativeContract, NativeError } from "../src/native/ffi.ts";
+
+/** The TypeScript mirror's initial state: PyTorch's init drawn from the init stream, rounded to float32. */
+function mirrorInit(spec: MlpSpec, seed: number, stream: number) {
+  return {
+    params: Float32Array.from(initParams(spec, uniformStream(seed, DOMAIN_INIT, stream))),
+    buffers: Float32Array.from(initBuffers(spec)),
+  };
+}
 import { assertTensorClose } from "./check.ts";
 import { testOnBackends } from "./backends.ts";
 
@@ -19,18 +35,21 @@ function firstBitDifference(a: Float32Array, b: Float32Array): number {
   return -1;
 }
 
-testOnBackends("gan_mlp_init is bit-identical to initialState (G stream 0, D stream 1, seeds up to 2^40)", (ctx) => {
-  for (const [spec, stream] of [[seedGenerator(), 0], [seedDiscriminator(), 1]] as const) {
-    for (const seed of [0, 1, 2 ** 40 + 3]) {
-      using m = new NativeMlp(ctx, spec);
-      check(lib().gan_mlp_init(m.handle, BigInt(seed), stream), "gan_mlp_init");
-      const want = initialState(spec, seed, stream);
-      const p = m.get("params"), r = m.get("running");
-      assert.equal(firstBitDifference(p, want.params), -1, `params, seed ${seed} stream ${stream}`);
-      assert.equal(firstBitDifference(r, want.buffers), -1, `running statistics, seed ${seed} stream ${stream}`);
+testOnBackends(
+  "gan_mlp_init is bit-identical to the TypeScript mirror (G stream 0, D stream 1, seeds up to 2^40)",
+  (ctx) => {
+    for (const [spec, stream] of [[seedGenerator(), 0], [seedDiscriminator(), 1]] as const) {
+      for (const seed of [0, 1, 2 ** 40 + 3]) {
+        using m = new NativeMlp(ctx, spec);
+        m.init(seed, stream);
+        const want = mirrorInit(spec, seed, stream);
+        const p = m.get("params"), r = m.get("running");
+        assert.equal(firstBitDifference(p, want.params), -1, `params, seed ${seed} stream ${stream}`);
+        assert.equal(firstBitDifference(r, want.buffers), -1, `running statistics, seed ${seed} stream ${stream}`);
+      }
     }
-  }
-});
+  },
+);
 
 Deno.test("gan_rng_normal: domains 1, 4 and 5 agree with normal() to float rounding; other domains are refused", () => {
   const draw = (seed: number, domain: number, stream: number, n: number) => {
@@ -57,5 +76,18 @@ Deno.test("gan_rng_normal: domains 1, 4 and 5 agree with normal() to float round
       assert.match(e.nativeMessage, new RegExp(`^rng domain ${domain} is not a noise domain`));
       return true;
     });
+  }
+});
+
+Deno.test("the library's rng domains are the mirror's; nativeNormal names them", () => {
+  assert.deepEqual(nativeContract().rng_domains, {
+    noise: DOMAIN_NOISE,
+    shuffle: DOMAIN_SHUFFLE,
+    init: DOMAIN_INIT,
+    fixed: DOMAIN_FIXED,
+    sample: DOMAIN_SAMPLE,
+  });
+  for (const [name, domain] of [["noise", DOMAIN_NOISE], ["fixed", DOMAIN_FIXED], ["sample", DOMAIN_SAMPLE]] as const) {
+    assertTensorClose(`nativeNormal ${name}`, nativeNormal(5, 2, 101, name), normal(5, 2, 101, domain), 1e-5, 1e-5);
   }
 });

@@ -8,7 +8,7 @@
 // eps = 1e-5 at batch 2 the normalized values are exactly +-1 and gradients cancel to rounding noise, hence the atol.
 
 import assert from "node:assert/strict";
-import { type Context, NativeGan, NativeMlp, nativeNormal, nativePermutation } from "../src/backend/native.ts";
+import { type Context, NativeGan, NativeMlp, nativeNormal, nativePermutation } from "../src/native/handles.ts";
 import {
   adamStep,
   bceBackward,
@@ -20,10 +20,10 @@ import {
   mlpForward,
   sigmoidBceBackward,
   sigmoidBceForward,
-} from "../src/backend/reference.ts";
+} from "./reference/reference.ts";
 import type { Activation, BatchNormSpec, MlpSpec } from "../src/model/spec.ts";
 import { seedDiscriminator, seedGenerator } from "../src/model/spec.ts";
-import { nativeAdam, nativeBce, nativeSigmoidBce } from "../src/backend/native.ts";
+import { nativeAdam, nativeBce, nativeSigmoidBce } from "../src/native/handles.ts";
 import { assertTensorClose, mulberry32 } from "./check.ts";
 import { BACKENDS, testOnBackends } from "./backends.ts";
 

@@ -1,4 +1,4 @@
-// Float64 gradient checks of the reference (src/backend/reference.ts) and checks of the spec helpers
+// Float64 gradient checks of the reference (tests/reference/reference.ts) and checks of the spec helpers
 // (src/model/spec.ts).
 //
 // Tolerance of every central-difference check (unless a test says otherwise): with h = 1e-5 in float64 the
@@ -33,18 +33,33 @@ import {
   type RunningStats,
   sigmoidBceBackward,
   sigmoidBceForward,
-} from "../src/backend/reference.ts";
+  tensorLayout,
+} from "./reference/reference.ts";
 import {
   type Activation,
   type BatchNormSpec,
   type LayerSpec,
   type MlpSpec,
-  parameterCount,
   seedDiscriminator,
   seedGenerator,
-  tensorLayout,
-  validateSpec,
+  type TensorInfo,
+  type TensorLayout,
 } from "../src/model/spec.ts";
+import { describeSpec } from "../src/native/handles.ts";
+import { NativeError } from "../src/native/ffi.ts";
+
+/**
+ * The layout of `spec` as the library reports it (the production source) and as the reference computes it from the
+ * contract: the layout tests check both, which ties the two together.
+ */
+function bothLayouts(spec: MlpSpec, prefix = "model"): [string, TensorLayout][] {
+  const lib = describeSpec(spec);
+  const rename = (t: TensorInfo): TensorInfo => ({ ...t, name: t.name.replace(/^model\./, `${prefix}.`) });
+  return [
+    ["reference", tensorLayout(spec, prefix)],
+    ["library", { ...lib, params: lib.params.map(rename), buffers: lib.buffers.map(rename) }],
+  ];
+}
 import { assertTensorClose, checkTensor, dot, mulberry32, numericGradient, uniform } from "./check.ts";
 
 const H = 1e-5;
@@ -93,8 +108,11 @@ function drawUntil<T>(label: string, draw: () => T, ok: (t: T) => boolean): T {
 // ---------------------------------------------------------------------------------------------------------------------
 // Spec helpers
 
-Deno.test("tensorLayout: seed generator names and shapes match PyTorch's state_dict (minus num_batches_tracked)", () => {
-  const layout = tensorLayout(seedGenerator());
+Deno.test("layout: seed generator names and shapes match PyTorch's state_dict (minus num_batches_tracked)", () => {
+  for (const [who, layout] of bothLayouts(seedGenerator())) seedGeneratorLayout(who, layout);
+});
+
+function seedGeneratorLayout(who: string, layout: TensorLayout) {
   assert.deepEqual(layout.params.map((t) => [t.name, t.shape]), [
     ["model.0.weight", [128, 100]],
     ["model.0.bias", [128]],
@@ -130,27 +148,27 @@ Deno.test("tensorLayout: seed generator names and shapes match PyTorch's state_d
       offset += t.size;
     }
   }
-  assert.equal(layout.paramCount, 1_510_032);
-  assert.equal(layout.bufferCount, 2 * (256 + 512 + 1024));
-  assert.equal(parameterCount(seedGenerator()), 1_510_032);
+  assert.equal(layout.paramCount, 1_510_032, who);
+  assert.equal(layout.bufferCount, 2 * (256 + 512 + 1024), who);
+}
+
+Deno.test("layout: seed discriminator names and shapes match PyTorch's state_dict", () => {
+  for (const [who, layout] of bothLayouts(seedDiscriminator())) {
+    assert.deepEqual(layout.params.map((t) => [t.name, t.shape, t.offset]), [
+      ["model.0.weight", [512, 784], 0],
+      ["model.0.bias", [512], 401_408],
+      ["model.2.weight", [256, 512], 401_920],
+      ["model.2.bias", [256], 532_992],
+      ["model.4.weight", [1, 256], 533_248],
+      ["model.4.bias", [1], 533_504],
+    ], who);
+    assert.deepEqual(layout.buffers, [], who);
+    assert.equal(layout.paramCount, 533_505, who); // 401920 + 131328 + 257
+    assert.equal(layout.bufferCount, 0, who);
+  }
 });
 
-Deno.test("tensorLayout: seed discriminator names and shapes match PyTorch's state_dict", () => {
-  const layout = tensorLayout(seedDiscriminator());
-  assert.deepEqual(layout.params.map((t) => [t.name, t.shape, t.offset]), [
-    ["model.0.weight", [512, 784], 0],
-    ["model.0.bias", [512], 401_408],
-    ["model.2.weight", [256, 512], 401_920],
-    ["model.2.bias", [256], 532_992],
-    ["model.4.weight", [1, 256], 533_248],
-    ["model.4.bias", [1], 533_504],
-  ]);
-  assert.deepEqual(layout.buffers, []);
-  assert.equal(layout.paramCount, 533_505); // 401920 + 131328 + 257
-  assert.equal(layout.bufferCount, 0);
-});
-
-Deno.test("tensorLayout: 'none' activations take no module index; prefix is applied", () => {
+Deno.test("layout: 'none' activations take no module index; prefix is applied", () => {
   const spec: MlpSpec = {
     input: 3,
     layers: [
@@ -159,7 +177,10 @@ Deno.test("tensorLayout: 'none' activations take no module index; prefix is appl
       { out: 1, bn: { eps: 1e-5, momentum: 0.1 }, act: { kind: "sigmoid" } }, // netG.3 Linear, netG.4 BN, 5 sigmoid
     ],
   };
-  const layout = tensorLayout(spec, "netG");
+  for (const [who, layout] of bothLayouts(spec, "netG")) noneLayout(who, layout);
+});
+
+function noneLayout(who: string, layout: TensorLayout) {
   assert.deepEqual(layout.params.map((t) => t.name), [
     "netG.0.weight",
     "netG.0.bias",
@@ -177,8 +198,8 @@ Deno.test("tensorLayout: 'none' activations take no module index; prefix is appl
     "netG.1.running_var",
     "netG.4.running_mean",
     "netG.4.running_var",
-  ]);
-});
+  ], who);
+}
 
 Deno.test("seedGenerator / seedDiscriminator: options", () => {
   const g = seedGenerator(64, 32, 3, 1e-5);
@@ -199,7 +220,7 @@ Deno.test("seedGenerator / seedDiscriminator: options", () => {
   assert.throws(() => seedGenerator(100, 28, 1, 0), RangeError);
 });
 
-Deno.test("validateSpec: errors name the field and the value", () => {
+Deno.test("spec validation (the library's): errors name the field and the value", () => {
   const good = (): MlpSpec => ({
     input: 4,
     layers: [
@@ -208,82 +229,71 @@ Deno.test("validateSpec: errors name the field and the value", () => {
       { out: 2, bn: { eps: 1e-5, momentum: 0.1 }, act: { kind: "sigmoid" } },
     ],
   });
-  validateSpec(good());
+  describeSpec(good());
   // deno-lint-ignore no-explicit-any
   type Mutate = (s: any) => unknown;
-  const cases: [Mutate, typeof TypeError | typeof RangeError, string][] = [
-    [() => null, TypeError, "the spec must be an object {input, layers}, got null"],
-    [(s) => (s.input = 0), RangeError, "input must be an integer in [1, 1048576], got 0"],
-    [(s) => (s.input = 2.5), RangeError, "input must be an integer in [1, 1048576], got 2.5"],
-    [(s) => (s.input = (1 << 20) + 1), RangeError, "input must be an integer in [1, 1048576], got 1048577"],
-    [(s) => (s.input = "4"), TypeError, 'input must be an integer in [1, 1048576], got "4"'],
-    [(s) => (s.layers = []), RangeError, "layers must be a non-empty array, got []"],
-    [(s) => (s.layers = "x"), TypeError, 'layers must be an array, got "x"'],
-    [(s) => (s.layers[1] = 7), TypeError, "layers[1] must be an object {out, bn, act}, got 7"],
-    [(s) => (s.layers[1].out = -3), RangeError, "layers[1].out must be an integer in [1, 1048576], got -3"],
-    [(s) => (s.layers[1].out = NaN), RangeError, "layers[1].out must be an integer in [1, 1048576], got NaN"],
-    [(s) => (s.layers[2].bn.eps = NaN), RangeError, "layers[2].bn.eps must be a positive finite number, got NaN"],
-    [(s) => (s.layers[2].bn.eps = 0), RangeError, "layers[2].bn.eps must be a positive finite number, got 0"],
+  const cases: [Mutate, string][] = [
+    [() => null, "the spec must be an object {input, layers}, got null"],
+    [(s) => (s.input = 0), "input must be an integer in [1, 1048576], got 0"],
+    [(s) => (s.input = 2.5), "input must be an integer in [1, 1048576], got 2.5"],
+    [(s) => (s.input = (1 << 20) + 1), "input must be an integer in [1, 1048576], got 1048577"],
+    [(s) => (s.input = "4"), 'input must be an integer in [1, 1048576], got "4"'],
+    [(s) => (s.layers = []), "layers must be a non-empty array, got []"],
+    [(s) => (s.layers = "x"), 'layers must be an array, got "x"'],
+    [(s) => (s.layers[1] = 7), "layers[1] must be an object {out, bn, act}, got 7"],
+    [(s) => (s.layers[1].out = -3), "layers[1].out must be an integer in [1, 1048576], got -3"],
+    [(s) => (s.layers[1].out = NaN), "layers[1].out must be an integer in [1, 1048576], got NaN"],
+    [(s) => (s.layers[2].bn.eps = NaN), "layers[2].bn.eps must be a positive finite number, got NaN"],
+    [(s) => (s.layers[2].bn.eps = 0), "layers[2].bn.eps must be a positive finite number, got 0"],
     [
       (s) => (s.layers[1].bn.eps = Infinity),
-      RangeError,
       "layers[1].bn.eps must be a positive finite number, got Infinity",
     ],
     [
       (s) => (s.layers[1].bn.momentum = 1.5),
-      RangeError,
       "layers[1].bn.momentum must be a finite number in [0, 1], got 1.5",
     ],
     [
       (s) => (s.layers[1].bn.momentum = -0.1),
-      RangeError,
       "layers[1].bn.momentum must be a finite number in [0, 1], got -0.1",
     ],
     [
       (s) => delete s.layers[1].bn.momentum,
-      TypeError,
-      "layers[1].bn.momentum must be a finite number in [0, 1], got undefined",
+      "layers[1].bn.momentum must be a finite number in [0, 1], got no value",
     ],
     [
       (s) => (s.layers[0].bn = undefined),
-      TypeError,
-      "layers[0].bn must be null or an object {eps, momentum}, got undefined",
+      "layers[0].bn must be null or an object {eps, momentum}, got no value",
     ],
     [
       (s) => (s.layers[0].act = { kind: "relu" }),
-      TypeError,
       'layers[0].act.kind must be one of none, leaky_relu, tanh, sigmoid, got "relu"',
     ],
-    [(s) => (s.layers[0].act = "tanh"), TypeError, 'layers[0].act must be an object {kind}, got "tanh"'],
-    [(s) => (s.layers[0].act.slope = NaN), RangeError, "layers[0].act.slope must be a finite number >= 0, got NaN"],
-    [(s) => (s.layers[0].act.slope = -0.2), RangeError, "layers[0].act.slope must be a finite number >= 0, got -0.2"],
+    [(s) => (s.layers[0].act = "tanh"), 'layers[0].act must be an object {kind}, got "tanh"'],
+    [(s) => (s.layers[0].act.slope = NaN), "layers[0].act.slope must be a finite number >= 0, got NaN"],
+    [(s) => (s.layers[0].act.slope = -0.2), "layers[0].act.slope must be a finite number >= 0, got -0.2"],
     [
       (s) => delete s.layers[0].act.slope,
-      TypeError,
-      "layers[0].act.slope must be a finite number >= 0, got undefined",
+      "layers[0].act.slope must be a finite number >= 0, got no value",
     ],
     [
       (s) => (s.input = 1 << 20, s.layers[0].out = 1 << 20),
-      RangeError,
       "more than 2^31 parameters (1099512676352 after layers[0])",
     ],
   ];
-  for (const [mutate, Kind, message] of cases) {
+  for (const [mutate, message] of cases) {
     const spec = good();
     const result = mutate(spec);
     const bad = result === null ? null : spec;
     assert.throws(
-      () => validateSpec(bad as MlpSpec),
+      () => describeSpec(bad as MlpSpec),
       (e: unknown) => {
-        assert.ok(e instanceof Kind, `expected ${Kind.name} for "${message}", got ${e}`);
-        assert.equal((e as Error).message, `Invalid MLP spec: ${message}`);
+        assert.ok(e instanceof NativeError && e.status === "InvalidArgument", `for "${message}", got ${e}`);
+        assert.equal(e.nativeMessage, `Invalid MLP spec: ${message}`);
         return true;
       },
     );
   }
-  // The spec helpers validate too.
-  assert.throws(() => tensorLayout({ input: 4, layers: [] }), RangeError);
-  assert.throws(() => parameterCount({ input: 0, layers: [{ out: 1, bn: null, act: { kind: "none" } }] }), RangeError);
 });
 
 // ---------------------------------------------------------------------------------------------------------------------

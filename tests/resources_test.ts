@@ -1,7 +1,7 @@
 // Resources: memory does not grow over a long run, and closing releases every native handle.
 
 import assert from "node:assert/strict";
-import { liveHandles, NativeMlp } from "../src/backend/native.ts";
+import { liveHandles, NativeMlp } from "../src/native/handles.ts";
 import { BACKENDS } from "./backends.ts";
 import { GanTrainer } from "../src/train/trainer.ts";
 import { smallGan, syntheticImages } from "./small_gan.ts";

@@ -1,8 +1,8 @@
 // The TypeScript mirror of the native random streams: integers bit-identical, normals to float rounding.
 
 import assert from "node:assert/strict";
-import { nativeNormal, nativePermutation } from "../src/backend/native.ts";
-import { normal, permutation } from "../src/backend/rng.ts";
+import { nativeNormal, nativePermutation } from "../src/native/handles.ts";
+import { normal, permutation } from "./reference/rng.ts";
 import { assertTensorClose } from "./check.ts";
 
 Deno.test("rng: permutations are bit-identical to the native library's, across seeds and epochs", () => {

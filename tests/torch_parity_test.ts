@@ -25,10 +25,11 @@
 //   exp_avg_sq). The biases that feed a BatchNorm (gradient 0 up to rounding) are checked only to have barely moved.
 
 import assert from "node:assert/strict";
-import { Context, NativeGan, NativeMlp } from "../src/backend/native.ts";
+import { Context, NativeGan, NativeMlp } from "../src/native/handles.ts";
 import { expectTensor, readSafetensors } from "../src/io/safetensors.ts";
-import { type MlpSpec, seedDiscriminator, seedGenerator, tensorLayout } from "../src/model/spec.ts";
+import { type MlpSpec, seedDiscriminator, seedGenerator } from "../src/model/spec.ts";
 import { assertTensorClose } from "./check.ts";
+import { tensorLayout } from "./reference/reference.ts";
 
 const FIXTURE = "tests/fixtures/torch_parity.safetensors";
 const fixture = readSafetensors(

@@ -1,7 +1,7 @@
 // mod.ts imported from an http:// URL, as a user of the published library would: a copy of the TS sources with a
 // release folder and a manifest (made by the release script's functions) is served on 127.0.0.1 from this test, and a
 // `deno run` subprocess with narrow permissions (no GAN_NATIVE_LIB, a fresh DENO_DIR) imports it, downloads and checks
-// the library, trains a tiny GAN and samples from it. Then: a tampered and a truncated library are refused and deleted,
+// the library, trains a tiny GAN and samples from it. Then: a tampered and a truncated library are refused and nothing is kept,
 // a second import downloads nothing, a corrupted cached copy is fetched again. The download/cache logic also gets
 // direct in-process tests with a stand-in fetch.
 
@@ -16,8 +16,8 @@ import {
   platformKey,
   releaseFileName,
   type ReleaseManifest,
-  sha256Hex,
 } from "../src/native/fetch.ts";
+import { sha256Hex } from "../src/io/download.ts";
 
 const ROOT = decodeURIComponent(new URL("../", import.meta.url).pathname);
 const SUBPROCESS_TIMEOUT_MS = 60_000;
@@ -264,6 +264,10 @@ async function urlImportScenarios(t: Deno.TestContext, tmp: string): Promise<voi
       assert.equal(libRequests(), 1);
       assert.ok((requests.get("/native/manifest.json") ?? 0) >= 1, "the manifest comes from the same origin");
       assert.deepEqual(filesUnder(defaultCache), [`${manifest.version}/${entry.sha256}/${libraryFileName()}`]);
+      // The README's claim: a URL import (which trains and samples without writing grids) pulls in no npm package;
+      // with a fresh DENO_DIR, nothing npm lands in it.
+      const npm = [...filesUnder(`${denoDir}/npm`), ...r.stderr.split("\n").filter((l) => l.includes("npmjs.org"))];
+      assert.deepEqual(npm.slice(0, 5), [], `the URL import fetched npm packages: ${npm.slice(0, 5).join(", ")}`);
     });
 
     await t.step("second import: uses the cache, downloads nothing", async () => {
@@ -280,22 +284,22 @@ async function urlImportScenarios(t: Deno.TestContext, tmp: string): Promise<voi
       assert.deepEqual(await Deno.readFile(cachedFile), good);
     });
 
-    await t.step("one byte changed: refused before it is opened, and deleted", async () => {
+    await t.step("one byte changed: refused before it is opened, nothing kept", async () => {
       await expectRefused(
         flipByte(good),
         async (got) =>
           `Cannot load the native library: downloaded "${libUrl}" has SHA-256 ${await sha256Hex(got)}, ` +
-          `the manifest expects ${entry.sha256}; the file was deleted`,
+          `the manifest expects ${entry.sha256}; nothing was written`,
       );
     });
 
-    await t.step("truncated: refused, and deleted", async () => {
+    await t.step("truncated: refused, nothing kept", async () => {
       await expectRefused(
         good.slice(0, good.length >> 1),
         (got) =>
           Promise.resolve(
             `Cannot load the native library: downloaded "${libUrl}" has ${got.length} bytes, ` +
-              `the manifest expects ${entry.size}; the file was deleted`,
+              `the manifest expects ${entry.size}; nothing was written`,
           ),
       );
     });
@@ -306,7 +310,7 @@ async function urlImportScenarios(t: Deno.TestContext, tmp: string): Promise<voi
       assert.equal(r.result?.ok, false, show(r));
       assert.match(
         (r.result as { message: string }).message,
-        /^Cannot load the native library: this module was imported from "http:\/\/127\.0\.0\.1:\d+\/src\/native\/ffi\.ts", so the prebuilt library for [a-z0-9_]+-[a-z0-9_]+ must be downloaded .*call "await loadNativeLibrary\(\)"/,
+        /^Cannot load the native library: this module was imported from "http:\/\/127\.0\.0\.1:\d+\/src\/native\/loader\.ts", so the prebuilt library for [a-z0-9_]+-[a-z0-9_]+ must be downloaded .*call "await loadNativeLibrary\(\)"/,
       );
     });
   } finally {
@@ -377,7 +381,7 @@ Deno.test("fetchLibrary: HTTP errors, oversized bodies, bad manifests, cache hit
         cacheRoot,
         fetchImpl: () => Promise.resolve(new Response(new Uint8Array(1000))),
       }),
-      new RegExp(`downloaded "${url}" is larger than the 5 bytes the manifest expects; the file was deleted`),
+      new RegExp(`downloaded "${url}" is larger than the 5 bytes the manifest expects; nothing was written`),
     );
     assert.deepEqual(filesUnder(cacheRoot), []);
     // A base URL without its trailing slash still names the folder.

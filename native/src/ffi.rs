@@ -251,6 +251,16 @@ pub extern "C" fn gan_mlp_new(ctx: u32, spec: *const u8, len: usize) -> u32 {
     })
 }
 
+/// `int64_t gan_spec_info(const uint8_t* spec_json, size_t len, uint8_t* buf, size_t cap)`: validates a spec and
+/// returns its layout as JSON (as `gan_mlp_info` without the counters), allocating none of the MLP's buffers: for
+/// memory estimates and to name tensors before an MLP exists.
+#[no_mangle]
+pub extern "C" fn gan_spec_info(spec: *const u8, len: usize, buf: *mut u8, cap: usize) -> i64 {
+    json(buf, cap, || {
+        Ok(Spec::parse(unsafe { str_arg(spec, len, "spec")? })?.describe())
+    })
+}
+
 /// `int64_t gan_mlp_info(uint32_t mlp, uint8_t* buf, size_t cap)`: JSON with the layout (names, shapes, offsets),
 /// `adam_step`, `num_batches_tracked` and `last_rows`.
 #[no_mangle]
@@ -342,6 +352,14 @@ pub extern "C" fn gan_mlp_forward(
         let mut m = lock(&m)?;
         if train > 1 {
             return Err(bad_arg!("train must be 0 or 1, got {train}"));
+        }
+        // The input first: a caller that could not size the output (a short x) hears about x.
+        let need = rows as usize * m.spec().input;
+        if x_len != need {
+            return Err(bad_arg!(
+                "forward: input has {x_len} values, expected {need} (batch {rows} x input {})",
+                m.spec().input
+            ));
         }
         let want = rows as usize * m.spec().output();
         if y_len != want {
@@ -781,11 +799,21 @@ mod tests {
             "{}",
             last()
         );
+        let x9 = [0f32; 9];
         assert_eq!(
-            gan_mlp_forward(m, x.as_ptr(), 6, 3, 1, y.as_mut_ptr(), 4),
+            gan_mlp_forward(m, x9.as_ptr(), 9, 3, 1, y.as_mut_ptr(), 4),
             Code::InvalidArgument as i32
         );
         assert_eq!(last(), "forward: output buffer has 4 values, expected 6");
+        // The input is checked first: a short x is named even when the output buffer is empty.
+        assert_eq!(
+            gan_mlp_forward(m, x.as_ptr(), 6, 3, 1, y.as_mut_ptr(), 0),
+            Code::InvalidArgument as i32
+        );
+        assert_eq!(
+            last(),
+            "forward: input has 6 values, expected 9 (batch 3 x input 3)"
+        );
         assert_eq!(
             gan_mlp_forward(m, x.as_ptr(), 3, 1, 1, y.as_mut_ptr(), 2),
             Code::InvalidArgument as i32
@@ -817,7 +845,10 @@ mod tests {
             ),
             0
         );
-        assert_eq!(last(), "Invalid MLP spec: more than 2^31 parameters");
+        assert_eq!(
+            last(),
+            "Invalid MLP spec: more than 2^31 parameters (1099516870656 after layers[1])"
+        );
         let bad_utf8 = [0xffu8, 0xfe];
         assert_eq!(gan_context_new(bad_utf8.as_ptr(), 2, 0), 0);
         assert_eq!(last(), "backend is not valid UTF-8");

@@ -138,62 +138,31 @@ impl Spec {
     }
 
     /// Parses `{"input": 100, "layers": [{"out": 128, "bn": null | {"eps", "momentum"}, "act": {"kind", "slope"?}}]}`.
+    /// Every error names the field and the value: `Invalid MLP spec: layers[2].bn.eps must be a positive finite
+    /// number, got NaN` (the TypeScript side sends NaN and the infinities as the strings "NaN", "Infinity").
     pub fn parse(json: &str) -> Result<Spec> {
         let v: Value =
             serde_json::from_str(json).map_err(|e| bad_arg!("Invalid MLP spec: not JSON ({e})"))?;
-        let input = size(&v["input"], "input")?;
-        let layers = v["layers"].as_array().ok_or_else(|| {
-            bad_arg!(
-                "Invalid MLP spec: layers must be an array, got {}",
-                v["layers"]
-            )
-        })?;
-        if layers.is_empty() {
-            return Err(bad_arg!("Invalid MLP spec: layers must not be empty"));
-        }
+        let spec = object(&v, "the spec", "an object {input, layers}")?;
+        let input = size(spec.get("input"), "input")?;
+        let layers = match spec.get("layers") {
+            Some(Value::Array(a)) if !a.is_empty() => a,
+            Some(Value::Array(_)) => {
+                return Err(invalid("layers", "a non-empty array", Some(&v["layers"])))
+            }
+            other => return Err(invalid("layers", "an array", other)),
+        };
         let mut blocks = Vec::with_capacity(layers.len());
-        let mut total: usize = 0;
+        let mut total: u64 = 0;
         let mut inp = input;
         for (i, l) in layers.iter().enumerate() {
-            let out = size(&l["out"], &format!("layers[{i}].out"))?;
-            let bn = match &l["bn"] {
-                Value::Null => None,
-                b => Some(Bn {
-                    eps: finite(
-                        &b["eps"],
-                        &format!("layers[{i}].bn.eps"),
-                        |x| x > 0.0,
-                        "a positive finite number",
-                    )?,
-                    momentum: finite(
-                        &b["momentum"],
-                        &format!("layers[{i}].bn.momentum"),
-                        |x| (0.0..=1.0).contains(&x),
-                        "a finite number in [0, 1]",
-                    )?,
-                }),
-            };
-            let a = &l["act"];
-            let act = match a["kind"].as_str() {
-                Some("none") => Act::None,
-                Some("tanh") => Act::Tanh,
-                Some("sigmoid") => Act::Sigmoid,
-                Some("leaky_relu") => Act::LeakyRelu(finite(
-                    &a["slope"],
-                    &format!("layers[{i}].act.slope"),
-                    |x| x >= 0.0,
-                    "a finite number >= 0",
-                )?),
-                _ => {
-                    return Err(bad_arg!(
-                        "Invalid MLP spec: layers[{i}].act.kind must be one of none, leaky_relu, tanh, sigmoid, got {}",
-                        a["kind"]
-                    ))
-                }
-            };
-            total = total.saturating_add(out.saturating_mul(inp + 4));
+            let at = format!("layers[{i}]");
+            let (out, bn, act) = layer(l, &at)?;
+            total += (out * inp + out + if bn.is_some() { 2 * out } else { 0 }) as u64;
             if total > 1 << 31 {
-                return Err(bad_arg!("Invalid MLP spec: more than 2^31 parameters"));
+                return Err(bad_arg!(
+                    "Invalid MLP spec: more than 2^31 parameters ({total} after {at})"
+                ));
             }
             blocks.push((out, bn, act));
             inp = out;
@@ -323,31 +292,109 @@ pub fn check_gan_data(
     Ok(())
 }
 
-fn size(v: &Value, what: &str) -> Result<usize> {
-    match v.as_u64() {
+/// One layer `{out, bn, act}` of a spec.
+fn layer(l: &Value, at: &str) -> Result<(usize, Option<Bn>, Act)> {
+    let l = object(l, at, "an object {out, bn, act}")?;
+    let out = size(l.get("out"), &format!("{at}.out"))?;
+    let bn = match l.get("bn") {
+        Some(Value::Null) => None,
+        Some(Value::Object(m)) => Some(Bn {
+            eps: finite(
+                m.get("eps"),
+                &format!("{at}.bn.eps"),
+                |x| x > 0.0,
+                "a positive finite number",
+            )?,
+            momentum: finite(
+                m.get("momentum"),
+                &format!("{at}.bn.momentum"),
+                |x| (0.0..=1.0).contains(&x),
+                "a finite number in [0, 1]",
+            )?,
+        }),
+        other => {
+            return Err(invalid(
+                &format!("{at}.bn"),
+                "null or an object {eps, momentum}",
+                other,
+            ))
+        }
+    };
+    let a = object(
+        l.get("act").unwrap_or(&Value::Null),
+        &format!("{at}.act"),
+        "an object {kind}",
+    )?;
+    let act = match a.get("kind").and_then(Value::as_str) {
+        Some("none") => Act::None,
+        Some("tanh") => Act::Tanh,
+        Some("sigmoid") => Act::Sigmoid,
+        Some("leaky_relu") => Act::LeakyRelu(finite(
+            a.get("slope"),
+            &format!("{at}.act.slope"),
+            |x| x >= 0.0,
+            "a finite number >= 0",
+        )?),
+        _ => {
+            return Err(invalid(
+                &format!("{at}.act.kind"),
+                "one of none, leaky_relu, tanh, sigmoid",
+                a.get("kind"),
+            ))
+        }
+    };
+    Ok((out, bn, act))
+}
+
+/// `Invalid MLP spec: {what} must be {expect}, got {value}`.
+fn invalid(what: &str, expect: &str, v: Option<&Value>) -> crate::error::Error {
+    bad_arg!(
+        "Invalid MLP spec: {what} must be {expect}, got {}",
+        shown(v)
+    )
+}
+
+fn object<'a>(
+    v: &'a Value,
+    what: &str,
+    expect: &str,
+) -> Result<&'a serde_json::Map<String, Value>> {
+    v.as_object().ok_or_else(|| invalid(what, expect, Some(v)))
+}
+
+fn size(v: Option<&Value>, what: &str) -> Result<usize> {
+    match v.and_then(Value::as_u64) {
         Some(n) if n >= 1 && n as usize <= MAX_WIDTH => Ok(n as usize),
-        _ => Err(bad_arg!(
-            "Invalid MLP spec: {what} must be an integer in [1, {MAX_WIDTH}], got {v}"
-        )),
+        _ => Err(invalid(what, &format!("an integer in [1, {MAX_WIDTH}]"), v)),
     }
 }
 
-fn finite(v: &Value, what: &str, ok: impl Fn(f64) -> bool, expect: &str) -> Result<f32> {
-    match v.as_f64() {
+fn finite(v: Option<&Value>, what: &str, ok: impl Fn(f64) -> bool, expect: &str) -> Result<f32> {
+    match v.and_then(Value::as_f64) {
         Some(x) if x.is_finite() && ok(x) => Ok(x as f32),
-        // JSON has no NaN: the TypeScript side sends NaN and Infinity as null.
-        _ => Err(bad_arg!(
-            "Invalid MLP spec: {what} must be {expect}, got {}",
-            shown(v)
-        )),
+        _ => Err(invalid(what, expect, v)),
     }
 }
 
-fn shown(v: &Value) -> String {
-    if v.is_null() {
-        "null (NaN, Infinity or missing)".into()
-    } else {
-        v.to_string()
+/// A value as an error message shows it: JSON, except the strings the TypeScript side sends for the numbers JSON
+/// cannot hold ("NaN", "Infinity", "-Infinity"), shown as numbers, and a missing field, shown as "no value".
+fn shown(v: Option<&Value>) -> String {
+    match v {
+        None => "no value".into(),
+        Some(Value::String(s)) if ["NaN", "Infinity", "-Infinity"].contains(&s.as_str()) => {
+            s.clone()
+        }
+        Some(v) => {
+            let s = v.to_string();
+            if s.len() > 80 {
+                format!(
+                    "{}...",
+                    &s[..s.char_indices().nth(77).map_or(s.len(), |(i, _)| i)]
+                )
+            } else {
+                s
+            }
+        }
     }
 }
 

@@ -63,7 +63,7 @@ export async function main(args: string[], options: FetchMnistOptions = {}): Pro
       allowPositionals: false,
     }));
   } catch (e) {
-    console.error(`fetch_mnist: ${(e as Error).message}\n\n${USAGE}`);
+    console.error(`error: ${(e as Error).message}\n\n${USAGE}`);
     return 2;
   }
   if (values.help) {
@@ -82,7 +82,7 @@ export async function main(args: string[], options: FetchMnistOptions = {}): Pro
         ),
     });
   } catch (e) {
-    console.error(`fetch_mnist: ${(e as Error).message}`);
+    console.error(`error: ${(e as Error).message}`);
     return 1;
   }
   console.log(`MNIST is in ${dir}; train with --dataset idx --data ${dir}`);

@@ -5,16 +5,10 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
-import type { BackendName } from "../backend/native.ts";
+import type { BackendName } from "../native/handles.ts";
+import { parseFlags, UsageError } from "./run.ts";
 
-/** A bad command line: the message names the flag and the value. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "UsageError";
-  }
-}
+export { UsageError };
 
 /** Where the training images come from. */
 export type DatasetName = "mnist" | "embedded" | "idx" | "fashion-mnist";
@@ -88,7 +82,7 @@ export const TRAIN_FLAGS: Record<Exclude<keyof TrainFlags, "help">, FlagSpec> = 
     help: "a progress bar, or the seed's line per batch",
   },
   max_steps: { kind: "int+", def: undefined, help: "stop after this many steps in total" },
-  steps_per_call: { kind: "int+", def: "16", help: "training steps per native call" },
+  steps_per_call: { kind: "int+", def: "16", help: "training steps per native call (at most 65536)" },
 };
 
 /** The `--help` text. */
@@ -146,23 +140,9 @@ function convert(name: string, f: FlagSpec, raw: string): number | string {
  * ```
  */
 export function parseTrainFlags(args: string[]): TrainFlags {
-  const options: Record<string, { type: "string" | "boolean" }> = { help: { type: "boolean" } };
-  for (const name of Object.keys(TRAIN_FLAGS)) options[name] = { type: "string" };
-  // `--lr -1` is a flag followed by its (negative) value: join them so that parseArgs sees `--lr=-1`.
-  const joined: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a.startsWith("--") && !a.includes("=") && options[a.slice(2)]?.type === "string" && i + 1 < args.length) {
-      joined.push(`${a}=${args[++i]}`);
-    } else joined.push(a);
-  }
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({ args: joined, options, strict: true, allowPositionals: false }));
-  } catch (e) {
-    const msg = (e as Error).message.replace(/\. To specify a positional argument.*$/s, "");
-    throw new UsageError(msg);
-  }
+  const kinds: Record<string, "string" | "boolean"> = { help: "boolean" };
+  for (const name of Object.keys(TRAIN_FLAGS)) kinds[name] = "string";
+  const values: Record<string, string | boolean | undefined> = parseFlags(args, kinds);
   const out: Record<string, unknown> = { help: values.help === true };
   for (const [name, f] of Object.entries(TRAIN_FLAGS)) {
     const raw = values[name] as string | undefined;
@@ -179,6 +159,9 @@ export function parseTrainFlags(args: string[]): TrainFlags {
     throw new UsageError(
       `--channels must be 1: every supported dataset (MNIST, IDX files) is grayscale, got ${flags.channels}`,
     );
+  }
+  if (flags.steps_per_call > 65536) {
+    throw new UsageError(`--steps_per_call must be at most 65536, got ${flags.steps_per_call}`);
   }
   if (flags.dataset === "idx" && flags.data === undefined) throw new UsageError("--dataset idx needs --data DIR");
   return flags;

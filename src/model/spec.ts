@@ -1,14 +1,15 @@
 /**
- * MLP specifications: the layer list of a model, the seed GAN's two networks, validation, and the flat parameter layout
- * with PyTorch `state_dict` names (see docs/ARCHITECTURE.md, "Parameter order").
+ * MLP specifications: the layer list of a model, the seed GAN's two networks, and the JSON the native library reads.
+ * The library owns the rules: it validates a spec and reports its flat parameter layout with PyTorch `state_dict`
+ * names (`describeSpec` in `../native/handles.ts`; see docs/ARCHITECTURE.md, "Parameter order").
  *
  * @example Usage
  * ```ts
- * import { parameterCount, seedDiscriminator, seedGenerator } from "./spec.ts";
+ * import { seedDiscriminator, seedGenerator } from "./spec.ts";
  * import assert from "node:assert/strict";
  *
- * assert.equal(parameterCount(seedGenerator()), 1_510_032);
- * assert.equal(parameterCount(seedDiscriminator()), 533_505);
+ * assert.equal(seedGenerator().layers.length, 5);
+ * assert.equal(seedDiscriminator().input, 784);
  * ```
  *
  * @module
@@ -111,11 +112,11 @@ export interface TensorInfo {
  *
  * @example Usage
  * ```ts
- * import { seedDiscriminator, tensorLayout, type TensorLayout } from "./spec.ts";
+ * import type { TensorLayout } from "./spec.ts";
  * import assert from "node:assert/strict";
  *
- * const layout: TensorLayout = tensorLayout(seedDiscriminator());
- * assert.equal(layout.paramCount, 533_505);
+ * const layout: TensorLayout = { params: [], buffers: [], paramCount: 0, bufferCount: 0 };
+ * assert.equal(layout.paramCount, 0);
  * ```
  */
 export interface TensorLayout {
@@ -130,32 +131,6 @@ export interface TensorLayout {
 }
 
 /**
- * The largest accepted layer width (and input size): 2^20.
- *
- * @example Usage
- * ```ts
- * import { MAX_FEATURES } from "./spec.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(MAX_FEATURES, 1048576);
- * ```
- */
-export const MAX_FEATURES: number = 1 << 20;
-
-/**
- * The largest accepted parameter count of one MLP: 2^31 (the native library's limit).
- *
- * @example Usage
- * ```ts
- * import { MAX_PARAMETERS } from "./spec.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(MAX_PARAMETERS, 2 ** 31);
- * ```
- */
-export const MAX_PARAMETERS: number = 2 ** 31;
-
-/**
  * The seed's generator: `z -> 128 (LeakyReLU 0.2) -> [256, 512, 1024] (BatchNorm1d(eps=bnEps, momentum=0.1),
  * LeakyReLU 0.2) -> channels*imgSize*imgSize (Tanh)`. The first block has no BatchNorm. `bnEps` defaults to the seed's
  * 0.8 (it passes 0.8 as BatchNorm1d's positional `eps`).
@@ -164,7 +139,7 @@ export const MAX_PARAMETERS: number = 2 ** 31;
  * @param imgSize Image side in pixels.
  * @param channels Image channels.
  * @param bnEps BatchNorm eps of the three normalized blocks.
- * @returns The generator's spec (validated).
+ * @returns The generator's spec.
  *
  * @example Usage
  * ```ts
@@ -177,6 +152,7 @@ export const MAX_PARAMETERS: number = 2 ** 31;
  * ```
  */
 export function seedGenerator(latentDim = 100, imgSize = 28, channels = 1, bnEps = 0.8): MlpSpec {
+  checkSeedArgs({ latentDim, imgSize, channels }, bnEps);
   const lrelu: Activation = { kind: "leaky_relu", slope: 0.2 };
   const bn = (): BatchNormSpec => ({ eps: bnEps, momentum: 0.1 });
   const spec: MlpSpec = {
@@ -189,7 +165,6 @@ export function seedGenerator(latentDim = 100, imgSize = 28, channels = 1, bnEps
       { out: channels * imgSize * imgSize, bn: null, act: { kind: "tanh" } },
     ],
   };
-  validateSpec(spec);
   return spec;
 }
 
@@ -199,7 +174,7 @@ export function seedGenerator(latentDim = 100, imgSize = 28, channels = 1, bnEps
  *
  * @param imgSize Image side in pixels.
  * @param channels Image channels.
- * @returns The discriminator's spec (validated).
+ * @returns The discriminator's spec.
  *
  * @example Usage
  * ```ts
@@ -212,6 +187,7 @@ export function seedGenerator(latentDim = 100, imgSize = 28, channels = 1, bnEps
  * ```
  */
 export function seedDiscriminator(imgSize = 28, channels = 1): MlpSpec {
+  checkSeedArgs({ imgSize, channels });
   const spec: MlpSpec = {
     input: channels * imgSize * imgSize,
     layers: [
@@ -220,188 +196,37 @@ export function seedDiscriminator(imgSize = 28, channels = 1): MlpSpec {
       { out: 1, bn: null, act: { kind: "sigmoid" } },
     ],
   };
-  validateSpec(spec);
   return spec;
 }
 
-/** Formats a bad value for an error message. */
-function shown(value: unknown): string {
-  if (typeof value === "string") return JSON.stringify(value);
-  if (typeof value === "number") return Object.is(value, -0) ? "-0" : String(value);
-  if (value === null || value === undefined || typeof value === "boolean" || typeof value === "bigint") {
-    return String(value);
+function checkBuilderArg(value: number, what: string, positive: (x: number) => boolean, expect: string): void {
+  if (typeof value !== "number" || !Number.isFinite(value) || !positive(value)) {
+    throw new RangeError(`${what} must be ${expect}, got ${value}`);
   }
-  if (typeof value === "object") {
-    try {
-      const s = JSON.stringify(value);
-      return s.length > 80 ? `${s.slice(0, 77)}...` : s;
-    } catch {
-      return Array.isArray(value) ? "an array" : "an object";
-    }
+}
+
+function checkSeedArgs(sizes: Record<string, number>, bnEps?: number): void {
+  for (const [what, v] of Object.entries(sizes)) {
+    checkBuilderArg(v, what, (x) => Number.isInteger(x) && x >= 1, "a positive integer");
   }
-  return `a ${typeof value}`;
-}
-
-function invalid(Kind: typeof TypeError | typeof RangeError, what: string, expect: string, value: unknown): Error {
-  return new Kind(`Invalid MLP spec: ${what} must be ${expect}, got ${shown(value)}`);
-}
-
-function checkSize(value: unknown, what: string): number {
-  const expect = `an integer in [1, ${MAX_FEATURES}]`;
-  if (typeof value !== "number") throw invalid(TypeError, what, expect, value);
-  if (!Number.isInteger(value) || value < 1 || value > MAX_FEATURES) throw invalid(RangeError, what, expect, value);
-  return value;
-}
-
-function checkNumber(value: unknown, what: string, ok: (x: number) => boolean, expect: string): void {
-  if (typeof value !== "number") throw invalid(TypeError, what, expect, value);
-  if (!Number.isFinite(value) || !ok(value)) throw invalid(RangeError, what, expect, value);
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
+  if (bnEps !== undefined) checkBuilderArg(bnEps, "bnEps", (x) => x > 0, "a positive finite number");
 }
 
 /**
- * Checks an MLP spec, including one that came from untrusted JSON. Sizes must be integers in [1, 2^20]; a BatchNorm's
- * `eps` positive and finite, its `momentum` finite in [0, 1]; a leaky ReLU's `slope` finite and >= 0 (the backward pass
- * derives the slope from the saved output, which is only correct for slope >= 0, as in PyTorch's in-place LeakyReLU); the
- * activation kind one of `none`, `leaky_relu`, `tanh`, `sigmoid`; at least one layer; at most 2^31 parameters.
+ * The JSON of a spec as the native library reads it. The library validates specs (and reports the layout): numbers
+ * JSON cannot hold (NaN, Infinity) are sent as the strings "NaN", "Infinity", "-Infinity", so that its error names
+ * them (`layers[2].bn.eps must be a positive finite number, got NaN`).
  *
- * @param spec The spec to check.
- * @throws {TypeError} A field has the wrong type, or the activation kind is unknown.
- * @throws {RangeError} A number is out of range, or there are no layers or too many parameters.
+ * @param spec The spec (possibly malformed: the library checks it).
+ * @returns UTF-8 JSON text.
  *
- * @example Usage
+ * @example
  * ```ts
- * import { validateSpec } from "./spec.ts";
  * import assert from "node:assert/strict";
- *
- * assert.throws(
- *   () => validateSpec({ input: 4, layers: [{ out: 2, bn: { eps: NaN, momentum: 0.1 }, act: { kind: "none" } }] }),
- *   { name: "RangeError", message: "Invalid MLP spec: layers[0].bn.eps must be a positive finite number, got NaN" },
- * );
+ * import { specJson } from "./spec.ts";
+ * assert.equal(specJson({ input: NaN, layers: [] }), '{"input":"NaN","layers":[]}');
  * ```
  */
-export function validateSpec(spec: MlpSpec): void {
-  const s: unknown = spec;
-  if (!isObject(s)) throw invalid(TypeError, "the spec", "an object {input, layers}", s);
-  let inFeatures = checkSize(s.input, "input");
-  const layers = s.layers;
-  if (!Array.isArray(layers)) throw invalid(TypeError, "layers", "an array", layers);
-  if (layers.length === 0) throw invalid(RangeError, "layers", "a non-empty array", layers);
-  let total = 0;
-  for (let i = 0; i < layers.length; i++) {
-    const at = `layers[${i}]`;
-    const layer: unknown = layers[i];
-    if (!isObject(layer)) throw invalid(TypeError, at, "an object {out, bn, act}", layer);
-    const out = checkSize(layer.out, `${at}.out`);
-    const bn = layer.bn;
-    if (bn !== null) {
-      if (!isObject(bn)) throw invalid(TypeError, `${at}.bn`, "null or an object {eps, momentum}", bn);
-      checkNumber(bn.eps, `${at}.bn.eps`, (x) => x > 0, "a positive finite number");
-      checkNumber(bn.momentum, `${at}.bn.momentum`, (x) => x >= 0 && x <= 1, "a finite number in [0, 1]");
-    }
-    const act = layer.act;
-    if (!isObject(act)) throw invalid(TypeError, `${at}.act`, "an object {kind}", act);
-    switch (act.kind) {
-      case "none":
-      case "tanh":
-      case "sigmoid":
-        break;
-      case "leaky_relu":
-        checkNumber(act.slope, `${at}.act.slope`, (x) => x >= 0, "a finite number >= 0");
-        break;
-      default:
-        throw invalid(TypeError, `${at}.act.kind`, "one of none, leaky_relu, tanh, sigmoid", act.kind);
-    }
-    total += out * inFeatures + out + (bn === null ? 0 : 2 * out);
-    if (total > MAX_PARAMETERS) {
-      throw new RangeError(`Invalid MLP spec: more than 2^31 parameters (${total} after ${at})`);
-    }
-    inFeatures = out;
-  }
-}
-
-/**
- * The flat layouts of an MLP (see docs/ARCHITECTURE.md). Parameters, per layer in order: `weight [out, in]`,
- * `bias [out]`, then with BatchNorm `bn.weight (gamma) [out]`, `bn.bias (beta) [out]`. Buffers, per BN layer:
- * `running_mean [out]`, `running_var [out]`. Names follow the seed's `nn.Sequential` state_dict: a module index `k`
- * starts at 0 and advances once for the Linear, once for the BatchNorm if any, and once for the activation unless it is
- * `none`. `num_batches_tracked` is not part of the buffers.
- *
- * @param spec The MLP (validated first).
- * @param prefix The name prefix (`model` in the seed).
- * @returns The params and buffers tables with their total sizes.
- *
- * @example Usage
- * ```ts
- * import { seedGenerator, tensorLayout } from "./spec.ts";
- * import assert from "node:assert/strict";
- *
- * const { params, buffers } = tensorLayout(seedGenerator());
- * assert.deepEqual(params.slice(0, 3).map((t) => [t.name, t.shape]), [
- *   ["model.0.weight", [128, 100]],
- *   ["model.0.bias", [128]],
- *   ["model.2.weight", [256, 128]],
- * ]);
- * assert.equal(buffers[0].name, "model.3.running_mean");
- * ```
- */
-export function tensorLayout(spec: MlpSpec, prefix = "model"): TensorLayout {
-  validateSpec(spec);
-  const params: TensorInfo[] = [];
-  const buffers: TensorInfo[] = [];
-  let paramCount = 0;
-  let bufferCount = 0;
-  const param = (name: string, shape: number[]) => {
-    const size = shape.reduce((a, b) => a * b, 1);
-    params.push({ name: `${prefix}.${name}`, shape, offset: paramCount, size });
-    paramCount += size;
-  };
-  const buffer = (name: string, shape: number[]) => {
-    const size = shape.reduce((a, b) => a * b, 1);
-    buffers.push({ name: `${prefix}.${name}`, shape, offset: bufferCount, size });
-    bufferCount += size;
-  };
-  let k = 0;
-  let inFeatures = spec.input;
-  for (const layer of spec.layers) {
-    const out = layer.out;
-    param(`${k}.weight`, [out, inFeatures]);
-    param(`${k}.bias`, [out]);
-    k += 1;
-    if (layer.bn !== null) {
-      param(`${k}.weight`, [out]);
-      param(`${k}.bias`, [out]);
-      buffer(`${k}.running_mean`, [out]);
-      buffer(`${k}.running_var`, [out]);
-      k += 1;
-    }
-    if (layer.act.kind !== "none") k += 1;
-    inFeatures = out;
-  }
-  return { params, buffers, paramCount, bufferCount };
-}
-
-/**
- * The number of parameters of an MLP (the length of its flat parameter buffer).
- *
- * @param spec The MLP (validated first).
- * @returns The parameter count.
- *
- * @example Usage
- * ```ts
- * import { parameterCount } from "./spec.ts";
- * import assert from "node:assert/strict";
- *
- * // 4*3 + 3 (Linear) + 3 + 3 (BatchNorm gamma, beta)
- * assert.equal(
- *   parameterCount({ input: 4, layers: [{ out: 3, bn: { eps: 1e-5, momentum: 0.1 }, act: { kind: "tanh" } }] }),
- *   21,
- * );
- * ```
- */
-export function parameterCount(spec: MlpSpec): number {
-  return tensorLayout(spec).paramCount;
+export function specJson(spec: MlpSpec): string {
+  return JSON.stringify(spec, (_k, v) => (typeof v === "number" && !Number.isFinite(v) ? String(v) : v));
 }

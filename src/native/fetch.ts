@@ -18,7 +18,8 @@
  *
  * @example
  * ```ts
- * import { fetchLibrary, sha256Hex } from "./fetch.ts";
+ * import { fetchLibrary } from "./fetch.ts";
+ * import { sha256Hex } from "../io/download.ts";
  * import assert from "node:assert/strict";
  *
  * const bytes = new Uint8Array([1, 2, 3]);
@@ -43,6 +44,9 @@
  *
  * @module
  */
+
+import { writeFileAtomic } from "../io/atomic.ts";
+import { DownloadError, downloadVerified, type FetchImpl, sha256Hex } from "../io/download.ts";
 
 /** Every message of a failed library load starts with this. */
 const PREFIX = "Cannot load the native library:";
@@ -343,54 +347,6 @@ export function nativeCacheRoot(
 }
 
 /**
- * The SHA-256 of bytes as lowercase hex.
- *
- * @param bytes The data.
- * @returns 64 hex digits.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { sha256Hex } from "./fetch.ts";
- * assert.ok(
- *   (await sha256Hex(new Uint8Array())) === "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
- * );
- * ```
- */
-export async function sha256Hex(bytes: Uint8Array): Promise<string> {
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/**
- * The size and SHA-256 of a file, or null when it does not exist.
- *
- * @param path The file.
- * @returns `{ size, sha256 }` or null.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { hashFile } from "./fetch.ts";
- * const dir = await Deno.makeTempDir();
- * await Deno.writeFile(`${dir}/f`, new Uint8Array());
- * assert.ok((await hashFile(`${dir}/f`))?.size === 0);
- * assert.ok((await hashFile(`${dir}/missing`)) === null);
- * await Deno.remove(dir, { recursive: true });
- * ```
- */
-export async function hashFile(path: string): Promise<{ size: number; sha256: string } | null> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw e;
-  }
-  return { size: bytes.length, sha256: await sha256Hex(bytes) };
-}
-
-/**
  * Options of {@link fetchLibrary}.
  *
  * @example
@@ -415,7 +371,7 @@ export interface FetchLibraryOptions {
   /** The cached file's name (default {@link libraryFileName} of this OS). */
   fileName?: string;
   /** The `fetch` to use (default the global one); examples and tests pass their own. */
-  fetchImpl?: (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+  fetchImpl?: FetchImpl;
 }
 
 /**
@@ -425,13 +381,22 @@ export interface FetchLibraryOptions {
  * ```ts
  * import assert from "node:assert/strict";
  * import type { FetchedLibrary } from "./fetch.ts";
- * const f: FetchedLibrary = { path: "/c/x.so", url: "https://h/r/x.so", sha256: "0".repeat(64), size: 1, source: "cache" };
+ * const f: FetchedLibrary = {
+ *   path: "/c/x.so",
+ *   openPath: "/c/.open-1.so",
+ *   url: "https://h/r/x.so",
+ *   sha256: "0".repeat(64),
+ *   size: 1,
+ *   source: "cache",
+ * };
  * assert.ok(f.source === "cache");
  * ```
  */
 export interface FetchedLibrary {
   /** The verified file in the cache. */
   path: string;
+  /** A fresh private copy of the verified bytes, to open (and delete once open). */
+  openPath: string;
   /** Where it was (or would have been) downloaded from. */
   url: string;
   /** Its SHA-256 (equal to the manifest's). */
@@ -457,38 +422,74 @@ async function removeQuietly(path: string): Promise<void> {
   }
 }
 
-/** Streams the body into `file`, stopping as soon as more than `limit` bytes arrived; returns the bytes seen. */
-async function writeBody(res: Response, file: Deno.FsFile, limit: number): Promise<number> {
-  if (res.body === null) return 0;
-  const reader = res.body.getReader();
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return total;
-    total += value.length;
-    if (total > limit) {
-      await reader.cancel();
-      return total;
+/**
+ * Makes `dir` (and its missing parents below `root`) private to this user (mode 0700), and refuses a folder on the
+ * way that another user owns or that others may write: the folder a verified library is opened from must not be
+ * writable by anyone but the user (as ssh refuses a key file that others can read).
+ */
+async function privateDir(root: string, dir: string): Promise<void> {
+  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+  const uid = await ownUid(dir);
+  for (let d = dir; d.length >= root.length; d = d.slice(0, Math.max(d.lastIndexOf("/"), 0))) {
+    const st = await Deno.lstat(d);
+    if (st.isSymlink) throw new Error(`${PREFIX} the cache folder "${d}" is a symbolic link; remove it`);
+    const mode = st.mode ?? 0;
+    if (uid !== null && st.uid !== null && st.uid !== uid) {
+      throw new Error(`${PREFIX} the cache folder "${d}" belongs to user ${st.uid}, not to this user (${uid})`);
     }
-    let written = 0;
-    while (written < value.length) written += await file.write(value.subarray(written));
+    if ((mode & 0o022) !== 0) {
+      throw new Error(
+        `${PREFIX} the cache folder "${d}" has mode ${(mode & 0o777).toString(8)}: others may write to it; ` +
+          `run "chmod 700 ${d}" (or remove it) and try again`,
+      );
+    }
+    if (d === root) break;
   }
+}
+
+/** This process's user id: from Deno.uid() when --allow-sys=uid is granted, else the owner of a probe file in `dir`. */
+async function ownUid(dir: string): Promise<number | null> {
+  try {
+    return Deno.uid();
+  } catch {
+    const probe = await Deno.makeTempFile({ dir, prefix: ".uid-" });
+    try {
+      return (await Deno.lstat(probe)).uid;
+    } finally {
+      await Deno.remove(probe);
+    }
+  }
+}
+
+/**
+ * Writes the verified bytes to a fresh file that only this process created (createNew, mode 0700) in a private
+ * folder, so the file that will be opened holds exactly the bytes that were hashed: nobody but the user can swap it
+ * between the check and the open. The loader deletes it once the library is open.
+ */
+async function privateCopy(dir: string, fileName: string, bytes: Uint8Array): Promise<string> {
+  const dot = fileName.lastIndexOf(".");
+  const path = `${dir}/.open-${crypto.randomUUID()}${dot > 0 ? fileName.slice(dot) : ""}`;
+  await Deno.writeFile(path, bytes, { createNew: true, mode: 0o700 });
+  return path;
 }
 
 /**
  * Returns a verified copy of this platform's library, from the cache or downloaded now.
  *
- * The cached file (`<cacheRoot>/<version>/<sha256>/<fileName>`) is re-hashed on every call; when it does not match
- * the manifest it is deleted and downloaded again. A download goes to a temporary file in the same folder
- * (`.download-*.tmp`), is cut off as soon as it exceeds the manifest's size, and is compared with the manifest's size
- * and SHA-256; only a match is renamed into place. A mismatch deletes the temporary file and throws, e.g.
- * `Cannot load the native library: downloaded "…/libgan_native-linux-x86_64.so" has SHA-256 ab12…, the manifest
- * expects cd34…; the file was deleted`. Nothing unverified is left in the cache.
+ * The cache folders are created private (mode 0700); a folder on the way that another user owns or that others may
+ * write is refused. The cached file (`<cacheRoot>/<version>/<sha256>/<fileName>`) is read once and hashed in memory
+ * on every call; when it does not match the manifest it is deleted and downloaded again. A download is held in
+ * memory, cut off as soon as it exceeds the manifest's size, and compared with the manifest's size and SHA-256; only
+ * a match is written to the cache (atomically). A mismatch throws, e.g. `Cannot load the native library: downloaded
+ * "…/libgan_native-linux-x86_64.so" has SHA-256 ab12…, the manifest expects cd34…; nothing was written`.
+ *
+ * The verified bytes are also written to a fresh private file, `openPath`, which is what the loader opens (and then
+ * deletes): the bytes that were hashed are the bytes that are opened.
  *
  * @param opts The manifest, the release URL, the cache root.
  * @returns The verified file.
  *
- * @example A tampered download is refused and deleted
+ * @example A tampered download is refused
  * ```ts
  * import { fetchLibrary } from "./fetch.ts";
  * import assert from "node:assert/strict";
@@ -503,7 +504,7 @@ async function writeBody(res: Response, file: Deno.FsFile, limit: number): Promi
  *     key: "linux-x86_64",
  *     fetchImpl: () => Promise.resolve(new Response(new Uint8Array([1, 2, 3]))),
  *   }),
- *   /downloaded "https:\/\/example.invalid\/release\/lib.so" has SHA-256 [0-9a-f]{64}, the manifest expects 0{64}; the file was deleted/,
+ *   /downloaded "https:\/\/example.invalid\/release\/lib.so" has SHA-256 [0-9a-f]{64}, the manifest expects 0{64}; nothing was written/,
  * );
  * assert.deepEqual([...Deno.readDirSync(cacheRoot)], []);
  * await Deno.remove(cacheRoot, { recursive: true });
@@ -517,78 +518,67 @@ export async function fetchLibrary(opts: FetchLibraryOptions): Promise<FetchedLi
   const url = new URL(entry.file, base).href;
   const versionDir = `${cacheRoot}/${manifest.version}`;
   const dir = `${versionDir}/${entry.sha256}`;
-  const path = `${dir}/${opts.fileName ?? libraryFileName()}`;
+  const fileName = opts.fileName ?? libraryFileName();
+  const path = `${dir}/${fileName}`;
   const cacheFlags = `--allow-read=${cacheRoot} --allow-write=${cacheRoot} (and --allow-ffi=${cacheRoot} to open it)`;
   const cacheWhat = `the library cache "${cacheRoot}" (GAN_NATIVE_CACHE, else <Deno's cache dir>/deno-gan)`;
+  const verified = (bytes: Uint8Array, source: "cache" | "download") =>
+    privateCopy(dir, fileName, bytes).then((openPath) => ({
+      path,
+      openPath,
+      url,
+      sha256: entry.sha256,
+      size: entry.size,
+      source,
+    }));
 
   try {
-    const cached = await hashFile(path);
-    if (cached && cached.size === entry.size && cached.sha256 === entry.sha256) {
-      return { path, url, sha256: entry.sha256, size: entry.size, source: "cache" };
+    await privateDir(cacheRoot, dir);
+    const cached = await readIfExists(path);
+    if (cached && cached.length === entry.size && (await sha256Hex(cached)) === entry.sha256) {
+      return await verified(cached, "cache");
     }
     if (cached) await Deno.remove(path); // corrupted in the cache: fetch it again
-    await Deno.mkdir(dir, { recursive: true });
   } catch (e) {
     throw permissionHint(e, cacheWhat, cacheFlags);
   }
 
-  let tmp: string;
-  try {
-    tmp = await Deno.makeTempFile({ dir, prefix: ".download-", suffix: ".tmp" });
-  } catch (e) {
-    throw permissionHint(e, cacheWhat, cacheFlags);
-  }
   const from = `the release folder ${base.href} (${opts.baseUrlSource ?? "given"})`;
+  let bytes: Uint8Array;
   try {
-    let res: Response;
-    try {
-      res = await (opts.fetchImpl ?? fetch)(url);
-    } catch (e) {
-      const hinted = permissionHint(e, `downloading "${url}"`, `--allow-net=${base.host}`);
-      if (hinted !== e) throw hinted;
-      throw new Error(`${PREFIX} downloading "${url}" from ${from} failed: ${(e as Error).message}`, { cause: e });
-    }
-    if (!res.ok) {
-      await res.body?.cancel();
-      throw new Error(
-        `${PREFIX} downloading "${url}" from ${from} failed: HTTP ${res.status} ${res.statusText}`.trimEnd() +
-          `; set GAN_NATIVE_URL to a folder that has the files of "deno task release", or GAN_NATIVE_LIB to a library`,
-      );
-    }
-    const file = await Deno.open(tmp, { write: true, truncate: true });
-    let seen: number;
-    try {
-      seen = await writeBody(res, file, entry.size);
-    } finally {
-      file.close();
-    }
-    if (seen > entry.size) {
-      throw new Error(
-        `${PREFIX} downloaded "${url}" is larger than the ${entry.size} bytes the manifest expects; ` +
-          `the file was deleted`,
-      );
-    }
-    if (seen !== entry.size) {
-      throw new Error(
-        `${PREFIX} downloaded "${url}" has ${seen} bytes, the manifest expects ${entry.size}; the file was deleted`,
-      );
-    }
-    const got = await hashFile(tmp);
-    if (got === null || got.size !== entry.size) {
-      throw new Error(`${PREFIX} downloaded "${url}" changed on disk while it was checked; the file was deleted`);
-    }
-    if (got.sha256 !== entry.sha256) {
-      throw new Error(
-        `${PREFIX} downloaded "${url}" has SHA-256 ${got.sha256}, the manifest expects ${entry.sha256}; ` +
-          `the file was deleted`,
-      );
-    }
-    await Deno.rename(tmp, path);
+    bytes = await downloadVerified(url, { sha256: entry.sha256, size: entry.size, expects: "the manifest expects" }, {
+      fetchImpl: opts.fetchImpl,
+    });
   } catch (e) {
-    await removeQuietly(tmp);
     await removeQuietly(dir); // only when empty
     await removeQuietly(versionDir); // only when empty
+    const hinted = permissionHint(
+      e instanceof DownloadError ? e.cause : e,
+      `downloading "${url}"`,
+      `--allow-net=${base.host}`,
+    );
+    if (e instanceof DownloadError && hinted !== e.cause) throw hinted;
+    if (e instanceof DownloadError && (e.failure === "network" || e.failure === "http")) {
+      const hint = e.failure === "http"
+        ? '; set GAN_NATIVE_URL to a folder that has the files of "deno task release", or GAN_NATIVE_LIB to a library'
+        : "";
+      throw new Error(`${PREFIX} ${e.message.replace(/ failed: /, ` from ${from} failed: `)}${hint}`, { cause: e });
+    }
+    throw new Error(`${PREFIX} ${(e as Error).message}; nothing was written`, { cause: e });
+  }
+  try {
+    await writeFileAtomic(path, bytes);
+    return await verified(bytes, "download");
+  } catch (e) {
     throw permissionHint(e, cacheWhat, cacheFlags);
   }
-  return { path, url, sha256: entry.sha256, size: entry.size, source: "download" };
+}
+
+async function readIfExists(path: string): Promise<Uint8Array | null> {
+  try {
+    return await Deno.readFile(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
 }

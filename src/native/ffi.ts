@@ -1,19 +1,16 @@
 /**
- * The one FFI boundary: the symbol table of `gan_native`, where the library is found, and how status codes become
- * typed errors. Every other module reaches native code through {@link lib} and {@link check}.
- *
- * The library is found in this order (see {@link locateLibraryAsync}): an explicit path or GAN_NATIVE_LIB; the
- * checkout's native/target/release (built with cargo) when this module is a local file; a prebuilt library downloaded
- * from the release folder and checked against `native/manifest.json` when it was imported from an http(s) URL
- * (`./fetch.ts`); else an error that says how to get one.
+ * The one FFI boundary: the symbol table of `gan_native`, opening the library (found by `./loader.ts`), and how
+ * status codes become typed errors. Every other module reaches native code through {@link lib} and {@link check};
+ * the handle classes that own native objects are in `./handles.ts`.
  *
  * @module
  */
 
-import shippedManifest from "../../native/manifest.json" with { type: "json" };
-import { fetchLibrary, libraryFileName, nativeCacheRoot, parseManifest, platformKey, readEnv } from "./fetch.ts";
+import { libraryFileName } from "./fetch.ts";
+import { type LibraryLocation, type LoadOptions, locateLibrary, locateLibraryAsync } from "./loader.ts";
 
 export { libraryFileName };
+export type { LibraryLocation, LoadOptions };
 
 /** The ABI version this file declares; the library must report the same. */
 export const ABI_VERSION = 2;
@@ -38,6 +35,8 @@ export const SYMBOLS = {
   gan_context_free: { parameters: ["u32"], result: "i32" },
   // uint32_t gan_mlp_new(uint32_t ctx, const uint8_t* spec_json, size_t len)
   gan_mlp_new: { parameters: ["u32", "buffer", "usize"], result: "u32" },
+  // int64_t gan_spec_info(const uint8_t* spec_json, size_t len, uint8_t* buf, size_t cap)
+  gan_spec_info: { parameters: ["buffer", "usize", "buffer", "usize"], result: "i64" },
   // int64_t gan_mlp_info(uint32_t mlp, uint8_t* buf, size_t cap)
   gan_mlp_info: { parameters: ["u32", "buffer", "usize"], result: "i64" },
   // int32_t gan_mlp_get(uint32_t mlp, uint32_t which, float* out, size_t len)
@@ -96,20 +95,61 @@ export const SYMBOLS = {
 /** The loaded library's functions. */
 export type NativeSymbols = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 
-/** Status codes of the C ABI (see native/src/error.rs). */
-export const STATUS = {
-  0: "Ok",
-  1: "InvalidArgument",
-  2: "InvalidHandle",
-  3: "InvalidState",
-  4: "Backend",
-  5: "Unavailable",
-  6: "Panic",
-  7: "Diverged",
-} as const;
+/**
+ * The contract of the C ABI as the library states it (`gan_contract`): the status codes by name, the fields of the
+ * per-step record that `gan_gan_step` writes, the flat buffers of an MLP by selector, and the random-stream domains.
+ * TypeScript reads these instead of restating them.
+ */
+export interface NativeContract {
+  /** The library's ABI version. */
+  abi_version: number;
+  /** Status code by name, e.g. `{ Ok: 0, InvalidArgument: 1, …, Diverged: 7 }`. */
+  status: Record<string, number>;
+  /** The per-step record's fields, in order, e.g. `["d_loss", "g_loss", "d_real", "d_fake"]`. */
+  step_fields: string[];
+  /** The flat buffers of an MLP: `buffers[i]` is selector `i` of get/set, e.g. `params`, `running`. */
+  buffers: string[];
+  /** Random-stream domains by name, e.g. `{ noise: 1, shuffle: 2, init: 3, fixed: 4, sample: 5 }`. */
+  rng_domains: Record<string, number>;
+}
 
-/** The name of a status code. */
-export type StatusName = (typeof STATUS)[keyof typeof STATUS];
+let contractCache: NativeContract | undefined;
+
+/**
+ * The contract of the loaded library (loading it on first use; read once).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { nativeContract } from "./ffi.ts";
+ * const c = nativeContract();
+ * assert.equal(c.status.Ok, 0);
+ * assert.ok(c.step_fields.includes("d_loss"));
+ * ```
+ */
+export function nativeContract(): NativeContract {
+  if (contractCache === undefined) {
+    const s = lib();
+    contractCache = readJson("gan_contract", (b, n) => s.gan_contract(b, BigInt(n))) as NativeContract;
+  }
+  return contractCache;
+}
+
+/**
+ * The name of a status code, as the library names it ("Unknown" for a code it does not define).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { statusName } from "./ffi.ts";
+ * assert.equal(statusName(0), "Ok");
+ * assert.equal(statusName(99), "Unknown");
+ * ```
+ */
+export function statusName(code: number): string {
+  const hit = Object.entries(nativeContract().status).find(([, c]) => c === code);
+  return hit ? hit[0] : "Unknown";
+}
 
 /**
  * A failure reported by the native library: the status code and the library's own message.
@@ -126,8 +166,8 @@ export type StatusName = (typeof STATUS)[keyof typeof STATUS];
 export class NativeError extends Error {
   /** The numeric status code. */
   readonly code: number;
-  /** The status code's name. */
-  readonly status: StatusName | "Unknown";
+  /** The status code's name, as the library names it (see {@link nativeContract}), or "Unknown". */
+  readonly status: string;
   /** The message of the native library, without the function name. */
   readonly nativeMessage: string;
   /** Makes an error for a failed call of `fn`. */
@@ -135,253 +175,17 @@ export class NativeError extends Error {
     super(`${fn}: ${nativeMessage}`);
     this.name = "NativeError";
     this.code = code;
-    this.status = (STATUS as Record<number, StatusName>)[code] ?? "Unknown";
+    this.status = statusName(code);
     this.nativeMessage = nativeMessage;
   }
 }
 
-/**
- * Where the library came from, for error messages and `info()`.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { LibraryLocation } from "./ffi.ts";
- * const where: LibraryLocation = { path: "/opt/libgan_native.so", source: "env" };
- * assert.ok(where.source === "env");
- * ```
- */
-export interface LibraryLocation {
-  /** The path that was opened. */
-  path: string;
-  /**
-   * How it was found: `option` (an explicit path), `env` (GAN_NATIVE_LIB), `checkout` (native/target/release),
-   * `download` (downloaded now from the release folder and verified) or `cache` (a verified cached download).
-   */
-  source: "env" | "option" | "checkout" | "download" | "cache";
-  /** For `download` and `cache`: the release file's URL. */
-  url?: string;
-  /** For `download` and `cache`: its SHA-256, checked against the manifest before the file was opened. */
-  sha256?: string;
-}
-
-/**
- * Options for {@link loadLibrary} and {@link loadNativeLibrary}.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import type { LoadOptions } from "./ffi.ts";
- * const opts: LoadOptions = { releaseUrl: "https://example.com/deno-gan/release/", cacheDir: "/tmp/gan-cache" };
- * assert.ok(opts.path === undefined);
- * ```
- */
-export interface LoadOptions {
-  /** An explicit path to the library; wins over everything else. */
-  path?: string;
-  /** Build the checkout's library with cargo when it is missing or older than its sources (default true). */
-  build?: boolean;
-  /**
-   * URL imports only: the release folder to download from (else GAN_NATIVE_URL, else {@link DEFAULT_RELEASE_URL}:
-   * `release/` next to mod.ts on the same host).
-   */
-  releaseUrl?: string | URL;
-  /** URL imports only: the cache root (else GAN_NATIVE_CACHE, else `<Deno's cache directory>/deno-gan`). */
-  cacheDir?: string;
-}
-
-/**
- * Where a module imported from a URL downloads the prebuilt library from, unless GAN_NATIVE_URL says otherwise: the
- * `release/` folder next to mod.ts on the same host (for `https://host/deno-gan/mod.ts`,
- * `https://host/deno-gan/release/`).
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { DEFAULT_RELEASE_URL } from "./ffi.ts";
- * assert.ok(DEFAULT_RELEASE_URL.endsWith("/release/"));
- * ```
- */
-export const DEFAULT_RELEASE_URL: string = new URL("../../release/", import.meta.url).href;
-
-/** The manifest's own URL, for messages. */
-const MANIFEST_URL = new URL("../../native/manifest.json", import.meta.url).href;
-
 let loaded: { lib: Deno.DynamicLibrary<typeof SYMBOLS>; location: LibraryLocation } | undefined;
-
-/**
- * The native crate of this checkout (when this module is a local file), else undefined.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { checkoutCrateDir } from "./ffi.ts";
- * assert.ok(checkoutCrateDir()?.endsWith("/native/"));
- * ```
- */
-export function checkoutCrateDir(): string | undefined {
-  const url = new URL("../../native/", import.meta.url);
-  if (url.protocol !== "file:") return undefined;
-  return decodeURIComponent(url.pathname);
-}
-
-function isRemote(): boolean {
-  const { protocol } = new URL(import.meta.url);
-  return protocol === "http:" || protocol === "https:";
-}
-
-function mtime(path: string): number {
-  try {
-    return Deno.statSync(path).mtime?.getTime() ?? 0;
-  } catch (e) {
-    if (e instanceof Deno.errors.NotCapable) {
-      throw new Error(`Cannot find the native library: reading "${path}" needs --allow-read: ${e.message}`, {
-        cause: e,
-      });
-    }
-    return 0;
-  }
-}
-
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const e of Deno.readDirSync(dir)) {
-    const p = `${dir}/${e.name}`;
-    if (e.isDirectory) newest = Math.max(newest, newestSource(p));
-    else newest = Math.max(newest, mtime(p));
-  }
-  return newest;
-}
-
-/**
- * Runs `cargo build --release` in the checkout's crate, failing with cargo's output.
- *
- * @example
- * ```ts
- * import { buildCheckout, checkoutCrateDir } from "./ffi.ts";
- * buildCheckout(checkoutCrateDir()!); // a no-op when the library is up to date
- * ```
- */
-export function buildCheckout(crate: string): void {
-  let out: Deno.CommandOutput;
-  // Say so: a first build (wgpu, gemm) takes a minute or two, with cargo's output held until it ends.
-  console.error(
-    `deno-gan: building the native library (cargo build --release in ${crate}); the first build takes a few minutes`,
-  );
-  try {
-    out = new Deno.Command("cargo", { args: ["build", "--release"], cwd: crate, stdout: "piped", stderr: "piped" })
-      .outputSync();
-  } catch (e) {
-    throw new Error(
-      `Cannot build the native library in "${crate}": cargo could not be started (${(e as Error).message}). ` +
-        `Install a Rust toolchain (https://rustup.rs) or set GAN_NATIVE_LIB to a built library.`,
-    );
-  }
-  if (!out.success) {
-    const err = new TextDecoder().decode(out.stderr).split("\n").slice(-30).join("\n");
-    throw new Error(`Cannot build the native library: cargo build --release failed in "${crate}":\n${err}`);
-  }
-}
-
-function notFound(reason: string): Error {
-  return new Error(
-    `Cannot find the native library: this module was loaded from "${import.meta.url}", ${reason}. Get one in one of ` +
-      `these ways: set GAN_NATIVE_LIB (or Context's libraryPath option) to a built ${libraryFileName()}; or build it ` +
-      `in a checkout of deno-gan ("deno task build", i.e. cargo build --release in native/) and import mod.ts from ` +
-      `that checkout; or import mod.ts from an http(s) server that also serves release/ and native/manifest.json ` +
-      `made by "deno task release", and call "await loadNativeLibrary()"`,
-  );
-}
-
-function locateCheckout(crate: string, opts: LoadOptions): LibraryLocation {
-  const path = `${crate}target/release/${libraryFileName()}`;
-  const cargoToml = mtime(`${crate}Cargo.toml`);
-  if (cargoToml === 0) {
-    if (mtime(path) !== 0) return { path, source: "checkout" };
-    throw notFound(`a local file, but "${crate}Cargo.toml" does not exist (this is not a checkout with native/)`);
-  }
-  if (opts.build !== false) {
-    const built = mtime(path);
-    if (built === 0 || built < Math.max(newestSource(`${crate}src`), cargoToml)) {
-      buildCheckout(crate);
-    }
-  }
-  return { path, source: "checkout" };
-}
-
-/**
- * Finds the library without downloading: an explicit path, then GAN_NATIVE_LIB, then (when this module is a local
- * file) the checkout's native/target/release, built with cargo when missing or stale. A module imported from an
- * http(s) URL needs {@link locateLibraryAsync} (through {@link loadNativeLibrary}) to download its library; here it
- * gets an error that says so.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { locateLibrary } from "./ffi.ts";
- * assert.ok(locateLibrary({ path: "/opt/gan/libgan_native.so" }).source === "option");
- * ```
- */
-export function locateLibrary(opts: LoadOptions = {}): LibraryLocation {
-  if (opts.path) return { path: opts.path, source: "option" };
-  const env = readEnv("GAN_NATIVE_LIB");
-  if (env) return { path: env, source: "env" };
-  const crate = checkoutCrateDir();
-  if (crate) return locateCheckout(crate, opts);
-  if (isRemote()) {
-    throw new Error(
-      `Cannot load the native library: this module was imported from "${import.meta.url}", so the prebuilt ` +
-        `library for ${platformKey()} must be downloaded and checked against the manifest first: call ` +
-        `"await loadNativeLibrary()" (exported by mod.ts) before the first Context, or set GAN_NATIVE_LIB to a ` +
-        `library you built`,
-    );
-  }
-  throw notFound("which is neither a local file nor an http(s) URL");
-}
-
-/**
- * Finds the library, downloading it when needed, in this order:
- * 1. an explicit path (`opts.path`), or GAN_NATIVE_LIB;
- * 2. when this module is a local file (a checkout): native/target/release, built with cargo when missing or stale;
- * 3. when this module was imported from an http(s) URL: the prebuilt library for `Deno.build.os`-`Deno.build.arch`
- *    from the release folder (`opts.releaseUrl`, else GAN_NATIVE_URL, else {@link DEFAULT_RELEASE_URL}), checked
- *    against the SHA-256 manifest `native/manifest.json` that comes from the same origin as this code before it is
- *    ever opened, and cached in `<cache root>/<version>/<sha256>/` (cache root: `opts.cacheDir`, else
- *    GAN_NATIVE_CACHE, else `<Deno's cache directory>/deno-gan`); a cached copy is re-hashed every time;
- * 4. otherwise an error that says how to get a library.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { locateLibraryAsync } from "./ffi.ts";
- * const where = await locateLibraryAsync(); // in a checkout: native/target/release, no network
- * assert.ok(["checkout", "env"].includes(where.source));
- * ```
- */
-export async function locateLibraryAsync(opts: LoadOptions = {}): Promise<LibraryLocation> {
-  if (opts.path || readEnv("GAN_NATIVE_LIB") || checkoutCrateDir() || !isRemote()) return locateLibrary(opts);
-  const manifest = parseManifest(shippedManifest, `the manifest "${MANIFEST_URL}"`);
-  const envUrl = opts.releaseUrl === undefined ? readEnv("GAN_NATIVE_URL") : undefined;
-  const [rawBase, baseUrlSource] = opts.releaseUrl !== undefined
-    ? [opts.releaseUrl, "from the releaseUrl option"]
-    : envUrl
-    ? [envUrl, "from GAN_NATIVE_URL"]
-    : [DEFAULT_RELEASE_URL, "the default: release/ next to mod.ts; set GAN_NATIVE_URL to change it"];
-  let baseUrl: URL;
-  try {
-    baseUrl = new URL(rawBase);
-  } catch {
-    throw new Error(`Cannot load the native library: the release URL "${rawBase}" (${baseUrlSource}) is not a URL`);
-  }
-  const cacheRoot = opts.cacheDir ?? nativeCacheRoot();
-  const got = await fetchLibrary({ manifest, baseUrl, baseUrlSource, cacheRoot });
-  return { path: got.path, source: got.source, url: got.url, sha256: got.sha256 };
-}
 
 function openLibrary(location: LibraryLocation): { symbols: NativeSymbols; location: LibraryLocation } {
   let lib: Deno.DynamicLibrary<typeof SYMBOLS>;
   try {
-    lib = Deno.dlopen(location.path, SYMBOLS);
+    lib = Deno.dlopen(location.openPath ?? location.path, SYMBOLS);
   } catch (e) {
     const dir = location.path.slice(0, Math.max(location.path.lastIndexOf("/"), location.path.lastIndexOf("\\")));
     const hint = e instanceof Deno.errors.NotCapable ? `; run with --allow-ffi=${dir || location.path}` : "";
@@ -389,6 +193,9 @@ function openLibrary(location: LibraryLocation): { symbols: NativeSymbols; locat
       `Cannot open the native library "${location.path}" (found through ${location.source}): ` +
         `${(e as Error).message}${hint}`,
     );
+  } finally {
+    // The private copy of a verified download is only for this open: the mapping outlives the file.
+    if (location.openPath) removeQuietly(location.openPath);
   }
   const abi = lib.symbols.gan_abi_version();
   if (abi !== ABI_VERSION) {
@@ -397,8 +204,17 @@ function openLibrary(location: LibraryLocation): { symbols: NativeSymbols; locat
       `The native library "${location.path}" has ABI version ${abi}, this module needs ${ABI_VERSION}: rebuild it`,
     );
   }
-  loaded = { lib, location };
-  return { symbols: lib.symbols, location };
+  const { openPath: _, ...where } = location;
+  loaded = { lib, location: where };
+  return { symbols: lib.symbols, location: where };
+}
+
+function removeQuietly(path: string): void {
+  try {
+    Deno.removeSync(path);
+  } catch {
+    // already gone
+  }
 }
 
 /**
@@ -420,7 +236,7 @@ export function loadLibrary(opts: LoadOptions = {}): { symbols: NativeSymbols; l
 
 /**
  * Opens the library once (later calls return the same one), downloading and verifying it first when this module was
- * imported from an http(s) URL (see {@link locateLibraryAsync} for the order). Call it once before the first
+ * imported from an http(s) URL (see `locateLibraryAsync` in `./loader.ts` for the order). Call it once before the first
  * `Context` when importing mod.ts from a URL; in a checkout it is the same as {@link loadLibrary}.
  *
  * @example

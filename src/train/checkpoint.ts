@@ -15,7 +15,7 @@
  * @module
  */
 
-import type { NativeMlp } from "../backend/native.ts";
+import type { NativeMlp } from "../native/handles.ts";
 import {
   expectTensor,
   readSafetensorsFile,
@@ -23,14 +23,14 @@ import {
   type TensorMap,
   writeSafetensorsFile,
 } from "../io/safetensors.ts";
-import { type MlpSpec, tensorLayout } from "../model/spec.ts";
+import type { MlpSpec } from "../model/spec.ts";
 
 /** The format tag written into every checkpoint's metadata. */
 export const CHECKPOINT_FORMAT = "deno-gan/1";
 
 /** The state_dict of one network: parameters, running statistics and `num_batches_tracked` per BN layer. */
-export function stateDictEntries(spec: MlpSpec, net: NativeMlp, prefix = ""): TensorEntry[] {
-  const layout = tensorLayout(spec);
+export function stateDictEntries(net: NativeMlp, prefix = ""): TensorEntry[] {
+  const layout = net.layout();
   const params = net.get("params"), running = net.get("running");
   const out: TensorEntry[] = [];
   const tracked = BigInt64Array.of(BigInt(net.info().num_batches_tracked));
@@ -48,8 +48,8 @@ export function stateDictEntries(spec: MlpSpec, net: NativeMlp, prefix = ""): Te
 }
 
 /** The Adam state of one network, as PyTorch's optimizer names its parts. */
-function adamEntries(spec: MlpSpec, net: NativeMlp, prefix: string): TensorEntry[] {
-  const layout = tensorLayout(spec);
+function adamEntries(net: NativeMlp, prefix: string): TensorEntry[] {
+  const layout = net.layout();
   const m = net.get("adam_m"), v = net.get("adam_v");
   const out: TensorEntry[] = [];
   for (const t of layout.params) {
@@ -125,10 +125,10 @@ export async function saveCheckpoint(
   info: CheckpointInfo,
 ): Promise<void> {
   const tensors = [
-    ...stateDictEntries(g.spec, g.net, "generator."),
-    ...stateDictEntries(d.spec, d.net, "discriminator."),
-    ...adamEntries(g.spec, g.net, "optimizer_G"),
-    ...adamEntries(d.spec, d.net, "optimizer_D"),
+    ...stateDictEntries(g.net, "generator."),
+    ...stateDictEntries(d.net, "discriminator."),
+    ...adamEntries(g.net, "optimizer_G"),
+    ...adamEntries(d.net, "optimizer_D"),
     { name: "train.step", dtype: "I64", shape: [], data: BigInt64Array.of(BigInt(info.step)) },
     { name: "train.seed", dtype: "I64", shape: [], data: BigInt64Array.of(BigInt(info.seed)) },
   ] satisfies TensorEntry[];
@@ -137,8 +137,8 @@ export async function saveCheckpoint(
 }
 
 /** Writes the generator's plain state_dict atomically. */
-export async function saveGenerator(path: string, spec: MlpSpec, net: NativeMlp, config: Record<string, unknown>) {
-  await writeSafetensorsFile(path, stateDictEntries(spec, net), {
+export async function saveGenerator(path: string, net: NativeMlp, config: Record<string, unknown>) {
+  await writeSafetensorsFile(path, stateDictEntries(net), {
     format: CHECKPOINT_FORMAT,
     config: JSON.stringify(config),
   });
@@ -151,8 +151,8 @@ function scalar(map: TensorMap, name: string, file: string): number {
 }
 
 /** Reads one network's state (prefix "" for a plain state_dict) into `net`, checking every name, dtype and shape. */
-export function loadStateDict(map: TensorMap, file: string, spec: MlpSpec, net: NativeMlp, prefix = ""): void {
-  const layout = tensorLayout(spec);
+export function loadStateDict(map: TensorMap, file: string, net: NativeMlp, prefix = ""): void {
+  const layout = net.layout();
   const params = new Float32Array(layout.paramCount), running = new Float32Array(layout.bufferCount);
   for (const t of layout.params) params.set(expectTensor(map, prefix + t.name, "F32", t.shape, file), t.offset);
   let tracked = 0;
@@ -174,8 +174,8 @@ function checkFinite(a: Float32Array, file: string, what: string) {
   if (i >= 0) throw new Error(`Cannot load checkpoint "${file}": ${what} hold ${a[i]} at flat index ${i}`);
 }
 
-function loadAdam(map: TensorMap, file: string, spec: MlpSpec, net: NativeMlp, prefix: string): void {
-  const layout = tensorLayout(spec);
+function loadAdam(map: TensorMap, file: string, net: NativeMlp, prefix: string): void {
+  const layout = net.layout();
   const m = new Float32Array(layout.paramCount), v = new Float32Array(layout.paramCount);
   for (const t of layout.params) {
     m.set(expectTensor(map, `${prefix}.exp_avg.${t.name}`, "F32", t.shape, file), t.offset);
@@ -223,9 +223,9 @@ export async function loadCheckpoint(
 ): Promise<CheckpointInfo> {
   const { map, info } = await readCheckpoint(path);
   if (!map.has("train.step")) throw new Error(`Cannot resume from "${path}": it holds no training state (train.step)`);
-  loadStateDict(map, path, g.spec, g.net, "generator.");
-  loadStateDict(map, path, d.spec, d.net, "discriminator.");
-  loadAdam(map, path, g.spec, g.net, "optimizer_G");
-  loadAdam(map, path, d.spec, d.net, "optimizer_D");
+  loadStateDict(map, path, g.net, "generator.");
+  loadStateDict(map, path, d.net, "discriminator.");
+  loadAdam(map, path, g.net, "optimizer_G");
+  loadAdam(map, path, d.net, "optimizer_D");
   return info;
 }

@@ -5,24 +5,33 @@
  * @module
  */
 
-import { type BackendInfo, type BackendName, Context, NativeGan, NativeMlp } from "../backend/native.ts";
-import { DOMAIN_FIXED, DOMAIN_SAMPLE, normal } from "../backend/rng.ts";
+import {
+  type BackendInfo,
+  type BackendName,
+  Context,
+  decodeSteps,
+  describeSpec,
+  NativeGan,
+  NativeMlp,
+  nativeNormal,
+  stepRecordLength,
+  type StepResult,
+} from "../native/handles.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { MetricsLog } from "../io/metrics.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
-import { initialState } from "../model/init.ts";
-import { type MlpSpec, seedDiscriminator, seedGenerator, validateSpec } from "../model/spec.ts";
+import { type MlpSpec, seedDiscriminator, seedGenerator } from "../model/spec.ts";
 import { loadCheckpoint, NonFiniteStateError, saveCheckpoint, saveGenerator } from "./checkpoint.ts";
+import { checkMemory, estimateRunBytes, memoryLimit } from "./memory.ts";
+
+/** The run's memory limit: its own, or the machine's default. */
+function limitOf(r: ResolvedTrainOptions): { bytes: number; what: string } {
+  return r.memoryLimit === undefined ? memoryLimit() : { bytes: r.memoryLimit, what: "the memoryLimit option" };
+}
 import { NativeError } from "../native/ffi.ts";
 
-/** The step a native divergence message names ("step N: ..."), else `fallback`. */
-function divergedStep(message: string, fallback: number): number {
-  const m = /^step (\d+):/.exec(message);
-  return m ? Number(m[1]) : fallback;
-}
-
-/** The library's status code for a diverged step (native/src/error.rs). */
-const DIVERGED = 7;
+/** The PNG encoder's module, loaded when the first grid is written. */
+const PNG_MODULE = new URL("../io/png.ts", import.meta.url).href;
 
 /** Settings of a run. The defaults are the seed's (PyTorch-GAN gan.py). */
 export interface TrainOptions {
@@ -60,8 +69,13 @@ export interface TrainOptions {
   resume?: string;
   /** Stop after this many steps in total (default: all epochs). */
   maxSteps?: number;
-  /** Steps per native call (default 16): larger amortizes the call and GPU submission. */
+  /** Steps per native call (default 16, at most 65536): larger amortizes the call and GPU submission. */
   stepsPerCall?: number;
+  /**
+   * The most memory the run may plan to use, in bytes (default: 80% of the machine's memory); a run or a `sample(n)`
+   * estimated above it is refused before anything is allocated.
+   */
+  memoryLimit?: number;
   /** Generator spec (default: the seed's, from latentDim, imgSize, channels and bnEps). */
   generator?: MlpSpec;
   /** Discriminator spec (default: the seed's, from imgSize and channels); it must not use BatchNorm. */
@@ -150,8 +164,9 @@ export class DivergenceError extends Error {
 
 /** {@link TrainOptions} with every default filled in. */
 export type ResolvedTrainOptions =
-  & Required<Omit<TrainOptions, "outDir" | "resume" | "maxSteps" | "generator" | "discriminator">>
+  & Required<Omit<TrainOptions, "outDir" | "resume" | "maxSteps" | "generator" | "discriminator" | "memoryLimit">>
   & {
+    memoryLimit?: number;
     outDir?: string;
     resume?: string;
     maxSteps?: number;
@@ -185,8 +200,11 @@ function resolve(o: TrainOptions): ResolvedTrainOptions {
   } as ResolvedTrainOptions;
   r.generator ??= seedGenerator(r.latentDim, r.imgSize, r.channels, r.bnEps);
   r.discriminator ??= seedDiscriminator(r.imgSize, r.channels);
-  validateSpec(r.generator);
-  validateSpec(r.discriminator);
+  if (!Number.isSafeInteger(r.stepsPerCall) || r.stepsPerCall < 1 || r.stepsPerCall > 65536) {
+    throw new RangeError(`stepsPerCall must be an integer in [1, 65536], got ${r.stepsPerCall}`);
+  }
+  describeSpec(r.generator); // the library validates both specs before anything is built
+  describeSpec(r.discriminator);
   return r;
 }
 
@@ -237,6 +255,7 @@ export class GanTrainer implements Disposable {
   /** The training images. */
   readonly dataset: Dataset;
   #lastCheckpoint: string | null = null;
+  #running = false;
 
   private constructor(
     r: ResolvedTrainOptions,
@@ -266,6 +285,8 @@ export class GanTrainer implements Disposable {
       );
     }
     if (gOut !== features) throw new RangeError(`generator outputs ${gOut} values, the images have ${features}`);
+    const need = estimateRunBytes(r.generator, r.discriminator, r.batchSize, { count: dataset.count, features });
+    checkMemory(need, `this run (${dataset.count} images of ${features} values, batch ${r.batchSize})`, limitOf(r));
     const ctx = new Context({ backend: r.backend, threads: r.threads });
     const closeAll: Disposable[] = [ctx];
     try {
@@ -273,10 +294,8 @@ export class GanTrainer implements Disposable {
       closeAll.push(g);
       const d = new NativeMlp(ctx, r.discriminator);
       closeAll.push(d);
-      const gi = initialState(r.generator, r.seed, 0), di = initialState(r.discriminator, r.seed, 1);
-      g.set("params", gi.params);
-      g.set("running", gi.buffers);
-      d.set("params", di.params);
+      g.init(r.seed, 0);
+      d.init(r.seed, 1);
       const gan = new NativeGan(ctx, g, d, {
         batch_size: r.batchSize,
         seed: r.seed,
@@ -332,7 +351,10 @@ export class GanTrainer implements Disposable {
    * drawn with `seed` (the same seed gives the same images).
    */
   sample(n: number, seed = 0): Float32Array<ArrayBuffer> {
-    const z = normal(seed, 0, n * this.options.generator.input, DOMAIN_SAMPLE);
+    if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`sample: n must be a positive integer, got ${n}`);
+    const { input } = this.options.generator, features = this.g.info().output;
+    checkMemory(4 * n * (input + 2 * features), `sample(${n})`, limitOf(this.options));
+    const z = nativeNormal(seed, 0, n * input, "sample");
     return this.g.forward(z, n, false);
   }
 
@@ -345,135 +367,50 @@ export class GanTrainer implements Disposable {
       net: this.d,
     }, { step, seed: this.options.seed, config });
     const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : ".";
-    await saveGenerator(`${dir}/generator.safetensors`, this.options.generator, this.g, config);
+    await saveGenerator(`${dir}/generator.safetensors`, this.g, config);
     this.#lastCheckpoint = path;
   }
 
-  /** Runs the loop to the end (or `maxSteps`), calling back per step, per sample grid and per checkpoint. */
+  /**
+   * Runs the loop to the end (or `maxSteps`), calling back per step, per sample grid and per checkpoint. One run at a
+   * time: a second `run()` while one is in progress (from `Promise.all` or from inside a callback) is refused.
+   */
   async run(cb: TrainCallbacks = {}): Promise<RunSummary> {
-    const r = this.options;
-    const info = this.gan.info();
-    const nb = info.batches_per_epoch;
-    const total = this.totalSteps;
-    const out = r.outDir;
-    let metrics: MetricsLog | undefined;
-    if (out) {
-      await Deno.mkdir(`${out}/images`, { recursive: true });
-      await Deno.mkdir(`${out}/checkpoints`, { recursive: true });
-      metrics = MetricsLog.open(`${out}/metrics.jsonl`, { truncate: !r.resume });
-      await writeFileAtomic(
-        `${out}/run.json`,
-        new TextEncoder().encode(
-          JSON.stringify(
-            {
-              config: configRecord(r),
-              resumed_from: r.resume ?? null,
-              dataset: { name: this.dataset.name, count: this.dataset.count },
-              backend: this.backendInfo(),
-              versions: { deno: Deno.version.deno, v8: Deno.version.v8, typescript: Deno.version.typescript },
-              started: new Date().toISOString(),
-            },
-            null,
-            2,
-          ) + "\n",
-        ),
+    if (this.#running) {
+      throw new Error(
+        "GanTrainer.run: a run is already in progress on this trainer (await it before starting another)",
       );
     }
-    const fixedZ = normal(r.seed, 0, 25 * r.generator.input, DOMAIN_FIXED);
-    const imgSide = r.imgSize, ch = r.channels;
-    const t0 = performance.now();
-    const start = info.step;
+    this.#running = true;
+    try {
+      return await this.#run(cb);
+    } finally {
+      this.#running = false;
+    }
+  }
+
+  async #run(cb: TrainCallbacks): Promise<RunSummary> {
+    const r = this.options;
+    const start = this.step, total = this.totalSteps;
+    const metrics = await this.#openOutputs();
+    const fixedZ = nativeNormal(r.seed, 0, 25 * r.generator.input, "fixed"); // [25, latent]
+    const clock = { t0: performance.now(), total, nb: this.gan.info().batches_per_epoch };
+    const buf = new Float32Array(stepRecordLength() * r.stepsPerCall); // [stepsPerCall, record]
     let step = start;
     let final: StepEvent | null = null;
-    const buf = new Float32Array(4 * r.stepsPerCall);
     try {
       while (step < total) {
-        let n = Math.min(total - step, r.stepsPerCall);
-        // End the call right after a sampled step, so its generated batch can be read.
-        const nextSample = Math.ceil(step / r.sampleInterval) * r.sampleInterval;
-        n = Math.min(n, nextSample - step + 1);
-        if (r.checkpointEvery > 0) {
-          n = Math.min(n, (Math.floor(step / r.checkpointEvery) + 1) * r.checkpointEvery - step);
-        }
-        let raw: Float32Array;
-        try {
-          raw = this.gan.stepRaw(n, buf.subarray(0, 4 * n) as Float32Array<ArrayBuffer>);
-        } catch (e) {
-          // The library stops a call at the first step whose loss or updated parameters are NaN or infinite.
-          if (e instanceof NativeError && e.code === DIVERGED) {
-            throw new DivergenceError(divergedStep(e.nativeMessage, step), this.#lastCheckpoint, e.nativeMessage);
-          }
-          throw e;
-        }
-        for (let i = 0; i < n; i++) {
-          const s = step + i;
-          const e: StepEvent = {
-            step: s,
-            epoch: Math.floor(s / nb),
-            batch: s % nb,
-            batchesPerEpoch: nb,
-            nEpochs: r.nEpochs,
-            totalSteps: total,
-            dLoss: raw[4 * i],
-            gLoss: raw[4 * i + 1],
-            dReal: raw[4 * i + 2],
-            dFake: raw[4 * i + 3],
-            time: (performance.now() - t0) / 1000,
-          };
-          if (![e.dLoss, e.gLoss].every(Number.isFinite)) {
-            throw new DivergenceError(s, this.#lastCheckpoint, `step ${s}: D loss ${e.dLoss}, G loss ${e.gLoss}`);
-          }
-          metrics?.append({
-            step: s,
-            epoch: e.epoch,
-            batch: e.batch,
-            d_loss: e.dLoss,
-            g_loss: e.gLoss,
-            d_real: e.dReal,
-            d_fake: e.dFake,
-            time: Number(e.time.toFixed(4)),
-          });
-          final = e;
-          await cb.onStep?.(e);
-        }
+        const n = this.#chunkLength(step, total);
+        const results = this.#stepChunk(n, buf, step);
+        final = await this.#emitSteps(results, step, clock, metrics, cb) ?? final;
         step += n;
-        const last = step - 1;
-        if (last % r.sampleInterval === 0) {
-          const fake = this.g.lastOutput();
-          const k = Math.min(25, fake.length / (ch * imgSide * imgSide));
-          const images = fake.slice(0, k * ch * imgSide * imgSide);
-          const paths: string[] = [];
-          if (out) {
-            // Loaded on first use, so that importing the library pulls in no PNG encoder (an npm package).
-            const { saveGrid } = await import("../io/png.ts");
-            const grid = { nrow: 5, normalize: true };
-            paths.push(`${out}/images/${last}.png`);
-            await saveGrid(paths[0], images, k, ch, imgSide, imgSide, grid);
-            const fixed = this.g.forward(fixedZ, 25, false);
-            paths.push(`${out}/images/fixed_${last}.png`);
-            await saveGrid(paths[1], fixed, 25, ch, imgSide, imgSide, grid);
-          }
-          await cb.onSample?.({ step: last, images, paths });
-        }
-        const ckptDue = r.checkpointEvery > 0 && step % r.checkpointEvery === 0;
-        if (out && (ckptDue || step === total)) {
-          const path = `${out}/checkpoints/latest.safetensors`;
-          try {
-            await this.saveCheckpoint(path);
-          } catch (e) {
-            // The GPU backend sees divergence in the losses only; a NaN that never reached them is caught here.
-            if (e instanceof NonFiniteStateError) {
-              throw new DivergenceError(step, this.#lastCheckpoint, `after step ${step - 1}: ${e.message}`);
-            }
-            throw e;
-          }
-          await cb.onCheckpoint?.({ step, path });
-        }
+        if ((step - 1) % r.sampleInterval === 0) await this.#writeGrids(step - 1, fixedZ, cb);
+        await this.#checkpointIfDue(step, total, cb);
       }
     } finally {
       metrics?.close();
     }
-    const seconds = (performance.now() - t0) / 1000;
+    const seconds = (performance.now() - clock.t0) / 1000;
     return {
       steps: step - start,
       seconds,
@@ -481,6 +418,131 @@ export class GanTrainer implements Disposable {
       lastCheckpoint: this.#lastCheckpoint,
       final,
     };
+  }
+
+  /** Creates the output folders, opens metrics.jsonl and writes run.json (nothing without an outDir). */
+  async #openOutputs(): Promise<MetricsLog | undefined> {
+    const r = this.options, out = r.outDir;
+    if (!out) return undefined;
+    await Deno.mkdir(`${out}/images`, { recursive: true });
+    await Deno.mkdir(`${out}/checkpoints`, { recursive: true });
+    const metrics = MetricsLog.open(`${out}/metrics.jsonl`, { truncate: !r.resume });
+    const run = {
+      config: configRecord(r),
+      resumed_from: r.resume ?? null,
+      dataset: { name: this.dataset.name, count: this.dataset.count },
+      backend: this.backendInfo(),
+      versions: { deno: Deno.version.deno, v8: Deno.version.v8, typescript: Deno.version.typescript },
+      started: new Date().toISOString(),
+    };
+    await writeFileAtomic(`${out}/run.json`, new TextEncoder().encode(JSON.stringify(run, null, 2) + "\n"));
+    return metrics;
+  }
+
+  /** Steps of the next native call: at most stepsPerCall, ending right after a sampled step or at a checkpoint. */
+  #chunkLength(step: number, total: number): number {
+    const r = this.options;
+    let n = Math.min(total - step, r.stepsPerCall);
+    // End the call right after a sampled step, so that its generated batch can be read.
+    const nextSample = Math.ceil(step / r.sampleInterval) * r.sampleInterval;
+    n = Math.min(n, nextSample - step + 1);
+    if (r.checkpointEvery > 0) {
+      n = Math.min(n, (Math.floor(step / r.checkpointEvery) + 1) * r.checkpointEvery - step);
+    }
+    return n;
+  }
+
+  /** Runs `n` native steps; a step the library reports as diverged becomes a {@link DivergenceError}. */
+  #stepChunk(n: number, buf: Float32Array<ArrayBuffer>, step: number): StepResult[] {
+    try {
+      return decodeSteps(this.gan.stepRaw(n, buf.subarray(0, stepRecordLength() * n)));
+    } catch (e) {
+      // The library stops a call at the first step whose loss or updated parameters are NaN or infinite.
+      if (e instanceof NativeError && e.status === "Diverged") {
+        const at = this.gan.info().diverged_step ?? step;
+        throw new DivergenceError(at, this.#lastCheckpoint, e.nativeMessage);
+      }
+      throw e;
+    }
+  }
+
+  /** Logs and reports each step of a chunk; returns the last event (null for none). */
+  async #emitSteps(
+    results: StepResult[],
+    first: number,
+    clock: { t0: number; total: number; nb: number },
+    metrics: MetricsLog | undefined,
+    cb: TrainCallbacks,
+  ): Promise<StepEvent | null> {
+    let last: StepEvent | null = null;
+    for (const [i, res] of results.entries()) {
+      const s = first + i;
+      const e: StepEvent = {
+        step: s,
+        epoch: Math.floor(s / clock.nb),
+        batch: s % clock.nb,
+        batchesPerEpoch: clock.nb,
+        nEpochs: this.options.nEpochs,
+        totalSteps: clock.total,
+        ...res,
+        time: (performance.now() - clock.t0) / 1000,
+      };
+      if (![e.dLoss, e.gLoss].every(Number.isFinite)) {
+        throw new DivergenceError(s, this.#lastCheckpoint, `step ${s}: D loss ${e.dLoss}, G loss ${e.gLoss}`);
+      }
+      metrics?.append({
+        step: s,
+        epoch: e.epoch,
+        batch: e.batch,
+        d_loss: e.dLoss,
+        g_loss: e.gLoss,
+        d_real: e.dReal,
+        d_fake: e.dFake,
+        time: Number(e.time.toFixed(4)),
+      });
+      last = e;
+      await cb.onStep?.(e);
+    }
+    return last;
+  }
+
+  /** The grids of a sampled step: the first 25 images of its batch and the fixed-noise grid (eval mode). */
+  async #writeGrids(step: number, fixedZ: Float32Array<ArrayBuffer>, cb: TrainCallbacks): Promise<void> {
+    const { imgSize: side, channels: ch, outDir: out } = this.options;
+    const fake = this.g.lastOutput(); // [rows, ch * side * side]
+    const k = Math.min(25, fake.length / (ch * side * side));
+    const images = fake.slice(0, k * ch * side * side);
+    const paths: string[] = [];
+    if (out) {
+      // Loaded on first use, and not by a literal specifier (Deno fetches those with the module): importing the
+      // library pulls in no PNG encoder (an npm package) until a grid is written.
+      const { saveGrid } = await import(PNG_MODULE) as typeof import("../io/png.ts");
+      const grid = { nrow: 5, normalize: true };
+      paths.push(`${out}/images/${step}.png`);
+      await saveGrid(paths[0], images, k, ch, side, side, grid);
+      const fixed = this.g.forward(fixedZ, 25, false); // [25, ch * side * side]
+      paths.push(`${out}/images/fixed_${step}.png`);
+      await saveGrid(paths[1], fixed, 25, ch, side, side, grid);
+    }
+    await cb.onSample?.({ step, images, paths });
+  }
+
+  /** Writes latest.safetensors every checkpointEvery steps and at the end of the run. */
+  async #checkpointIfDue(step: number, total: number, cb: TrainCallbacks): Promise<void> {
+    const { outDir: out, checkpointEvery } = this.options;
+    const due = checkpointEvery > 0 && step % checkpointEvery === 0;
+    if (!out || !(due || step === total)) return;
+    const path = `${out}/checkpoints/latest.safetensors`;
+    try {
+      await this.saveCheckpoint(path);
+    } catch (e) {
+      // The GPU backend sees divergence in the losses only; a NaN that never reached them is caught here.
+      if (e instanceof NonFiniteStateError) {
+        throw new DivergenceError(step, this.#lastCheckpoint, `after step ${step - 1}: ${e.message}`);
+      }
+      throw e;
+    }
+    await cb.onCheckpoint?.({ step, path });
   }
 
   /** Releases the native objects. */

@@ -171,16 +171,18 @@ const calls: (() => void)[] = [
       ),
     );
   },
+  () => record("mlp_init", s.gan_mlp_init(handle("mlp"), BigInt(int(1e6)), pick([0, 1, int(1 << 30)]))),
+  () => json("contract", (b, n) => s.gan_contract(b, n)),
   () => {
     const n = int(200);
-    const out = rand() < 0.5 ? new Float32Array(n) : new Uint32Array(n);
-    const [seed, stream, dst] = [BigInt(int(1e6)), int(1e4), rand() < 0.05 ? null : out];
-    record(
-      "rng",
-      out instanceof Float32Array
-        ? s.gan_rng_normal(seed, pick([1, 2, 4, 5, 99]), stream, dst, BigInt(n))
-        : s.gan_rng_permutation(seed, stream, dst, BigInt(n)),
-    );
+    const buf = (x: Float32Array | Uint32Array) => (rand() < 0.05 ? null : x);
+    if (rand() < 0.5) {
+      // Any domain, valid (1, 4, 5) or not.
+      const out = buf(new Float32Array(n));
+      record("rng", s.gan_rng_normal(BigInt(int(1e6)), int(7), int(1e4), out, BigInt(n)));
+    } else {
+      record("rng", s.gan_rng_permutation(BigInt(int(1e6)), int(1e4), buf(new Uint32Array(n)), BigInt(n)));
+    }
   },
   () => {
     const cfg = rand() < 0.1 ? "{}" : JSON.stringify({

@@ -1,13 +1,14 @@
 /**
- * The native backends (cpu now, gpu behind the same calls) as TypeScript classes that own native handles.
- * Handles are released by `close()` or `using`; a FinalizationRegistry frees what was forgotten.
+ * The classes that own native handles (contexts, MLPs, GAN trainers) and the free functions over caller buffers
+ * (losses, Adam, the random streams), beside the symbol table in `./ffi.ts`. Handles are released by `close()` or
+ * `using`; a FinalizationRegistry frees what was forgotten.
  *
  * @module
  */
 
-import { check, checkHandle, lib, type LibraryLocation, loadLibrary, readJson, utf8 } from "../native/ffi.ts";
-import type { MlpSpec } from "../model/spec.ts";
-import { DOMAIN_NOISE } from "./rng.ts";
+import { f32Arg, intArg, u64Arg, u8Arg } from "./args.ts";
+import { check, checkHandle, lib, type LibraryLocation, loadLibrary, nativeContract, readJson, utf8 } from "./ffi.ts";
+import { type MlpSpec, specJson, type TensorLayout } from "../model/spec.ts";
 
 /** A backend name: `cpu`, `gpu`, or `auto` (a hardware GPU when there is one, else the CPU). */
 export type BackendName = "cpu" | "gpu" | "auto";
@@ -81,7 +82,7 @@ export abstract class Handle implements Disposable {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { Context } from "./native.ts";
+ * import { Context } from "./handles.ts";
  * using ctx = new Context({ backend: "cpu", threads: 1 });
  * assert.ok(ctx.info().backend === "cpu");
  * ```
@@ -143,6 +144,37 @@ export interface MlpInfo {
   last_rows: number;
 }
 
+/**
+ * Validates a spec and returns its layout as the library lays it out (names, shapes, offsets, the parameter and
+ * running-statistics counts), without building the MLP or allocating its buffers. An invalid spec is a
+ * {@link NativeError} (InvalidArgument) whose message names the field and the value.
+ *
+ * @param spec The spec.
+ * @returns Its layout and its input and output sizes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { describeSpec } from "./handles.ts";
+ * const l = describeSpec({ input: 4, layers: [{ out: 3, bn: { eps: 1e-5, momentum: 0.1 }, act: { kind: "tanh" } }] });
+ * assert.equal(l.paramCount, 4 * 3 + 3 + 3 + 3); // Linear weight and bias, BatchNorm gamma and beta
+ * assert.deepEqual(l.buffers.map((t) => t.name), ["model.1.running_mean", "model.1.running_var"]);
+ * ```
+ */
+export function describeSpec(spec: MlpSpec): TensorLayout & { input: number; output: number } {
+  const s = lib();
+  const json = utf8(specJson(spec));
+  const info = readJson("gan_spec_info", (b, n) => s.gan_spec_info(json, BigInt(json.length), b, BigInt(n))) as MlpInfo;
+  return {
+    input: info.input,
+    output: info.output,
+    params: info.params,
+    buffers: info.buffers,
+    paramCount: info.param_count,
+    bufferCount: info.buffer_count,
+  };
+}
+
 /** Adam hyperparameters. */
 export interface AdamOptions {
   /** Learning rate. */
@@ -158,9 +190,17 @@ export interface AdamOptions {
 /** The seed's Adam settings: lr 2e-4, betas (0.5, 0.999), eps 1e-8. */
 export const SEED_ADAM: AdamOptions = { lr: 2e-4, b1: 0.5, b2: 0.999, eps: 1e-8 };
 
-/** The flat buffers of an MLP: which one `get`/`set` address. */
+/** The flat buffers of an MLP: which one `get`/`set` address (the library's names, see `nativeContract().buffers`). */
 export type MlpBuffer = "params" | "grads" | "adam_m" | "adam_v" | "running";
-const BUFFER_INDEX: Record<MlpBuffer, number> = { params: 0, grads: 1, adam_m: 2, adam_v: 3, running: 4 };
+
+/** The library's selector of a flat buffer. */
+function bufferIndex(which: MlpBuffer): number {
+  const i = nativeContract().buffers.indexOf(which);
+  if (i < 0) {
+    throw new TypeError(`unknown MLP buffer "${which}" (the library has ${nativeContract().buffers.join(", ")})`);
+  }
+  return i;
+}
 
 /**
  * An MLP of fused blocks (Linear -> optional BatchNorm1d -> activation) in a native context.
@@ -168,7 +208,7 @@ const BUFFER_INDEX: Record<MlpBuffer, number> = { params: 0, grads: 1, adam_m: 2
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { Context, NativeMlp } from "./native.ts";
+ * import { Context, NativeMlp } from "./handles.ts";
  * using ctx = new Context({ backend: "cpu" });
  * using mlp = new NativeMlp(ctx, {
  *   input: 3,
@@ -188,7 +228,7 @@ export class NativeMlp extends Handle {
   /** Builds the MLP; parameters start at zero (BN gamma 1) until set. */
   constructor(ctx: Context, spec: MlpSpec) {
     const s = lib();
-    const json = utf8(JSON.stringify(spec));
+    const json = utf8(specJson(spec));
     super(checkHandle(s.gan_mlp_new(ctx.handle, json, BigInt(json.length)), "NativeMlp"), s.gan_mlp_free);
     this.spec = spec;
     this.#layout = this.info();
@@ -200,6 +240,15 @@ export class NativeMlp extends Handle {
     return readJson("gan_mlp_info", (b, n) => s.gan_mlp_info(this.handle, b, BigInt(n))) as MlpInfo;
   }
 
+  /**
+   * The offset tables of the flat buffers, with PyTorch's state_dict names, as the library lays them out (the one
+   * source of the parameter layout).
+   */
+  layout(): TensorLayout {
+    const l = this.#layout;
+    return { params: l.params, buffers: l.buffers, paramCount: l.param_count, bufferCount: l.buffer_count };
+  }
+
   /** Element count of a flat buffer. */
   size(which: MlpBuffer): number {
     return which === "running" ? this.#layout.buffer_count : this.#layout.param_count;
@@ -208,38 +257,53 @@ export class NativeMlp extends Handle {
   /** A copy of a flat buffer. */
   get(which: MlpBuffer): Float32Array<ArrayBuffer> {
     const out = new Float32Array(this.size(which));
-    check(lib().gan_mlp_get(this.handle, BUFFER_INDEX[which], out, BigInt(out.length)), `NativeMlp.get(${which})`);
+    check(lib().gan_mlp_get(this.handle, bufferIndex(which), out, BigInt(out.length)), `NativeMlp.get(${which})`);
     return out;
   }
 
   /** Replaces a flat buffer (every value must be finite). */
   set(which: MlpBuffer, values: Float32Array<ArrayBuffer>): void {
-    check(
-      lib().gan_mlp_set(this.handle, BUFFER_INDEX[which], values, BigInt(values.length)),
-      `NativeMlp.set(${which})`,
-    );
+    const fn = `NativeMlp.set(${which})`;
+    const v = f32Arg(values, "values", fn);
+    check(lib().gan_mlp_set(this.handle, bufferIndex(which), v, BigInt(v.length)), fn);
+  }
+
+  /**
+   * PyTorch's default initialization, drawn by the library from its init stream `(seed, stream)`: Linear weight and
+   * bias ~ U(-1/sqrt(in), 1/sqrt(in)), BN gamma 1 and beta 0, running mean 0 and var 1. The same seed gives the same
+   * weights on every backend. By convention stream 0 is the generator and 1 the discriminator.
+   */
+  init(seed: number, stream: number): void {
+    const fn = "NativeMlp.init";
+    check(lib().gan_mlp_init(this.handle, u64Arg(seed, "seed", fn), intArg(stream, "stream", fn)), fn);
   }
 
   /** Sets the Adam step counter and `num_batches_tracked` (for resume). */
   setCounters(adamStep: number, numBatchesTracked: number): void {
-    check(lib().gan_mlp_set_counters(this.handle, BigInt(adamStep), BigInt(numBatchesTracked)), "setCounters");
+    const fn = "NativeMlp.setCounters";
+    const [a, b] = [u64Arg(adamStep, "adamStep", fn), u64Arg(numBatchesTracked, "numBatchesTracked", fn)];
+    check(lib().gan_mlp_set_counters(this.handle, a, b), fn);
   }
 
   /** `x [rows, input]` -> `[rows, output]`; train mode uses batch statistics and updates the running ones. */
   forward(x: Float32Array<ArrayBuffer>, rows: number, train: boolean): Float32Array<ArrayBuffer> {
-    const y = new Float32Array(rows * this.#layout.output);
-    check(
-      lib().gan_mlp_forward(this.handle, x, BigInt(x.length), rows, train ? 1 : 0, y, BigInt(y.length)),
-      "NativeMlp.forward",
-    );
+    const fn = "NativeMlp.forward";
+    intArg(rows, "rows", fn);
+    const xs = f32Arg(x, "x", fn);
+    // Allocate y only when x holds rows x input values, so that rows alone never sizes an allocation (with a short x
+    // the library refuses the call, naming both sizes).
+    const y = new Float32Array(xs.length === rows * this.#layout.input ? rows * this.#layout.output : 0);
+    check(lib().gan_mlp_forward(this.handle, xs, BigInt(xs.length), rows, train ? 1 : 0, y, BigInt(y.length)), fn);
     this.#rows = rows;
     return y;
   }
 
   /** Backward of the last forward: returns `d loss / d x [rows, input]`; parameter gradients go to `get("grads")`. */
   backward(dy: Float32Array<ArrayBuffer>): Float32Array<ArrayBuffer> {
+    const fn = "NativeMlp.backward";
+    const g = f32Arg(dy, "dy", fn);
     const dx = new Float32Array(this.#rows * this.#layout.input);
-    check(lib().gan_mlp_backward(this.handle, dy, BigInt(dy.length), dx, BigInt(dx.length)), "NativeMlp.backward");
+    check(lib().gan_mlp_backward(this.handle, g, BigInt(g.length), dx, BigInt(dx.length)), fn);
     return dx;
   }
 
@@ -280,6 +344,49 @@ export interface GanInfo {
   batch_size: number;
   /** The run's seed. */
   seed: number;
+  /** The step at which the last step call diverged (a loss or parameter turned NaN or infinite), else null. */
+  diverged_step: number | null;
+}
+
+/**
+ * Floats per step in the records that a step call writes (the length of the library's `step_fields`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { stepRecordLength } from "./handles.ts";
+ * assert.equal(stepRecordLength(), 4);
+ * ```
+ */
+export function stepRecordLength(): number {
+  return nativeContract().step_fields.length;
+}
+
+const camel = (snake: string) => snake.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/**
+ * Decodes the `[n, stepRecordLength()]` records of a step call into one {@link StepResult} per step, by the field
+ * names the library gives (`d_loss` becomes `dLoss`). The one place that knows the record's layout.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { decodeSteps } from "./handles.ts";
+ * const [r] = decodeSteps(new Float32Array([0.5, 0.25, 0.75, 0.125]));
+ * assert.deepEqual(r, { dLoss: 0.5, gLoss: 0.25, dReal: 0.75, dFake: 0.125 });
+ * ```
+ */
+export function decodeSteps(raw: Float32Array): StepResult[] {
+  const fields = nativeContract().step_fields.map(camel);
+  const k = fields.length;
+  if (raw.length % k !== 0) throw new RangeError(`step records: ${raw.length} floats is not a multiple of ${k}`);
+  const out: StepResult[] = [];
+  for (let i = 0; i < raw.length; i += k) {
+    const r: Record<string, number> = {};
+    for (let j = 0; j < k; j++) r[fields[j]] = raw[i + j];
+    out.push(r as unknown as StepResult);
+  }
+  return out;
 }
 
 /** The results of one training step. */
@@ -300,7 +407,7 @@ export interface StepResult {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { Context, NativeGan, NativeMlp } from "./native.ts";
+ * import { Context, NativeGan, NativeMlp } from "./handles.ts";
  * using ctx = new Context({ backend: "cpu" });
  * using g = new NativeMlp(ctx, { input: 2, layers: [{ out: 4, bn: null, act: { kind: "tanh" } }] });
  * using d = new NativeMlp(ctx, { input: 4, layers: [{ out: 1, bn: null, act: { kind: "sigmoid" } }] });
@@ -323,23 +430,26 @@ export class NativeGan extends Handle {
 
   /** Uploads the dataset once: `pixels [count, features]` u8. */
   setData(pixels: Uint8Array<ArrayBuffer>, count: number): void {
-    check(lib().gan_gan_set_data(this.handle, pixels, BigInt(pixels.length), count), "NativeGan.setData");
+    const fn = "NativeGan.setData";
+    const px = u8Arg(pixels, "pixels", fn);
+    check(lib().gan_gan_set_data(this.handle, px, BigInt(px.length), intArg(count, "count", fn)), fn);
   }
 
   /** Runs `n` steps in one call; returns each step's losses. */
   step(n = 1): StepResult[] {
-    const raw = this.stepRaw(n);
-    const out: StepResult[] = [];
-    for (let i = 0; i < n; i++) {
-      out.push({ dLoss: raw[4 * i], gLoss: raw[4 * i + 1], dReal: raw[4 * i + 2], dFake: raw[4 * i + 3] });
-    }
-    return out;
+    return decodeSteps(this.stepRaw(n));
   }
 
-  /** Runs `n` steps; returns `[n, 4]` floats: d_loss, g_loss, mean D(x), mean D(G(z)). */
-  stepRaw(n = 1, out: Float32Array<ArrayBuffer> = new Float32Array(4 * n)): Float32Array<ArrayBuffer> {
-    check(lib().gan_gan_step(this.handle, n, out, BigInt(out.length)), "NativeGan.step");
-    return out;
+  /**
+   * Runs `n` steps (at most {@link MAX_STEPS_PER_CALL}); returns the `[n, stepRecordLength()]` records (see
+   * {@link decodeSteps}), written into `out` when given (a Float32Array of exactly that length).
+   */
+  stepRaw(n = 1, out?: Float32Array<ArrayBuffer>): Float32Array<ArrayBuffer> {
+    const fn = "NativeGan.step";
+    const len = stepRecordLength() * intArg(n, "n", fn, 1, MAX_STEPS_PER_CALL);
+    const o = out === undefined ? new Float32Array(len) : f32Arg(out, "out", fn); // the library checks its length
+    check(lib().gan_gan_step(this.handle, n, o, BigInt(o.length)), fn);
+    return o;
   }
 
   /**
@@ -347,21 +457,24 @@ export class NativeGan extends Handle {
    * [-1, 1]), both row-major, instead of the library's own noise and data; it counts as a step. For parity tests.
    */
   stepExplicit(z: Float32Array<ArrayBuffer>, xReal: Float32Array<ArrayBuffer>, rows: number): StepResult {
-    const out = new Float32Array(4);
+    const fn = "NativeGan.stepExplicit";
+    const [zs, xs] = [f32Arg(z, "z", fn), f32Arg(xReal, "xReal", fn)];
+    const out = new Float32Array(stepRecordLength());
+    const r = intArg(rows, "rows", fn);
     check(
       lib().gan_gan_step_explicit(
         this.handle,
-        z,
-        BigInt(z.length),
-        xReal,
-        BigInt(xReal.length),
-        rows,
+        zs,
+        BigInt(zs.length),
+        xs,
+        BigInt(xs.length),
+        r,
         out,
         BigInt(out.length),
       ),
-      "NativeGan.stepExplicit",
+      fn,
     );
-    return { dLoss: out[0], gLoss: out[1], dReal: out[2], dFake: out[3] };
+    return decodeSteps(out)[0];
   }
 
   /** Where the run stands. */
@@ -372,9 +485,12 @@ export class NativeGan extends Handle {
 
   /** Moves the run to a global step (for resume). */
   setStep(step: number): void {
-    check(lib().gan_gan_set_step(this.handle, BigInt(step)), "NativeGan.setStep");
+    check(lib().gan_gan_set_step(this.handle, u64Arg(step, "step", "NativeGan.setStep")), "NativeGan.setStep");
   }
 }
+
+/** The most steps one {@link NativeGan.stepRaw} call runs (its records are allocated before the call). */
+export const MAX_STEPS_PER_CALL = 1 << 20;
 
 /** Live native handles, for leak tests. */
 export function liveHandles(): number {
@@ -395,12 +511,13 @@ function lossCall(
   target: Float32Array<ArrayBuffer>,
   withGrad: boolean,
 ): LossResult {
-  if (target.length !== input.length) {
-    throw new RangeError(`${fn}: target has ${target.length} values, input has ${input.length}`);
+  const [x, y] = [f32Arg(input, "input", fn), f32Arg(target, "target", fn)];
+  if (y.length !== x.length) {
+    throw new RangeError(`${fn}: target has ${y.length} values, input has ${x.length}`);
   }
   const loss = new Float32Array(1);
-  const grad = withGrad ? new Float32Array(input.length) : null;
-  check(lib()[fn](input, target, BigInt(input.length), loss, grad, BigInt(grad?.length ?? 0)), fn);
+  const grad = withGrad ? new Float32Array(x.length) : null;
+  check(lib()[fn](x, y, BigInt(x.length), loss, grad, BigInt(grad?.length ?? 0)), fn);
   return { loss: loss[0], grad };
 }
 
@@ -411,7 +528,7 @@ function lossCall(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { nativeBce } from "./native.ts";
+ * import { nativeBce } from "./handles.ts";
  * const { loss } = nativeBce(new Float32Array([0.5]), new Float32Array([1]));
  * assert.ok(Math.abs(loss - Math.log(2)) < 1e-6);
  * ```
@@ -430,7 +547,7 @@ export function nativeBce(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { nativeSigmoidBce } from "./native.ts";
+ * import { nativeSigmoidBce } from "./handles.ts";
  * const { grad } = nativeSigmoidBce(new Float32Array([0]), new Float32Array([1]));
  * assert.ok(Math.abs(grad![0] + 0.5) < 1e-6);
  * ```
@@ -449,7 +566,7 @@ export function nativeSigmoidBce(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { nativeAdam } from "./native.ts";
+ * import { nativeAdam } from "./handles.ts";
  * const p = new Float32Array([1]), m = new Float32Array(1), v = new Float32Array(1);
  * nativeAdam(p, new Float32Array([0.5]), m, v, 1, { lr: 0.1, b1: 0.9, b2: 0.999, eps: 1e-8 });
  * assert.ok(Math.abs(p[0] - 0.9) < 1e-6); // the first step moves by lr
@@ -463,29 +580,51 @@ export function nativeAdam(
   t: number,
   o: AdamOptions,
 ): void {
-  const n = params.length;
-  if (grads.length !== n || m.length !== n || v.length !== n) {
-    throw new RangeError(
-      `nativeAdam: lengths differ (params ${n}, grads ${grads.length}, m ${m.length}, v ${v.length})`,
-    );
+  const fn = "nativeAdam";
+  const [p, g, m1, v1] = [
+    f32Arg(params, "params", fn),
+    f32Arg(grads, "grads", fn),
+    f32Arg(m, "m", fn),
+    f32Arg(v, "v", fn),
+  ];
+  const n = p.length;
+  if (g.length !== n || m1.length !== n || v1.length !== n) {
+    throw new RangeError(`nativeAdam: lengths differ (params ${n}, grads ${g.length}, m ${m1.length}, v ${v1.length})`);
   }
-  check(lib().gan_adam(params, grads, m, v, BigInt(n), BigInt(t), o.lr, o.b1, o.b2, o.eps), "gan_adam");
+  const step = u64Arg(t, "t", fn);
+  check(lib().gan_adam(p, g, m1, v1, BigInt(n), step, o.lr, o.b1, o.b2, o.eps), "gan_adam");
 }
 
+/** The most values one {@link nativeNormal} or {@link nativePermutation} call draws (2^28, 1 GiB of floats). */
+export const MAX_NOISE_VALUES = 2 ** 28;
+
+/** The library's normal-noise streams: training noise (stream = step), the fixed grid, and `sample`. */
+export type NoiseDomain = "noise" | "fixed" | "sample";
+
 /**
- * The generator noise of one training step: `n` standard normals from the counter-based stream `(seed, step)`.
+ * `n` standard normals from the library's counter-based stream `(seed, domain, stream)`: the training noise of step
+ * `stream` (domain `noise`), the fixed-noise grid (`fixed`), or the noise of `sample` (`sample`).
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { nativeNormal } from "./native.ts";
- * const a = nativeNormal(7, 0, 4), b = nativeNormal(7, 0, 4);
+ * import { nativeNormal } from "./handles.ts";
+ * const a = nativeNormal(7, 0, 4), b = nativeNormal(7, 0, 4), c = nativeNormal(7, 0, 4, "sample");
  * assert.ok(a.every((x, i) => x === b[i]));
+ * assert.ok(a.some((x, i) => x !== c[i]));
  * ```
  */
-export function nativeNormal(seed: number, step: number, n: number): Float32Array<ArrayBuffer> {
-  const out = new Float32Array(n);
-  check(lib().gan_rng_normal(BigInt(seed), DOMAIN_NOISE, step, out, BigInt(n)), "gan_rng_normal");
+export function nativeNormal(
+  seed: number,
+  stream: number,
+  n: number,
+  domain: NoiseDomain = "noise",
+): Float32Array<ArrayBuffer> {
+  const fn = "nativeNormal";
+  const d = nativeContract().rng_domains[domain];
+  if (d === undefined) throw new TypeError(`${fn}: unknown noise domain "${domain}"`);
+  const out = new Float32Array(intArg(n, "n", fn, 0, MAX_NOISE_VALUES));
+  check(lib().gan_rng_normal(u64Arg(seed, "seed", fn), d, intArg(stream, "stream", fn), out, BigInt(n)), fn);
   return out;
 }
 
@@ -495,13 +634,14 @@ export function nativeNormal(seed: number, step: number, n: number): Float32Arra
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { nativePermutation } from "./native.ts";
+ * import { nativePermutation } from "./handles.ts";
  * const p = nativePermutation(1, 0, 10);
  * assert.ok([...p].sort((a, b) => a - b).every((v, i) => v === i));
  * ```
  */
 export function nativePermutation(seed: number, epoch: number, n: number): Uint32Array<ArrayBuffer> {
-  const out = new Uint32Array(n);
-  check(lib().gan_rng_permutation(BigInt(seed), epoch, out, BigInt(n)), "gan_rng_permutation");
+  const fn = "nativePermutation";
+  const out = new Uint32Array(intArg(n, "n", fn, 0, MAX_NOISE_VALUES));
+  check(lib().gan_rng_permutation(u64Arg(seed, "seed", fn), intArg(epoch, "epoch", fn), out, BigInt(n)), fn);
   return out;
 }

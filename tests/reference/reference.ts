@@ -12,7 +12,7 @@
  * @example Usage
  * ```ts
  * import { initBuffers, initParams, mlpForward } from "./reference.ts";
- * import { seedDiscriminator } from "../model/spec.ts";
+ * import { seedDiscriminator } from "../../src/model/spec.ts";
  * import assert from "node:assert/strict";
  *
  * const spec = seedDiscriminator(4); // 16 -> 512 -> 256 -> 1
@@ -25,8 +25,61 @@
  * @module
  */
 
-import type { Activation, BatchNormSpec, LayerSpec, MlpSpec } from "../model/spec.ts";
-import { tensorLayout } from "../model/spec.ts";
+import type { Activation, BatchNormSpec, LayerSpec, MlpSpec, TensorInfo, TensorLayout } from "../../src/model/spec.ts";
+
+/**
+ * The reference's own flat layouts of an MLP (see docs/ARCHITECTURE.md, "Parameter order"), written from the
+ * contract independently of the library, which owns the layout in production: `tests/reference_test.ts` checks that
+ * the two agree. Parameters, per layer in order: `weight [out, in]`, `bias [out]`, then with BatchNorm `bn.weight
+ * (gamma) [out]`, `bn.bias (beta) [out]`. Buffers, per BN layer: `running_mean [out]`, `running_var [out]`. A module
+ * index `k` starts at 0 and advances once for the Linear, once for the BatchNorm if any, and once for the activation
+ * unless it is `none`.
+ *
+ * @param spec The MLP.
+ * @param prefix The name prefix (`model` in the seed).
+ * @returns The params and buffers tables with their total sizes.
+ *
+ * @example Usage
+ * ```ts
+ * import { tensorLayout } from "./reference.ts";
+ * import { seedGenerator } from "../../src/model/spec.ts";
+ * import assert from "node:assert/strict";
+ *
+ * const { params, buffers } = tensorLayout(seedGenerator());
+ * assert.deepEqual(params.slice(0, 2).map((t) => t.name), ["model.0.weight", "model.0.bias"]);
+ * assert.equal(buffers[0].name, "model.3.running_mean");
+ * ```
+ */
+export function tensorLayout(spec: MlpSpec, prefix = "model"): TensorLayout {
+  if (spec.layers.length === 0) throw new RangeError("tensorLayout: the spec has no layers");
+  const params: TensorInfo[] = [];
+  const buffers: TensorInfo[] = [];
+  let paramCount = 0;
+  let bufferCount = 0;
+  const add = (into: TensorInfo[], name: string, shape: number[], at: number) => {
+    const size = shape.reduce((a, b) => a * b, 1);
+    into.push({ name: `${prefix}.${name}`, shape, offset: at, size });
+    return size;
+  };
+  let k = 0;
+  let inFeatures = spec.input;
+  for (const layer of spec.layers) {
+    const out = layer.out;
+    paramCount += add(params, `${k}.weight`, [out, inFeatures], paramCount);
+    paramCount += add(params, `${k}.bias`, [out], paramCount);
+    k += 1;
+    if (layer.bn !== null) {
+      paramCount += add(params, `${k}.weight`, [out], paramCount);
+      paramCount += add(params, `${k}.bias`, [out], paramCount);
+      bufferCount += add(buffers, `${k}.running_mean`, [out], bufferCount);
+      bufferCount += add(buffers, `${k}.running_var`, [out], bufferCount);
+      k += 1;
+    }
+    if (layer.act.kind !== "none") k += 1;
+    inFeatures = out;
+  }
+  return { params, buffers, paramCount, bufferCount };
+}
 
 // ---------------------------------------------------------------------------------------------------------------------
 // Helpers
@@ -344,7 +397,7 @@ export function activationForward(a: Float64Array, z: Float64Array, act: Activat
 
 /**
  * Activation backward from the saved output `a`: `dz = da * act'`, with act' = none 1; leaky_relu
- * `a > 0 ? 1 : slope` (correct for slope >= 0, which `validateSpec` enforces); tanh `1 - a^2`; sigmoid `a (1 - a)`.
+ * `a > 0 ? 1 : slope` (correct for slope >= 0, which the library's spec validation enforces); tanh `1 - a^2`; sigmoid `a (1 - a)`.
  * Overwrites `dz`.
  *
  * @param dz Input gradient `[n]` (written).
