@@ -20,6 +20,7 @@ import {
 } from "../src/native/handles.ts";
 import { NativeError } from "../src/native/ffi.ts";
 import type { MlpSpec } from "../src/model/spec.ts";
+import { mulberry32 } from "./check.ts";
 
 const G: MlpSpec = { input: 2, layers: [{ out: 4, bn: null, act: { kind: "tanh" } }] };
 const D: MlpSpec = { input: 4, layers: [{ out: 1, bn: null, act: { kind: "sigmoid" } }] };
@@ -138,4 +139,53 @@ Deno.test("api safety: views with an offset are read and written only inside the
   const y = g.forward(x.view, 2, false);
   assert.equal(y.length, 8);
   assert.ok(x.intact());
+});
+
+Deno.test("api safety: 3000 randomized public calls with arrays of every kind: typed errors only, views respected", () => {
+  const rand = mulberry32(11);
+  const pick = <T>(a: readonly T[]): T => a[Math.floor(rand() * a.length)];
+  using ctx = new Context({ backend: "cpu", threads: 1 });
+  using g = new NativeMlp(ctx, G);
+  using d = new NativeMlp(ctx, D);
+  g.init(1, 0);
+  d.init(1, 1);
+  using gan = new NativeGan(ctx, g, d, { batch_size: 2, seed: 1, ...ADAM });
+  gan.setData(new Uint8Array(8 * 4).fill(9), 8);
+  const sizes = { params: g.info().param_count, x: 4, record: 4 };
+  /** An argument for a float32 parameter that wants `n` values: right, wrong length, offset view, or wrong kind. */
+  const arg = (n: number): { value: unknown; guard?: ReturnType<typeof guarded> } => {
+    const r = rand();
+    if (r < 0.3) return { value: new Float32Array(n).fill(0.25) };
+    if (r < 0.5) {
+      const guard = guarded(n + pick([-1, 0, 0, 1, 5]) * (n > 1 ? 1 : 0));
+      guard.view.fill(0.25);
+      return { value: guard.view, guard };
+    }
+    if (r < 0.6) return { value: new Float32Array(Math.max(0, n + pick([-n, -1, 1, 1000]))) };
+    return { value: pick(wrongFloatArrays(n))[1] };
+  };
+  const calls: [string, (a: unknown) => unknown, number][] = [
+    ["set", (a) => g.set("params", a as Float32Array<ArrayBuffer>), sizes.params],
+    ["forward", (a) => g.forward(a as Float32Array<ArrayBuffer>, 2, rand() < 0.5), sizes.x],
+    ["stepRaw", (a) => gan.stepRaw(1, a as Float32Array<ArrayBuffer>), sizes.record],
+    ["nativeBce", (a) => nativeBce(a as Float32Array<ArrayBuffer>, new Float32Array(3).fill(1)), 3],
+    ["nativeAdam", (a) => nativeAdam(a as Float32Array<ArrayBuffer>, one(3), one(3), one(3), 1, ADAM), 3],
+  ];
+  const one = (n: number) => new Float32Array(n).fill(0.5);
+  const outcomes: Record<string, number> = {};
+  for (let i = 0; i < 3000; i++) {
+    const [name, call, n] = pick(calls);
+    const { value, guard } = arg(n);
+    let outcome = "ok";
+    try {
+      call(value);
+    } catch (e) {
+      assert.ok(e instanceof TypeError || e instanceof RangeError || e instanceof NativeError, `${name}: ${e}`);
+      outcome = (e as Error).name;
+    }
+    if (guard) assert.ok(guard.intact(), `${name} wrote outside a view of ${guard.view.length}`);
+    outcomes[outcome] = (outcomes[outcome] ?? 0) + 1;
+  }
+  assert.ok((outcomes.ok ?? 0) > 300 && (outcomes.TypeError ?? 0) > 300 && (outcomes.NativeError ?? 0) > 100);
+  console.log(`outcomes of 3000 calls: ${JSON.stringify(outcomes)}`);
 });
