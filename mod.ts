@@ -110,6 +110,7 @@ export {
   type LoadIdxDatasetOptions,
   pixelsToFloat,
   resizeBilinear,
+  type ResizeOptions,
 } from "./src/data/dataset.ts";
 export type { Dtype, DtypeArray, Tensor, TensorData, TensorEntry, TensorMap } from "./src/io/safetensors.ts";
 export type { IdxReadOptions } from "./src/data/idx.ts";
