@@ -112,6 +112,14 @@ export {
   resizeBilinear,
   type ResizeOptions,
 } from "./src/data/dataset.ts";
-export type { Dtype, DtypeArray, Tensor, TensorData, TensorEntry, TensorMap } from "./src/io/safetensors.ts";
+export type {
+  Dtype,
+  DtypeArray,
+  ReadSafetensorsFileOptions,
+  Tensor,
+  TensorData,
+  TensorEntry,
+  TensorMap,
+} from "./src/io/safetensors.ts";
 export type { IdxReadOptions } from "./src/data/idx.ts";
 export { type InitialState, initialState } from "./src/model/init.ts";

@@ -1,14 +1,18 @@
-// What a hostile or broken input costs: IDX files whose resize would need gigabytes. Each is refused
+// What a hostile or broken input costs: IDX files whose resize would need gigabytes, checkpoint paths that are not
+// regular files or are far too large. Each is refused
 // with a message naming the file and the problem, quickly, with bounded memory. The bombs run in subprocesses under a
 // memory and time guard (tests/bounded.ts), so that on code without the limits they fail fast instead of exhausting
 // the machine.
 
 import assert from "node:assert/strict";
 import { writeIdx } from "../src/data/idx.ts";
+import { loadIdxFile } from "../src/data/idx.ts";
+import { readCheckpoint } from "../src/train/checkpoint.ts";
 import { runBounded } from "./bounded.ts";
 
 const PERMS = ["--allow-read", "--allow-write", "--allow-ffi", "--allow-env", "--allow-run"];
 const TRAIN = ["run", ...PERMS, "src/cli/train.ts"];
+const SAMPLE = ["run", ...PERMS, "src/cli/sample.ts"];
 
 async function gzip(bytes: Uint8Array): Promise<Uint8Array> {
   const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new CompressionStream("gzip"));
@@ -22,7 +26,7 @@ async function gzip(bytes: Uint8Array): Promise<Uint8Array> {
 async function baseline(args: string[]): Promise<number> {
   const r = await runBounded(args, { maxMiB: 4096, maxSeconds: 120 });
   assert.equal(r.code, 1, r.stderr);
-  assert.match(r.stderr, /none found/);
+  assert.match(r.stderr, /No such file|none found/);
   return r.peakMiB;
 }
 
@@ -71,6 +75,69 @@ Deno.test("limits: IDX resize bombs given to the train CLI are refused at once, 
         base,
       );
     }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("limits: a checkpoint that is /dev/zero, a FIFO, a folder or a 10 GiB sparse file is refused at once", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const fifo = `${dir}/fifo.safetensors`;
+    assert.equal((await new Deno.Command("mkfifo", { args: [fifo] }).output()).code, 0);
+    const sparse = `${dir}/sparse.safetensors`;
+    await Deno.writeFile(sparse, new Uint8Array(0));
+    await Deno.truncate(sparse, 10 * 2 ** 30); // 10 GiB, no blocks
+    await Deno.mkdir(`${dir}/folder.safetensors`);
+    const what = (p: string, kind: string) =>
+      new RegExp(`Cannot read safetensors file "${p}": it is ${kind}, not a regular file`);
+    const cases: [string, RegExp][] = [
+      ["/dev/zero", what("/dev/zero", "a character device")],
+      [fifo, what(fifo, "a FIFO \\(named pipe\\)")],
+      [`${dir}/folder.safetensors`, what(`${dir}/folder.safetensors`, "a directory")],
+    ];
+    // sample reads any checkpoint: the general limit (4 GiB). --resume knows the model: the limit is its size.
+    const sampleArgs = (p: string) => [...SAMPLE, "--checkpoint", p, "--out", `${dir}/s.png`];
+    const resumeArgs = (p: string) => [
+      ...TRAIN,
+      ...["--dataset", "embedded", "--resume", p, "--out", `${dir}/out`, "--max_steps", "1"],
+    ];
+    const sampleBase = await baseline(sampleArgs(`${dir}/none.safetensors`));
+    const resumeBase = await baseline(resumeArgs(`${dir}/none.safetensors`));
+    for (
+      const [path, re] of [
+        ...cases,
+        [sparse, /the file has 10737418240 bytes, above the limit of 4294967296 bytes \(4 GiB\)/] as const,
+      ]
+    ) {
+      await refused(sampleArgs(path), re, `sample --checkpoint ${path.replace(dir, "")}`, sampleBase);
+    }
+    const model =
+      /the file has 10737418240 bytes, above the limit of \d+ bytes \(.*, what a checkpoint of this model can hold: \d+ bytes of tensors and up to 16 MiB of header\)/;
+    for (const [path, re] of [...cases, [sparse, model] as const]) {
+      await refused(resumeArgs(path), re, `train --resume ${path.replace(dir, "")}`, resumeBase);
+    }
+    // In-process too, with a guard for the FIFO: while a read blocks on it, a writer is opened to unblock it.
+    let blocked = 0;
+    const guard = setInterval(() => {
+      blocked++;
+      Deno.open(fifo, { write: true }).then((f) => f.close(), () => {});
+    }, 5_000);
+    try {
+      await assert.rejects(readCheckpoint(fifo), what(fifo, "a FIFO \\(named pipe\\)"));
+      await assert.rejects(loadIdxFile(fifo), /Cannot read IDX file ".*fifo.safetensors": it is a FIFO \(named pipe\)/);
+    } finally {
+      clearInterval(guard);
+    }
+    assert.equal(blocked, 0, "reading the FIFO blocked");
+    // The IDX reader, on /dev/zero (in a guarded subprocess: without the check it reads zeros forever).
+    const idx = new URL("../src/data/idx.ts", import.meta.url).href;
+    const r = await runBounded(
+      ["eval", `import { loadIdxFile } from "${idx}"; await loadIdxFile("/dev/zero");`],
+      { maxMiB: 512, maxSeconds: 60 },
+    );
+    assert.equal(r.killed, null, `killed by the guard (${r.killed}) at ${r.peakMiB.toFixed(0)} MiB`);
+    assert.match(r.stderr, /Cannot read IDX file "\/dev\/zero": it is a character device, not a regular file/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -6,7 +6,9 @@
  *
  * The reader is strict, as the reference Rust implementation: it refuses a header larger than the file or than
  * 100 MB, a header that is not a JSON object, unknown dtypes, shapes whose size disagrees with their offsets,
- * offsets out of range, overlapping tensors, and gaps (the tensors must cover the data exactly).
+ * offsets out of range, overlapping tensors, and gaps (the tensors must cover the data exactly). Files are read
+ * with {@linkcode RegularFile}: anything but a regular file is refused without blocking, and so is a file above a
+ * size limit ({@linkcode MAX_FILE_BYTES} unless the caller knows better).
  *
  * @example
  * ```ts
@@ -26,6 +28,7 @@
  */
 
 import { writeFileAtomic } from "./atomic.ts";
+import { RegularFile } from "./regular_file.ts";
 
 /** The dtypes this project reads and writes. */
 export type Dtype = "F32" | "F64" | "I64" | "U8";
@@ -95,6 +98,20 @@ export const METADATA = "__metadata__";
  * ```
  */
 export const MAX_HEADER_BYTES = 100_000_000;
+
+/**
+ * The default size limit of {@linkcode readSafetensorsFile}: 4 GiB (a billion float32 values; the seed's full
+ * checkpoint is 24 MB). Callers that know the model pass a tighter one.
+ *
+ * @example
+ * ```ts
+ * import { MAX_FILE_BYTES } from "./safetensors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(MAX_FILE_BYTES, 4 * 2 ** 30);
+ * ```
+ */
+export const MAX_FILE_BYTES = 4 * 2 ** 30;
 
 const DTYPES: Record<Dtype, { size: number; array: new (n: number) => TensorData; rank: number }> = {
   // rank: the order of the reference writer, which stores larger-alignment dtypes first (I64 > F64 > F32 > U8)
@@ -313,10 +330,21 @@ export function readSafetensors(bytes: Uint8Array, fileName: string): TensorMap 
   return out;
 }
 
+/** Options of {@linkcode readSafetensorsFile}. */
+export interface ReadSafetensorsFileOptions {
+  /** The largest file accepted, in bytes (default {@linkcode MAX_FILE_BYTES}). */
+  maxBytes?: number;
+  /** Why the limit is what it is, for the message (e.g. "what a checkpoint of this model can hold"). */
+  limitNote?: string;
+}
+
 /**
- * Reads and parses a safetensors file (see {@linkcode readSafetensors}).
+ * Reads and parses a safetensors file (see {@linkcode readSafetensors}). The path must name a regular file (a FIFO,
+ * a device or a directory is refused without blocking, naming what it is) of at most `maxBytes`; no more than the
+ * size it had when opened is read.
  *
  * @param path The file.
+ * @param options The size limit.
  * @returns The tensors by name, with `metadata`.
  *
  * @example
@@ -327,17 +355,22 @@ export function readSafetensors(bytes: Uint8Array, fileName: string): TensorMap 
  * const dir = await Deno.makeTempDir();
  * await writeSafetensorsFile(`${dir}/g.safetensors`, [{ name: "x", dtype: "F32", shape: [1], data: new Float32Array([2]) }]);
  * assert.equal((await readSafetensorsFile(`${dir}/g.safetensors`)).get("x")!.data[0], 2);
+ * await assert.rejects(readSafetensorsFile(dir), /is a directory, not a regular file/);
+ * await assert.rejects(readSafetensorsFile(`${dir}/g.safetensors`, { maxBytes: 10 }), /above the limit of 10 bytes/);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function readSafetensorsFile(path: string): Promise<TensorMap> {
-  let bytes: Uint8Array;
+export function readSafetensorsFile(path: string, options: ReadSafetensorsFileOptions = {}): Promise<TensorMap> {
   try {
-    bytes = await Deno.readFile(path);
+    using file = RegularFile.open(path, {
+      what: "safetensors file",
+      maxBytes: options.maxBytes ?? MAX_FILE_BYTES,
+      limitNote: options.limitNote,
+    });
+    return Promise.resolve(readSafetensors(file.readAll(), path));
   } catch (e) {
-    throw new Error(`Cannot read safetensors file "${path}": ${(e as Error).message}`, { cause: e });
+    return Promise.reject(e);
   }
-  return readSafetensors(bytes, path);
 }
 
 /**

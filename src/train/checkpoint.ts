@@ -19,10 +19,12 @@ import type { NativeMlp } from "../backend/native.ts";
 import {
   expectTensor,
   readSafetensorsFile,
+  type ReadSafetensorsFileOptions,
   type TensorEntry,
   type TensorMap,
   writeSafetensorsFile,
 } from "../io/safetensors.ts";
+import { checkpointSizeLimit } from "../io/checkpoint_checks.ts";
 import { type MlpSpec, tensorLayout } from "../model/spec.ts";
 
 /** The format tag written into every checkpoint's metadata. */
@@ -189,8 +191,11 @@ function loadAdam(map: TensorMap, file: string, spec: MlpSpec, net: NativeMlp, p
 }
 
 /** Reads a checkpoint file's metadata (its config) without touching any network. */
-export async function readCheckpoint(path: string): Promise<{ map: TensorMap; info: CheckpointInfo }> {
-  const map = await readSafetensorsFile(path);
+export async function readCheckpoint(
+  path: string,
+  options: ReadSafetensorsFileOptions = {},
+): Promise<{ map: TensorMap; info: CheckpointInfo }> {
+  const map = await readSafetensorsFile(path, options);
   if (map.metadata?.format !== CHECKPOINT_FORMAT) {
     throw new Error(
       `Cannot load checkpoint "${path}": metadata format is ${
@@ -221,7 +226,7 @@ export async function loadCheckpoint(
   g: { spec: MlpSpec; net: NativeMlp },
   d: { spec: MlpSpec; net: NativeMlp },
 ): Promise<CheckpointInfo> {
-  const { map, info } = await readCheckpoint(path);
+  const { map, info } = await readCheckpoint(path, checkpointSizeLimit(g.spec, d.spec));
   if (!map.has("train.step")) throw new Error(`Cannot resume from "${path}": it holds no training state (train.step)`);
   loadStateDict(map, path, g.spec, g.net, "generator.");
   loadStateDict(map, path, d.spec, d.net, "discriminator.");
