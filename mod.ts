@@ -112,6 +112,7 @@ export {
   resizeBilinear,
   type ResizeOptions,
 } from "./src/data/dataset.ts";
+export type { DatasetIdentity } from "./src/data/identity.ts";
 export type {
   Dtype,
   DtypeArray,

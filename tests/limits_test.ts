@@ -1,5 +1,5 @@
 // What a hostile or broken input costs: IDX files whose resize would need gigabytes, checkpoint paths that are not
-// regular files or are far too large. Each is refused
+// regular files or are far too large, safetensors headers with duplicate names or millions of entries. Each is refused
 // with a message naming the file and the problem, quickly, with bounded memory. The bombs run in subprocesses under a
 // memory and time guard (tests/bounded.ts), so that on code without the limits they fail fast instead of exhausting
 // the machine.
@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { writeIdx } from "../src/data/idx.ts";
 import { loadIdxFile } from "../src/data/idx.ts";
 import { readCheckpoint } from "../src/train/checkpoint.ts";
+import { MAX_HEADER_ENTRIES, MAX_HEADER_VALUES, readSafetensors } from "../src/io/safetensors.ts";
 import { runBounded } from "./bounded.ts";
 
 const PERMS = ["--allow-read", "--allow-write", "--allow-ffi", "--allow-env", "--allow-run"];
@@ -141,4 +142,72 @@ Deno.test("limits: a checkpoint that is /dev/zero, a FIFO, a folder or a 10 GiB 
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** A safetensors file with a hand-written header (padded to 8 bytes) and no data. */
+function craft(header: string): Uint8Array {
+  const json = new TextEncoder().encode(header);
+  const n = Math.ceil(json.length / 8) * 8;
+  const out = new Uint8Array(8 + n).fill(0x20);
+  new DataView(out.buffer).setBigUint64(0, BigInt(n), true);
+  out.set(json, 8);
+  return out;
+}
+
+Deno.test("limits: a name twice in a safetensors header is refused (JSON.parse would keep the last)", () => {
+  const t = (off: number) => `{"dtype":"U8","shape":[0],"data_offsets":[${off},${off}]}`;
+  const cases: [string, RegExp][] = [
+    [`{"a":${t(0)},"b":${t(0)},"a":${t(0)}}`, /the header names "a" twice/],
+    [`{"model.0.weight":${t(0)},"model.0.w\\u0065ight":${t(0)}}`, /the header names "model.0.weight" twice/],
+    [`{"__metadata__":{"k":"1"},"__metadata__":{"k":"2"}}`, /the header names "__metadata__" twice/],
+    [`{"__metadata__":{"config":"{}","config":"{\\"seed\\":1}"}}`, /entry "__metadata__" has the key "config" twice/],
+    [`{"a":{"dtype":"U8","dtype":"F32","shape":[0],"data_offsets":[0,0]}}`, /entry "a" has the key "dtype" twice/],
+  ];
+  for (const [header, re] of cases) {
+    assert.throws(() => readSafetensors(craft(header), "dup.safetensors"), (e: Error) => {
+      assert.match(e.message, /^Cannot read safetensors file "dup.safetensors": /);
+      assert.match(e.message, re, header);
+      return true;
+    });
+  }
+  // The same names in different objects are fine, and so are strings that only look like keys.
+  const ok = `{"__metadata__":{"a":"\\"a\\":"},"a":${t(0)},"b":{"dtype":"U8","shape":[0],"data_offsets":[0,0]}}`;
+  assert.equal(readSafetensors(craft(ok), "ok").size, 2);
+});
+
+Deno.test("limits: a header of 1.5 million empty tensors is refused from a scan of its bytes, with bounded memory", () => {
+  // 1.5M entries of an empty tensor: 87 MB of header, under the 100 MB header limit (it cost 19.6 s and 1.36 GB).
+  // Written straight into the file's bytes, so that no garbage of the test's own is collected while measuring.
+  const enc = new TextEncoder();
+  const body = new Uint8Array(90_000_000);
+  let n = 0;
+  body[n++] = 0x7b;
+  for (let i = 0; i < 1_500_000; i++) {
+    n += enc.encodeInto(`${i ? "," : ""}"t${i}":{"dtype":"U8","shape":[0],"data_offsets":[0,0]}`, body.subarray(n))
+      .written;
+  }
+  body[n++] = 0x7d;
+  const len = Math.ceil(n / 8) * 8;
+  const bytes = new Uint8Array(8 + len).fill(0x20);
+  new DataView(bytes.buffer).setBigUint64(0, BigInt(len), true);
+  bytes.set(body.subarray(0, n), 8);
+  const before = Deno.memoryUsage().rss;
+  const t0 = performance.now();
+  assert.throws(
+    () => readSafetensors(bytes, "many.safetensors"),
+    {
+      message:
+        `Cannot read safetensors file "many.safetensors": the header has more than ${MAX_HEADER_ENTRIES} entries (the limit)`,
+    },
+  );
+  const ms = performance.now() - t0, grown = (Deno.memoryUsage().rss - before) / 2 ** 20;
+  console.log(
+    `  ${(bytes.length / 1e6).toFixed(0)} MB header refused in ${ms.toFixed(0)} ms, RSS +${grown.toFixed(1)} MiB`,
+  );
+  assert.ok(grown < 64, `RSS grew by ${grown.toFixed(1)} MiB`);
+  // One entry with a shape of 2 million dimensions: bounded by the count of values.
+  const deep = craft(`{"a":{"dtype":"U8","shape":[${new Array(2_000_000).fill(1).join(",")}],"data_offsets":[0,1]}}`);
+  assert.throws(() => readSafetensors(deep, "deep"), {
+    message: `Cannot read safetensors file "deep": the header holds more than ${MAX_HEADER_VALUES} values (the limit)`,
+  });
 });

@@ -38,6 +38,7 @@ export interface TrainFlags {
   out: string;
   checkpoint_every: number;
   resume: string | undefined;
+  allow_other_dataset: boolean;
   bn_eps: number;
   log_format: "bar" | "seed";
   max_steps: number | undefined;
@@ -45,7 +46,7 @@ export interface TrainFlags {
   help: boolean;
 }
 
-type Kind = "int+" | "int0" | "float+" | "prob" | "string" | "choice";
+type Kind = "int+" | "int0" | "float+" | "prob" | "string" | "choice" | "switch";
 interface FlagSpec {
   kind: Kind;
   def: string | undefined;
@@ -80,6 +81,11 @@ export const TRAIN_FLAGS: Record<Exclude<keyof TrainFlags, "help">, FlagSpec> = 
   out: { kind: "string", def: "runs/mnist", help: "folder for images/, checkpoints/, metrics.jsonl, run.json" },
   checkpoint_every: { kind: "int0", def: "1000", help: "steps between checkpoints (0: only at the end)" },
   resume: { kind: "string", def: undefined, help: "continue from this checkpoint (exactly: same losses)" },
+  allow_other_dataset: {
+    kind: "switch",
+    def: undefined,
+    help: "with --resume: continue even if the checkpoint was trained on other data (count, shape or pixels)",
+  },
   bn_eps: { kind: "float+", def: "0.8", help: "BatchNorm eps of the generator (0.8 is the seed's quirk)" },
   log_format: {
     kind: "choice",
@@ -126,6 +132,8 @@ function convert(name: string, f: FlagSpec, raw: string): number | string {
       if (raw.trim() === "" || !Number.isFinite(v) || v <= 0) throw bad("a positive finite number");
       return v;
     }
+    case "switch":
+      return raw;
     case "prob": {
       const v = Number(raw);
       if (raw.trim() === "" || !Number.isFinite(v) || v < 0 || v >= 1) throw bad("a number in [0, 1)");
@@ -147,7 +155,9 @@ function convert(name: string, f: FlagSpec, raw: string): number | string {
  */
 export function parseTrainFlags(args: string[]): TrainFlags {
   const options: Record<string, { type: "string" | "boolean" }> = { help: { type: "boolean" } };
-  for (const name of Object.keys(TRAIN_FLAGS)) options[name] = { type: "string" };
+  for (const [name, f] of Object.entries(TRAIN_FLAGS)) {
+    options[name] = { type: f.kind === "switch" ? "boolean" : "string" };
+  }
   // `--lr -1` is a flag followed by its (negative) value: join them so that parseArgs sees `--lr=-1`.
   const joined: string[] = [];
   for (let i = 0; i < args.length; i++) {
@@ -165,6 +175,10 @@ export function parseTrainFlags(args: string[]): TrainFlags {
   }
   const out: Record<string, unknown> = { help: values.help === true };
   for (const [name, f] of Object.entries(TRAIN_FLAGS)) {
+    if (f.kind === "switch") {
+      out[name] = values[name] === true;
+      continue;
+    }
     const raw = values[name] as string | undefined;
     out[name] = raw === undefined ? (f.def === undefined ? undefined : convert(name, f, f.def)) : convert(name, f, raw);
   }

@@ -73,6 +73,7 @@ export async function main(args: string[]): Promise<number> {
     outDir: f.out,
     checkpointEvery: f.checkpoint_every,
     resume: f.resume,
+    allowOtherDataset: f.allow_other_dataset,
     maxSteps: f.max_steps,
     stepsPerCall: f.steps_per_call,
   });

@@ -7,7 +7,11 @@
  * - `discriminator.model.0.weight`, ...
  * - `optimizer_G.exp_avg.<name>`, `optimizer_G.exp_avg_sq.<name>`, `optimizer_G.step` (I64); the same for optimizer_D
  * - `train.step` (I64): training steps done; `train.seed` (I64)
- * - metadata: `format` ("deno-gan/1"), `config` (the run's settings as JSON)
+ * - metadata: `format` ("deno-gan/1"), `config` (the run's settings as JSON), `dataset` (the training data's
+ *   identity as JSON: name, count, shape, SHA-256 of the pixels; see src/data/identity.ts)
+ *
+ * Loading checks every name, dtype and shape, and every value: all finite, every `running_var` above 0, every
+ * `exp_avg_sq` at least 0, every counter a non-negative integer.
  *
  * Next to each checkpoint the trainer writes `generator.safetensors`: the generator's plain state_dict, which loads
  * into the seed's PyTorch `Generator` with `load_state_dict(safetensors.torch.load_file(path))`.
@@ -24,7 +28,8 @@ import {
   type TensorMap,
   writeSafetensorsFile,
 } from "../io/safetensors.ts";
-import { checkpointSizeLimit } from "../io/checkpoint_checks.ts";
+import { checkpointSizeLimit, checkStatistics } from "../io/checkpoint_checks.ts";
+import type { DatasetIdentity } from "../data/identity.ts";
 import { type MlpSpec, tensorLayout } from "../model/spec.ts";
 
 /** The format tag written into every checkpoint's metadata. */
@@ -80,6 +85,8 @@ export interface CheckpointInfo {
   seed: number;
   /** The run's settings (free-form JSON, read back by `sample` and `--resume`). */
   config: Record<string, unknown>;
+  /** The training data's identity (absent in checkpoints of older versions and in generator files). */
+  dataset?: DatasetIdentity;
 }
 
 /**
@@ -135,7 +142,11 @@ export async function saveCheckpoint(
     { name: "train.seed", dtype: "I64", shape: [], data: BigInt64Array.of(BigInt(info.seed)) },
   ] satisfies TensorEntry[];
   assertFinite(tensors);
-  await writeSafetensorsFile(path, tensors, { format: CHECKPOINT_FORMAT, config: JSON.stringify(info.config) });
+  await writeSafetensorsFile(path, tensors, {
+    format: CHECKPOINT_FORMAT,
+    config: JSON.stringify(info.config),
+    ...(info.dataset ? { dataset: JSON.stringify(info.dataset) } : {}),
+  });
 }
 
 /** Writes the generator's plain state_dict atomically. */
@@ -166,6 +177,7 @@ export function loadStateDict(map: TensorMap, file: string, spec: MlpSpec, net: 
   }
   checkFinite(params, file, prefix + "parameters");
   checkFinite(running, file, prefix + "running statistics");
+  checkStatistics(running, layout.buffers, prefix, file);
   net.set("params", params);
   net.set("running", running);
   net.setCounters(net.info().adam_step, tracked);
@@ -185,6 +197,7 @@ function loadAdam(map: TensorMap, file: string, spec: MlpSpec, net: NativeMlp, p
   }
   checkFinite(m, file, `${prefix}.exp_avg`);
   checkFinite(v, file, `${prefix}.exp_avg_sq`);
+  checkStatistics(v, layout.params.map((t) => ({ ...t, name: `${prefix}.exp_avg_sq.${t.name}` })), "", file);
   net.set("adam_m", m);
   net.set("adam_v", v);
   net.setCounters(scalar(map, `${prefix}.step`, file), net.info().num_batches_tracked);
@@ -209,6 +222,17 @@ export async function readCheckpoint(
   } catch {
     throw new Error(`Cannot load checkpoint "${path}": metadata "config" is not JSON`);
   }
+  let dataset: DatasetIdentity | undefined;
+  if (map.metadata.dataset !== undefined) {
+    try {
+      dataset = JSON.parse(map.metadata.dataset);
+    } catch {
+      throw new Error(`Cannot load checkpoint "${path}": metadata "dataset" is not JSON`);
+    }
+  }
+  if (typeof config !== "object" || config === null || Array.isArray(config)) {
+    throw new Error(`Cannot load checkpoint "${path}": metadata "config" is ${JSON.stringify(config)}, not an object`);
+  }
   const full = map.has("train.step");
   return {
     map,
@@ -216,6 +240,7 @@ export async function readCheckpoint(
       step: full ? scalar(map, "train.step", path) : 0,
       seed: full ? scalar(map, "train.seed", path) : 0,
       config,
+      ...(dataset !== undefined ? { dataset } : {}),
     },
   };
 }

@@ -10,6 +10,8 @@ import { DOMAIN_FIXED, DOMAIN_SAMPLE, normal } from "../backend/rng.ts";
 import type { Dataset } from "../data/dataset.ts";
 import { MetricsLog } from "../io/metrics.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
+import { checkResume } from "../io/checkpoint_checks.ts";
+import { type DatasetIdentity, datasetIdentity } from "../data/identity.ts";
 import { initialState } from "../model/init.ts";
 import { type MlpSpec, seedDiscriminator, seedGenerator, validateSpec } from "../model/spec.ts";
 import { loadCheckpoint, NonFiniteStateError, saveCheckpoint, saveGenerator } from "./checkpoint.ts";
@@ -58,6 +60,8 @@ export interface TrainOptions {
   checkpointEvery?: number;
   /** Resume from this checkpoint. */
   resume?: string;
+  /** Resume even when the checkpoint was trained on other data (another count, shape or pixel hash). */
+  allowOtherDataset?: boolean;
   /** Stop after this many steps in total (default: all epochs). */
   maxSteps?: number;
   /** Steps per native call (default 16): larger amortizes the call and GPU submission. */
@@ -150,10 +154,11 @@ export class DivergenceError extends Error {
 
 /** {@link TrainOptions} with every default filled in. */
 export type ResolvedTrainOptions =
-  & Required<Omit<TrainOptions, "outDir" | "resume" | "maxSteps" | "generator" | "discriminator">>
+  & Required<Omit<TrainOptions, "outDir" | "resume" | "allowOtherDataset" | "maxSteps" | "generator" | "discriminator">>
   & {
     outDir?: string;
     resume?: string;
+    allowOtherDataset?: boolean;
     maxSteps?: number;
     generator: MlpSpec;
     discriminator: MlpSpec;
@@ -237,6 +242,8 @@ export class GanTrainer implements Disposable {
   /** The training images. */
   readonly dataset: Dataset;
   #lastCheckpoint: string | null = null;
+  /** The training data's identity, computed once (recorded in run.json and every checkpoint, checked on resume). */
+  #dataId: DatasetIdentity | null = null;
 
   private constructor(
     r: ResolvedTrainOptions,
@@ -288,6 +295,7 @@ export class GanTrainer implements Disposable {
       closeAll.push(gan);
       gan.setData(dataset.pixels as Uint8Array<ArrayBuffer>, dataset.count);
       const t = new GanTrainer(r, dataset, ctx, g, d, gan);
+      t.#dataId = await datasetIdentity(dataset);
       if (r.resume) await t.#resume(r.resume);
       return t;
     } catch (e) {
@@ -301,12 +309,9 @@ export class GanTrainer implements Disposable {
       spec: this.options.discriminator,
       net: this.d,
     });
-    const want = configRecord(this.options), got = info.config;
-    for (const k of ["batch_size", "latent_dim", "img_size", "channels", "seed", "bn_eps", "lr", "b1", "b2"]) {
-      if (got[k] !== undefined && got[k] !== want[k]) {
-        throw new Error(`Cannot resume from "${path}": it was trained with ${k} = ${got[k]}, this run has ${want[k]}`);
-      }
-    }
+    checkResume(path, info, { config: configRecord(this.options), dataset: this.#dataId! }, {
+      allowOtherDataset: this.options.allowOtherDataset,
+    });
     this.gan.setStep(info.step);
     this.#lastCheckpoint = path;
   }
@@ -343,7 +348,7 @@ export class GanTrainer implements Disposable {
     await saveCheckpoint(path, { spec: this.options.generator, net: this.g }, {
       spec: this.options.discriminator,
       net: this.d,
-    }, { step, seed: this.options.seed, config });
+    }, { step, seed: this.options.seed, config, dataset: this.#dataId ?? undefined });
     const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : ".";
     await saveGenerator(`${dir}/generator.safetensors`, this.options.generator, this.g, config);
     this.#lastCheckpoint = path;
@@ -368,7 +373,7 @@ export class GanTrainer implements Disposable {
             {
               config: configRecord(r),
               resumed_from: r.resume ?? null,
-              dataset: { name: this.dataset.name, count: this.dataset.count },
+              dataset: this.#dataId,
               backend: this.backendInfo(),
               versions: { deno: Deno.version.deno, v8: Deno.version.v8, typescript: Deno.version.typescript },
               started: new Date().toISOString(),
