@@ -113,6 +113,7 @@ export {
   type ResizeOptions,
 } from "./src/data/dataset.ts";
 export type { DatasetIdentity } from "./src/data/identity.ts";
+export { DirLockedError, type LockInfo } from "./src/io/lock.ts";
 export type {
   Dtype,
   DtypeArray,

@@ -8,6 +8,7 @@ import { DivergenceError, GanTrainer } from "../train/trainer.ts";
 import { ProgressBar } from "../train/progress.ts";
 import { type Dataset, loadEmbeddedMnist, loadIdxDataset, resizeBilinear } from "../data/dataset.ts";
 import { parseTrainFlags, type TrainFlags, trainUsage, UsageError } from "./flags.ts";
+import { DirLockedError } from "../io/lock.ts";
 
 /** Loads the dataset the flags name, resized to `img_size`; says where it came from. */
 export async function loadDataset(f: TrainFlags, say: (s: string) => void = console.error): Promise<Dataset> {
@@ -119,6 +120,10 @@ export async function main(args: string[]): Promise<number> {
     if (e instanceof DivergenceError) {
       console.error(`deno task train: ${e.message}`);
       return 1;
+    }
+    if (e instanceof DirLockedError) {
+      console.error(`deno task train: ${e.message}`);
+      return 2;
     }
     throw e;
   }

@@ -20,6 +20,40 @@
 
 const encoder = new TextEncoder();
 
+/** Opens `path` for reading and appending without ever following a symbolic link at `path` (see MetricsLog.open). */
+function openNoFollow(path: string): Deno.FsFile {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    let seen: Deno.FileInfo;
+    try {
+      seen = Deno.lstatSync(path);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      try {
+        return Deno.openSync(path, { read: true, append: true, createNew: true, mode: 0o644 });
+      } catch (e2) {
+        if (e2 instanceof Deno.errors.AlreadyExists) continue; // created meanwhile: look again
+        throw e2;
+      }
+    }
+    if (seen.isSymlink) {
+      let target = "?";
+      try {
+        target = Deno.readLinkSync(path);
+      } catch { /* unreadable */ }
+      throw new Error(
+        `it is a symbolic link (to "${target}"); deno-gan does not write through links in its output folder: ` +
+          `remove the link`,
+      );
+    }
+    if (!seen.isFile) throw new Error(`it is not a regular file`);
+    const file = Deno.openSync(path, { read: true, append: true });
+    const now = file.statSync();
+    if (now.ino === seen.ino && now.dev === seen.dev) return file;
+    file.close(); // swapped between lstat and open: nothing was written; look again
+  }
+  throw new Error("it kept changing while being opened");
+}
+
 /**
  * An append-only JSONL writer. The file is opened once (created if missing, appended to if present); each
  * {@linkcode MetricsLog.append} writes one whole line at once, so a crash leaves complete lines behind.
@@ -51,7 +85,10 @@ export class MetricsLog implements Disposable {
   }
 
   /**
-   * Opens `path` for appending (created if missing, with its parent directories).
+   * Opens `path` for appending (created if missing, with its parent directories). The file is never reached through
+   * a symbolic link: a link at `path` is refused (naming where it points), a missing file is created with `O_EXCL`
+   * (which does not follow links), and an existing one is checked after opening to be the very file `lstat` saw, so
+   * a link swapped in meanwhile is refused before anything is written.
    *
    * @param path The log file, e.g. `runs/1/metrics.jsonl`.
    * @param options `truncate: true` starts the file afresh instead of appending.
@@ -60,22 +97,27 @@ export class MetricsLog implements Disposable {
    * @example
    * ```ts
    * import { MetricsLog } from "./metrics.ts";
+   * import assert from "node:assert/strict";
    *
    * const dir = await Deno.makeTempDir();
    * const log = MetricsLog.open(`${dir}/sub/metrics.jsonl`, { truncate: true });
    * log.close();
+   * await Deno.writeTextFile(`${dir}/m.jsonl`, '{"step":0}\n');
+   * await Deno.symlink(`${dir}/m.jsonl`, `${dir}/link.jsonl`);
+   * assert.throws(() => MetricsLog.open(`${dir}/link.jsonl`), /is a symbolic link/);
    * await Deno.remove(dir, { recursive: true });
    * ```
    */
   static open(path: string, options: { truncate?: boolean } = {}): MetricsLog {
+    let file: Deno.FsFile | null = null;
     try {
       const cut = path.lastIndexOf("/");
       if (cut > 0) Deno.mkdirSync(path.slice(0, cut), { recursive: true });
-      const file = options.truncate
-        ? Deno.openSync(path, { write: true, create: true, truncate: true })
-        : Deno.openSync(path, { append: true, create: true });
+      file = openNoFollow(path);
+      if (options.truncate) file.truncateSync(0);
       return new MetricsLog(path, file);
     } catch (e) {
+      file?.close();
       throw new Error(`Cannot open metrics log "${path}": ${(e as Error).message}`, { cause: e });
     }
   }

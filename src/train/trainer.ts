@@ -8,8 +8,9 @@
 import { type BackendInfo, type BackendName, Context, NativeGan, NativeMlp } from "../backend/native.ts";
 import { DOMAIN_FIXED, DOMAIN_SAMPLE, normal } from "../backend/rng.ts";
 import type { Dataset } from "../data/dataset.ts";
-import { MetricsLog } from "../io/metrics.ts";
+import type { MetricsLog } from "../io/metrics.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
+import { OutDir } from "../io/out_dir.ts";
 import { checkResume } from "../io/checkpoint_checks.ts";
 import { type DatasetIdentity, datasetIdentity } from "../data/identity.ts";
 import { initialState } from "../model/init.ts";
@@ -362,10 +363,14 @@ export class GanTrainer implements Disposable {
     const total = this.totalSteps;
     const out = r.outDir;
     let metrics: MetricsLog | undefined;
+    // Locked for this run (released in the finally below); links refused.
+    const outDir = out ? OutDir.open(out, { resumeStep: info.step > 0 ? info.step : undefined }) : undefined;
+    const closeOut = (e: unknown): never => {
+      outDir?.close();
+      throw e;
+    };
     if (out) {
-      await Deno.mkdir(`${out}/images`, { recursive: true });
-      await Deno.mkdir(`${out}/checkpoints`, { recursive: true });
-      metrics = MetricsLog.open(`${out}/metrics.jsonl`, { truncate: !r.resume });
+      metrics = outDir!.metrics;
       await writeFileAtomic(
         `${out}/run.json`,
         new TextEncoder().encode(
@@ -382,7 +387,7 @@ export class GanTrainer implements Disposable {
             2,
           ) + "\n",
         ),
-      );
+      ).catch(closeOut);
     }
     const fixedZ = normal(r.seed, 0, 25 * r.generator.input, DOMAIN_FIXED);
     const imgSide = r.imgSize, ch = r.channels;
@@ -476,7 +481,7 @@ export class GanTrainer implements Disposable {
         }
       }
     } finally {
-      metrics?.close();
+      outDir?.close();
     }
     const seconds = (performance.now() - t0) / 1000;
     return {
