@@ -1,9 +1,22 @@
 // The output folder (--out): one run at a time (a lock that real concurrent processes respect, taken over when its
-// holder died, released at the end and on error), and nothing written through a symbolic link planted in it.
+// holder died, released at the end and on error), nothing written through a symbolic link planted in it, and what an
+// interrupted run leaves (temporary files, metrics rows past the checkpoint, a torn line, a generator file behind the
+// checkpoint) repaired at the next start.
 
 import assert from "node:assert/strict";
 import { GanTrainer, type TrainOptions } from "../src/train/trainer.ts";
+import { readSafetensorsFile, type TensorEntry, writeSafetensors } from "../src/io/safetensors.ts";
 import { smallGan, syntheticImages } from "./small_gan.ts";
+
+/** What generator.safetensors must hold beside a full checkpoint: its generator.* tensors, its format and config. */
+async function generatorOf(latest: string): Promise<Uint8Array> {
+  const full = await readSafetensorsFile(latest);
+  const entries: TensorEntry[] = [...full].filter(([n]) => n.startsWith("generator.")).map(([n, t]) => ({
+    name: n.slice("generator.".length),
+    ...t,
+  }));
+  return writeSafetensors(entries, { format: full.metadata!.format, config: full.metadata!.config });
+}
 
 const data = syntheticImages(96);
 const opts: TrainOptions = {
@@ -164,6 +177,64 @@ Deno.test("out: the lock is released when a run fails", async () => {
     assert.ok(!exists(`${out}/run.lock`));
     using again = await GanTrainer.create(data, { ...opts, maxSteps: 2, outDir: out });
     assert.equal((await again.run()).steps, 2);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
+
+Deno.test("out: a start repairs what an interrupted run left: temporary files, metrics past the checkpoint, the generator file", async () => {
+  const out = await Deno.makeTempDir();
+  const ck = `${out}/checkpoints`;
+  try {
+    {
+      using t = await GanTrainer.create(data, { ...opts, maxSteps: 3, outDir: out });
+      await t.run();
+    }
+    const oldGenerator = await Deno.readFile(`${ck}/generator.safetensors`); // of step 3
+    {
+      using t = await GanTrainer.create(data, {
+        ...opts,
+        maxSteps: 6,
+        outDir: out,
+        resume: `${ck}/latest.safetensors`,
+      });
+      await t.run();
+    }
+    // What a kill at step 8 leaves, the generator file one checkpoint behind (killed between the two renames):
+    await Deno.writeFile(`${ck}/generator.safetensors`, oldGenerator);
+    const rows = (await Deno.readTextFile(`${out}/metrics.jsonl`)).trimEnd().split("\n");
+    assert.equal(rows.length, 6);
+    await Deno.writeTextFile(`${out}/metrics.jsonl`, '{"step":6}\n{"step":7}\n{"step":8,"d_lo', { append: true });
+    await Deno.writeFile(`${ck}/.latest.safetensors.1k2j3h4g.tmp`, new Uint8Array(1 << 20));
+    await Deno.writeFile(`${out}/.run.json.zz9.tmp`, new Uint8Array(10));
+    await Deno.writeFile(`${out}/images/.4.png.abc.tmp`, new Uint8Array(10));
+    await Deno.writeTextFile(`${out}/run.lock`, '{"pid":4194305,"hostname":"h","started":"x","token":"t"}');
+    await Deno.writeFile(`${out}/keep.tmp`, new Uint8Array(1)); // not a name of ours: kept
+    let checked = false;
+    using t = await GanTrainer.create(data, { ...opts, maxSteps: 9, outDir: out, resume: `${ck}/latest.safetensors` });
+    await t.run({
+      onStep: async (e) => {
+        if (e.step !== 6) return;
+        // The first step after the start: the repairs are done, no checkpoint has been written since.
+        const names = (d: string) => [...Deno.readDirSync(d)].map((x) => x.name).sort();
+        assert.deepEqual(names(ck), ["generator.safetensors", "latest.safetensors"]);
+        assert.deepEqual(names(`${out}/images`), ["0.png", "4.png", "fixed_0.png", "fixed_4.png"]);
+        assert.ok(names(out).includes("keep.tmp") && !names(out).some((n) => n.startsWith(".")));
+        const want = await generatorOf(`${ck}/latest.safetensors`);
+        assert.deepEqual(await Deno.readFile(`${ck}/generator.safetensors`), want);
+        const steps = (await Deno.readTextFile(`${out}/metrics.jsonl`)).trimEnd().split("\n").map((l) =>
+          JSON.parse(l).step
+        );
+        assert.deepEqual(steps, [0, 1, 2, 3, 4, 5, 6]);
+        checked = true;
+      },
+    });
+    assert.ok(checked);
+    const steps = (await Deno.readTextFile(`${out}/metrics.jsonl`)).trimEnd().split("\n").map((l) =>
+      JSON.parse(l).step
+    );
+    assert.deepEqual(steps, [0, 1, 2, 3, 4, 5, 6, 7, 8]);
+    assert.ok(!exists(`${out}/run.lock`));
   } finally {
     await Deno.remove(out, { recursive: true });
   }

@@ -1,6 +1,7 @@
 /**
- * A run's output folder (`--out`), opened for one run: locked ({@linkcode DirLock}), checked for symbolic links, and
- * with its metrics log opened (afresh, or appended to when a resumed run continues).
+ * A run's output folder (`--out`), opened for one run: locked ({@linkcode DirLock}), checked for symbolic links,
+ * cleaned of what an interrupted run left behind, and with its metrics log opened (afresh, or cut back to the step a
+ * resumed run continues from).
  *
  * The layout: `images/`, `checkpoints/`, `metrics.jsonl`, `run.json` and the lock `run.lock`. No file of it is
  * written through a symbolic link: a link at any of these names is refused at open, the metrics log is opened
@@ -41,11 +42,20 @@ const FILES = [
   "checkpoints/generator.safetensors",
 ] as const;
 
+/**
+ * The names of temporary files: `.<name>.<random>.tmp` (atomic writes, the lock's) and `.run.lock.<random>.stale`
+ * (a lock being taken over).
+ */
+const LEFTOVER = /^\..+\.[0-9a-z]+\.(tmp|stale)$/;
+
 /** Options of {@linkcode OutDir.open}. */
 export interface OutDirOptions {
-  /** The step a resumed run continues from: `metrics.jsonl` is appended to. Without it the log is started afresh. */
+  /**
+   * The step a resumed run continues from: `metrics.jsonl` is cut back to its complete rows below it (see
+   * `MetricsLog.open`'s `keepBelowStep`). Without it the log is started afresh.
+   */
   resumeStep?: number;
-  /** Receives one-line notes (a stale lock taken over); default `console.error`. */
+  /** Receives one-line notes (a stale lock taken over, leftovers removed); default `console.error`. */
   say?: (line: string) => void;
 }
 
@@ -77,11 +87,15 @@ function lstatOrNull(path: string): Deno.FileInfo | null {
  * import assert from "node:assert/strict";
  *
  * const dir = await Deno.makeTempDir();
- * await Deno.writeTextFile(`${dir}/metrics.jsonl`, '{"step":0}\n');
- * const out = OutDir.open(dir, { resumeStep: 1 });
- * out.metrics.append({ step: 1 });
+ * await Deno.writeTextFile(`${dir}/metrics.jsonl`, '{"step":0}\n{"step":1}\n{"step":2}\n');
+ * await Deno.mkdir(`${dir}/checkpoints`);
+ * await Deno.writeFile(`${dir}/checkpoints/.latest.safetensors.k3j2.tmp`, new Uint8Array(8)); // left by a kill
+ * const notes: string[] = [];
+ * const out = OutDir.open(dir, { resumeStep: 2, say: (s) => notes.push(s) });
  * out.close();
  * assert.equal(await Deno.readTextFile(`${dir}/metrics.jsonl`), '{"step":0}\n{"step":1}\n');
+ * assert.deepEqual([...Deno.readDirSync(`${dir}/checkpoints`)], []);
+ * assert.match(notes[0], /removed 1 temporary file/);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
@@ -101,7 +115,8 @@ export class OutDir implements Disposable {
 
   /**
    * Creates the folder if needed and takes it: the lock (a `DirLockedError` when another run holds it), its
-   * sub-folders (real folders, not links), no link at a fixed file name, and the metrics log opened.
+   * sub-folders (real folders, not links), no link at a fixed file name, temporary files of an interrupted writer
+   * removed (safe: the lock says no other writer is at work), and the metrics log opened.
    *
    * @param dir The output folder (a link to a folder is fine; links inside it are not).
    * @param options The step a resumed run continues from, and where notes go.
@@ -154,9 +169,30 @@ export class OutDir implements Disposable {
         }
         if (info !== null && !info.isFile) fail(`"${name}" is not a regular file`);
       }
+      let removed = 0, bytes = 0;
+      for (const sub of [".", ...SUBDIRS]) {
+        const folder = sub === "." ? dir : `${dir}/${sub}`;
+        for (const e of Deno.readDirSync(folder)) {
+          if (!LEFTOVER.test(e.name) || e.isDirectory) continue;
+          const path = `${folder}/${e.name}`;
+          bytes += lstatOrNull(path)?.size ?? 0;
+          try {
+            Deno.removeSync(path); // a link is removed itself, never its target
+            removed++;
+          } catch (err) {
+            if (!(err instanceof Deno.errors.NotFound)) throw err;
+          }
+        }
+      }
+      if (removed > 0) {
+        say(
+          `deno-gan: removed ${removed} temporary file${removed === 1 ? "" : "s"} (${bytes} bytes) left by an ` +
+            `interrupted run in "${dir}"`,
+        );
+      }
       const metrics = MetricsLog.open(
         `${dir}/metrics.jsonl`,
-        options.resumeStep === undefined ? { truncate: true } : {},
+        options.resumeStep === undefined ? { truncate: true } : { keepBelowStep: options.resumeStep },
       );
       return new OutDir(dir, lock, metrics);
     } catch (e) {

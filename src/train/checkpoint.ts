@@ -26,8 +26,11 @@ import {
   type ReadSafetensorsFileOptions,
   type TensorEntry,
   type TensorMap,
+  writeSafetensors,
   writeSafetensorsFile,
 } from "../io/safetensors.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
+import { readRegularFile } from "../io/regular_file.ts";
 import { checkpointSizeLimit, checkStatistics } from "../io/checkpoint_checks.ts";
 import type { DatasetIdentity } from "../data/identity.ts";
 import { type MlpSpec, tensorLayout } from "../model/spec.ts";
@@ -258,4 +261,74 @@ export async function loadCheckpoint(
   loadAdam(map, path, g.spec, g.net, "optimizer_G");
   loadAdam(map, path, d.spec, d.net, "optimizer_D");
   return info;
+}
+
+/**
+ * The bytes `generator.safetensors` must hold next to a full checkpoint: its `generator.*` tensors under their plain
+ * state_dict names, with its format and config, exactly as {@link saveGenerator} writes them for the same state.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { generatorFileBytes } from "./checkpoint.ts";
+ * import { readSafetensors, type TensorEntry, writeSafetensors } from "../io/safetensors.ts";
+ *
+ * const w: Omit<TensorEntry, "name"> = { dtype: "F32", shape: [1], data: new Float32Array([0.5]) };
+ * const full = readSafetensors(writeSafetensors([
+ *   { name: "generator.model.0.weight", ...w },
+ *   { name: "discriminator.model.0.weight", ...w },
+ * ], { format: "deno-gan/1", config: "{}" }), "latest.safetensors");
+ * const plain = readSafetensors(generatorFileBytes(full), "generator.safetensors");
+ * assert.deepEqual([...plain.keys()], ["model.0.weight"]);
+ * assert.deepEqual(plain.metadata, { config: "{}", format: "deno-gan/1" });
+ * ```
+ */
+export function generatorFileBytes(full: TensorMap): Uint8Array<ArrayBuffer> {
+  const entries: TensorEntry[] = [];
+  for (const [name, t] of full) {
+    if (name.startsWith("generator.")) entries.push({ name: name.slice(10), ...t });
+  }
+  return writeSafetensors(entries, { format: CHECKPOINT_FORMAT, config: full.metadata?.config ?? "{}" });
+}
+
+/**
+ * Makes `<dir>/generator.safetensors` hold the generator of `<dir>/latest.safetensors`, rewriting it (atomically)
+ * when it differs. The trainer writes the full checkpoint first and the generator right after, so a run killed
+ * between the two renames leaves the generator one checkpoint behind; every start in the folder calls this (under the
+ * folder's lock) before training. A missing or unreadable latest checkpoint is left to the resume to report.
+ *
+ * @param dir The checkpoints folder.
+ * @param options The size limit of `latest.safetensors`.
+ * @returns Whether the generator file was rewritten.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { syncGeneratorFile } from "./checkpoint.ts";
+ * import { type TensorEntry, writeSafetensorsFile } from "../io/safetensors.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const t: TensorEntry = { name: "generator.model.0.bias", dtype: "F32", shape: [1], data: new Float32Array([1]) };
+ * await writeSafetensorsFile(`${dir}/latest.safetensors`, [t], { format: "deno-gan/1", config: "{}" });
+ * assert.equal(await syncGeneratorFile(dir), true); // missing: written
+ * assert.equal(await syncGeneratorFile(dir), false); // the same: left alone
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function syncGeneratorFile(dir: string, options: ReadSafetensorsFileOptions = {}): Promise<boolean> {
+  let full: TensorMap;
+  try {
+    full = await readSafetensorsFile(`${dir}/latest.safetensors`, options);
+  } catch {
+    return false;
+  }
+  const want = generatorFileBytes(full);
+  const path = `${dir}/generator.safetensors`;
+  let have: Uint8Array | null = null;
+  try {
+    have = readRegularFile(path, { what: "generator file", maxBytes: want.length });
+  } catch { /* missing, or not the right size */ }
+  if (have !== null && have.length === want.length && have.every((b, i) => b === want[i])) return false;
+  await writeFileAtomic(path, want);
+  return true;
 }

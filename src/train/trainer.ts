@@ -11,11 +11,11 @@ import type { Dataset } from "../data/dataset.ts";
 import type { MetricsLog } from "../io/metrics.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
 import { OutDir } from "../io/out_dir.ts";
-import { checkResume } from "../io/checkpoint_checks.ts";
+import { checkpointSizeLimit, checkResume } from "../io/checkpoint_checks.ts";
 import { type DatasetIdentity, datasetIdentity } from "../data/identity.ts";
 import { initialState } from "../model/init.ts";
 import { type MlpSpec, seedDiscriminator, seedGenerator, validateSpec } from "../model/spec.ts";
-import { loadCheckpoint, NonFiniteStateError, saveCheckpoint, saveGenerator } from "./checkpoint.ts";
+import { loadCheckpoint, NonFiniteStateError, saveCheckpoint, saveGenerator, syncGeneratorFile } from "./checkpoint.ts";
 import { NativeError } from "../native/ffi.ts";
 
 /** The step a native divergence message names ("step N: ..."), else `fallback`. */
@@ -363,7 +363,8 @@ export class GanTrainer implements Disposable {
     const total = this.totalSteps;
     const out = r.outDir;
     let metrics: MetricsLog | undefined;
-    // Locked for this run (released in the finally below); links refused.
+    // Locked for this run (released in the finally below); links refused; an interrupted run's leftovers removed;
+    // metrics cut back to the resumed step.
     const outDir = out ? OutDir.open(out, { resumeStep: info.step > 0 ? info.step : undefined }) : undefined;
     const closeOut = (e: unknown): never => {
       outDir?.close();
@@ -371,6 +372,7 @@ export class GanTrainer implements Disposable {
     };
     if (out) {
       metrics = outDir!.metrics;
+      await syncGeneratorFile(`${out}/checkpoints`, checkpointSizeLimit(r.generator, r.discriminator)).catch(closeOut);
       await writeFileAtomic(
         `${out}/run.json`,
         new TextEncoder().encode(
