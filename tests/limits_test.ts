@@ -28,6 +28,7 @@ async function baseline(args: string[]): Promise<number> {
   const r = await runBounded(args, { maxMiB: 4096, maxSeconds: 120 });
   assert.equal(r.code, 1, r.stderr);
   assert.match(r.stderr, /No such file|none found/);
+  assert.ok(r.peakMiB > 10, `the guard measured a peak RSS of ${r.peakMiB} MiB`);
   return r.peakMiB;
 }
 
