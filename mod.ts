@@ -107,6 +107,17 @@ export {
   type LoadIdxDatasetOptions,
   pixelsToFloat,
   resizeBilinear,
+  type ResizeOptions,
 } from "./src/data/dataset.ts";
-export type { Dtype, DtypeArray, Tensor, TensorData, TensorEntry, TensorMap } from "./src/io/safetensors.ts";
+export type { DatasetIdentity } from "./src/data/identity.ts";
+export { DirLockedError, type LockInfo } from "./src/io/lock.ts";
+export type {
+  Dtype,
+  DtypeArray,
+  ReadSafetensorsFileOptions,
+  Tensor,
+  TensorData,
+  TensorEntry,
+  TensorMap,
+} from "./src/io/safetensors.ts";
 export type { IdxReadOptions } from "./src/data/idx.ts";

@@ -354,6 +354,106 @@ Deno.test("dataset: resize 28 -> 28 is the identity, 28 -> 56 -> 28 stays close,
   assert.throws(() => resizeBilinear(two, 0), /size 0 is not a positive integer/);
 });
 
+Deno.test("dataset: images of 28x0 or 0x0 pixels, and a file of no images, are refused from the header", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const cases: [number[], RegExp][] = [
+      [[3, 28, 0], /: the file has images of 28x0 pixels, expected at least 1x1$/],
+      [[3, 0, 0], /: the file has images of 0x0 pixels, expected at least 1x1$/],
+      [[0, 28, 28], /: the file holds no images \(its header says 0 images of 28x28\)$/],
+    ];
+    for (const [dims, re] of cases) {
+      await Deno.writeFile(`${dir}/train-images-idx3-ubyte`, writeIdx(dims, new Uint8Array(0)));
+      for (const options of [{}, { imgSize: 28 }]) {
+        await assert.rejects(loadIdxDataset(dir, "idx", options), (e: Error) => {
+          assert.ok(
+            e.message.startsWith(`Cannot load dataset "idx" from "${dir}/train-images-idx3-ubyte": `),
+            e.message,
+          );
+          assert.match(e.message, re);
+          return true;
+        });
+      }
+    }
+    // The same shapes given to the resize directly (before: "Invalid typed array length: Infinity", or NaN sizes).
+    for (const [h, w] of [[28, 0], [0, 0], [0, 28]]) {
+      const ds: Dataset = { name: "z", count: 3, height: h, width: w, channels: 1, pixels: new Uint8Array(0) };
+      assert.throws(() => resizeBilinear(ds, 28), {
+        message: `Cannot resize dataset "z": it has images of ${h}x${w} pixels, expected at least 1x1`,
+      });
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** IDX bombs: small files whose resize to 28 would need far more memory than the files hold. */
+async function resizeBombs(dir: string): Promise<{ name: string; re: RegExp }[]> {
+  const put = async (name: string, bytes: Uint8Array) => {
+    await Deno.mkdir(`${dir}/${name}`);
+    await Deno.writeFile(`${dir}/${name}/train-images-idx3-ubyte${isGzip(bytes) ? ".gz" : ""}`, bytes);
+  };
+  // 16 images of 1x1048576 in a 16 KB .gz: Resize(28) makes them 28x29360128 (13 GB).
+  await put("wide_gz", await gzip(writeIdx([16, 1, 1048576], new Uint8Array(16 * 1048576))));
+  // 64 images of 1x16384 (1 MiB plain): 28x458752 (822 MB), which the model refuses anyway (not 28x28).
+  await put("wide_plain", writeIdx([64, 1, 16384], new Uint8Array(64 * 16384)));
+  // 4,194,304 images of 1x1 (4 MiB plain; 4 KB gz): 28x28 each, 3.3 GB in all.
+  await put("many_plain", writeIdx([4194304, 1, 1], new Uint8Array(4194304)));
+  await put("many_gz", await gzip(writeIdx([4194304, 1, 1], new Uint8Array(4194304))));
+  // The header of the first over 100 bytes of data: refused for its shape (seen first), not for its length.
+  await put("wide_cut_gz", await gzip(writeIdx([16, 1, 1048576], new Uint8Array(16 * 1048576)).subarray(0, 120)));
+  const wide =
+    /its images are 1x1048576 pixels; Resize\(28\) keeps the aspect ratio and makes them 28x29360128, not the 28x28 the model needs/;
+  const many =
+    /Resize\(28\) makes its 4194304 images of 1x1 pixels 28x28, which needs 32883\d+ bytes \(3\.06 GiB\), above the limit of 1073741824 bytes \(1 GiB\)/;
+  return [
+    { name: "wide_gz", re: wide },
+    { name: "wide_plain", re: /its images are 1x16384 pixels; Resize\(28\) .* makes them 28x458752, not the 28x28/ },
+    { name: "many_plain", re: many },
+    { name: "many_gz", re: many },
+    { name: "wide_cut_gz", re: wide },
+  ];
+}
+
+Deno.test("dataset: resize bombs are refused from the header, before their data is read or inflated", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (const { name, re } of await resizeBombs(dir)) {
+      const before = Deno.memoryUsage().rss;
+      await assert.rejects(loadIdxDataset(`${dir}/${name}`, "idx", { imgSize: 28 }), (e: Error) => {
+        assert.ok(e.message.startsWith(`Cannot load dataset "idx" from "${dir}/${name}/train-images-idx3-ubyte`));
+        assert.match(e.message, re, name);
+        return true;
+      });
+      const grown = (Deno.memoryUsage().rss - before) / 2 ** 20;
+      console.log(`  ${name}: refused, RSS grew by ${grown.toFixed(1)} MiB`);
+      assert.ok(grown < 64, `${name}: RSS grew by ${grown.toFixed(1)} MiB`);
+    }
+    // A plain file whose header disagrees with its size is refused before its data is read: the message is the
+    // header's, whatever the data would have said.
+    await Deno.writeFile(`${dir}/wide_plain/train-images-idx3-ubyte`, rawIdx(8, [64, 28, 28], 5));
+    await assert.rejects(
+      loadIdxDataset(`${dir}/wide_plain`),
+      /header says 64 images of 28x28 \(50176 bytes\) but the file has 5 bytes/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("dataset: resizeBilinear sizes what it allocates first: a stated limit, pixels that match the shape", () => {
+  const ds: Dataset = { name: "s", count: 2, height: 2, width: 3, channels: 1, pixels: ramp(12) };
+  assert.deepEqual(resizeBilinear(ds, 4).pixels.length, 2 * 4 * 6);
+  assert.throws(
+    () => resizeBilinear(ds, 4, { maxBytes: 64 }),
+    /^Error: Cannot resize dataset "s": Resize\(4\) makes its 2 images of 2x3 pixels 4x6, which needs \d+ bytes \(.*\), above the limit of 64 bytes \(64 bytes\)$/,
+  );
+  assert.throws(
+    () => resizeBilinear({ ...ds, pixels: ramp(11) }, 4),
+    { message: 'Cannot resize dataset "s": it has 11 pixel bytes, but 2 images of 1x2x3 need 12' },
+  );
+});
+
 Deno.test("dataset: pixelsToFloat is ToTensor + Normalize(0.5, 0.5) in float32", () => {
   const all = Uint8Array.from({ length: 256 }, (_, i) => i);
   const x = pixelsToFloat(all);

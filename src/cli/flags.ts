@@ -32,6 +32,7 @@ export interface TrainFlags {
   out: string;
   checkpoint_every: number;
   resume: string | undefined;
+  allow_other_dataset: boolean;
   bn_eps: number;
   log_format: "bar" | "seed";
   max_steps: number | undefined;
@@ -39,7 +40,7 @@ export interface TrainFlags {
   help: boolean;
 }
 
-type Kind = "int+" | "int0" | "float+" | "prob" | "string" | "choice";
+type Kind = "int+" | "int0" | "float+" | "prob" | "string" | "choice" | "switch";
 interface FlagSpec {
   kind: Kind;
   def: string | undefined;
@@ -74,6 +75,11 @@ export const TRAIN_FLAGS: Record<Exclude<keyof TrainFlags, "help">, FlagSpec> = 
   out: { kind: "string", def: "runs/mnist", help: "folder for images/, checkpoints/, metrics.jsonl, run.json" },
   checkpoint_every: { kind: "int0", def: "1000", help: "steps between checkpoints (0: only at the end)" },
   resume: { kind: "string", def: undefined, help: "continue from this checkpoint (exactly: same losses)" },
+  allow_other_dataset: {
+    kind: "switch",
+    def: undefined,
+    help: "with --resume: continue even if the checkpoint was trained on other data (count, shape or pixels)",
+  },
   bn_eps: { kind: "float+", def: "0.8", help: "BatchNorm eps of the generator (0.8 is the seed's quirk)" },
   log_format: {
     kind: "choice",
@@ -120,6 +126,8 @@ function convert(name: string, f: FlagSpec, raw: string): number | string {
       if (raw.trim() === "" || !Number.isFinite(v) || v <= 0) throw bad("a positive finite number");
       return v;
     }
+    case "switch":
+      return raw;
     case "prob": {
       const v = Number(raw);
       if (raw.trim() === "" || !Number.isFinite(v) || v < 0 || v >= 1) throw bad("a number in [0, 1)");
@@ -141,10 +149,14 @@ function convert(name: string, f: FlagSpec, raw: string): number | string {
  */
 export function parseTrainFlags(args: string[]): TrainFlags {
   const kinds: Record<string, "string" | "boolean"> = { help: "boolean" };
-  for (const name of Object.keys(TRAIN_FLAGS)) kinds[name] = "string";
+  for (const [name, f] of Object.entries(TRAIN_FLAGS)) kinds[name] = f.kind === "switch" ? "boolean" : "string";
   const values: Record<string, string | boolean | undefined> = parseFlags(args, kinds);
   const out: Record<string, unknown> = { help: values.help === true };
   for (const [name, f] of Object.entries(TRAIN_FLAGS)) {
+    if (f.kind === "switch") {
+      out[name] = values[name] === true;
+      continue;
+    }
     const raw = values[name] as string | undefined;
     out[name] = raw === undefined ? (f.def === undefined ? undefined : convert(name, f, f.def)) : convert(name, f, raw);
   }

@@ -81,7 +81,8 @@ function debugRequested(args: string[]): boolean {
 
 /**
  * Runs a command's `main` and turns every error into one line on stderr: `error: <message>`, exit code 2 for a
- * {@link UsageError} (followed by a hint to run `--help`) and 1 for anything else. With `--debug` (or
+ * {@link UsageError} (followed by a hint to run `--help`), the error's own `exitCode` when it has one (2 for an
+ * output folder held by another run), and 1 for anything else. With `--debug` (or
  * `DENO_GAN_DEBUG=1`) the stack trace follows.
  *
  * @param command The command's name, for the usage hint (e.g. `train`).
@@ -109,6 +110,8 @@ export async function runCommand(
     console.error(`error: ${err.message}`);
     if (e instanceof UsageError) console.error(`Run "deno task ${command} --help" for the flags.`);
     if (debugRequested(args)) console.error(err.stack);
-    return e instanceof UsageError ? 2 : 1;
+    // A usage error exits 2, as does an error that says so (`exitCode`, e.g. an output folder in use).
+    const own = (e as { exitCode?: unknown }).exitCode;
+    return e instanceof UsageError ? 2 : typeof own === "number" ? own : 1;
   }
 }

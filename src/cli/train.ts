@@ -13,12 +13,13 @@ import { runCommand } from "./run.ts";
 /** Loads the dataset the flags name, resized to `img_size`; says where it came from. */
 export async function loadDataset(f: TrainFlags, say: (s: string) => void = console.error): Promise<Dataset> {
   let ds: Dataset;
+  const idx = { imgSize: f.img_size }; // resized while loading, the shapes checked from the headers first
   if (f.dataset === "embedded") {
     ds = await loadEmbeddedMnist();
   } else if (f.dataset === "idx") {
-    ds = await loadIdxDataset(f.data!, "idx");
+    ds = await loadIdxDataset(f.data!, "idx", idx);
   } else if (f.dataset === "fashion-mnist") {
-    ds = await loadIdxDataset(f.data ?? "/usr/share/datasets/fashion-mnist", "fashion-mnist");
+    ds = await loadIdxDataset(f.data ?? "/usr/share/datasets/fashion-mnist", "fashion-mnist", idx);
   } else {
     const dir = f.data ?? "data/mnist";
     let found = false;
@@ -26,7 +27,7 @@ export async function loadDataset(f: TrainFlags, say: (s: string) => void = cons
       found = [...Deno.readDirSync(dir)].some((e) => e.name.startsWith("train-images"));
     } catch { /* no such folder */ }
     if (found || f.data !== undefined) {
-      ds = await loadIdxDataset(dir, "mnist");
+      ds = await loadIdxDataset(dir, "mnist", idx);
     } else {
       ds = await loadEmbeddedMnist();
       say(
@@ -64,6 +65,7 @@ export async function main(args: string[]): Promise<number> {
     outDir: f.out,
     checkpointEvery: f.checkpoint_every,
     resume: f.resume,
+    allowOtherDataset: f.allow_other_dataset,
     maxSteps: f.max_steps,
     stepsPerCall: f.steps_per_call,
   });

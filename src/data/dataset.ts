@@ -16,6 +16,7 @@
  */
 
 import { type IdxArray, type IdxReadOptions, loadIdxFile } from "./idx.ts";
+import { formatBytes } from "../io/regular_file.ts";
 
 /**
  * A set of images stored as unsigned bytes.
@@ -264,6 +265,15 @@ export type IdxSplit = "train" | "test" | "all";
 export interface LoadIdxDatasetOptions extends IdxReadOptions {
   /** `"train"` (default, as the reference trains on MNIST's 60,000), `"test"` (t10k) or `"all"` (train then test). */
   split?: IdxSplit;
+  /**
+   * The side of the model's square images: the images are resized to it as torchvision's `Resize(imgSize)` (see
+   * {@linkcode resizeBilinear}). Each file's header is checked before its data is read: a shape that `Resize` does not
+   * make `imgSize x imgSize` (it keeps the aspect ratio), or a resize that would need more than `resizeMaxBytes`, is
+   * refused with the file, the shape and the bytes named.
+   */
+  imgSize?: number;
+  /** The most bytes the resize may allocate (default {@linkcode RESIZE_MAX_BYTES}). */
+  resizeMaxBytes?: number;
 }
 
 const IDX_PREFIX = { train: "train", test: "t10k" } as const;
@@ -296,29 +306,46 @@ async function findFile(dirs: string[], names: string[]): Promise<string | null>
 async function loadSplit(
   dir: string,
   part: "train" | "test",
-  options: IdxReadOptions,
+  options: LoadIdxDatasetOptions,
+  name: string,
 ): Promise<{ images: IdxArray; labels: Uint8Array | undefined; path: string } | string> {
   const dirs = [dir, `${dir}/raw`, `${dir}/MNIST/raw`];
   const imageNames = candidates(IDX_PREFIX[part], "images-idx3");
   const path = await findFile(dirs, imageNames);
   if (path === null) return `${imageNames.join(", ")} in ${dirs.map((d) => `"${d}"`).join(", ")}`;
-  const images = await loadIdxFile(path, options);
-  if (images.dims.length !== 3) {
-    throw new Error(
-      `Cannot load dataset from "${path}": images need 3 dimensions [N, H, W], the file has [${images.dims}]`,
-    );
-  }
+  // Everything that can be said from the header is said before the data is read or inflated.
+  const checkImages = (dims: readonly number[]) => {
+    const fail = (what: string): never => {
+      throw new Error(`Cannot load dataset "${name}" from "${path}": ${what}`);
+    };
+    if (dims.length !== 3) fail(`images need 3 dimensions [N, H, W], the file has [${dims}]`);
+    const [n, h, w] = dims;
+    if (h < 1 || w < 1) fail(`the file has images of ${h}x${w} pixels, expected at least 1x1`);
+    if (n < 1) fail(`the file holds no images (its header says 0 images of ${h}x${w})`);
+    if (options.imgSize !== undefined) {
+      const out = resizedShape(h, w, options.imgSize);
+      if (out.height !== options.imgSize || out.width !== options.imgSize) {
+        fail(
+          `its images are ${h}x${w} pixels; Resize(${options.imgSize}) keeps the aspect ratio and makes them ` +
+            `${out.height}x${out.width}, not the ${options.imgSize}x${options.imgSize} the model needs`,
+        );
+      }
+      checkResizeBytes(n, 1, h, w, options.imgSize, options.resizeMaxBytes ?? RESIZE_MAX_BYTES, fail);
+    }
+  };
+  const images = await loadIdxFile(path, { ...options, checkHeader: checkImages });
   const labelPath = await findFile(dirs, candidates(IDX_PREFIX[part], "labels-idx1"));
   let labels: Uint8Array | undefined;
   if (labelPath !== null) {
-    const l = await loadIdxFile(labelPath, options);
-    if (l.dims.length !== 1 || l.dims[0] !== images.dims[0]) {
-      throw new Error(
-        `Cannot load dataset from "${dir}": "${labelPath}" has shape [${l.dims.join(", ")}], ` +
-          `expected [${images.dims[0]}] to match "${path}"`,
-      );
-    }
-    labels = l.data;
+    const checkLabels = (dims: readonly number[]) => {
+      if (dims.length !== 1 || dims[0] !== images.dims[0]) {
+        throw new Error(
+          `Cannot load dataset from "${dir}": "${labelPath}" has shape [${dims.join(", ")}], ` +
+            `expected [${images.dims[0]}] to match "${path}"`,
+        );
+      }
+    };
+    labels = (await loadIdxFile(labelPath, { ...options, checkHeader: checkLabels })).data;
   }
   return { images, labels, path };
 }
@@ -359,7 +386,7 @@ export async function loadIdxDataset(
   const parts: ("train" | "test")[] = split === "all" ? ["train", "test"] : [split];
   const loaded = [];
   for (const part of parts) {
-    const r = await loadSplit(dir, part, options);
+    const r = await loadSplit(dir, part, options, name);
     if (typeof r === "string") {
       throw new Error(`Cannot load dataset "${name}" from "${dir}": looked for ${r}; none found`);
     }
@@ -375,21 +402,26 @@ export async function loadIdxDataset(
       );
     }
   }
+  let ds: Dataset;
   if (loaded.length === 1) {
     const r = loaded[0];
-    return { name, count: r.images.dims[0], height: h, width: w, channels: 1, pixels: r.images.data, labels: r.labels };
+    ds = { name, count: r.images.dims[0], height: h, width: w, channels: 1, pixels: r.images.data, labels: r.labels };
+  } else {
+    const count = loaded.reduce((s, r) => s + r.images.dims[0], 0);
+    const pixels = new Uint8Array(count * h * w);
+    const withLabels = loaded.every((r) => r.labels !== undefined);
+    const labels = withLabels ? new Uint8Array(count) : undefined;
+    let n = 0;
+    for (const r of loaded) {
+      pixels.set(r.images.data, n * h * w);
+      labels?.set(r.labels!, n);
+      n += r.images.dims[0];
+    }
+    ds = { name, count, height: h, width: w, channels: 1, pixels, labels };
   }
-  const count = loaded.reduce((s, r) => s + r.images.dims[0], 0);
-  const pixels = new Uint8Array(count * h * w);
-  const withLabels = loaded.every((r) => r.labels !== undefined);
-  const labels = withLabels ? new Uint8Array(count) : undefined;
-  let n = 0;
-  for (const r of loaded) {
-    pixels.set(r.images.data, n * h * w);
-    labels?.set(r.labels!, n);
-    n += r.images.dims[0];
-  }
-  return { name, count, height: h, width: w, channels: 1, pixels, labels };
+  const size = options.imgSize;
+  if (size === undefined || (h === size && w === size)) return ds;
+  return resizeBilinear(ds, size, { maxBytes: options.resizeMaxBytes });
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -495,14 +527,97 @@ function resamplePlane(
 }
 
 /**
+ * The default upper bound on what one resize may allocate (the output, its intermediate plane and the filter
+ * coefficients): 1 GiB. MNIST's 60,000 images resized to 128x128 take 983 MB.
+ *
+ * @example
+ * ```ts
+ * import { RESIZE_MAX_BYTES } from "./dataset.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(RESIZE_MAX_BYTES, 2 ** 30);
+ * ```
+ */
+export const RESIZE_MAX_BYTES: number = 2 ** 30;
+
+/**
+ * The size of each image after torchvision's `Resize(size)`: the smaller edge becomes `size`, the other keeps the
+ * aspect ratio (truncated).
+ *
+ * @param height The input height (at least 1).
+ * @param width The input width (at least 1).
+ * @param size The new length of the smaller edge.
+ * @returns The output height and width.
+ *
+ * @example
+ * ```ts
+ * import { resizedShape } from "./dataset.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual(resizedShape(28, 28, 64), { height: 64, width: 64 });
+ * assert.deepEqual(resizedShape(1, 16384, 28), { height: 28, width: 458752 });
+ * assert.throws(() => resizedShape(28, 0, 28), /images of 28x0 pixels, expected at least 1x1/);
+ * ```
+ */
+export function resizedShape(height: number, width: number, size: number): { height: number; width: number } {
+  if (!(height >= 1 && width >= 1)) {
+    throw new RangeError(`Cannot resize images of ${height}x${width} pixels, expected at least 1x1`);
+  }
+  return width <= height
+    ? { height: Math.trunc((size * height) / width), width: size }
+    : { height: size, width: Math.trunc((size * width) / height) };
+}
+
+/** The bytes {@linkcode bilinearCoeffs} allocates for one axis. */
+function coeffBytes(inSize: number, outSize: number): number {
+  const ksize = Math.ceil(Math.max(inSize / outSize, 1)) * 2 + 1;
+  return outSize * (4 * ksize + 8) + 8 * ksize;
+}
+
+/**
+ * Throws (through `fail`) when resizing `count` images of `channels x h x w` with `Resize(size)` would allocate
+ * more than `maxBytes`; computed from the shapes alone, before anything is allocated.
+ */
+function checkResizeBytes(
+  count: number,
+  channels: number,
+  h: number,
+  w: number,
+  size: number,
+  maxBytes: number,
+  fail: (what: string) => never,
+): void {
+  const out = resizedShape(h, w, size);
+  const needed = count * channels * out.height * out.width + // the output
+    (out.width !== w ? h * out.width + coeffBytes(w, out.width) : 0) + // the horizontal pass's plane and weights
+    (out.height !== h ? coeffBytes(h, out.height) : 0); // the vertical pass's weights
+  if (needed > maxBytes) {
+    fail(
+      `Resize(${size}) makes its ${count} images of ${h}x${w} pixels ${out.height}x${out.width}, which needs ${needed} ` +
+        `bytes (${formatBytes(needed)}), above the limit of ${maxBytes} bytes (${formatBytes(maxBytes)})`,
+    );
+  }
+}
+
+/** Options of {@linkcode resizeBilinear}. */
+export interface ResizeOptions {
+  /** The most bytes the resize may allocate (default {@linkcode RESIZE_MAX_BYTES}); checked before allocating. */
+  maxBytes?: number;
+}
+
+/**
  * Resizes every image as torchvision's `transforms.Resize(size)` does on a PIL image with bilinear interpolation:
  * the smaller edge becomes `size` (the other keeps the aspect ratio, truncated), and the pixels are PIL's bilinear
  * resampling (`Image.resize(..., BILINEAR)`): a triangle filter whose support widens by the scale factor when
  * downscaling (antialiasing), the plain triangle when upscaling, 22-bit fixed-point weights, horizontal pass then
  * vertical pass, each rounded to bytes. Each channel is resampled on its own. Same-size input is returned copied.
  *
+ * The sizes of everything the resize allocates are computed from the shapes first: images under 1x1 pixels, pixels
+ * that disagree with the shape, and a resize needing more than `maxBytes` are refused before any allocation.
+ *
  * @param ds The dataset.
  * @param size The new length of the smaller edge.
+ * @param options The allocation limit.
  * @returns A new dataset with the same name, count, channels and labels.
  *
  * @example
@@ -514,27 +629,30 @@ function resamplePlane(
  * const small = resizeBilinear(ds, 1);
  * assert.deepEqual(small.pixels, new Uint8Array([192])); // what PIL gives
  * assert.equal(resizeBilinear(ds, 4).pixels.length, 16);
+ * assert.throws(() => resizeBilinear(ds, 4, { maxBytes: 8 }), /makes its 1 images of 2x2 pixels 4x4, which needs/);
  * ```
  */
-export function resizeBilinear(ds: Dataset, size: number): Dataset {
-  if (!Number.isInteger(size) || size < 1) {
-    throw new Error(`Cannot resize dataset "${ds.name}": size ${size} is not a positive integer`);
-  }
+export function resizeBilinear(ds: Dataset, size: number, options: ResizeOptions = {}): Dataset {
+  const fail = (what: string): never => {
+    throw new Error(`Cannot resize dataset "${ds.name}": ${what}`);
+  };
+  if (!Number.isInteger(size) || size < 1) fail(`size ${size} is not a positive integer`);
   const { height: inH, width: inW, channels, count } = ds;
-  let outH: number, outW: number;
-  if (inW <= inH) {
-    outW = size;
-    outH = Math.trunc((size * inH) / inW);
-  } else {
-    outH = size;
-    outW = Math.trunc((size * inW) / inH);
+  if (!(inH >= 1 && inW >= 1)) fail(`it has images of ${inH}x${inW} pixels, expected at least 1x1`);
+  if (ds.pixels.length !== count * channels * inH * inW) {
+    fail(
+      `it has ${ds.pixels.length} pixel bytes, but ${count} images of ${channels}x${inH}x${inW} need ` +
+        `${count * channels * inH * inW}`,
+    );
   }
+  const { height: outH, width: outW } = resizedShape(inH, inW, size);
   const inPlane = inH * inW, outPlane = outH * outW;
   if (outH === inH && outW === inW) return { ...ds, pixels: ds.pixels.slice(), labels: ds.labels?.slice() };
+  checkResizeBytes(count, channels, inH, inW, size, options.maxBytes ?? RESIZE_MAX_BYTES, fail);
   const cx = outW !== inW ? bilinearCoeffs(inW, outW) : null;
   const cy = outH !== inH ? bilinearCoeffs(inH, outH) : null;
   const pixels = new Uint8Array(count * channels * outPlane);
-  const tmp = new Uint8Array(inH * outW);
+  const tmp = new Uint8Array(cx ? inH * outW : 0);
   for (let p = 0; p < count * channels; p++) {
     resamplePlane(
       ds.pixels.subarray(p * inPlane, (p + 1) * inPlane),

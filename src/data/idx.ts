@@ -6,8 +6,10 @@
  * Fashion-MNIST and their labels use.
  *
  * Nothing is allocated on the word of a header alone: a header's size is checked against the bytes the file
- * actually holds (plain files) or against {@linkcode IDX_MAX_BYTES} (gzip), and gzip data is inflated in bounded
- * pieces that stop with an error as soon as the output passes what the header promised.
+ * actually holds (plain files: before the data is read) or against {@linkcode IDX_MAX_BYTES} (gzip), and gzip data
+ * is inflated in bounded pieces that stop with an error as soon as the output passes what the header promised. A
+ * caller's `checkHeader` sees the dimensions before any data is read or inflated. Files are read with
+ * {@linkcode RegularFile}: a FIFO, a device or a directory is refused without blocking.
  *
  * @example Round trip through the writer and the reader
  * ```ts
@@ -31,6 +33,8 @@ export interface IdxArray {
   data: Uint8Array;
 }
 
+import { RegularFile } from "../io/regular_file.ts";
+
 /** Options shared by the IDX readers. */
 export interface IdxReadOptions {
   /**
@@ -38,6 +42,11 @@ export interface IdxReadOptions {
    * allocated. Defaults to {@linkcode IDX_MAX_BYTES}.
    */
   maxBytes?: number;
+  /**
+   * Called with the header's dimensions as soon as the header is parsed, before any data is read or inflated; it
+   * throws to refuse the file (e.g. images a later step could not handle). Its message is used as it is.
+   */
+  checkHeader?: (dims: readonly number[]) => void;
 }
 
 /**
@@ -65,6 +74,12 @@ const IDX_TYPES: Record<number, string> = {
 
 /** How many compressed bytes are handed to the inflater at a time; bounds the size of each inflated piece. */
 const GZIP_INPUT_CHUNK = 16 * 1024;
+
+/**
+ * The first piece is small, so that the header (and a caller's `checkHeader`) is seen after inflating at most about
+ * 1032 times this (deflate's largest ratio), not after a whole chunk of highly compressible data.
+ */
+const GZIP_FIRST_CHUNK = 64;
 
 /** Elements above this count are refused whatever `maxBytes` says (the IDX dims are uint32; we index with int32). */
 const MAX_ELEMENTS = 2 ** 31;
@@ -193,13 +208,17 @@ function dataMismatch(name: string, h: IdxHeader, have: string): Error {
  */
 export function readIdx(bytes: Uint8Array, name: string, options: IdxReadOptions = {}): IdxArray {
   const h = parseHeader(bytes, name, options.maxBytes ?? IDX_MAX_BYTES, true)!;
+  options.checkHeader?.(h.dims);
   const have = bytes.length - h.headerBytes;
   if (have !== h.dataBytes) throw dataMismatch(name, h, `${have} bytes`);
   return { dims: h.dims, data: bytes.subarray(h.headerBytes) };
 }
 
-/** Feeds `bytes` to a stream in pieces of `size`, one piece per pull (so the consumer sets the pace). */
-function chunkedStream(bytes: Uint8Array, size: number): ReadableStream<Uint8Array<ArrayBuffer>> {
+/**
+ * Feeds `bytes` to a stream in pieces of `size` (the first of `first`), one piece per pull (so the consumer sets the
+ * pace).
+ */
+function chunkedStream(bytes: Uint8Array, size: number, first: number): ReadableStream<Uint8Array<ArrayBuffer>> {
   let offset = 0;
   return new ReadableStream<Uint8Array<ArrayBuffer>>({
     pull(controller) {
@@ -207,14 +226,21 @@ function chunkedStream(bytes: Uint8Array, size: number): ReadableStream<Uint8Arr
         controller.close();
         return;
       }
-      controller.enqueue(bytes.subarray(offset, offset + size) as Uint8Array<ArrayBuffer>);
-      offset += size;
+      const n = offset === 0 ? first : size;
+      controller.enqueue(bytes.subarray(offset, offset + n) as Uint8Array<ArrayBuffer>);
+      offset += n;
     },
   }, { highWaterMark: 0 });
 }
 
-async function gunzipIdx(bytes: Uint8Array, name: string, maxBytes: number): Promise<IdxArray> {
-  const reader = chunkedStream(bytes, GZIP_INPUT_CHUNK).pipeThrough(new DecompressionStream("gzip")).getReader();
+async function gunzipIdx(
+  bytes: Uint8Array,
+  name: string,
+  maxBytes: number,
+  checkHeader: IdxReadOptions["checkHeader"],
+): Promise<IdxArray> {
+  const reader = chunkedStream(bytes, GZIP_INPUT_CHUNK, GZIP_FIRST_CHUNK).pipeThrough(new DecompressionStream("gzip"))
+    .getReader();
   let head = new Uint8Array(0);
   let header: IdxHeader | null = null;
   // The output buffer starts at a size the compressed input makes plausible and doubles as real data arrives,
@@ -250,6 +276,7 @@ async function gunzipIdx(bytes: Uint8Array, name: string, maxBytes: number): Pro
         head = grown;
         header = parseHeader(head, name, maxBytes, false);
         if (header === null) continue; // fewer than 20 bytes so far, all of them taken
+        checkHeader?.(header.dims);
         out = new Uint8Array(Math.min(header.dataBytes, 16 * bytes.length + 65536));
         append(header, head.subarray(header.headerBytes)); // bytes of `head` past the header are data
         chunk = chunk.subarray(take);
@@ -260,7 +287,10 @@ async function gunzipIdx(bytes: Uint8Array, name: string, maxBytes: number): Pro
     // Stops the inflater early on errors; a no-op once the stream has ended.
     await reader.cancel().catch(() => {});
   }
-  if (header === null) header = parseHeader(head, name, maxBytes, true)!; // throws the precise reason
+  if (header === null) {
+    header = parseHeader(head, name, maxBytes, true)!; // throws the precise reason
+    checkHeader?.(header.dims);
+  }
   if (filled !== header.dataBytes) throw dataMismatch(name, header, `${filled} bytes`);
   return { dims: header.dims, data: out.length === filled ? out : out.slice(0, filled) };
 }
@@ -294,12 +324,14 @@ async function gunzipIdx(bytes: Uint8Array, name: string, maxBytes: number): Pro
  */
 export async function decodeIdx(bytes: Uint8Array, name: string, options: IdxReadOptions = {}): Promise<IdxArray> {
   const maxBytes = options.maxBytes ?? IDX_MAX_BYTES;
-  if (isGzip(bytes)) return await gunzipIdx(bytes, name, maxBytes);
-  return readIdx(bytes, name, { maxBytes });
+  if (isGzip(bytes)) return await gunzipIdx(bytes, name, maxBytes, options.checkHeader);
+  return readIdx(bytes, name, { maxBytes, checkHeader: options.checkHeader });
 }
 
 /**
- * Reads an IDX file from disk, gzip-compressed or plain (see {@linkcode decodeIdx}).
+ * Reads an IDX file from disk, gzip-compressed or plain (see {@linkcode decodeIdx}). Anything but a regular file
+ * (a FIFO, a device, a directory) is refused without blocking; a plain file's header is checked against the file's
+ * size (and by `checkHeader`) before its data is read.
  *
  * @param path The file to read.
  * @param options Limits (see {@linkcode IdxReadOptions}); a file larger than `maxBytes` is refused before reading.
@@ -319,21 +351,15 @@ export async function decodeIdx(bytes: Uint8Array, name: string, options: IdxRea
  */
 export async function loadIdxFile(path: string, options: IdxReadOptions = {}): Promise<IdxArray> {
   const maxBytes = options.maxBytes ?? IDX_MAX_BYTES;
-  let size: number;
-  try {
-    size = (await Deno.stat(path)).size;
-  } catch (e) {
-    throw new Error(`Cannot read IDX file "${path}": ${(e as Error).message}`);
-  }
-  if (size > maxBytes) {
-    throw new Error(
-      `Cannot read IDX file "${path}": the file has ${size} bytes, above the limit of ${maxBytes} bytes (${
-        mib(maxBytes)
-      })`,
-    );
-  }
-  const bytes = await Deno.readFile(path);
-  return await decodeIdx(bytes, path, { maxBytes });
+  using file = RegularFile.open(path, { what: "IDX file", maxBytes });
+  const head = file.readAt(0, Math.min(file.size, 20));
+  if (isGzip(head)) return await decodeIdx(file.readAll(), path, options);
+  // Plain: the header is checked against the file's size before the data is read.
+  const h = parseHeader(head, path, maxBytes, true)!;
+  options.checkHeader?.(h.dims);
+  const have = file.size - h.headerBytes;
+  if (have !== h.dataBytes) throw dataMismatch(path, h, `${have} bytes`);
+  return { dims: h.dims, data: file.readAt(h.headerBytes, h.dataBytes) };
 }
 
 /**

@@ -20,6 +20,74 @@
 
 const encoder = new TextEncoder();
 
+/** Opens `path` for reading and appending without ever following a symbolic link at `path` (see MetricsLog.open). */
+function openNoFollow(path: string): Deno.FsFile {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    let seen: Deno.FileInfo;
+    try {
+      seen = Deno.lstatSync(path);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      try {
+        return Deno.openSync(path, { read: true, append: true, createNew: true, mode: 0o644 });
+      } catch (e2) {
+        if (e2 instanceof Deno.errors.AlreadyExists) continue; // created meanwhile: look again
+        throw e2;
+      }
+    }
+    if (seen.isSymlink) {
+      let target = "?";
+      try {
+        target = Deno.readLinkSync(path);
+      } catch { /* unreadable */ }
+      throw new Error(
+        `it is a symbolic link (to "${target}"); deno-gan does not write through links in its output folder: ` +
+          `remove the link`,
+      );
+    }
+    if (!seen.isFile) throw new Error(`it is not a regular file`);
+    const file = Deno.openSync(path, { read: true, append: true });
+    const now = file.statSync();
+    if (now.ino === seen.ino && now.dev === seen.dev) return file;
+    file.close(); // swapped between lstat and open: nothing was written; look again
+  }
+  throw new Error("it kept changing while being opened");
+}
+
+/** The length of the prefix of complete lines whose "step" is below `step` (see MetricsLog.open). */
+function keptBytes(file: Deno.FsFile, step: number): number {
+  const decoder = new TextDecoder();
+  const chunk = new Uint8Array(1 << 20);
+  let kept = 0; // bytes of accepted lines
+  let pending: Uint8Array = new Uint8Array(0); // bytes after the last newline seen
+  file.seekSync(0, Deno.SeekMode.Start);
+  for (;;) {
+    const n = file.readSync(chunk);
+    if (n === null || n === 0) return kept; // what is left in `pending` is a torn line
+    let buf = chunk.subarray(0, n);
+    if (pending.length > 0) {
+      const joined = new Uint8Array(pending.length + n);
+      joined.set(pending);
+      joined.set(buf, pending.length);
+      buf = joined;
+    }
+    let start = 0;
+    for (let nl = buf.indexOf(0x0a); nl >= 0; nl = buf.indexOf(0x0a, start)) {
+      let row: unknown;
+      try {
+        row = JSON.parse(decoder.decode(buf.subarray(start, nl)));
+      } catch {
+        return kept;
+      }
+      const s = (row as { step?: unknown } | null)?.step;
+      if (typeof s !== "number" || !(s < step)) return kept;
+      kept += nl + 1 - start;
+      start = nl + 1;
+    }
+    pending = buf.slice(start);
+  }
+}
+
 /**
  * An append-only JSONL writer. The file is opened once (created if missing, appended to if present); each
  * {@linkcode MetricsLog.append} writes one whole line at once, so a crash leaves complete lines behind.
@@ -51,31 +119,44 @@ export class MetricsLog implements Disposable {
   }
 
   /**
-   * Opens `path` for appending (created if missing, with its parent directories).
+   * Opens `path` for appending (created if missing, with its parent directories). The file is never reached through
+   * a symbolic link: a link at `path` is refused (naming where it points), a missing file is created with `O_EXCL`
+   * (which does not follow links), and an existing one is checked after opening to be the very file `lstat` saw, so
+   * a link swapped in meanwhile is refused before anything is written.
    *
    * @param path The log file, e.g. `runs/1/metrics.jsonl`.
-   * @param options `truncate: true` starts the file afresh instead of appending.
+   * @param options `truncate: true` starts the file afresh instead of appending. `keepBelowStep: s` first cuts the
+   *   file back to its complete lines whose `step` is below `s`, in order: it stops at the first line that is torn
+   *   (no newline), not JSON, without a numeric `step`, or at step `s` or later (the rows a resumed run redoes).
    * @returns The open log.
    *
    * @example
    * ```ts
    * import { MetricsLog } from "./metrics.ts";
+   * import assert from "node:assert/strict";
    *
    * const dir = await Deno.makeTempDir();
    * const log = MetricsLog.open(`${dir}/sub/metrics.jsonl`, { truncate: true });
    * log.close();
+   * await Deno.writeTextFile(`${dir}/m.jsonl`, '{"step":0}\n{"step":1}\n{"step":2}\n{"st');
+   * MetricsLog.open(`${dir}/m.jsonl`, { keepBelowStep: 2 }).close();
+   * assert.equal(await Deno.readTextFile(`${dir}/m.jsonl`), '{"step":0}\n{"step":1}\n');
+   * await Deno.symlink(`${dir}/m.jsonl`, `${dir}/link.jsonl`);
+   * assert.throws(() => MetricsLog.open(`${dir}/link.jsonl`), /is a symbolic link/);
    * await Deno.remove(dir, { recursive: true });
    * ```
    */
-  static open(path: string, options: { truncate?: boolean } = {}): MetricsLog {
+  static open(path: string, options: { truncate?: boolean; keepBelowStep?: number } = {}): MetricsLog {
+    let file: Deno.FsFile | null = null;
     try {
       const cut = path.lastIndexOf("/");
       if (cut > 0) Deno.mkdirSync(path.slice(0, cut), { recursive: true });
-      const file = options.truncate
-        ? Deno.openSync(path, { write: true, create: true, truncate: true })
-        : Deno.openSync(path, { append: true, create: true });
+      file = openNoFollow(path);
+      if (options.truncate) file.truncateSync(0);
+      else if (options.keepBelowStep !== undefined) file.truncateSync(keptBytes(file, options.keepBelowStep));
       return new MetricsLog(path, file);
     } catch (e) {
+      file?.close();
       throw new Error(`Cannot open metrics log "${path}": ${(e as Error).message}`, { cause: e });
     }
   }

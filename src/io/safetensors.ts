@@ -6,7 +6,12 @@
  *
  * The reader is strict, as the reference Rust implementation: it refuses a header larger than the file or than
  * 100 MB, a header that is not a JSON object, unknown dtypes, shapes whose size disagrees with their offsets,
- * offsets out of range, overlapping tensors, and gaps (the tensors must cover the data exactly).
+ * offsets out of range, overlapping tensors, and gaps (the tensors must cover the data exactly). It is stricter in
+ * two ways: a name that appears twice in the header (JSON.parse would keep the last silently) is refused, and so is
+ * a header with more than {@linkcode MAX_HEADER_ENTRIES} entries or {@linkcode MAX_HEADER_VALUES} values, counted
+ * by a scan of the bytes before any JSON is parsed. Files are read with {@linkcode RegularFile}: anything but a
+ * regular file is refused without blocking, and so is a file above a size limit ({@linkcode MAX_FILE_BYTES} unless
+ * the caller knows better).
  *
  * @example
  * ```ts
@@ -26,6 +31,7 @@
  */
 
 import { writeFileAtomic } from "./atomic.ts";
+import { RegularFile } from "./regular_file.ts";
 
 /** The dtypes this project reads and writes. */
 export type Dtype = "F32" | "F64" | "I64" | "U8";
@@ -95,6 +101,50 @@ export const METADATA = "__metadata__";
  * ```
  */
 export const MAX_HEADER_BYTES = 100_000_000;
+
+/**
+ * The most entries (tensors, plus `__metadata__`) a header may have: 65,536. The seed's full checkpoint has 89; a
+ * large language model's shard has a few thousand. Counted before the header is parsed, so a header of millions of
+ * empty tensors costs a scan of its bytes, not millions of objects.
+ *
+ * @example
+ * ```ts
+ * import { MAX_HEADER_ENTRIES } from "./safetensors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(MAX_HEADER_ENTRIES, 65536);
+ * ```
+ */
+export const MAX_HEADER_ENTRIES = 65_536;
+
+/**
+ * The most JSON values (numbers, strings, arrays, objects, at any depth below the header's object) a header may
+ * hold: 16 per allowed entry. A tensor's entry of rank r holds 6 + r (its object, dtype, shape and its r
+ * dimensions, offsets and their 2 numbers); this bounds one entry with a shape of millions of dimensions as well.
+ *
+ * @example
+ * ```ts
+ * import { MAX_HEADER_ENTRIES, MAX_HEADER_VALUES } from "./safetensors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(MAX_HEADER_VALUES, 16 * MAX_HEADER_ENTRIES);
+ * ```
+ */
+export const MAX_HEADER_VALUES = 16 * MAX_HEADER_ENTRIES;
+
+/**
+ * The default size limit of {@linkcode readSafetensorsFile}: 4 GiB (a billion float32 values; the seed's full
+ * checkpoint is 24 MB). Callers that know the model pass a tighter one.
+ *
+ * @example
+ * ```ts
+ * import { MAX_FILE_BYTES } from "./safetensors.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(MAX_FILE_BYTES, 4 * 2 ** 30);
+ * ```
+ */
+export const MAX_FILE_BYTES = 4 * 2 ** 30;
 
 const DTYPES: Record<Dtype, { size: number; array: new (n: number) => TensorData; rank: number }> = {
   // rank: the order of the reference writer, which stores larger-alignment dtypes first (I64 > F64 > F32 > U8)
@@ -201,6 +251,72 @@ export function writeSafetensors(tensors: TensorEntry[], metadata?: Record<strin
 }
 
 /**
+ * Scans the header's JSON bytes before it is parsed: counts the top-level entries and all values against the limits,
+ * and refuses a key that appears twice in one object (JSON.parse keeps the last one silently). Malformed JSON is
+ * left to JSON.parse to describe: the scan only has to be right for well-formed input.
+ */
+function scanHeader(h: Uint8Array, fail: (what: string) => never): void {
+  const decoder = new TextDecoder("utf-8", { fatal: false });
+  // One entry per open container: a Set of its keys for an object, null for an array.
+  const stack: (Set<string> | null)[] = [];
+  let expectKey = false;
+  let entries = 0, values = 0;
+  let topKey = "";
+  for (let i = 0; i < h.length; i++) {
+    const c = h[i];
+    if (c === 0x22) { // '"': a string; find its end
+      const start = i;
+      let escaped = false;
+      for (i++; i < h.length; i++) {
+        if (escaped) escaped = false;
+        else if (h[i] === 0x5c) escaped = true;
+        else if (h[i] === 0x22) break;
+      }
+      const top = stack[stack.length - 1];
+      if (expectKey && top) {
+        const raw = h.subarray(start, i + 1);
+        let key: string;
+        try {
+          key = raw.includes(0x5c) ? JSON.parse(decoder.decode(raw)) : decoder.decode(raw.subarray(1, raw.length - 1));
+        } catch {
+          return; // malformed: JSON.parse says how
+        }
+        if (top.has(key)) {
+          fail(
+            stack.length === 1
+              ? `the header names ${JSON.stringify(key)} twice`
+              : `the header's entry ${JSON.stringify(topKey)} has the key ${JSON.stringify(key)} twice`,
+          );
+        }
+        top.add(key);
+        if (stack.length === 1) {
+          topKey = key;
+          if (++entries > MAX_HEADER_ENTRIES) {
+            fail(`the header has more than ${MAX_HEADER_ENTRIES} entries (the limit)`);
+          }
+        }
+        expectKey = false;
+      }
+    } else if (c === 0x7b || c === 0x5b) { // '{' or '['
+      stack.push(c === 0x7b ? new Set() : null);
+      expectKey = c === 0x7b;
+      if (c === 0x5b) {
+        let j = i + 1;
+        while (j < h.length && (h[j] === 0x20 || h[j] === 0x0a || h[j] === 0x0d || h[j] === 0x09)) j++;
+        if (h[j] !== 0x5d) values++; // a non-empty array: its first element
+      }
+    } else if (c === 0x7d || c === 0x5d) { // '}' or ']'
+      stack.pop();
+      expectKey = false;
+    } else if (c === 0x2c || c === 0x3a) { // ',' or ':'
+      expectKey = c === 0x2c && stack[stack.length - 1] != null;
+      if (!expectKey) values++; // the value after a ':' or an array's ','
+    }
+    if (values > MAX_HEADER_VALUES) fail(`the header holds more than ${MAX_HEADER_VALUES} values (the limit)`);
+  }
+}
+
+/**
  * Parses a safetensors file held in memory, validating it strictly (see the module docs). Errors name the file
  * and, where there is one, the tensor.
  *
@@ -231,6 +347,7 @@ export function readSafetensors(bytes: Uint8Array, fileName: string): TensorMap 
     fail(`header length ${headerLen} is larger than the ${bytes.length - 8} bytes after the length field`);
   }
   if (headerLen < 2 || bytes[8] !== 0x7b) fail(`the header does not start with '{'`);
+  scanHeader(bytes.subarray(8, 8 + headerLen), fail);
   let header: unknown;
   try {
     header = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes.subarray(8, 8 + headerLen)));
@@ -313,10 +430,21 @@ export function readSafetensors(bytes: Uint8Array, fileName: string): TensorMap 
   return out;
 }
 
+/** Options of {@linkcode readSafetensorsFile}. */
+export interface ReadSafetensorsFileOptions {
+  /** The largest file accepted, in bytes (default {@linkcode MAX_FILE_BYTES}). */
+  maxBytes?: number;
+  /** Why the limit is what it is, for the message (e.g. "what a checkpoint of this model can hold"). */
+  limitNote?: string;
+}
+
 /**
- * Reads and parses a safetensors file (see {@linkcode readSafetensors}).
+ * Reads and parses a safetensors file (see {@linkcode readSafetensors}). The path must name a regular file (a FIFO,
+ * a device or a directory is refused without blocking, naming what it is) of at most `maxBytes`; no more than the
+ * size it had when opened is read.
  *
  * @param path The file.
+ * @param options The size limit.
  * @returns The tensors by name, with `metadata`.
  *
  * @example
@@ -327,17 +455,22 @@ export function readSafetensors(bytes: Uint8Array, fileName: string): TensorMap 
  * const dir = await Deno.makeTempDir();
  * await writeSafetensorsFile(`${dir}/g.safetensors`, [{ name: "x", dtype: "F32", shape: [1], data: new Float32Array([2]) }]);
  * assert.equal((await readSafetensorsFile(`${dir}/g.safetensors`)).get("x")!.data[0], 2);
+ * await assert.rejects(readSafetensorsFile(dir), /is a directory, not a regular file/);
+ * await assert.rejects(readSafetensorsFile(`${dir}/g.safetensors`, { maxBytes: 10 }), /above the limit of 10 bytes/);
  * await Deno.remove(dir, { recursive: true });
  * ```
  */
-export async function readSafetensorsFile(path: string): Promise<TensorMap> {
-  let bytes: Uint8Array;
+export function readSafetensorsFile(path: string, options: ReadSafetensorsFileOptions = {}): Promise<TensorMap> {
   try {
-    bytes = await Deno.readFile(path);
+    using file = RegularFile.open(path, {
+      what: "safetensors file",
+      maxBytes: options.maxBytes ?? MAX_FILE_BYTES,
+      limitNote: options.limitNote,
+    });
+    return Promise.resolve(readSafetensors(file.readAll(), path));
   } catch (e) {
-    throw new Error(`Cannot read safetensors file "${path}": ${(e as Error).message}`, { cause: e });
+    return Promise.reject(e);
   }
-  return readSafetensors(bytes, path);
 }
 
 /**

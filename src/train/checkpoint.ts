@@ -7,7 +7,11 @@
  * - `discriminator.model.0.weight`, ...
  * - `optimizer_G.exp_avg.<name>`, `optimizer_G.exp_avg_sq.<name>`, `optimizer_G.step` (I64); the same for optimizer_D
  * - `train.step` (I64): training steps done; `train.seed` (I64)
- * - metadata: `format` ("deno-gan/1"), `config` (the run's settings as JSON)
+ * - metadata: `format` ("deno-gan/1"), `config` (the run's settings as JSON), `dataset` (the training data's
+ *   identity as JSON: name, count, shape, SHA-256 of the pixels; see src/data/identity.ts)
+ *
+ * Loading checks every name, dtype and shape, and every value: all finite, every `running_var` above 0, every
+ * `exp_avg_sq` at least 0, every counter a non-negative integer.
  *
  * Next to each checkpoint the trainer writes `generator.safetensors`: the generator's plain state_dict, which loads
  * into the seed's PyTorch `Generator` with `load_state_dict(safetensors.torch.load_file(path))`.
@@ -19,10 +23,16 @@ import type { NativeMlp } from "../native/handles.ts";
 import {
   expectTensor,
   readSafetensorsFile,
+  type ReadSafetensorsFileOptions,
   type TensorEntry,
   type TensorMap,
+  writeSafetensors,
   writeSafetensorsFile,
 } from "../io/safetensors.ts";
+import { writeFileAtomic } from "../io/atomic.ts";
+import { readRegularFile } from "../io/regular_file.ts";
+import { checkpointSizeLimit, checkStatistics } from "../io/checkpoint_checks.ts";
+import type { DatasetIdentity } from "../data/identity.ts";
 import type { MlpSpec } from "../model/spec.ts";
 
 /** The format tag written into every checkpoint's metadata. */
@@ -78,6 +88,8 @@ export interface CheckpointInfo {
   seed: number;
   /** The run's settings (free-form JSON, read back by `sample` and `--resume`). */
   config: Record<string, unknown>;
+  /** The training data's identity (absent in checkpoints of older versions and in generator files). */
+  dataset?: DatasetIdentity;
 }
 
 /**
@@ -133,7 +145,11 @@ export async function saveCheckpoint(
     { name: "train.seed", dtype: "I64", shape: [], data: BigInt64Array.of(BigInt(info.seed)) },
   ] satisfies TensorEntry[];
   assertFinite(tensors);
-  await writeSafetensorsFile(path, tensors, { format: CHECKPOINT_FORMAT, config: JSON.stringify(info.config) });
+  await writeSafetensorsFile(path, tensors, {
+    format: CHECKPOINT_FORMAT,
+    config: JSON.stringify(info.config),
+    ...(info.dataset ? { dataset: JSON.stringify(info.dataset) } : {}),
+  });
 }
 
 /** Writes the generator's plain state_dict atomically. */
@@ -164,6 +180,7 @@ export function loadStateDict(map: TensorMap, file: string, net: NativeMlp, pref
   }
   checkFinite(params, file, prefix + "parameters");
   checkFinite(running, file, prefix + "running statistics");
+  checkStatistics(running, layout.buffers, prefix, file);
   net.set("params", params);
   net.set("running", running);
   net.setCounters(net.info().adam_step, tracked);
@@ -183,14 +200,18 @@ function loadAdam(map: TensorMap, file: string, net: NativeMlp, prefix: string):
   }
   checkFinite(m, file, `${prefix}.exp_avg`);
   checkFinite(v, file, `${prefix}.exp_avg_sq`);
+  checkStatistics(v, layout.params.map((t) => ({ ...t, name: `${prefix}.exp_avg_sq.${t.name}` })), "", file);
   net.set("adam_m", m);
   net.set("adam_v", v);
   net.setCounters(scalar(map, `${prefix}.step`, file), net.info().num_batches_tracked);
 }
 
 /** Reads a checkpoint file's metadata (its config) without touching any network. */
-export async function readCheckpoint(path: string): Promise<{ map: TensorMap; info: CheckpointInfo }> {
-  const map = await readSafetensorsFile(path);
+export async function readCheckpoint(
+  path: string,
+  options: ReadSafetensorsFileOptions = {},
+): Promise<{ map: TensorMap; info: CheckpointInfo }> {
+  const map = await readSafetensorsFile(path, options);
   if (map.metadata?.format !== CHECKPOINT_FORMAT) {
     throw new Error(
       `Cannot load checkpoint "${path}": metadata format is ${
@@ -204,6 +225,17 @@ export async function readCheckpoint(path: string): Promise<{ map: TensorMap; in
   } catch {
     throw new Error(`Cannot load checkpoint "${path}": metadata "config" is not JSON`);
   }
+  let dataset: DatasetIdentity | undefined;
+  if (map.metadata.dataset !== undefined) {
+    try {
+      dataset = JSON.parse(map.metadata.dataset);
+    } catch {
+      throw new Error(`Cannot load checkpoint "${path}": metadata "dataset" is not JSON`);
+    }
+  }
+  if (typeof config !== "object" || config === null || Array.isArray(config)) {
+    throw new Error(`Cannot load checkpoint "${path}": metadata "config" is ${JSON.stringify(config)}, not an object`);
+  }
   const full = map.has("train.step");
   return {
     map,
@@ -211,6 +243,7 @@ export async function readCheckpoint(path: string): Promise<{ map: TensorMap; in
       step: full ? scalar(map, "train.step", path) : 0,
       seed: full ? scalar(map, "train.seed", path) : 0,
       config,
+      ...(dataset !== undefined ? { dataset } : {}),
     },
   };
 }
@@ -221,11 +254,81 @@ export async function loadCheckpoint(
   g: { spec: MlpSpec; net: NativeMlp },
   d: { spec: MlpSpec; net: NativeMlp },
 ): Promise<CheckpointInfo> {
-  const { map, info } = await readCheckpoint(path);
+  const { map, info } = await readCheckpoint(path, checkpointSizeLimit(g.spec, d.spec));
   if (!map.has("train.step")) throw new Error(`Cannot resume from "${path}": it holds no training state (train.step)`);
   loadStateDict(map, path, g.net, "generator.");
   loadStateDict(map, path, d.net, "discriminator.");
   loadAdam(map, path, g.net, "optimizer_G");
   loadAdam(map, path, d.net, "optimizer_D");
   return info;
+}
+
+/**
+ * The bytes `generator.safetensors` must hold next to a full checkpoint: its `generator.*` tensors under their plain
+ * state_dict names, with its format and config, exactly as {@link saveGenerator} writes them for the same state.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { generatorFileBytes } from "./checkpoint.ts";
+ * import { readSafetensors, type TensorEntry, writeSafetensors } from "../io/safetensors.ts";
+ *
+ * const w: Omit<TensorEntry, "name"> = { dtype: "F32", shape: [1], data: new Float32Array([0.5]) };
+ * const full = readSafetensors(writeSafetensors([
+ *   { name: "generator.model.0.weight", ...w },
+ *   { name: "discriminator.model.0.weight", ...w },
+ * ], { format: "deno-gan/1", config: "{}" }), "latest.safetensors");
+ * const plain = readSafetensors(generatorFileBytes(full), "generator.safetensors");
+ * assert.deepEqual([...plain.keys()], ["model.0.weight"]);
+ * assert.deepEqual(plain.metadata, { config: "{}", format: "deno-gan/1" });
+ * ```
+ */
+export function generatorFileBytes(full: TensorMap): Uint8Array<ArrayBuffer> {
+  const entries: TensorEntry[] = [];
+  for (const [name, t] of full) {
+    if (name.startsWith("generator.")) entries.push({ name: name.slice(10), ...t });
+  }
+  return writeSafetensors(entries, { format: CHECKPOINT_FORMAT, config: full.metadata?.config ?? "{}" });
+}
+
+/**
+ * Makes `<dir>/generator.safetensors` hold the generator of `<dir>/latest.safetensors`, rewriting it (atomically)
+ * when it differs. The trainer writes the full checkpoint first and the generator right after, so a run killed
+ * between the two renames leaves the generator one checkpoint behind; every start in the folder calls this (under the
+ * folder's lock) before training. A missing or unreadable latest checkpoint is left to the resume to report.
+ *
+ * @param dir The checkpoints folder.
+ * @param options The size limit of `latest.safetensors`.
+ * @returns Whether the generator file was rewritten.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { syncGeneratorFile } from "./checkpoint.ts";
+ * import { type TensorEntry, writeSafetensorsFile } from "../io/safetensors.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * const t: TensorEntry = { name: "generator.model.0.bias", dtype: "F32", shape: [1], data: new Float32Array([1]) };
+ * await writeSafetensorsFile(`${dir}/latest.safetensors`, [t], { format: "deno-gan/1", config: "{}" });
+ * assert.equal(await syncGeneratorFile(dir), true); // missing: written
+ * assert.equal(await syncGeneratorFile(dir), false); // the same: left alone
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ */
+export async function syncGeneratorFile(dir: string, options: ReadSafetensorsFileOptions = {}): Promise<boolean> {
+  let full: TensorMap;
+  try {
+    full = await readSafetensorsFile(`${dir}/latest.safetensors`, options);
+  } catch {
+    return false;
+  }
+  const want = generatorFileBytes(full);
+  const path = `${dir}/generator.safetensors`;
+  let have: Uint8Array | null = null;
+  try {
+    have = readRegularFile(path, { what: "generator file", maxBytes: want.length });
+  } catch { /* missing, or not the right size */ }
+  if (have !== null && have.length === want.length && have.every((b, i) => b === want[i])) return false;
+  await writeFileAtomic(path, want);
+  return true;
 }

@@ -18,10 +18,13 @@ import {
   type StepResult,
 } from "../native/handles.ts";
 import type { Dataset } from "../data/dataset.ts";
-import { MetricsLog } from "../io/metrics.ts";
+import type { MetricsLog } from "../io/metrics.ts";
 import { writeFileAtomic } from "../io/atomic.ts";
+import { OutDir } from "../io/out_dir.ts";
+import { checkpointSizeLimit, checkResume } from "../io/checkpoint_checks.ts";
+import { type DatasetIdentity, datasetIdentity } from "../data/identity.ts";
 import { type MlpSpec, seedDiscriminator, seedGenerator } from "../model/spec.ts";
-import { loadCheckpoint, NonFiniteStateError, saveCheckpoint, saveGenerator } from "./checkpoint.ts";
+import { loadCheckpoint, NonFiniteStateError, saveCheckpoint, saveGenerator, syncGeneratorFile } from "./checkpoint.ts";
 import { checkMemory, estimateRunBytes, memoryLimit } from "./memory.ts";
 
 /** The run's memory limit: its own, or the machine's default. */
@@ -67,6 +70,8 @@ export interface TrainOptions {
   checkpointEvery?: number;
   /** Resume from this checkpoint. */
   resume?: string;
+  /** Resume even when the checkpoint was trained on other data (another count, shape or pixel hash). */
+  allowOtherDataset?: boolean;
   /** Stop after this many steps in total (default: all epochs). */
   maxSteps?: number;
   /** Steps per native call (default 16, at most 65536): larger amortizes the call and GPU submission. */
@@ -164,11 +169,17 @@ export class DivergenceError extends Error {
 
 /** {@link TrainOptions} with every default filled in. */
 export type ResolvedTrainOptions =
-  & Required<Omit<TrainOptions, "outDir" | "resume" | "maxSteps" | "generator" | "discriminator" | "memoryLimit">>
+  & Required<
+    Omit<
+      TrainOptions,
+      "outDir" | "resume" | "allowOtherDataset" | "maxSteps" | "generator" | "discriminator" | "memoryLimit"
+    >
+  >
   & {
     memoryLimit?: number;
     outDir?: string;
     resume?: string;
+    allowOtherDataset?: boolean;
     maxSteps?: number;
     generator: MlpSpec;
     discriminator: MlpSpec;
@@ -256,6 +267,8 @@ export class GanTrainer implements Disposable {
   readonly dataset: Dataset;
   #lastCheckpoint: string | null = null;
   #running = false;
+  /** The training data's identity, computed once (recorded in run.json and every checkpoint, checked on resume). */
+  #dataId: DatasetIdentity | null = null;
 
   private constructor(
     r: ResolvedTrainOptions,
@@ -307,6 +320,7 @@ export class GanTrainer implements Disposable {
       closeAll.push(gan);
       gan.setData(dataset.pixels as Uint8Array<ArrayBuffer>, dataset.count);
       const t = new GanTrainer(r, dataset, ctx, g, d, gan);
+      t.#dataId = await datasetIdentity(dataset);
       if (r.resume) await t.#resume(r.resume);
       return t;
     } catch (e) {
@@ -320,12 +334,9 @@ export class GanTrainer implements Disposable {
       spec: this.options.discriminator,
       net: this.d,
     });
-    const want = configRecord(this.options), got = info.config;
-    for (const k of ["batch_size", "latent_dim", "img_size", "channels", "seed", "bn_eps", "lr", "b1", "b2"]) {
-      if (got[k] !== undefined && got[k] !== want[k]) {
-        throw new Error(`Cannot resume from "${path}": it was trained with ${k} = ${got[k]}, this run has ${want[k]}`);
-      }
-    }
+    checkResume(path, info, { config: configRecord(this.options), dataset: this.#dataId! }, {
+      allowOtherDataset: this.options.allowOtherDataset,
+    });
     this.gan.setStep(info.step);
     this.#lastCheckpoint = path;
   }
@@ -365,7 +376,7 @@ export class GanTrainer implements Disposable {
     await saveCheckpoint(path, { spec: this.options.generator, net: this.g }, {
       spec: this.options.discriminator,
       net: this.d,
-    }, { step, seed: this.options.seed, config });
+    }, { step, seed: this.options.seed, config, dataset: this.#dataId ?? undefined });
     const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : ".";
     await saveGenerator(`${dir}/generator.safetensors`, this.g, config);
     this.#lastCheckpoint = path;
@@ -392,7 +403,8 @@ export class GanTrainer implements Disposable {
   async #run(cb: TrainCallbacks): Promise<RunSummary> {
     const r = this.options;
     const start = this.step, total = this.totalSteps;
-    const metrics = await this.#openOutputs();
+    const outDir = await this.#openOutputs();
+    const metrics = outDir?.metrics;
     const fixedZ = nativeNormal(r.seed, 0, 25 * r.generator.input, "fixed"); // [25, latent]
     const clock = { t0: performance.now(), total, nb: this.gan.info().batches_per_epoch };
     const buf = new Float32Array(stepRecordLength() * r.stepsPerCall); // [stepsPerCall, record]
@@ -408,7 +420,7 @@ export class GanTrainer implements Disposable {
         await this.#checkpointIfDue(step, total, cb);
       }
     } finally {
-      metrics?.close();
+      outDir?.close();
     }
     const seconds = (performance.now() - clock.t0) / 1000;
     return {
@@ -420,23 +432,32 @@ export class GanTrainer implements Disposable {
     };
   }
 
-  /** Creates the output folders, opens metrics.jsonl and writes run.json (nothing without an outDir). */
-  async #openOutputs(): Promise<MetricsLog | undefined> {
+  /**
+   * Opens the output folder for this run (nothing without an outDir): locked (released by the run's end), no links
+   * followed, an interrupted run's leftovers removed, metrics cut back to a resumed step, the generator file in step
+   * with the latest checkpoint; then writes run.json.
+   */
+  async #openOutputs(): Promise<OutDir | undefined> {
     const r = this.options, out = r.outDir;
     if (!out) return undefined;
-    await Deno.mkdir(`${out}/images`, { recursive: true });
-    await Deno.mkdir(`${out}/checkpoints`, { recursive: true });
-    const metrics = MetricsLog.open(`${out}/metrics.jsonl`, { truncate: !r.resume });
-    const run = {
-      config: configRecord(r),
-      resumed_from: r.resume ?? null,
-      dataset: { name: this.dataset.name, count: this.dataset.count },
-      backend: this.backendInfo(),
-      versions: { deno: Deno.version.deno, v8: Deno.version.v8, typescript: Deno.version.typescript },
-      started: new Date().toISOString(),
-    };
-    await writeFileAtomic(`${out}/run.json`, new TextEncoder().encode(JSON.stringify(run, null, 2) + "\n"));
-    return metrics;
+    const step = this.step;
+    const outDir = OutDir.open(out, { resumeStep: step > 0 ? step : undefined });
+    try {
+      await syncGeneratorFile(`${out}/checkpoints`, checkpointSizeLimit(r.generator, r.discriminator));
+      const run = {
+        config: configRecord(r),
+        resumed_from: r.resume ?? null,
+        dataset: this.#dataId,
+        backend: this.backendInfo(),
+        versions: { deno: Deno.version.deno, v8: Deno.version.v8, typescript: Deno.version.typescript },
+        started: new Date().toISOString(),
+      };
+      await writeFileAtomic(`${out}/run.json`, new TextEncoder().encode(JSON.stringify(run, null, 2) + "\n"));
+      return outDir;
+    } catch (e) {
+      outDir.close();
+      throw e;
+    }
   }
 
   /** Steps of the next native call: at most stepsPerCall, ending right after a sampled step or at a checkpoint. */
