@@ -2,11 +2,33 @@
 
 use std::fmt;
 
-/// Status codes returned across the C ABI. `0` is success; the message of the last failure on the calling thread is read
-/// with `gan_last_error`.
-#[repr(i32)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Code {
+/// Defines `Code` and its table (`Code::ALL`, `Code::name`) from one list, so the contract (`gan_contract`) names
+/// exactly the codes the library returns.
+macro_rules! codes {
+    ($($(#[$doc:meta])* $name:ident = $value:literal,)*) => {
+        /// Status codes returned across the C ABI. `0` is success; the message of the last failure on the calling
+        /// thread is read with `gan_last_error`.
+        #[repr(i32)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Code {
+            $($(#[$doc])* $name = $value,)*
+        }
+
+        impl Code {
+            /// Every code, in numeric order.
+            pub const ALL: &'static [Code] = &[$(Code::$name),*];
+
+            /// The code's name, as the contract spells it (`"InvalidArgument"`).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Code::$name => stringify!($name),)*
+                }
+            }
+        }
+    };
+}
+
+codes! {
     Ok = 0,
     /// An argument is malformed: a null pointer, a wrong length, NaN in a spec, a size of zero.
     InvalidArgument = 1,
@@ -29,6 +51,8 @@ pub enum Code {
 pub struct Error {
     pub code: Code,
     pub message: String,
+    /// For `Code::Diverged` inside a GAN run: the global step that diverged (reported as `diverged_step`).
+    pub step: Option<u64>,
 }
 
 impl Error {
@@ -36,6 +60,21 @@ impl Error {
         Error {
             code,
             message: message.into(),
+            step: None,
+        }
+    }
+
+    /// The one way to report divergence (`Code::Diverged`): `step` is the global GAN step that diverged, `None`
+    /// outside a GAN run (an Adam call on one MLP or on caller buffers). The message reads `step N: detail`.
+    pub fn diverged(step: Option<u64>, detail: impl fmt::Display) -> Self {
+        let message = match step {
+            Some(s) => format!("step {s}: {detail}"),
+            None => detail.to_string(),
+        };
+        Error {
+            code: Code::Diverged,
+            message,
+            step,
         }
     }
 }

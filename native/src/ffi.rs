@@ -13,10 +13,11 @@
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 use crate::context::Context;
-use crate::cpu::gan::{GanConfig, STEP_OUTPUTS};
+use crate::cpu::gan::{GanConfig, STEP_FIELDS, STEP_OUTPUTS};
 use crate::cpu::kernels;
 use crate::cpu::mlp::AdamConfig;
 use crate::error::{bad_arg, Code, Error, Result};
+use crate::gpu::Which;
 use crate::registry::{self, lock, Gan, Mlp, Object, BUFFER_NAMES};
 use crate::rng;
 use crate::spec::Spec;
@@ -25,7 +26,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
 /// Bumped on any change of a signature below; `src/native/ffi.ts` checks it.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
@@ -156,6 +157,34 @@ pub extern "C" fn gan_abi_version() -> u32 {
     ABI_VERSION
 }
 
+/// The contract between the library and its callers, as data: the ABI version, the status codes, the fields of the
+/// per-step record, the buffer selectors and the random-stream domains, each generated from its one definition.
+pub fn contract() -> serde_json::Value {
+    let status: serde_json::Map<String, serde_json::Value> = Code::ALL
+        .iter()
+        .map(|&c| (c.name().to_string(), (c as i32).into()))
+        .collect();
+    let domains: serde_json::Map<String, serde_json::Value> = rng::DOMAINS
+        .iter()
+        .map(|&(name, d)| (name.to_string(), d.into()))
+        .collect();
+    serde_json::json!({
+        "abi_version": ABI_VERSION,
+        "status": status,
+        "step_fields": STEP_FIELDS,
+        "buffers": Which::ALL.map(Which::key),
+        "rng_domains": domains,
+    })
+}
+
+/// `int64_t gan_contract(uint8_t* buf, size_t cap)`: JSON `{"abi_version", "status": {name: code}, "step_fields":
+/// [...], "buffers": [...], "rng_domains": {name: domain}}`; `buffers[i]` names selector `i` of `gan_mlp_get` /
+/// `gan_mlp_set`, `step_fields` the floats of one step in `gan_gan_step`'s output.
+#[no_mangle]
+pub extern "C" fn gan_contract(buf: *mut u8, cap: usize) -> i64 {
+    json(buf, cap, || Ok(contract()))
+}
+
 /// `size_t gan_last_error(uint8_t* buf, size_t cap)`: copies up to `cap` bytes of this thread's last error message
 /// (UTF-8, not NUL-terminated) and returns its full length.
 #[no_mangle]
@@ -271,6 +300,18 @@ pub extern "C" fn gan_mlp_set(mlp: u32, which: u32, src: *const f32, len: usize)
             ));
         }
         m.set(which, unsafe { slice(src, len, "src")? })
+    })
+}
+
+/// `int32_t gan_mlp_init(uint32_t mlp, uint64_t seed, uint32_t stream)`: PyTorch's default init drawn from the init
+/// stream `(seed, 3, stream)` (stream 0 for a generator, 1 for a discriminator): Linear weights and biases
+/// `U(-1/sqrt(in), 1/sqrt(in))`, BN gamma 1 and beta 0, running mean 0 and var 1; Adam moments and counters untouched.
+#[no_mangle]
+pub extern "C" fn gan_mlp_init(mlp: u32, seed: u64, stream: u32) -> i32 {
+    status(|| {
+        let m = registry::mlp(mlp)?;
+        let mut m = lock(&m)?;
+        m.init(seed, stream)
     })
 }
 
@@ -494,11 +535,20 @@ pub extern "C" fn gan_adam(
     })
 }
 
-/// `int32_t gan_rng_normal(uint64_t seed, uint32_t stream, float* out, size_t n)`: the noise stream of one step.
+/// `int32_t gan_rng_normal(uint64_t seed, uint32_t domain, uint32_t stream, float* out, size_t n)`: `n` standard
+/// normals of stream `(seed, domain, stream)`; the domain is one of the normal ones: 1 noise (stream = the step),
+/// 4 fixed, 5 sample.
 #[no_mangle]
-pub extern "C" fn gan_rng_normal(seed: u64, stream: u32, out: *mut f32, n: usize) -> i32 {
+pub extern "C" fn gan_rng_normal(
+    seed: u64,
+    domain: u32,
+    stream: u32,
+    out: *mut f32,
+    n: usize,
+) -> i32 {
     status(|| {
-        rng::fill_normal(unsafe { slice_mut(out, n, "out")? }, seed, stream);
+        rng::check_normal_domain(domain)?;
+        rng::fill_normal(unsafe { slice_mut(out, n, "out")? }, seed, domain, stream);
         Ok(())
     })
 }
@@ -623,7 +673,9 @@ pub extern "C" fn gan_gan_step_explicit(
     })
 }
 
-/// `int64_t gan_gan_info(uint32_t gan, uint8_t* buf, size_t cap)`: JSON with step, epoch, batch, batches_per_epoch.
+/// `int64_t gan_gan_info(uint32_t gan, uint8_t* buf, size_t cap)`: JSON with step, epoch, batch, rows,
+/// batches_per_epoch, batch_size, seed, and diverged_step (the global step at which the last `gan_gan_step` call
+/// returned `Diverged`, null when it did not).
 #[no_mangle]
 pub extern "C" fn gan_gan_info(gan: u32, buf: *mut u8, cap: usize) -> i64 {
     json(buf, cap, || {
@@ -852,6 +904,223 @@ mod tests {
         assert_eq!(gan_mlp_free(g), 0);
         assert_eq!(gan_mlp_free(d), 0);
         assert_eq!(gan_context_free(c), 0);
+    }
+
+    /// Reads a JSON getter as C would: ask for the length, then fill a buffer of that size.
+    fn json_of(f: impl Fn(*mut u8, usize) -> i64) -> serde_json::Value {
+        let n = f(std::ptr::null_mut(), 0);
+        assert!(n >= 0, "{}", last());
+        let mut buf = vec![0u8; n as usize];
+        assert_eq!(f(buf.as_mut_ptr(), buf.len()), n);
+        serde_json::from_slice(&buf).expect("the library writes valid JSON")
+    }
+
+    fn get(m: u32, which: u32, n: usize) -> Vec<f32> {
+        let mut v = vec![0f32; n];
+        assert_eq!(gan_mlp_get(m, which, v.as_mut_ptr(), n), 0, "{}", last());
+        v
+    }
+
+    fn set(m: u32, which: u32, v: &[f32]) {
+        assert_eq!(gan_mlp_set(m, which, v.as_ptr(), v.len()), 0, "{}", last());
+    }
+
+    const G_SPEC: &str = r#"{"input":4,"layers":[{"out":8,"bn":null,"act":{"kind":"leaky_relu","slope":0.2}},{"out":16,"bn":{"eps":0.8,"momentum":0.1},"act":{"kind":"leaky_relu","slope":0.2}},{"out":9,"bn":null,"act":{"kind":"tanh"}}]}"#;
+    const D_SPEC: &str = r#"{"input":9,"layers":[{"out":6,"bn":null,"act":{"kind":"leaky_relu","slope":0.2}},{"out":1,"bn":null,"act":{"kind":"sigmoid"}}]}"#;
+
+    #[test]
+    fn the_contract_is_data() {
+        let v = json_of(|buf, cap| gan_contract(buf, cap));
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "abi_version": 2,
+                "status": {"Ok":0,"InvalidArgument":1,"InvalidHandle":2,"InvalidState":3,"Backend":4,"Unavailable":5,
+                           "Panic":6,"Diverged":7},
+                "step_fields": ["d_loss","g_loss","d_real","d_fake"],
+                "buffers": ["params","grads","adam_m","adam_v","running"],
+                "rng_domains": {"noise":1,"shuffle":2,"init":3,"fixed":4,"sample":5}
+            })
+        );
+        assert_eq!(v["abi_version"], gan_abi_version());
+        assert_eq!(v["step_fields"].as_array().unwrap().len(), STEP_OUTPUTS);
+        // Too small a buffer: nothing is written, the length is returned.
+        let mut small = [7u8; 4];
+        let n = gan_contract(small.as_mut_ptr(), small.len());
+        assert!(n > 4);
+        assert_eq!(small, [7u8; 4]);
+    }
+
+    #[test]
+    fn mlp_init_is_pytorchs_default_from_the_init_stream() {
+        let c = ctx();
+        let spec = Spec::parse(G_SPEC).unwrap();
+        let (np, nb) = (spec.param_count, spec.buffer_count);
+        let [a, b, other] = [0; 3].map(|_| mlp(c, G_SPEC));
+        // Init touches the parameters and the running statistics only.
+        set(a, 2, &vec![0.25; np]);
+        set(a, 4, &vec![3.0; nb]);
+        set(a, 1, &vec![0.5; np]);
+        assert_eq!(gan_mlp_set_counters(a, 5, 6), 0);
+        assert_eq!(gan_mlp_init(a, 7, 0), 0, "{}", last());
+        assert_eq!(gan_mlp_init(b, 7, 0), 0, "{}", last());
+        assert_eq!(gan_mlp_init(other, 7, 1), 0, "{}", last());
+        let (pa, pb, po) = (get(a, 0, np), get(b, 0, np), get(other, 0, np));
+        assert_eq!(pa, pb, "the same seed and stream give the same parameters");
+        assert_ne!(pa, po, "stream 0 and stream 1 differ");
+        for l in &spec.layers {
+            let bound = (1.0 / (l.inp as f64).sqrt()) as f32;
+            let wb = &pa[l.w..l.b + l.out];
+            assert!(
+                wb.iter().all(|v| v.abs() <= bound),
+                "within U(-{bound}, {bound})"
+            );
+            assert!(wb.iter().any(|&v| v > bound / 2.0) && wb.iter().any(|&v| v < -bound / 2.0));
+            if l.bn.is_some() {
+                assert!(
+                    pa[l.gamma..l.gamma + l.out].iter().all(|&v| v == 1.0),
+                    "gamma 1"
+                );
+                assert!(
+                    pa[l.beta..l.beta + l.out].iter().all(|&v| v == 0.0),
+                    "beta 0"
+                );
+            }
+        }
+        let running = get(a, 4, nb);
+        for l in spec.layers.iter().filter(|l| l.bn.is_some()) {
+            assert!(
+                running[l.rmean..l.rmean + l.out].iter().all(|&v| v == 0.0),
+                "running mean 0"
+            );
+            assert!(
+                running[l.rvar..l.rvar + l.out].iter().all(|&v| v == 1.0),
+                "running var 1"
+            );
+        }
+        assert!(get(a, 2, np).iter().all(|&v| v == 0.25), "Adam m untouched");
+        assert!(get(a, 1, np).iter().all(|&v| v == 0.5), "grads untouched");
+        let info = json_of(|buf, cap| gan_mlp_info(a, buf, cap));
+        assert_eq!(
+            (
+                info["adam_step"].as_u64(),
+                info["num_batches_tracked"].as_u64()
+            ),
+            (Some(5), Some(6))
+        );
+        assert_eq!(gan_mlp_init(c, 7, 0), Code::InvalidHandle as i32);
+        for m in [a, b, other] {
+            assert_eq!(gan_mlp_free(m), 0);
+        }
+        gan_context_free(c);
+    }
+
+    #[test]
+    fn rng_normal_draws_the_noise_domains_only() {
+        let mut out = [0f32; 5];
+        for d in [0, 2, 3, 99] {
+            assert_eq!(
+                gan_rng_normal(1, d, 0, out.as_mut_ptr(), out.len()),
+                Code::InvalidArgument as i32
+            );
+        }
+        assert_eq!(
+            last(),
+            "rng domain 99 is not a noise domain (expected 1 noise, 4 fixed or 5 sample)"
+        );
+        let mut seen = Vec::new();
+        for d in [rng::DOMAIN_NOISE, rng::DOMAIN_FIXED, rng::DOMAIN_SAMPLE] {
+            assert_eq!(
+                gan_rng_normal(9, d, 3, out.as_mut_ptr(), out.len()),
+                0,
+                "{}",
+                last()
+            );
+            let mut want = [0f32; 5];
+            rng::fill_normal(&mut want, 9, d, 3);
+            assert_eq!(out, want);
+            seen.push(out);
+        }
+        assert!(seen[0] != seen[1] && seen[1] != seen[2] && seen[0] != seen[2]);
+        assert_eq!(
+            gan_rng_normal(9, 1, 3, std::ptr::null_mut(), 5),
+            Code::InvalidArgument as i32
+        );
+    }
+
+    /// A GAN whose discriminator is poisoned after two good steps diverges in its third step (global step 2), on
+    /// every backend there is; `diverged_step` says so, and is null again after a call that does not diverge.
+    #[test]
+    fn a_diverged_step_is_reported_with_its_number() {
+        for backend in ["cpu", "gpu"] {
+            let c = gan_context_new(backend.as_ptr(), backend.len(), 1);
+            if c == 0 {
+                assert_eq!(gan_last_status(), Code::Unavailable as i32, "{}", last());
+                eprintln!("SKIPPED on {backend}: {}", last());
+                continue;
+            }
+            let (g, d) = (mlp(c, G_SPEC), mlp(c, D_SPEC));
+            assert_eq!(gan_mlp_init(g, 1, 0), 0, "{}", last());
+            let cfg = r#"{"batch_size":4,"seed":3,"lr":0.0002,"b1":0.5,"b2":0.999,"eps":1e-8}"#;
+            let gan = gan_gan_new(c, g, d, cfg.as_ptr(), cfg.len());
+            assert_ne!(gan, 0, "{}", last());
+            // White images: every real pixel is 1.0 after scaling.
+            let px = [255u8; 10 * 9];
+            assert_eq!(
+                gan_gan_set_data(gan, px.as_ptr(), px.len(), 10),
+                0,
+                "{}",
+                last()
+            );
+            let info = || json_of(|buf, cap| gan_gan_info(gan, buf, cap));
+            assert!(info()["diverged_step"].is_null());
+            let mut out = [0f32; 4 * 3];
+            assert_eq!(
+                gan_gan_step(gan, 2, out.as_mut_ptr(), 8),
+                0,
+                "{backend}: {}",
+                last()
+            );
+            assert!(info()["diverged_step"].is_null());
+            let (np_g, np_d) = (
+                Spec::parse(G_SPEC).unwrap().param_count,
+                Spec::parse(D_SPEC).unwrap().param_count,
+            );
+            let (g_params, d_params) = (get(g, 0, np_g), get(d, 0, np_d));
+            // D's first-layer weights at 3e38: 3e38 + 3e38 overflows on the real rows, 0 * Inf is NaN in the next layer.
+            let mut poison = d_params.clone();
+            poison[..6 * 9].fill(3e38);
+            set(d, 0, &poison);
+            assert_eq!(
+                gan_gan_step(gan, 3, out.as_mut_ptr(), 12),
+                Code::Diverged as i32,
+                "{backend}"
+            );
+            assert!(last().starts_with("step 2: "), "{backend}: {}", last());
+            assert_eq!(info()["diverged_step"], 2, "{backend}");
+            // Restore every buffer that the diverged step may have touched: the next call trains again.
+            for (m, p, n, nb) in [(g, &g_params, np_g, 32), (d, &d_params, np_d, 0)] {
+                set(m, 0, p);
+                set(m, 2, &vec![0.0; n]);
+                set(m, 3, &vec![0.0; n]);
+                let running = Spec::parse(if m == g { G_SPEC } else { D_SPEC })
+                    .unwrap()
+                    .default_running();
+                assert_eq!(running.len(), nb);
+                set(m, 4, &running);
+            }
+            assert_eq!(
+                gan_gan_step(gan, 1, out.as_mut_ptr(), 4),
+                0,
+                "{backend}: {}",
+                last()
+            );
+            assert!(info()["diverged_step"].is_null(), "{backend}");
+            assert_eq!(gan_gan_free(gan), 0);
+            assert_eq!(gan_mlp_free(g), 0);
+            assert_eq!(gan_mlp_free(d), 0);
+            assert_eq!(gan_context_free(c), 0);
+        }
     }
 
     #[test]

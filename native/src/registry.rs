@@ -104,6 +104,17 @@ impl Mlp {
         Ok(())
     }
 
+    /// PyTorch's default init from stream `(seed, DOMAIN_INIT, stream)` (see `Spec::init_params`); running
+    /// statistics reset to mean 0, var 1; Adam moments and counters untouched.
+    pub fn init(&mut self, seed: u64, stream: u32) -> Result<()> {
+        let (params, running) = (
+            self.spec().init_params(seed, stream),
+            self.spec().default_running(),
+        );
+        self.set(Which::Params as u32, &params)?;
+        self.set(Which::Buffers as u32, &running)
+    }
+
     /// Forward of `x [rows, input]` into `y [rows, output]` (both row-major).
     pub fn forward(&mut self, x: &[f32], rows: usize, train: bool, y: &mut [f32]) -> Result<()> {
         let want = rows * self.spec().output();
@@ -182,8 +193,8 @@ impl Mlp {
                 if ctx.run(|| m.adam_step(c)) {
                     Ok(())
                 } else {
-                    Err(Error::new(
-                        Code::Diverged,
+                    Err(Error::diverged(
+                        None,
                         "a parameter became NaN or infinite after the Adam update",
                     ))
                 }
@@ -214,6 +225,8 @@ pub struct Gan {
     pub g: Arc<Mutex<Mlp>>,
     pub d: Arc<Mutex<Mlp>>,
     pub imp: GanImpl,
+    /// The step at which the last `step` call diverged (`None` when it did not).
+    pub diverged_step: Option<u64>,
 }
 
 impl Gan {
@@ -240,7 +253,13 @@ impl Gan {
                 }
             }
         };
-        Ok(Gan { ctx, g, d, imp })
+        Ok(Gan {
+            ctx,
+            g,
+            d,
+            imp,
+            diverged_step: None,
+        })
     }
 
     pub fn set_data(&mut self, pixels: &[u8], count: usize) -> Result<()> {
@@ -253,8 +272,17 @@ impl Gan {
         }
     }
 
-    /// Runs `out.len() / 4` steps.
+    /// Runs `out.len() / 4` steps; remembers the step that diverged, if one did.
     pub fn step(&mut self, out: &mut [f32]) -> Result<()> {
+        let r = self.step_inner(out);
+        self.diverged_step = match &r {
+            Err(e) if e.code == Code::Diverged => e.step,
+            _ => None,
+        };
+        r
+    }
+
+    fn step_inner(&mut self, out: &mut [f32]) -> Result<()> {
         let (gm, dm, ctx) = (self.g.clone(), self.d.clone(), self.ctx.clone());
         let (mut gl, mut dl) = (lock(&gm)?, lock(&dm)?);
         match (&mut self.imp, &mut gl.imp, &mut dl.imp) {
@@ -271,12 +299,11 @@ impl Gan {
                 // The GPU records all n steps before any runs: divergence shows in the losses read back at the end.
                 match out.chunks_exact(crate::cpu::gan::STEP_OUTPUTS).position(|o| !(o[0].is_finite() && o[1].is_finite())) {
                     None => Ok(()),
-                    Some(i) => Err(Error::new(
-                        Code::Diverged,
+                    Some(i) => Err(Error::diverged(
+                        Some(first + i as u64),
                         format!(
-                            "step {}: D loss {}, G loss {} (the gpu backend checks the losses of a call when it ends: \
+                            "D loss {}, G loss {} (the gpu backend checks the losses of a call when it ends: \
                              the parameters went on updating)",
-                            first + i as u64,
                             out[4 * i],
                             out[4 * i + 1]
                         ),
@@ -317,6 +344,7 @@ impl Gan {
         serde_json::json!({
             "step": step, "epoch": pos.0, "batch": pos.1, "rows": pos.2,
             "batches_per_epoch": nb, "batch_size": cfg.batch_size, "seed": cfg.seed,
+            "diverged_step": self.diverged_step,
         })
     }
 

@@ -3,10 +3,55 @@
 //! `rand(key(seed, domain, stream), counter)` is a keyed integer hash (two rounds of the `lowbias32` mixer), so any
 //! element of any stream can be drawn independently, in any order, on the CPU or in a shader, with the same bits.
 
+use crate::error::{bad_arg, Result};
+
 /// Domain of the generator noise: stream = the global step.
 pub const DOMAIN_NOISE: u32 = 1;
 /// Domain of the per-epoch sample order: stream = the epoch.
 pub const DOMAIN_SHUFFLE: u32 = 2;
+/// Domain of parameter initialization (`gan_mlp_init`): stream 0 for the generator, 1 for the discriminator.
+pub const DOMAIN_INIT: u32 = 3;
+/// Domain of the fixed-noise grid that training writes beside each sample grid.
+pub const DOMAIN_FIXED: u32 = 4;
+/// Domain of the noise of `sample`.
+pub const DOMAIN_SAMPLE: u32 = 5;
+
+/// Every domain with its name (the contract's `rng_domains`).
+pub const DOMAINS: [(&str, u32); 5] = [
+    ("noise", DOMAIN_NOISE),
+    ("shuffle", DOMAIN_SHUFFLE),
+    ("init", DOMAIN_INIT),
+    ("fixed", DOMAIN_FIXED),
+    ("sample", DOMAIN_SAMPLE),
+];
+
+/// The domains whose streams are drawn as standard normals (the ones `gan_rng_normal` accepts).
+pub const NORMAL_DOMAINS: [u32; 3] = [DOMAIN_NOISE, DOMAIN_FIXED, DOMAIN_SAMPLE];
+
+/// The name of a domain (`"?"` for an unknown one).
+pub fn domain_name(domain: u32) -> &'static str {
+    DOMAINS
+        .iter()
+        .find(|d| d.1 == domain)
+        .map(|d| d.0)
+        .unwrap_or("?")
+}
+
+/// `Ok` for a domain of normal streams; else `InvalidArgument` naming the accepted ones.
+pub fn check_normal_domain(domain: u32) -> Result<()> {
+    if NORMAL_DOMAINS.contains(&domain) {
+        return Ok(());
+    }
+    let names: Vec<String> = NORMAL_DOMAINS
+        .iter()
+        .map(|&d| format!("{d} {}", domain_name(d)))
+        .collect();
+    let (last, rest) = names.split_last().expect("at least one normal domain");
+    Err(bad_arg!(
+        "rng domain {domain} is not a noise domain (expected {} or {last})",
+        rest.join(", ")
+    ))
+}
 
 /// The `lowbias32` integer mixer (Chris Wellons' hash prospector).
 #[inline]
@@ -36,8 +81,8 @@ pub fn rand(k: u32, counter: u32) -> u32 {
 
 /// Standard normal samples by Box-Muller over pairs: elements `2p` and `2p + 1` come from counters `2p` and `2p + 1`.
 /// `u1 = ((r1 >> 8) + 1) / 2^24` lies in (0, 1], `u2 = (r2 >> 8) / 2^24` in [0, 1).
-pub fn fill_normal(out: &mut [f32], seed: u64, stream: u32) {
-    let k = key(seed, DOMAIN_NOISE, stream);
+pub fn fill_normal(out: &mut [f32], seed: u64, domain: u32, stream: u32) {
+    let k = key(seed, domain, stream);
     let scale = 1.0f32 / 16_777_216.0;
     let mut i = 0usize;
     while i < out.len() {
@@ -51,6 +96,12 @@ pub fn fill_normal(out: &mut [f32], seed: u64, stream: u32) {
         }
         i += 2;
     }
+}
+
+/// Element `counter` of the stream with key `k` as a uniform number in [0, 1) with 24 bits (exact in f32 and f64).
+#[inline]
+pub fn uniform24(k: u32, counter: u32) -> f64 {
+    (rand(k, counter) >> 8) as f64 / 16_777_216.0
 }
 
 /// The sample order of one epoch: a Fisher-Yates shuffle of `0..n` drawn from the shuffle stream of `epoch`.
@@ -72,7 +123,7 @@ mod tests {
     #[test]
     fn normal_moments() {
         let mut v = vec![0f32; 200_001];
-        fill_normal(&mut v, 42, 7);
+        fill_normal(&mut v, 42, DOMAIN_NOISE, 7);
         let n = v.len() as f64;
         let mean = v.iter().map(|&x| x as f64).sum::<f64>() / n;
         let var = v.iter().map(|&x| (x as f64 - mean).powi(2)).sum::<f64>() / n;
@@ -91,5 +142,18 @@ mod tests {
         s.sort();
         assert!(s.iter().enumerate().all(|(i, &v)| v == i as u32));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn only_normal_domains_draw_normals() {
+        for d in NORMAL_DOMAINS {
+            assert!(check_normal_domain(d).is_ok());
+        }
+        let e = check_normal_domain(DOMAIN_SHUFFLE).unwrap_err();
+        assert_eq!(
+            e.message,
+            "rng domain 2 is not a noise domain (expected 1 noise, 4 fixed or 5 sample)"
+        );
+        assert!(check_normal_domain(99).is_err());
     }
 }

@@ -1,6 +1,7 @@
 //! MLP specifications (parsed from the JSON that the TypeScript side sends) and the flat parameter layout.
 
 use crate::error::{bad_arg, Result};
+use crate::rng;
 use serde_json::Value;
 
 /// The largest layer width accepted (a guard against absurd allocations).
@@ -58,6 +59,43 @@ impl Spec {
     }
     pub fn has_bn(&self) -> bool {
         self.layers.iter().any(|l| l.bn.is_some())
+    }
+
+    /// The parameters of a new MLP: zero, except BatchNorm gamma 1 (PyTorch's BN defaults; beta 0).
+    pub fn default_params(&self) -> Vec<f32> {
+        let mut p = vec![0f32; self.param_count];
+        for l in self.layers.iter().filter(|l| l.bn.is_some()) {
+            p[l.gamma..l.gamma + l.out].fill(1.0);
+        }
+        p
+    }
+
+    /// The running statistics of a new MLP: means 0, variances 1.
+    pub fn default_running(&self) -> Vec<f32> {
+        let mut s = vec![0f32; self.buffer_count];
+        for l in self.layers.iter().filter(|l| l.bn.is_some()) {
+            s[l.rvar..l.rvar + l.out].fill(1.0);
+        }
+        s
+    }
+
+    /// PyTorch's default init drawn from stream `(seed, DOMAIN_INIT, stream)`: per layer in flat-buffer order, every
+    /// weight then every bias `~ U(-1/sqrt(in), 1/sqrt(in))`, computed in f64 as `-bound + 2 bound u` from one counter
+    /// over the whole MLP and rounded to f32; BatchNorm gamma 1, beta 0 (`default_params`). Bitwise equal to the
+    /// TypeScript mirror (`initialState` in src/model/init.ts).
+    pub fn init_params(&self, seed: u64, stream: u32) -> Vec<f32> {
+        let k = rng::key(seed, rng::DOMAIN_INIT, stream);
+        let mut p = self.default_params();
+        let mut counter = 0u32;
+        for l in &self.layers {
+            let bound = 1.0 / (l.inp as f64).sqrt();
+            // weight [out, inp] then bias [out]: contiguous in the flat buffer.
+            for v in &mut p[l.w..l.b + l.out] {
+                *v = (-bound + 2.0 * bound * rng::uniform24(k, counter)) as f32;
+                counter = counter.wrapping_add(1);
+            }
+        }
+        p
     }
 
     /// Builds the layout from sizes (used by the parser and by tests).

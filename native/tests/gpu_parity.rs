@@ -289,7 +289,7 @@ fn noise_hash_bit_identical_and_normals_close() {
     ] {
         let got = gpu_normal(&dev, seed, stream, n).unwrap();
         let mut want = vec![0f32; n];
-        rng::fill_normal(&mut want, seed, stream);
+        rng::fill_normal(&mut want, seed, rng::DOMAIN_NOISE, stream);
         let d = got
             .iter()
             .zip(&want)

@@ -7,6 +7,7 @@
 
 import { check, checkHandle, lib, type LibraryLocation, loadLibrary, readJson, utf8 } from "../native/ffi.ts";
 import type { MlpSpec } from "../model/spec.ts";
+import { DOMAIN_NOISE } from "./rng.ts";
 
 /** A backend name: `cpu`, `gpu`, or `auto` (a hardware GPU when there is one, else the CPU). */
 export type BackendName = "cpu" | "gpu" | "auto";
@@ -484,7 +485,7 @@ export function nativeAdam(
  */
 export function nativeNormal(seed: number, step: number, n: number): Float32Array<ArrayBuffer> {
   const out = new Float32Array(n);
-  check(lib().gan_rng_normal(BigInt(seed), step, out, BigInt(n)), "gan_rng_normal");
+  check(lib().gan_rng_normal(BigInt(seed), DOMAIN_NOISE, step, out, BigInt(n)), "gan_rng_normal");
   return out;
 }
 

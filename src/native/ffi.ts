@@ -16,12 +16,14 @@ import { fetchLibrary, libraryFileName, nativeCacheRoot, parseManifest, platform
 export { libraryFileName };
 
 /** The ABI version this file declares; the library must report the same. */
-export const ABI_VERSION = 1;
+export const ABI_VERSION = 2;
 
 /** The symbol table, with the C signature of each function. */
 export const SYMBOLS = {
   // uint32_t gan_abi_version(void)
   gan_abi_version: { parameters: [], result: "u32" },
+  // int64_t gan_contract(uint8_t* buf, size_t cap)
+  gan_contract: { parameters: ["buffer", "usize"], result: "i64" },
   // size_t gan_last_error(uint8_t* buf, size_t cap)
   gan_last_error: { parameters: ["buffer", "usize"], result: "usize" },
   // int32_t gan_last_status(void)
@@ -42,6 +44,8 @@ export const SYMBOLS = {
   gan_mlp_get: { parameters: ["u32", "u32", "buffer", "usize"], result: "i32" },
   // int32_t gan_mlp_set(uint32_t mlp, uint32_t which, const float* src, size_t len)
   gan_mlp_set: { parameters: ["u32", "u32", "buffer", "usize"], result: "i32" },
+  // int32_t gan_mlp_init(uint32_t mlp, uint64_t seed, uint32_t stream)
+  gan_mlp_init: { parameters: ["u32", "u64", "u32"], result: "i32" },
   // int32_t gan_mlp_set_counters(uint32_t mlp, uint64_t adam_step, uint64_t num_batches_tracked)
   gan_mlp_set_counters: { parameters: ["u32", "u64", "u64"], result: "i32" },
   // int32_t gan_mlp_forward(uint32_t mlp, const float* x, size_t x_len, uint32_t rows, uint32_t train, float* y,
@@ -65,8 +69,8 @@ export const SYMBOLS = {
     parameters: ["buffer", "buffer", "buffer", "buffer", "usize", "u64", "f64", "f64", "f64", "f64"],
     result: "i32",
   },
-  // int32_t gan_rng_normal(uint64_t seed, uint32_t stream, float* out, size_t n)
-  gan_rng_normal: { parameters: ["u64", "u32", "buffer", "usize"], result: "i32" },
+  // int32_t gan_rng_normal(uint64_t seed, uint32_t domain, uint32_t stream, float* out, size_t n)
+  gan_rng_normal: { parameters: ["u64", "u32", "u32", "buffer", "usize"], result: "i32" },
   // int32_t gan_rng_permutation(uint64_t seed, uint32_t epoch, uint32_t* out, size_t n)
   gan_rng_permutation: { parameters: ["u64", "u32", "buffer", "usize"], result: "i32" },
   // uint32_t gan_gan_new(uint32_t ctx, uint32_t g, uint32_t d, const uint8_t* config_json, size_t len)

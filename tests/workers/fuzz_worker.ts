@@ -174,8 +174,13 @@ const calls: (() => void)[] = [
   () => {
     const n = int(200);
     const out = rand() < 0.5 ? new Float32Array(n) : new Uint32Array(n);
-    const f = out instanceof Float32Array ? s.gan_rng_normal : s.gan_rng_permutation;
-    record("rng", f(BigInt(int(1e6)), int(1e4), rand() < 0.05 ? null : out, BigInt(n)));
+    const [seed, stream, dst] = [BigInt(int(1e6)), int(1e4), rand() < 0.05 ? null : out];
+    record(
+      "rng",
+      out instanceof Float32Array
+        ? s.gan_rng_normal(seed, pick([1, 2, 4, 5, 99]), stream, dst, BigInt(n))
+        : s.gan_rng_permutation(seed, stream, dst, BigInt(n)),
+    );
   },
   () => {
     const cfg = rand() < 0.1 ? "{}" : JSON.stringify({

@@ -2,11 +2,13 @@
 
 use super::kernels::{bce_grad, bce_sum, transpose};
 use super::mlp::{AdamConfig, CpuMlp};
-use crate::error::{bad_arg, bad_state, Code, Error, Result};
+use crate::error::{bad_arg, bad_state, Error, Result};
 use crate::rng;
 
-/// Per-step results, in this order in the output buffer.
-pub const STEP_OUTPUTS: usize = 4; // d_loss, g_loss, mean D(x), mean D(G(z))
+/// The per-step record, in this order in the output buffer: d_loss, g_loss, mean D(x), mean D(G(z)).
+pub const STEP_FIELDS: [&str; 4] = ["d_loss", "g_loss", "d_real", "d_fake"];
+/// Floats per step in the output buffer.
+pub const STEP_OUTPUTS: usize = STEP_FIELDS.len();
 
 #[derive(Clone, Copy, Debug)]
 pub struct GanConfig {
@@ -91,7 +93,7 @@ impl CpuGan {
         }
         // Noise element (row b, column c) is counter b * latent + c of the step's stream.
         let z = &mut self.noise[..rows * g.spec.input];
-        rng::fill_normal(z, self.config.seed, self.step as u32);
+        rng::fill_normal(z, self.config.seed, rng::DOMAIN_NOISE, self.step as u32);
         let idx = &self.order[batch as usize * self.config.batch_size..][..rows];
         let real = Real::Indexed {
             data: &self.data,
@@ -229,9 +231,9 @@ fn run_step(
         mean(pf) as f32,
     ]);
     if !(d_loss.is_finite() && g_loss.is_finite()) {
-        return Err(Error::new(
-            Code::Diverged,
-            format!("step {step}: D loss {d_loss}, G loss {g_loss} (parameters not updated)"),
+        return Err(Error::diverged(
+            Some(step),
+            format!("D loss {d_loss}, G loss {g_loss} (parameters not updated)"),
         ));
     }
 
@@ -262,8 +264,8 @@ fn run_step(
 }
 
 fn diverged(step: u64, net: &str) -> Error {
-    Error::new(
-        Code::Diverged,
-        format!("step {step}: a {net} parameter became NaN or infinite after its Adam update"),
+    Error::diverged(
+        Some(step),
+        format!("a {net} parameter became NaN or infinite after its Adam update"),
     )
 }

@@ -49,18 +49,8 @@ pub struct CpuMlp {
 impl CpuMlp {
     pub fn new(spec: Spec, threads: usize) -> CpuMlp {
         let n = spec.param_count;
-        let mut buffers = vec![0f32; spec.buffer_count];
-        for l in &spec.layers {
-            if l.bn.is_some() {
-                buffers[l.rvar..l.rvar + l.out].fill(1.0);
-            }
-        }
-        let mut params = vec![0f32; n];
-        for l in &spec.layers {
-            if l.bn.is_some() {
-                params[l.gamma..l.gamma + l.out].fill(1.0);
-            }
-        }
+        let params = spec.default_params();
+        let buffers = spec.default_running();
         let layers = spec.layers.len();
         CpuMlp {
             threads,

@@ -383,7 +383,7 @@ pub fn gpu_hash(
     Ok(bytemuck::pod_collect_to_vec(&r[0]))
 }
 
-/// `rng::fill_normal(out[..n], seed, stream)` computed by the GPU's noise kernel (tests).
+/// `rng::fill_normal(out[..n], seed, rng::DOMAIN_NOISE, stream)` computed by the GPU's noise kernel (tests).
 pub fn gpu_normal(dev: &Arc<GpuDevice>, seed: u64, stream: u32, n: usize) -> Result<Vec<f32>> {
     let buf = dev.buffer("noise test", (n * 4) as u64)?;
     let u = DataU {

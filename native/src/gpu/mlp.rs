@@ -79,8 +79,21 @@ impl Which {
             _ => return Err(bad_arg!("buffer selector must be 0 (params), 1 (grads), 2 (adam m), 3 (adam v) or 4 (running stats), got {which}")),
         })
     }
+    /// Every selector, in index order.
+    pub const ALL: [Which; 5] = [
+        Which::Params,
+        Which::Grads,
+        Which::M,
+        Which::V,
+        Which::Buffers,
+    ];
+    /// The name in messages.
     pub fn name(self) -> &'static str {
         ["params", "grads", "adam m", "adam v", "running stats"][self as usize]
+    }
+    /// The name in the contract (`gan_contract`'s `buffers`).
+    pub fn key(self) -> &'static str {
+        ["params", "grads", "adam_m", "adam_v", "running"][self as usize]
     }
 }
 
@@ -200,16 +213,8 @@ impl GpuMlp {
         let m = dev.buffer("adam m", bytes)?;
         let v = dev.buffer("adam v", bytes)?;
         let stats = dev.buffer("running stats", (spec.buffer_count * 4) as u64)?;
-        let mut p = vec![0f32; n];
-        let mut s = vec![0f32; spec.buffer_count];
-        for l in &spec.layers {
-            if l.bn.is_some() {
-                p[l.gamma..l.gamma + l.out].fill(1.0);
-                s[l.rvar..l.rvar + l.out].fill(1.0);
-            }
-        }
-        dev.write(&params, 0, bytemuck::cast_slice(&p))?;
-        dev.write(&stats, 0, bytemuck::cast_slice(&s))?;
+        dev.write(&params, 0, bytemuck::cast_slice(&spec.default_params()))?;
+        dev.write(&stats, 0, bytemuck::cast_slice(&spec.default_running()))?;
         // GAN_GPU_SPLIT_TARGET overrides the default (a tuning knob for benchmarks; 0 never splits).
         let split_target = match std::env::var("GAN_GPU_SPLIT_TARGET")
             .ok()

@@ -1,6 +1,6 @@
 // data.wgsl: the inputs of a GAN step, drawn on the device.
 //
-// Entry `noise`: standard normal noise exactly as rng.rs `fill_normal(out[..n], seed, stream)`: the key and the u32
+// Entry `noise`: standard normal noise exactly as rng.rs `fill_normal(out[..n], seed, domain, stream)`: the key and the u32
 // draws are bit-identical (pure integer hash), Box-Muller runs in f32 (log / sqrt / cos / sin agree to rounding).
 //   b2 destination [n] at u.dst_off.  One thread per pair (elements 2p, 2p + 1); grid ceil(ceil(n / 2) / 256).
 //

@@ -1,0 +1,61 @@
+// The library's seeded streams against their TypeScript mirror (ABI v2): PyTorch's default init drawn natively
+// (gan_mlp_init) is bit-identical to initialState on every backend; the normals of every noise domain
+// (gan_rng_normal) agree with normal() to float rounding (Rust computes log/cos/sin in float32, JavaScript in float64).
+
+import assert from "node:assert/strict";
+import { NativeMlp } from "../src/backend/native.ts";
+import { DOMAIN_FIXED, DOMAIN_NOISE, DOMAIN_SAMPLE, DOMAIN_SHUFFLE, normal } from "../src/backend/rng.ts";
+import { initialState } from "../src/model/init.ts";
+import { seedDiscriminator, seedGenerator } from "../src/model/spec.ts";
+import { check, lib, NativeError } from "../src/native/ffi.ts";
+import { assertTensorClose } from "./check.ts";
+import { testOnBackends } from "./backends.ts";
+
+/** The index of the first element whose bits differ, or -1. */
+function firstBitDifference(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length), y = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i;
+  return -1;
+}
+
+testOnBackends("gan_mlp_init is bit-identical to initialState (G stream 0, D stream 1, seeds up to 2^40)", (ctx) => {
+  for (const [spec, stream] of [[seedGenerator(), 0], [seedDiscriminator(), 1]] as const) {
+    for (const seed of [0, 1, 2 ** 40 + 3]) {
+      using m = new NativeMlp(ctx, spec);
+      check(lib().gan_mlp_init(m.handle, BigInt(seed), stream), "gan_mlp_init");
+      const want = initialState(spec, seed, stream);
+      const p = m.get("params"), r = m.get("running");
+      assert.equal(firstBitDifference(p, want.params), -1, `params, seed ${seed} stream ${stream}`);
+      assert.equal(firstBitDifference(r, want.buffers), -1, `running statistics, seed ${seed} stream ${stream}`);
+    }
+  }
+});
+
+Deno.test("gan_rng_normal: domains 1, 4 and 5 agree with normal() to float rounding; other domains are refused", () => {
+  const draw = (seed: number, domain: number, stream: number, n: number) => {
+    const out = new Float32Array(n);
+    check(lib().gan_rng_normal(BigInt(seed), domain, stream, out, BigInt(n)), "gan_rng_normal");
+    return out;
+  };
+  for (const domain of [DOMAIN_NOISE, DOMAIN_FIXED, DOMAIN_SAMPLE]) {
+    for (const [seed, stream, n] of [[42, 9, 20001], [2 ** 40 + 5, 123456, 1001]]) {
+      assertTensorClose(
+        `domain ${domain} seed ${seed} stream ${stream}`,
+        draw(seed, domain, stream, n),
+        normal(seed, stream, n, domain),
+        1e-5,
+        1e-5,
+      );
+    }
+  }
+  assert.notDeepEqual(draw(1, DOMAIN_NOISE, 0, 8), draw(1, DOMAIN_FIXED, 0, 8));
+  assert.notDeepEqual(draw(1, DOMAIN_FIXED, 0, 8), draw(1, DOMAIN_SAMPLE, 0, 8));
+  for (const domain of [DOMAIN_SHUFFLE, 3, 99]) {
+    assert.throws(() => draw(1, domain, 0, 4), (e: unknown) => {
+      assert.ok(e instanceof NativeError && e.status === "InvalidArgument", String(e));
+      assert.match(e.nativeMessage, new RegExp(`^rng domain ${domain} is not a noise domain`));
+      return true;
+    });
+  }
+});
