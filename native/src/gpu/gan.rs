@@ -1,5 +1,5 @@
-//! The seed's GAN training step on the GPU, with the meaning of [`crate::cpu::gan::CpuGan`]: the same step order, the
-//! same fused D-over-[fake; real] pass, the same per-step outputs.
+//! The seed's GAN training step on the GPU, with the meaning of the CPU backend's: the same step order, the same fused
+//! D-over-[fake; real] pass, the same per-step records.
 //!
 //! Data flow: the dataset is uploaded once (u8 pixels packed in u32 words, behind a 256-entry table of the scaled
 //! values). Each epoch's sample order is drawn on the host with `rng::permutation` when the epoch starts (as the CPU
@@ -18,10 +18,10 @@
 //! reduction dispatch per split GEMM: the seed at batch 64 on an H100 takes 41.
 
 use super::device::{grid1d, Batch, GpuBuf, GpuDevice, Kernel, Read, Shader};
-use super::mlp::{GpuMlp, InputGrad};
+use super::mlp::{copy_f32, GpuMlp, InputGrad};
 use super::uniforms::{DataU, LossU};
-use crate::cpu::gan::{GanConfig, STEP_OUTPUTS};
-use crate::error::{bad_arg, bad_state, Code, Error, Result};
+use crate::core::{Error, GanBackend, GanConfig, Result, RunState, StepRecord, STEP_OUTPUTS};
+use crate::error::{bad_arg, Code};
 use crate::rng;
 use std::sync::Arc;
 
@@ -36,24 +36,17 @@ const K_HASH: Kernel = Kernel::new(Shader::Data, "hash");
 const K_LOSS: Kernel = Kernel::new(Shader::Loss, "gan_loss");
 
 pub struct GpuGan {
-    pub config: GanConfig,
+    pub state: RunState,
     dev: Arc<GpuDevice>,
     /// `[256]` f32 bits of the scaled pixel values, then `[count, features]` u8 pixels packed 4 per word.
     data: Option<GpuBuf>,
-    count: usize,
-    features: usize,
-    /// The sample order of epoch `order_epoch`, `[count]`.
-    order: Vec<u32>,
-    order_epoch: Option<u64>,
-    /// Steps taken over the whole run (the noise stream and the position in the epoch derive from it).
-    pub step: u64,
     /// `[STEPS_PER_SUBMIT, batch]` batch indices of the steps of one submission (host copy and device buffer).
     idx_host: Vec<u32>,
     idx: Option<GpuBuf>,
-    /// `[steps, 4]` per-step outputs.
+    /// `[steps, STEP_OUTPUTS]` per-step records.
     losses: Option<GpuBuf>,
     losses_cap: usize,
-    /// Dispatches recorded by the last `step_n` call (all its steps), and its submissions.
+    /// Dispatches recorded by the last `run_steps` call (all its steps), and its submissions.
     pub last_dispatches: usize,
     pub last_submissions: usize,
 }
@@ -68,19 +61,15 @@ fn same_device(g: &GpuMlp, d: &GpuMlp, dev: &Arc<GpuDevice>) -> Result<()> {
 }
 
 impl GpuGan {
+    /// A trainer for generator `g` and discriminator `d` (checked to fit together: `spec::check_gan`) on their device.
     pub fn new(config: GanConfig, g: &GpuMlp, d: &GpuMlp) -> Result<GpuGan> {
-        crate::spec::check_gan(&g.spec, &d.spec, config.batch_size)?;
+        let state = RunState::new(config, &g.spec, &d.spec)?;
         let dev = g.device().clone();
         same_device(g, d, &dev)?;
         Ok(GpuGan {
-            config,
+            state,
             dev,
             data: None,
-            count: 0,
-            features: g.spec.output(),
-            order: Vec::new(),
-            order_epoch: None,
-            step: 0,
             idx_host: Vec::new(),
             idx: None,
             losses: None,
@@ -90,102 +79,10 @@ impl GpuGan {
         })
     }
 
-    /// Takes the dataset: `pixels [count, features]` as u8 (0 is black, 255 white), uploaded once.
-    pub fn set_data(&mut self, pixels: &[u8], count: usize, g: &GpuMlp) -> Result<()> {
-        crate::spec::check_gan_data(
-            pixels.len(),
-            count,
-            self.features,
-            self.config.batch_size,
-            &g.spec,
-        )?;
-        let bytes = 1024 + pixels.len().div_ceil(4) as u64 * 4;
-        if pixels.len() as u64 >= 1 << 32 || bytes > self.dev.max_binding() {
-            return Err(Error::new(
-                Code::InvalidArgument,
-                format!(
-                    "dataset of {} bytes is too large for this GPU (at most {} bytes per storage binding)",
-                    pixels.len(),
-                    self.dev.max_binding().saturating_sub(1024)
-                ),
-            ));
-        }
-        let mut words: Vec<u32> = (0..256u32)
-            // torchvision: ToTensor (p / 255) then Normalize(0.5, 0.5), as the CPU computes it.
-            .map(|p| ((p as f32 / 255.0 - 0.5) / 0.5).to_bits())
-            .collect();
-        words.extend(
-            pixels
-                .chunks(4)
-                .map(|c| c.iter().rev().fold(0u32, |w, &p| (w << 8) | p as u32)),
-        );
-        self.data = None;
-        let buf = self.dev.buffer("dataset", bytes)?;
-        self.dev.write(&buf, 0, bytemuck::cast_slice(&words))?;
-        self.data = Some(buf);
-        self.count = count;
-        self.order = vec![0u32; count];
-        self.order_epoch = None;
-        Ok(())
-    }
-
-    pub fn batches_per_epoch(&self) -> u64 {
-        self.count.div_ceil(self.config.batch_size) as u64
-    }
-
-    /// (epoch, batch index in the epoch, rows in this batch) of the step `step`.
-    fn position_of(&self, step: u64) -> (u64, u64, usize) {
-        let nb = self.batches_per_epoch().max(1);
-        let (e, i) = (step / nb, step % nb);
-        let b = self.config.batch_size;
-        let rows = b.min(self.count.saturating_sub(i as usize * b));
-        (e, i, rows)
-    }
-
-    /// (epoch, batch index in the epoch, rows in this batch) of the next step.
-    pub fn position(&self) -> (u64, u64, usize) {
-        self.position_of(self.step)
-    }
-
-    /// Runs `n` training steps in the seed's order; writes d_loss, g_loss, mean D(x), mean D(G(z)) per step to
-    /// `out [n, 4]`. No read-back happens before the end of the call (see the module notes).
-    pub fn step_n(
-        &mut self,
-        g: &mut GpuMlp,
-        d: &mut GpuMlp,
-        n: usize,
-        out: &mut [f32],
-    ) -> Result<()> {
-        if n == 0 {
-            return Err(bad_arg!("step count must be at least 1, got 0"));
-        }
-        if out.len() != n * STEP_OUTPUTS {
-            return Err(bad_arg!(
-                "step output has {} values, expected {} ({n} steps x {STEP_OUTPUTS})",
-                out.len(),
-                n * STEP_OUTPUTS
-            ));
-        }
-        if self.count == 0 || self.data.is_none() {
-            return Err(bad_state!("no dataset: call set_data before training"));
-        }
-        crate::spec::check_gan(&g.spec, &d.spec, self.config.batch_size)?;
-        if g.spec.output() != self.features {
-            return Err(bad_arg!(
-                "generator output ({}) differs from the GAN's image size ({})",
-                g.spec.output(),
-                self.features
-            ));
-        }
-        same_device(g, d, &self.dev)?;
-        let bsz = self.config.batch_size;
-        if self.step + n as u64 > 1 << 32 {
-            return Err(bad_arg!(
-                "steps {} to {} are beyond the noise streams (at most 2^32)",
-                self.step,
-                self.step + n as u64
-            ));
-        }
+    /// Runs `n` training steps in the seed's order; writes each step's record to `out [n, STEP_OUTPUTS]`. No
+    /// read-back happens before the end of the call (see the module notes).
+    fn step_n(&mut self, g: &mut GpuMlp, d: &mut GpuMlp, n: usize, out: &mut [f32]) -> Result<()> {
+        let bsz = self.state.config.batch_size;
         g.reserve(bsz)?;
         d.reserve(2 * bsz)?;
         let per_read = n.min(STEPS_PER_READ);
@@ -234,8 +131,10 @@ impl GpuGan {
                             len: (group * STEP_OUTPUTS * 4) as u64,
                         }],
                     )?;
-                    let vals: Vec<f32> = bytemuck::pod_collect_to_vec(&r[0]);
-                    out[done * STEP_OUTPUTS..(done + group) * STEP_OUTPUTS].copy_from_slice(&vals);
+                    copy_f32(
+                        &mut out[done * STEP_OUTPUTS..(done + group) * STEP_OUTPUTS],
+                        &r[0],
+                    );
                 } else {
                     self.dev.execute(batch, &[])?;
                 }
@@ -245,7 +144,7 @@ impl GpuGan {
         Ok(())
     }
 
-    /// Records step `self.step` (then counts it) as the `k`-th step of its submission and the `slot`-th of its
+    /// Records step `state.step` (then counts it) as the `k`-th step of its submission and the `slot`-th of its
     /// read-back group.
     fn record_step(
         &mut self,
@@ -255,18 +154,18 @@ impl GpuGan {
         k: usize,
         slot: usize,
     ) -> Result<()> {
-        let (epoch, bi, rows) = self.position();
-        if self.order_epoch != Some(epoch) {
-            rng::permutation(&mut self.order, self.config.seed, epoch as u32);
-            self.order_epoch = Some(epoch);
-        }
-        let bsz = self.config.batch_size;
-        self.idx_host[k * bsz..k * bsz + rows]
-            .copy_from_slice(&self.order[bi as usize * bsz..][..rows]);
+        let step = self.state.step;
+        let (seed, bsz, f) = (
+            self.state.config.seed,
+            self.state.config.batch_size,
+            self.state.features,
+        );
+        let (adam_g, adam_d) = (self.state.config.adam_g, self.state.config.adam_d);
+        let (pos, idx) = self.state.batch(step);
+        let rows = pos.rows;
+        self.idx_host[k * bsz..k * bsz + rows].copy_from_slice(idx);
         let dev = self.dev.clone();
         let maxd = dev.limits.max_compute_workgroups_per_dimension;
-        let f = self.features;
-        let seed = self.config.seed;
 
         // G forward on fresh noise (train mode: batch statistics, running statistics updated once).
         let n_noise = rows * g.spec.input;
@@ -274,7 +173,7 @@ impl GpuGan {
             n: n_noise as u32,
             seed_lo: seed as u32,
             seed_hi: (seed >> 32) as u32,
-            stream: self.step as u32,
+            stream: step as u32,
             domain: rng::DOMAIN_NOISE,
             dst_off: g.lay.x as u32,
             ..Default::default()
@@ -334,13 +233,83 @@ impl GpuGan {
         let to_g = InputGrad::To(g.work(), g.lay.g0, Some((g_top.act, g_top_a)));
         d.record_backward(b, rows, d.lay.g0, true, false, to_g)?;
         g.record_backward(b, rows, g.lay.g0, true, true, InputGrad::None)?;
-        g.record_adam(b, self.config.adam_g)?;
+        g.record_adam(b, adam_g)?;
 
         // D step: weight gradients only over [fake; real]; Adam on D.
         d.record_backward(b, 2 * rows, d.lay.aux, true, true, InputGrad::None)?;
-        d.record_adam(b, self.config.adam_d)?;
-        self.step += 1;
+        d.record_adam(b, adam_d)?;
+        self.state.step += 1;
         Ok(())
+    }
+}
+
+impl GanBackend for GpuGan {
+    type Mlp = GpuMlp;
+
+    fn state(&self) -> &RunState {
+        &self.state
+    }
+
+    fn state_mut(&mut self) -> &mut RunState {
+        &mut self.state
+    }
+
+    /// Uploads the dataset once, behind the 256-entry table of the scaled pixel values.
+    fn load_data(&mut self, pixels: &[u8], _count: usize) -> Result<()> {
+        let bytes = 1024 + pixels.len().div_ceil(4) as u64 * 4;
+        if pixels.len() as u64 >= 1 << 32 || bytes > self.dev.max_binding() {
+            return Err(Error::new(
+                Code::InvalidArgument,
+                format!(
+                    "dataset of {} bytes is too large for this GPU (at most {} bytes per storage binding)",
+                    pixels.len(),
+                    self.dev.max_binding().saturating_sub(1024)
+                ),
+            ));
+        }
+        let mut words: Vec<u32> = (0..256u32)
+            // torchvision: ToTensor (p / 255) then Normalize(0.5, 0.5), as the CPU computes it.
+            .map(|p| ((p as f32 / 255.0 - 0.5) / 0.5).to_bits())
+            .collect();
+        words.extend(
+            pixels
+                .chunks(4)
+                .map(|c| c.iter().rev().fold(0u32, |w, &p| (w << 8) | p as u32)),
+        );
+        self.data = None;
+        let buf = self.dev.buffer("dataset", bytes)?;
+        self.dev.write(&buf, 0, bytemuck::cast_slice(&words))?;
+        self.data = Some(buf);
+        Ok(())
+    }
+
+    /// All `n` steps are recorded before any runs, so divergence shows in the records read back at the end: the call
+    /// reports the first step whose losses are NaN or infinite (the steps after it ran too).
+    fn run_steps(
+        &mut self,
+        g: &mut GpuMlp,
+        d: &mut GpuMlp,
+        n: usize,
+        out: &mut [f32],
+    ) -> Result<()> {
+        let first = self.state.step;
+        self.step_n(g, d, n, out)?;
+        let bad = out
+            .chunks_exact(STEP_OUTPUTS)
+            .map(StepRecord::from_row)
+            .enumerate()
+            .find(|(_, r)| !r.losses_finite());
+        match bad {
+            None => Ok(()),
+            Some((i, r)) => Err(Error::diverged(
+                Some(first + i as u64),
+                format!(
+                    "D loss {}, G loss {} (the gpu backend checks the losses of a call when it ends: the parameters \
+                     went on updating)",
+                    r.d_loss, r.g_loss
+                ),
+            )),
+        }
     }
 }
 
@@ -435,9 +404,8 @@ mod profile {
     //! `cargo test --release --lib -- --ignored --nocapture profile_seed_parts`: wall time of each part of the seed's
     //! step, each recorded `N` times into one submission (recording and GPU time separately).
     use super::*;
-    use crate::cpu::mlp::AdamConfig;
+    use crate::core::{Act, AdamConfig, Bn, Gan, Spec};
     use crate::gpu::mlp::GpuMlp;
-    use crate::spec::{Act, Bn, Spec};
     use std::time::Instant;
 
     #[test]
@@ -486,7 +454,7 @@ mod profile {
         let mut gan = GpuGan::new(cfg, &g, &d).unwrap();
         let count = 5000;
         let pixels: Vec<u8> = (0..count * 784).map(|i| (i * 7 % 256) as u8).collect();
-        gan.set_data(&pixels, count, &g).unwrap();
+        gan.set_data(&pixels, count).unwrap();
         let mut out = vec![0f32; 8];
         gan.step_n(&mut g, &mut d, 2, &mut out).unwrap();
         let n = if dev.is_software() { 2 } else { 200 };

@@ -1,4 +1,4 @@
-//! An MLP on the GPU, with the meaning of [`crate::cpu::mlp::CpuMlp`]: flat parameters, gradients, Adam moments and
+//! An MLP on the GPU, with the meaning of the CPU backend's: flat parameters, gradients, Adam moments and
 //! running statistics (one storage buffer each, walked by the spec's offset table), and one work buffer holding the
 //! input, the activations / xhat / rstd that the forward saves for the backward, and the gradient ping-pong buffers,
 //! sized for the largest batch seen (grow-only: nothing is allocated inside a step once warm).
@@ -18,9 +18,9 @@
 
 use super::device::{grid1d, Batch, GpuBuf, GpuDevice, Kernel, Read, Shader};
 use super::uniforms::{AdamU, ColU, GemmDesc, LinearU};
-use crate::cpu::mlp::AdamConfig;
+use crate::core::spec::Act;
+use crate::core::{AdamConfig, Buffer, MlpBackend, MlpState, Spec};
 use crate::error::{bad_arg, bad_state, Code, Error, Result};
-use crate::spec::{Act, Spec};
 use std::sync::Arc;
 
 /// Train-mode BatchNorm over at most this many rows runs fused in the GEMM's epilogue (one row tile).
@@ -55,45 +55,6 @@ fn act_code(a: Act) -> (u32, f32) {
         Act::LeakyRelu(s) => (1, s),
         Act::Tanh => (2, 0.0),
         Act::Sigmoid => (3, 0.0),
-    }
-}
-
-/// The flat buffers of an MLP, in the selector order of the C ABI (`gan_mlp_get` / `gan_mlp_set`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Which {
-    Params = 0,
-    Grads = 1,
-    M = 2,
-    V = 3,
-    Buffers = 4,
-}
-
-impl Which {
-    pub fn from_index(which: u32) -> Result<Which> {
-        Ok(match which {
-            0 => Which::Params,
-            1 => Which::Grads,
-            2 => Which::M,
-            3 => Which::V,
-            4 => Which::Buffers,
-            _ => return Err(bad_arg!("buffer selector must be 0 (params), 1 (grads), 2 (adam m), 3 (adam v) or 4 (running stats), got {which}")),
-        })
-    }
-    /// Every selector, in index order.
-    pub const ALL: [Which; 5] = [
-        Which::Params,
-        Which::Grads,
-        Which::M,
-        Which::V,
-        Which::Buffers,
-    ];
-    /// The name in messages.
-    pub fn name(self) -> &'static str {
-        ["params", "grads", "adam m", "adam v", "running stats"][self as usize]
-    }
-    /// The name in the contract (`gan_contract`'s `buffers`).
-    pub fn key(self) -> &'static str {
-        ["params", "grads", "adam_m", "adam_v", "running"][self as usize]
     }
 }
 
@@ -183,10 +144,8 @@ pub struct GpuMlp {
     pub(crate) v: GpuBuf,
     /// `[buffer_count]`: BN running means and variances.
     pub(crate) stats: GpuBuf,
-    /// Adam steps taken (PyTorch's `step` in the optimizer state).
-    pub adam_t: u64,
-    /// Train-mode forwards with BN (PyTorch's `num_batches_tracked`).
-    pub batches_tracked: u64,
+    /// Counters and the last forward.
+    pub state: MlpState,
     /// Split-K: a GEMM whose grid has fewer workgroups than this is split along K into up to 16 slices (summed in a
     /// fixed order: results stay deterministic). 0 never splits. Defaults to [`SPLIT_TARGET_HW`] on hardware
     /// adapters and 0 on software ones.
@@ -194,12 +153,11 @@ pub struct GpuMlp {
     pub(crate) work: Option<GpuBuf>,
     pub(crate) lay: Work,
     cap: usize,
-    /// Rows and mode of the last forward; `None` before any.
-    last: Option<(usize, bool)>,
 }
 
 impl GpuMlp {
-    /// A new MLP on `dev`: parameters zero except BN gamma 1, running means 0 and variances 1 (as `CpuMlp::new`).
+    /// A new MLP on `dev`: parameters zero except BN gamma 1, running means 0 and variances 1
+    /// (`Spec::default_params`).
     pub fn new(spec: Spec, dev: Arc<GpuDevice>) -> Result<GpuMlp> {
         let n = spec.param_count;
         if n >= 1 << 31 || spec.buffer_count >= 1 << 31 {
@@ -233,12 +191,10 @@ impl GpuMlp {
             m,
             v,
             stats,
-            adam_t: 0,
-            batches_tracked: 0,
+            state: MlpState::default(),
             work: None,
             lay: Work::default(),
             cap: 0,
-            last: None,
         })
     }
 
@@ -246,53 +202,14 @@ impl GpuMlp {
         &self.dev
     }
 
-    fn buf(&self, which: Which) -> (&GpuBuf, usize) {
+    fn buf(&self, which: Buffer) -> &GpuBuf {
         match which {
-            Which::Params => (&self.params, self.spec.param_count),
-            Which::Grads => (&self.grads, self.spec.param_count),
-            Which::M => (&self.m, self.spec.param_count),
-            Which::V => (&self.v, self.spec.param_count),
-            Which::Buffers => (&self.stats, self.spec.buffer_count),
+            Buffer::Params => &self.params,
+            Buffer::Grads => &self.grads,
+            Buffer::AdamM => &self.m,
+            Buffer::AdamV => &self.v,
+            Buffer::Running => &self.stats,
         }
-    }
-
-    /// Copies a flat buffer out (waits for the GPU).
-    pub fn get(&self, which: Which) -> Result<Vec<f32>> {
-        let (b, n) = self.buf(which);
-        read_f32(&self.dev, b, 0, n)
-    }
-
-    /// Copies a flat buffer in; `data` must have the buffer's size and be finite.
-    pub fn set(&mut self, which: Which, data: &[f32]) -> Result<()> {
-        let (b, n) = self.buf(which);
-        let name = which.name();
-        if data.len() != n {
-            return Err(bad_arg!("{name} has {n} values, got {}", data.len()));
-        }
-        if let Some(i) = data.iter().position(|x| !x.is_finite()) {
-            return Err(bad_arg!(
-                "{name}[{i}] is {}, expected a finite number",
-                data[i]
-            ));
-        }
-        self.dev.write(b, 0, bytemuck::cast_slice(data))
-    }
-
-    /// Rows of the last forward (0 before any).
-    pub fn last_rows(&self) -> usize {
-        self.last.map(|l| l.0).unwrap_or(0)
-    }
-
-    /// The same checks as `CpuMlp::check_rows`, plus the GPU's dispatch limits.
-    pub fn check_rows(&self, rows: usize, train: bool) -> Result<()> {
-        self.spec.check_rows(rows, train)?;
-        let max_rows = TILE * self.dev.limits.max_compute_workgroups_per_dimension as usize;
-        if rows > max_rows {
-            return Err(bad_arg!(
-                "batch size {rows} is too large for this GPU (at most {max_rows} rows per dispatch)"
-            ));
-        }
-        Ok(())
     }
 
     /// Grows the work buffer to hold `rows` rows (never shrinks; the contents are lost when it grows).
@@ -316,7 +233,7 @@ impl GpuMlp {
         self.work = Some(self.dev.buffer("work", bytes)?);
         self.lay = lay;
         self.cap = rows;
-        self.last = None;
+        self.state.forget_forward();
         Ok(())
     }
 
@@ -326,90 +243,8 @@ impl GpuMlp {
             .expect("reserve() allocates the work buffer before any recording")
     }
 
-    /// The output of the last forward, `[rows, output]` row-major (inside a GAN step: that step's generated batch);
-    /// waits for the GPU.
-    pub fn output(&self) -> Result<Vec<f32>> {
-        let rows = self.last_rows();
-        if rows == 0 {
-            return Err(bad_state!("no forward has run yet"));
-        }
-        let out = *self.lay.a.last().expect("an MLP has layers");
-        read_f32(&self.dev, self.work(), out, rows * self.spec.output())
-    }
-
-    /// Forward over `x [rows, input]`; returns the output `[rows, output]`.
-    pub fn forward(&mut self, x: &[f32], rows: usize, train: bool) -> Result<Vec<f32>> {
-        self.check_rows(rows, train)?;
-        let need = rows * self.spec.input;
-        if x.len() != need {
-            return Err(bad_arg!(
-                "forward: input has {} values, expected {need} (batch {rows} x input {})",
-                x.len(),
-                self.spec.input
-            ));
-        }
-        self.reserve(rows)?;
-        self.dev
-            .write(self.work(), self.lay.x as u64 * 4, bytemuck::cast_slice(x))?;
-        let mut b = Batch::new();
-        self.record_forward(&mut b, rows, train)?;
-        let out = *self.lay.a.last().expect("an MLP has layers");
-        let r = self.dev.execute(
-            b,
-            &[Read {
-                buf: self.work(),
-                offset: out as u64 * 4,
-                len: (rows * self.spec.output() * 4) as u64,
-            }],
-        )?;
-        Ok(bytemuck::pod_collect_to_vec(&r[0]))
-    }
-
-    /// Backward from `dout [rows, output]` (rows of the last forward); writes the parameter gradients (overwriting)
-    /// and returns d loss / d input `[rows, input]`.
-    pub fn backward(&mut self, dout: &[f32]) -> Result<Vec<f32>> {
-        let Some((rows, _)) = self.last else {
-            return Err(bad_state!("backward called before any forward"));
-        };
-        let need = rows * self.spec.output();
-        if dout.len() != need {
-            return Err(bad_arg!(
-                "backward: output gradient has {} values, expected {need} (batch {rows} x output {})",
-                dout.len(),
-                self.spec.output()
-            ));
-        }
-        self.dev.write(
-            self.work(),
-            self.lay.g0 as u64 * 4,
-            bytemuck::cast_slice(dout),
-        )?;
-        let mut b = Batch::new();
-        let dx = self
-            .record_backward(&mut b, rows, self.lay.g0, false, true, InputGrad::Own)?
-            .expect("input gradient requested");
-        let r = self.dev.execute(
-            b,
-            &[Read {
-                buf: self.work(),
-                offset: dx as u64 * 4,
-                len: (rows * self.spec.input * 4) as u64,
-            }],
-        )?;
-        Ok(bytemuck::pod_collect_to_vec(&r[0]))
-    }
-
-    /// One Adam step over all parameters with the current gradients.
-    pub fn adam_step(&mut self, c: AdamConfig) -> Result<()> {
-        let mut b = Batch::new();
-        self.record_adam(&mut b, c)?;
-        self.dev.execute(b, &[])?;
-        Ok(())
-    }
-
     /// Records the forward over the work buffer's input rows `[rows, input]` (call `reserve(rows)` first).
     pub(crate) fn record_forward(&mut self, b: &mut Batch, rows: usize, train: bool) -> Result<()> {
-        self.check_rows(rows, train)?;
         if rows > self.cap {
             return Err(bad_state!(
                 "forward over {rows} rows with a work buffer for {}",
@@ -515,10 +350,7 @@ impl GpuMlp {
                 b.dispatch(&dev.pipeline(K_EPILOGUE)?, &bind, &c, self.col_grid(l.out));
             }
         }
-        if train && self.spec.has_bn() {
-            self.batches_tracked += 1;
-        }
-        self.last = Some((rows, train));
+        self.state.forwarded(&self.spec, rows, train);
         Ok(())
     }
 
@@ -569,14 +401,7 @@ impl GpuMlp {
         param_grads: bool,
         input: InputGrad,
     ) -> Result<Option<usize>> {
-        let Some((last_rows, train)) = self.last else {
-            return Err(bad_state!("backward called before any forward"));
-        };
-        if rows > last_rows || (rows != last_rows && train && self.spec.has_bn()) {
-            return Err(bad_state!(
-                "backward over {rows} rows of a forward over {last_rows} rows"
-            ));
-        }
+        let (_, train) = self.state.backward_over(&self.spec, rows)?;
         let dev = &self.dev;
         let work = self.work();
         let lay = &self.lay;
@@ -755,8 +580,8 @@ impl GpuMlp {
 
     /// Records one Adam step (counts it in `adam_t`).
     pub(crate) fn record_adam(&mut self, b: &mut Batch, c: AdamConfig) -> Result<()> {
-        self.adam_t += 1;
-        let t = self.adam_t;
+        self.state.adam_t += 1;
+        let t = self.state.adam_t;
         let bc1 = 1.0 - c.b1.powf(t as f64);
         let bc2 = 1.0 - c.b2.powf(t as f64);
         let u = AdamU {
@@ -786,18 +611,109 @@ impl GpuMlp {
     }
 }
 
-/// Reads `n` floats at element `offset` of `b` (waits for the GPU).
-pub(crate) fn read_f32(dev: &GpuDevice, b: &GpuBuf, offset: usize, n: usize) -> Result<Vec<f32>> {
-    if n == 0 {
-        return Ok(Vec::new());
+/// Reads `out.len()` floats at element `offset` of `b` into `out` (waits for the GPU).
+pub(crate) fn read_f32(dev: &GpuDevice, b: &GpuBuf, offset: usize, out: &mut [f32]) -> Result<()> {
+    if out.is_empty() {
+        return Ok(());
     }
     let r = dev.execute(
         Batch::new(),
         &[Read {
             buf: b,
             offset: offset as u64 * 4,
-            len: n as u64 * 4,
+            len: out.len() as u64 * 4,
         }],
     )?;
-    Ok(bytemuck::pod_collect_to_vec(&r[0]))
+    copy_f32(out, &r[0]);
+    Ok(())
+}
+
+/// Copies the bytes of `n` floats read back from the GPU into `dst [n]`.
+pub(crate) fn copy_f32(dst: &mut [f32], bytes: &[u8]) {
+    bytemuck::cast_slice_mut::<f32, u8>(dst).copy_from_slice(bytes);
+}
+
+impl MlpBackend for GpuMlp {
+    fn spec(&self) -> &Spec {
+        &self.spec
+    }
+
+    fn state(&self) -> &MlpState {
+        &self.state
+    }
+
+    fn state_mut(&mut self) -> &mut MlpState {
+        &mut self.state
+    }
+
+    /// A dispatch covers at most `TILE` rows per workgroup along one grid dimension.
+    fn check_batch_limits(&self, rows: usize) -> Result<()> {
+        let max_rows = TILE * self.dev.limits.max_compute_workgroups_per_dimension as usize;
+        if rows > max_rows {
+            return Err(bad_arg!(
+                "batch size {rows} is too large for this GPU (at most {max_rows} rows per dispatch)"
+            ));
+        }
+        Ok(())
+    }
+
+    fn read(&self, which: Buffer, out: &mut [f32]) -> Result<()> {
+        read_f32(&self.dev, self.buf(which), 0, out)
+    }
+
+    fn write(&mut self, which: Buffer, src: &[f32]) -> Result<()> {
+        self.dev
+            .write(self.buf(which), 0, bytemuck::cast_slice(src))
+    }
+
+    fn run_forward(&mut self, x: &[f32], rows: usize, train: bool, y: &mut [f32]) -> Result<()> {
+        self.reserve(rows)?;
+        let x_at = self.lay.x as u64 * 4;
+        self.dev.write(self.work(), x_at, bytemuck::cast_slice(x))?;
+        let mut b = Batch::new();
+        self.record_forward(&mut b, rows, train)?;
+        let out = *self.lay.a.last().expect("an MLP has layers");
+        let r = self.dev.execute(
+            b,
+            &[Read {
+                buf: self.work(),
+                offset: out as u64 * 4,
+                len: y.len() as u64 * 4,
+            }],
+        )?;
+        copy_f32(y, &r[0]);
+        Ok(())
+    }
+
+    fn run_backward(&mut self, rows: usize, dy: &[f32], dx: &mut [f32]) -> Result<()> {
+        let g0_at = self.lay.g0 as u64 * 4;
+        self.dev
+            .write(self.work(), g0_at, bytemuck::cast_slice(dy))?;
+        let mut b = Batch::new();
+        let at = self
+            .record_backward(&mut b, rows, self.lay.g0, false, true, InputGrad::Own)?
+            .expect("input gradient requested");
+        let r = self.dev.execute(
+            b,
+            &[Read {
+                buf: self.work(),
+                offset: at as u64 * 4,
+                len: dx.len() as u64 * 4,
+            }],
+        )?;
+        copy_f32(dx, &r[0]);
+        Ok(())
+    }
+
+    fn read_output(&self, _rows: usize, out: &mut [f32]) -> Result<()> {
+        let at = *self.lay.a.last().expect("an MLP has layers");
+        read_f32(&self.dev, self.work(), at, out)
+    }
+
+    fn run_adam(&mut self, c: AdamConfig) -> Result<()> {
+        let mut b = Batch::new();
+        self.record_adam(&mut b, c)?;
+        self.dev.execute(b, &[])?;
+        Ok(())
+    }
 }

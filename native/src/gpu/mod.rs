@@ -1,4 +1,6 @@
-//! The GPU backend: wgpu compute shaders (WGSL, `shaders/*.wgsl`) mirroring the CPU backend's arithmetic.
+//! The GPU backend: wgpu compute shaders (WGSL, `shaders/*.wgsl`) mirroring the CPU backend's arithmetic. Implements
+//! the core's traits ([`crate::core::MlpBackend`] for [`GpuMlp`], [`crate::core::GanBackend`] for [`GpuGan`]);
+//! depends on `core/`, never on `cpu/`.
 //!
 //! - [`device::GpuDevice`]: adapter choice, error capture, buffers, the pipeline / bind-group caches, submission.
 //! - [`mlp::GpuMlp`]: an MLP whose flat parameters, gradients, Adam moments and running statistics live on the device.
@@ -13,4 +15,4 @@ pub mod uniforms;
 
 pub use device::GpuDevice;
 pub use gan::GpuGan;
-pub use mlp::{GpuMlp, Which};
+pub use mlp::GpuMlp;
