@@ -18,7 +18,8 @@
 //! reduction dispatch per split GEMM: the seed at batch 64 on an H100 takes 41.
 
 use super::device::{grid1d, Batch, GpuBuf, GpuDevice, Kernel, Read, Shader};
-use super::mlp::{copy_f32, GpuMlp, InputGrad};
+use super::mlp::{copy_f32, GpuMlp};
+use super::passes::InputGrad;
 use super::uniforms::{DataU, LossU};
 use crate::core::{Error, GanBackend, GanConfig, Result, RunState, StepRecord, STEP_OUTPUTS};
 use crate::error::{bad_arg, Code};
@@ -79,73 +80,95 @@ impl GpuGan {
         })
     }
 
-    /// Runs `n` training steps in the seed's order; writes each step's record to `out [n, STEP_OUTPUTS]`. No
-    /// read-back happens before the end of the call (see the module notes).
+    /// Runs `n` training steps in the seed's order; writes each step's record to `out [n, STEP_OUTPUTS]`: read-back
+    /// groups of at most [`STEPS_PER_READ`] steps, each in submissions of at most [`STEPS_PER_SUBMIT`] steps, the
+    /// records read back once per group, at its last submission (see the module notes).
     fn step_n(&mut self, g: &mut GpuMlp, d: &mut GpuMlp, n: usize, out: &mut [f32]) -> Result<()> {
         let bsz = self.state.config.batch_size;
         g.reserve(bsz)?;
         d.reserve(2 * bsz)?;
+        self.reserve_step_buffers(n)?;
+        self.last_dispatches = 0;
+        self.last_submissions = 0;
+        for start in (0..n).step_by(STEPS_PER_READ) {
+            let group = (n - start).min(STEPS_PER_READ);
+            let records = &mut out[start * STEP_OUTPUTS..(start + group) * STEP_OUTPUTS];
+            for first in (0..group).step_by(STEPS_PER_SUBMIT) {
+                let steps = (group - first).min(STEPS_PER_SUBMIT);
+                let read = (first + steps == group).then_some(&mut *records);
+                self.submit_steps(g, d, first, steps, read)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Grows the buffers of a call of `n` steps: the records `[min(n, STEPS_PER_READ), STEP_OUTPUTS]` and the batch
+    /// indices `[min(n, STEPS_PER_SUBMIT), batch]` (host and device).
+    fn reserve_step_buffers(&mut self, n: usize) -> Result<()> {
+        let bsz = self.state.config.batch_size;
         let per_read = n.min(STEPS_PER_READ);
         if self.losses_cap < per_read {
             self.losses = None;
-            self.losses = Some(
-                self.dev
-                    .buffer("losses", (per_read * STEP_OUTPUTS * 4) as u64)?,
-            );
+            let bytes = (per_read * STEP_OUTPUTS * 4) as u64;
+            self.losses = Some(self.dev.buffer("losses", bytes)?);
             self.losses_cap = per_read;
         }
         let per_submit = n.min(STEPS_PER_SUBMIT);
         if self.idx_host.len() < per_submit * bsz {
             self.idx = None;
-            self.idx = Some(
-                self.dev
-                    .buffer("batch indices", (per_submit * bsz * 4) as u64)?,
-            );
+            let bytes = (per_submit * bsz * 4) as u64;
+            self.idx = Some(self.dev.buffer("batch indices", bytes)?);
             self.idx_host = vec![0u32; per_submit * bsz];
-        }
-        self.last_dispatches = 0;
-        self.last_submissions = 0;
-        let mut done = 0usize;
-        while done < n {
-            let group = (n - done).min(STEPS_PER_READ);
-            let mut in_group = 0usize;
-            while in_group < group {
-                let steps = (group - in_group).min(STEPS_PER_SUBMIT);
-                let mut batch = Batch::new();
-                for k in 0..steps {
-                    self.record_step(&mut batch, g, d, k, in_group + k)?;
-                }
-                let idx = self.idx.as_ref().expect("allocated above");
-                self.dev
-                    .write(idx, 0, bytemuck::cast_slice(&self.idx_host[..steps * bsz]))?;
-                in_group += steps;
-                self.last_dispatches += batch.len();
-                self.last_submissions += 1;
-                let losses = self.losses.as_ref().expect("allocated above");
-                if in_group == group {
-                    let r = self.dev.execute(
-                        batch,
-                        &[Read {
-                            buf: losses,
-                            offset: 0,
-                            len: (group * STEP_OUTPUTS * 4) as u64,
-                        }],
-                    )?;
-                    copy_f32(
-                        &mut out[done * STEP_OUTPUTS..(done + group) * STEP_OUTPUTS],
-                        &r[0],
-                    );
-                } else {
-                    self.dev.execute(batch, &[])?;
-                }
-            }
-            done += group;
         }
         Ok(())
     }
 
+    /// Records `steps` steps (the first in slot `first_slot` of the read-back group) into one submission, uploads
+    /// their batch indices and submits; with `read`, then reads the group's records back into it (`[slots, 4]`).
+    fn submit_steps(
+        &mut self,
+        g: &mut GpuMlp,
+        d: &mut GpuMlp,
+        first_slot: usize,
+        steps: usize,
+        read: Option<&mut [f32]>,
+    ) -> Result<()> {
+        let mut batch = Batch::new();
+        for k in 0..steps {
+            self.record_step(&mut batch, g, d, k, first_slot + k)?;
+        }
+        let bsz = self.state.config.batch_size;
+        let idx = self
+            .idx
+            .as_ref()
+            .expect("reserve_step_buffers allocates it");
+        self.dev
+            .write(idx, 0, bytemuck::cast_slice(&self.idx_host[..steps * bsz]))?;
+        self.last_dispatches += batch.len();
+        self.last_submissions += 1;
+        let Some(records) = read else {
+            self.dev.execute(batch, &[])?;
+            return Ok(());
+        };
+        let losses = self
+            .losses
+            .as_ref()
+            .expect("reserve_step_buffers allocates it");
+        let len = (records.len() * 4) as u64;
+        let r = self.dev.execute(
+            batch,
+            &[Read {
+                buf: losses,
+                offset: 0,
+                len,
+            }],
+        )?;
+        copy_f32(records, &r[0]);
+        Ok(())
+    }
+
     /// Records step `state.step` (then counts it) as the `k`-th step of its submission and the `slot`-th of its
-    /// read-back group.
+    /// read-back group, in the seed's order (the dispatch count is in the module notes).
     fn record_step(
         &mut self,
         b: &mut Batch,
@@ -154,41 +177,75 @@ impl GpuGan {
         k: usize,
         slot: usize,
     ) -> Result<()> {
-        let step = self.state.step;
-        let (seed, bsz, f) = (
-            self.state.config.seed,
-            self.state.config.batch_size,
-            self.state.features,
-        );
         let (adam_g, adam_d) = (self.state.config.adam_g, self.state.config.adam_d);
-        let (pos, idx) = self.state.batch(step);
-        let rows = pos.rows;
-        self.idx_host[k * bsz..k * bsz + rows].copy_from_slice(idx);
-        let dev = self.dev.clone();
-        let maxd = dev.limits.max_compute_workgroups_per_dimension;
-
+        let rows = self.stage_batch(k);
         // G forward on fresh noise (train mode: batch statistics, running statistics updated once).
-        let n_noise = rows * g.spec.input;
-        let noise = DataU {
-            n: n_noise as u32,
+        self.record_noise(b, g, rows)?;
+        g.record_forward(b, rows, true)?;
+        // D forward once over [fake; real] (as on the CPU: D has no BatchNorm and is unchanged until its own step).
+        self.record_gather(b, g, d, k, rows)?;
+        d.record_forward(b, 2 * rows, true)?;
+        // The step record, and both output gradients: the G step's into D's g0, the D step's into D's aux.
+        self.record_loss(b, d, rows, slot)?;
+        // G step: backward through D (input gradients only) straight into G's output gradient; G backward; Adam on G.
+        // The loss kernel applied D's sigmoid'; D's last input gradient leaves multiplied by G's last act'.
+        let g_top = g.spec.layers.last().expect("layers");
+        let g_top_a = *g.lay.a.last().expect("layers");
+        let to_g = InputGrad::To(g.work(), g.lay.g0, Some((g_top.act, g_top_a)));
+        d.record_backward(b, rows, d.lay.g0, true, false, to_g)?;
+        g.record_backward(b, rows, g.lay.g0, true, true, InputGrad::None)?;
+        g.record_adam(b, adam_g)?;
+        // D step: weight gradients only over [fake; real]; Adam on D.
+        d.record_backward(b, 2 * rows, d.lay.aux, true, true, InputGrad::None)?;
+        d.record_adam(b, adam_d)?;
+        self.state.step += 1;
+        Ok(())
+    }
+
+    /// Copies the dataset rows of step `state.step`'s batch into slot `k` of the host batch indices
+    /// `[STEPS_PER_SUBMIT, batch]`; returns the batch's rows.
+    fn stage_batch(&mut self, k: usize) -> usize {
+        let bsz = self.state.config.batch_size;
+        let (pos, idx) = self.state.batch(self.state.step);
+        self.idx_host[k * bsz..k * bsz + pos.rows].copy_from_slice(idx);
+        pos.rows
+    }
+
+    /// data.wgsl `noise`: G's input `x [rows, latent]` = the normals of stream (seed, noise, step).
+    fn record_noise(&self, b: &mut Batch, g: &GpuMlp, rows: usize) -> Result<()> {
+        let seed = self.state.config.seed;
+        let n = rows * g.spec.input;
+        let u = DataU {
+            n: n as u32,
             seed_lo: seed as u32,
             seed_hi: (seed >> 32) as u32,
-            stream: step as u32,
+            stream: self.state.step as u32,
             domain: rng::DOMAIN_NOISE,
             dst_off: g.lay.x as u32,
             ..Default::default()
         };
-        let bind = dev.bind([None, None, Some(g.work()), None, None, None])?;
-        b.dispatch(
-            &dev.pipeline(K_NOISE)?,
-            &bind,
-            &noise,
-            grid1d(n_noise.div_ceil(2).div_ceil(256) as u32, maxd),
-        );
-        g.record_forward(b, rows, true)?;
+        // b2 G's work
+        let bind = self
+            .dev
+            .bind([None, None, Some(g.work()), None, None, None])?;
+        let maxd = self.dev.limits.max_compute_workgroups_per_dimension;
+        let grid = grid1d(n.div_ceil(2).div_ceil(256) as u32, maxd);
+        b.dispatch(&self.dev.pipeline(K_NOISE)?, &bind, &u, grid);
+        Ok(())
+    }
 
-        // D forward once over [fake; real] (see cpu/gan.rs: D has no BatchNorm and is unchanged until its own step).
-        let gather = DataU {
+    /// data.wgsl `gather`: D's input `x [2 rows, features]` = G's output (the fake rows), then the real rows of slot
+    /// `k`'s batch indices, scaled through the dataset's table.
+    fn record_gather(
+        &self,
+        b: &mut Batch,
+        g: &GpuMlp,
+        d: &GpuMlp,
+        k: usize,
+        rows: usize,
+    ) -> Result<()> {
+        let (bsz, f) = (self.state.config.batch_size, self.state.features);
+        let u = DataU {
             rows: rows as u32,
             feat: f as u32,
             idx_off: (k * bsz) as u32,
@@ -196,7 +253,8 @@ impl GpuGan {
             src_off: *g.lay.a.last().expect("layers") as u32,
             ..Default::default()
         };
-        let bind = dev.bind([
+        // b0 dataset  b1 batch indices  b2 D's work  b3 G's work
+        let bind = self.dev.bind([
             self.data.as_ref(),
             self.idx.as_ref(),
             Some(d.work()),
@@ -204,16 +262,16 @@ impl GpuGan {
             None,
             None,
         ])?;
-        b.dispatch(
-            &dev.pipeline(K_GATHER)?,
-            &bind,
-            &gather,
-            grid1d((2 * rows * f).div_ceil(256) as u32, maxd),
-        );
-        d.record_forward(b, 2 * rows, true)?;
+        let maxd = self.dev.limits.max_compute_workgroups_per_dimension;
+        let grid = grid1d((2 * rows * f).div_ceil(256) as u32, maxd);
+        b.dispatch(&self.dev.pipeline(K_GATHER)?, &bind, &u, grid);
+        Ok(())
+    }
 
-        // Losses and both output gradients: the G step's into D's g0, the D step's into D's aux.
-        let loss = LossU {
+    /// loss.wgsl `gan_loss` over D's outputs `p [2 rows]`: the step record into slot `slot` of the records, the G
+    /// step's d loss / d logit `[rows]` into D's g0 and the D step's `[2 rows]` into D's aux.
+    fn record_loss(&self, b: &mut Batch, d: &GpuMlp, rows: usize, slot: usize) -> Result<()> {
+        let u = LossU {
             rows: rows as u32,
             p_off: *d.lay.a.last().expect("layers") as u32,
             gdout: d.lay.g0 as u32,
@@ -223,22 +281,11 @@ impl GpuGan {
             half_inv: 0.5 / rows as f32,
             ..Default::default()
         };
-        let bind = dev.bind([Some(d.work()), self.losses.as_ref(), None, None, None, None])?;
-        b.dispatch(&dev.pipeline(K_LOSS)?, &bind, &loss, [1, 1, 1]);
-
-        // G step: backward through D (input gradients only) straight into G's output gradient; G backward; Adam on G.
-        // The loss kernel applied D's sigmoid'; D's last input gradient leaves multiplied by G's last act'.
-        let g_top = g.spec.layers.last().expect("layers");
-        let g_top_a = *g.lay.a.last().expect("layers");
-        let to_g = InputGrad::To(g.work(), g.lay.g0, Some((g_top.act, g_top_a)));
-        d.record_backward(b, rows, d.lay.g0, true, false, to_g)?;
-        g.record_backward(b, rows, g.lay.g0, true, true, InputGrad::None)?;
-        g.record_adam(b, adam_g)?;
-
-        // D step: weight gradients only over [fake; real]; Adam on D.
-        d.record_backward(b, 2 * rows, d.lay.aux, true, true, InputGrad::None)?;
-        d.record_adam(b, adam_d)?;
-        self.state.step += 1;
+        // b0 D's work  b1 the records
+        let bind = self
+            .dev
+            .bind([Some(d.work()), self.losses.as_ref(), None, None, None, None])?;
+        b.dispatch(&self.dev.pipeline(K_LOSS)?, &bind, &u, [1, 1, 1]);
         Ok(())
     }
 }
@@ -408,16 +455,8 @@ mod profile {
     use crate::gpu::mlp::GpuMlp;
     use std::time::Instant;
 
-    #[test]
-    #[ignore]
-    fn profile_seed_parts() {
-        let dev = match GpuDevice::new(true) {
-            Ok(d) => d,
-            Err(e) => {
-                eprintln!("SKIPPED: {}", e.message);
-                return;
-            }
-        };
+    /// The seed's G and D at batch 64 on `dev`, warmed up by two steps over synthetic data.
+    fn seed_run(dev: &Arc<GpuDevice>, adam: AdamConfig) -> (GpuMlp, GpuMlp, GpuGan) {
         let bn = Some(Bn {
             eps: 0.8,
             momentum: 0.1,
@@ -437,12 +476,6 @@ mod profile {
             784,
             &[(512, None, lr), (256, None, lr), (1, None, Act::Sigmoid)],
         );
-        let adam = AdamConfig {
-            lr: 2e-4,
-            b1: 0.5,
-            b2: 0.999,
-            eps: 1e-8,
-        };
         let cfg = GanConfig {
             batch_size: 64,
             adam_g: adam,
@@ -457,9 +490,14 @@ mod profile {
         gan.set_data(&pixels, count).unwrap();
         let mut out = vec![0f32; 8];
         gan.step_n(&mut g, &mut d, 2, &mut out).unwrap();
-        let n = if dev.is_software() { 2 } else { 200 };
-        type Part<'a> = (&'a str, Box<dyn Fn(&mut Batch, &mut GpuMlp, &mut GpuMlp)>);
-        let parts: Vec<Part> = vec![
+        (g, d, gan)
+    }
+
+    type Part<'a> = (&'a str, Box<dyn Fn(&mut Batch, &mut GpuMlp, &mut GpuMlp)>);
+
+    /// The parts of the seed's step, as the GAN step records them.
+    fn parts(adam: AdamConfig) -> Vec<Part<'static>> {
+        vec![
             (
                 "G forward (64 rows)",
                 Box::new(|b, g, _| g.record_forward(b, 64, true).unwrap()),
@@ -496,8 +534,28 @@ mod profile {
                     d.record_adam(b, adam).unwrap();
                 }),
             ),
-        ];
-        for (name, f) in &parts {
+        ]
+    }
+
+    #[test]
+    #[ignore]
+    fn profile_seed_parts() {
+        let dev = match GpuDevice::new(true) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("SKIPPED: {}", e.message);
+                return;
+            }
+        };
+        let adam = AdamConfig {
+            lr: 2e-4,
+            b1: 0.5,
+            b2: 0.999,
+            eps: 1e-8,
+        };
+        let (mut g, mut d, mut gan) = seed_run(&dev, adam);
+        let n = if dev.is_software() { 2 } else { 200 };
+        for (name, f) in &parts(adam) {
             let mut b = Batch::new();
             let t0 = Instant::now();
             for _ in 0..n {

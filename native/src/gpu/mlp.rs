@@ -3,60 +3,34 @@
 //! input, the activations / xhat / rstd that the forward saves for the backward, and the gradient ping-pong buffers,
 //! sized for the largest batch seen (grow-only: nothing is allocated inside a step once warm).
 //!
-//! Dispatches per block (see linear.wgsl / block.wgsl):
-//! - forward: 1 (Linear + bias + activation; + BatchNorm with running statistics; + train-mode BatchNorm when the batch
-//!   has at most 64 rows, so one workgroup's row tile holds it), or 2 (GEMM writing `pre`, then `epilogue` reducing
-//!   over all rows) for train-mode BatchNorm over more than 64 rows;
-//! - backward: 1 GEMM dispatch computing dW, db (a column of ones) and dx together (grid z selects which; dx leaves
-//!   multiplied by act' of the block below), preceded by a column pass (activation', BatchNorm backward, bias / gamma /
-//!   beta gradients) only for BatchNorm blocks, and for the top block when the caller's gradient lacks its act'.
+//! The recorded passes (forward, backward, Adam) are in `passes.rs`.
 //!
 //! Split-K: a GEMM whose grid would have fewer workgroups than `split_target` (small batches: 64 rows are one row
 //! tile) is split along K into slices that write partial products; the block's epilogue (forward) or `splitk_sum`
 //! (backward dx) adds them in a fixed order, so results stay deterministic. This adds one dispatch per split GEMM and
 //! roughly halves the seed's step time on an H100 at batch 64. Software adapters never split by default.
 
-use super::device::{grid1d, Batch, GpuBuf, GpuDevice, Kernel, Read, Shader};
-use super::uniforms::{AdamU, ColU, GemmDesc, LinearU};
-use crate::core::spec::Act;
+use super::device::{Batch, GpuBuf, GpuDevice, Read};
+use super::passes::InputGrad;
 use crate::core::{AdamConfig, Buffer, MlpBackend, MlpState, Spec};
-use crate::error::{bad_arg, bad_state, Code, Error, Result};
+use crate::error::{bad_arg, Code, Error, Result};
 use std::sync::Arc;
 
 /// Train-mode BatchNorm over at most this many rows runs fused in the GEMM's epilogue (one row tile).
 pub const FUSED_BN_ROWS: usize = 64;
 /// GEMM tile edge (linear.wgsl BM = BN).
-const TILE: usize = 64;
+pub(crate) const TILE: usize = 64;
 /// Columns per workgroup of the block.wgsl column kernels.
-const COLS: usize = 16;
+pub(crate) const COLS: usize = 16;
 /// GEMM K step (linear.wgsl BK).
-const KSTEP: usize = 16;
+pub(crate) const KSTEP: usize = 16;
 /// Split-K: at most this many slices, each of at least `MIN_SLICE_STEPS` K steps.
-const MAX_SPLITS: usize = 16;
-const MIN_SLICE_STEPS: usize = 4;
+pub(crate) const MAX_SPLITS: usize = 16;
+pub(crate) const MIN_SLICE_STEPS: usize = 4;
 /// Floats of the split-K partial-product region of the work buffer (at most).
 const PART_MAX: usize = 1 << 22;
 /// Default split-K target (workgroups per GEMM) on hardware adapters; 0 (never split) on software adapters.
 pub const SPLIT_TARGET_HW: u32 = 256;
-
-pub(crate) const K_BACKWARD: Kernel = Kernel::new(Shader::Linear, "backward");
-pub(crate) const K_EPILOGUE: Kernel = Kernel::new(Shader::Block, "epilogue");
-pub(crate) const K_SPLITK_SUM: Kernel = Kernel::new(Shader::Block, "splitk_sum");
-pub(crate) const K_COL_BACKWARD: Kernel = Kernel::new(Shader::Block, "backward");
-pub(crate) const K_ADAM: Kernel = Kernel::new(Shader::Adam, "adam");
-
-pub(crate) fn k_forward(mode: u32) -> Kernel {
-    Kernel::with_mode(Shader::Linear, "forward", mode)
-}
-
-fn act_code(a: Act) -> (u32, f32) {
-    match a {
-        Act::None => (0, 0.0),
-        Act::LeakyRelu(s) => (1, s),
-        Act::Tanh => (2, 0.0),
-        Act::Sigmoid => (3, 0.0),
-    }
-}
 
 /// Element offsets of the regions of the work buffer for `cap` rows.
 #[derive(Clone, Debug, Default)]
@@ -119,24 +93,9 @@ impl Work {
     }
 }
 
-/// Where the backward writes d loss / d input.
-#[derive(Clone, Copy)]
-pub(crate) enum InputGrad<'a> {
-    /// Not wanted.
-    None,
-    /// Into this MLP's gradient ping-pong buffers (the offset is returned).
-    Own,
-    /// Into another buffer (another MLP's work buffer) at this element offset; with the activation of the block that
-    /// receives it and the offset of that block's saved output in the same buffer, to apply its act' on the way.
-    To(&'a GpuBuf, usize, Receiver),
-}
-
-/// The activation of the block that receives an input gradient, and the offset of its saved output.
-pub(crate) type Receiver = Option<(Act, usize)>;
-
 pub struct GpuMlp {
     pub spec: Spec,
-    dev: Arc<GpuDevice>,
+    pub(crate) dev: Arc<GpuDevice>,
     /// `[param_count]` each: parameters, gradients, Adam first and second moments.
     pub(crate) params: GpuBuf,
     pub(crate) grads: GpuBuf,
@@ -152,7 +111,8 @@ pub struct GpuMlp {
     pub split_target: u32,
     pub(crate) work: Option<GpuBuf>,
     pub(crate) lay: Work,
-    cap: usize,
+    /// Rows the work buffer holds.
+    pub(crate) cap: usize,
 }
 
 impl GpuMlp {
@@ -241,373 +201,6 @@ impl GpuMlp {
         self.work
             .as_ref()
             .expect("reserve() allocates the work buffer before any recording")
-    }
-
-    /// Records the forward over the work buffer's input rows `[rows, input]` (call `reserve(rows)` first).
-    pub(crate) fn record_forward(&mut self, b: &mut Batch, rows: usize, train: bool) -> Result<()> {
-        if rows > self.cap {
-            return Err(bad_state!(
-                "forward over {rows} rows with a work buffer for {}",
-                self.cap
-            ));
-        }
-        let dev = &self.dev;
-        let work = self.work();
-        let bind = dev.bind([
-            Some(work),
-            Some(&self.params),
-            Some(work),
-            Some(&self.stats),
-            None,
-            None,
-        ])?;
-        let lay = &self.lay;
-        let inv = 1.0f32 / rows as f32;
-        let unbias = rows as f32 / (rows as f32 - 1.0);
-        for (i, l) in self.spec.layers.iter().enumerate() {
-            let x_off = if i == 0 { lay.x } else { lay.a[i - 1] };
-            let (act, slope) = act_code(l.act);
-            let mut u = LinearU {
-                act,
-                slope,
-                bias: l.b as u32,
-                ..Default::default()
-            };
-            u.g[0] = GemmDesc {
-                m: rows as u32,
-                n: l.out as u32,
-                k: l.inp as u32,
-                b_src: 1,
-                a_off: x_off as u32,
-                a_rs: l.inp as u32,
-                a_cs: 1,
-                b_off: l.w as u32,
-                b_rs: 1,
-                b_cs: l.inp as u32,
-                c_off: lay.a[i] as u32,
-                c_rs: l.out as u32,
-                c_dst: 2,
-                ..Default::default()
-            };
-            let (splits, kc) = self.splits(rows, l.out, l.inp);
-            u.g[0].splits = splits as u32;
-            u.g[0].kc = kc as u32;
-            let mode = match l.bn {
-                _ if splits > 1 => 4,
-                None => 0,
-                Some(_) if !train => 1,
-                Some(_) if rows <= FUSED_BN_ROWS => 2,
-                Some(_) => 3,
-            };
-            if let Some(bn) = l.bn {
-                u.gamma = l.gamma as u32;
-                u.beta = l.beta as u32;
-                u.rmean = l.rmean as u32;
-                u.rvar = l.rvar as u32;
-                u.xhat = lay.xhat[i] as u32;
-                u.rstd = lay.rstd[i] as u32;
-                u.eps = bn.eps;
-                u.momentum = bn.momentum;
-                u.inv_rows = inv;
-                u.unbias = unbias;
-            }
-            if mode == 4 {
-                u.g[0].c_off = lay.part as u32;
-            }
-            let grid = [
-                l.out.div_ceil(TILE) as u32,
-                rows.div_ceil(TILE) as u32,
-                splits as u32,
-            ];
-            b.dispatch(&dev.pipeline(k_forward(mode))?, &bind, &u, grid);
-            if mode >= 3 {
-                let c = ColU {
-                    rows: rows as u32,
-                    n: l.out as u32,
-                    act,
-                    slope,
-                    mode: match l.bn {
-                        None => 0,
-                        Some(_) if train => 1,
-                        Some(_) => 2,
-                    },
-                    y_off: lay.a[i] as u32,
-                    xhat: u.xhat,
-                    rstd: u.rstd,
-                    gamma: u.gamma,
-                    beta: u.beta,
-                    rmean: u.rmean,
-                    rvar: u.rvar,
-                    g_b: l.b as u32,
-                    eps: u.eps,
-                    momentum: u.momentum,
-                    inv_rows: inv,
-                    unbias,
-                    parts: if mode == 4 { splits as u32 } else { 0 },
-                    part_off: lay.part as u32,
-                    ..Default::default()
-                };
-                b.dispatch(&dev.pipeline(K_EPILOGUE)?, &bind, &c, self.col_grid(l.out));
-            }
-        }
-        self.state.forwarded(&self.spec, rows, train);
-        Ok(())
-    }
-
-    /// Split-K for an `m x n` output over `k`: (slices, K extent per slice). One slice unless the grid has fewer
-    /// workgroups than `split_target`; then enough slices (of at least 4 K steps, at most 16, within the partial-product
-    /// region) to approach it.
-    fn splits(&self, m: usize, n: usize, k: usize) -> (usize, usize) {
-        let none = (1, k.max(1));
-        let target = self.split_target as usize;
-        let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
-        if target == 0 || tiles >= target {
-            return none;
-        }
-        let steps = k.div_ceil(KSTEP);
-        let s = target
-            .div_ceil(tiles)
-            .min(steps / MIN_SLICE_STEPS)
-            .min(MAX_SPLITS)
-            .min(self.lay.part_len / (m * n).max(1));
-        if s <= 1 {
-            return none;
-        }
-        let kc = steps.div_ceil(s) * KSTEP;
-        (k.div_ceil(kc), kc)
-    }
-
-    fn col_grid(&self, n: usize) -> [u32; 3] {
-        grid1d(
-            n.div_ceil(COLS) as u32,
-            self.dev.limits.max_compute_workgroups_per_dimension,
-        )
-    }
-
-    /// Records the backward over the first `rows` rows of the last forward, reading the output gradient `[rows, output]`
-    /// at element `dout` of the work buffer (consumed: used as scratch): d loss / d output, or, when `dout_ready`,
-    /// already multiplied by the last block's act' (d loss / d z). Writes the parameter gradients when `param_grads`;
-    /// the input gradient per `input`. Returns the element offset of the input gradient for `InputGrad::Own`.
-    ///
-    /// Per block: a column pass (block.wgsl `backward`) only where a reduction over the batch must precede the GEMMs
-    /// (BatchNorm) or act' is still to be applied; then one GEMM dispatch for dW (with db from a column of ones when no
-    /// column pass computed it) and dx (with the receiving block's act' in its epilogue).
-    pub(crate) fn record_backward(
-        &self,
-        b: &mut Batch,
-        rows: usize,
-        dout: usize,
-        dout_ready: bool,
-        param_grads: bool,
-        input: InputGrad,
-    ) -> Result<Option<usize>> {
-        let (_, train) = self.state.backward_over(&self.spec, rows)?;
-        let dev = &self.dev;
-        let work = self.work();
-        let lay = &self.lay;
-        let col_bind = dev.bind([
-            Some(work),
-            Some(&self.params),
-            Some(work),
-            Some(&self.grads),
-            None,
-            None,
-        ])?;
-        let inv = 1.0f32 / rows as f32;
-        let mut cur = dout;
-        let mut ready = dout_ready;
-        let mut result = None;
-        for i in (0..self.spec.layers.len()).rev() {
-            let l = &self.spec.layers[i];
-            let need_col = l.bn.is_some() || (!ready && l.act != Act::None);
-            if need_col {
-                let (act, slope) = if ready { (0, 0.0) } else { act_code(l.act) };
-                let c = ColU {
-                    rows: rows as u32,
-                    n: l.out as u32,
-                    act,
-                    slope,
-                    mode: match l.bn {
-                        None => 0,
-                        Some(_) if train => 1,
-                        Some(_) => 2,
-                    },
-                    write_grads: param_grads as u32,
-                    y_off: cur as u32,
-                    a_off: lay.a[i] as u32,
-                    xhat: lay.xhat[i] as u32,
-                    rstd: lay.rstd[i] as u32,
-                    gamma: l.gamma as u32,
-                    beta: l.beta as u32,
-                    g_b: l.b as u32,
-                    g_gamma: l.gamma as u32,
-                    g_beta: l.beta as u32,
-                    inv_rows: inv,
-                    ..Default::default()
-                };
-                b.dispatch(
-                    &dev.pipeline(K_COL_BACKWARD)?,
-                    &col_bind,
-                    &c,
-                    self.col_grid(l.out),
-                );
-            }
-            let other = if cur == lay.g1 { lay.g0 } else { lay.g1 };
-            // Where dx goes, and the act' (with its saved output) of the block that receives it.
-            let dx: Option<(&GpuBuf, usize, Receiver)> = if i > 0 {
-                let below = &self.spec.layers[i - 1];
-                Some((work, other, Some((below.act, lay.a[i - 1]))))
-            } else {
-                match input {
-                    InputGrad::None => None,
-                    InputGrad::Own => {
-                        result = Some(other);
-                        Some((work, other, None))
-                    }
-                    InputGrad::To(buf, off, act) => Some((buf, off, act)),
-                }
-            };
-            let x_off = if i == 0 { lay.x } else { lay.a[i - 1] };
-            let mut u = LinearU::default();
-            let mut count = 0usize;
-            let (mut tiles_m, mut tiles_n, mut slices) = (0usize, 0usize, 0usize);
-            if param_grads {
-                // dW[out, inp] = dpre^T x, and db = sum_rows dpre as an extra column of ones unless the column pass
-                // computed it.
-                let ones = !(need_col && param_grads);
-                let n = l.inp + ones as usize;
-                u.g[count] = GemmDesc {
-                    m: l.out as u32,
-                    n: n as u32,
-                    k: rows as u32,
-                    b_src: 2,
-                    a_off: cur as u32,
-                    a_rs: 1,
-                    a_cs: l.out as u32,
-                    b_off: x_off as u32,
-                    b_rs: l.inp as u32,
-                    b_cs: 1,
-                    c_off: l.w as u32,
-                    c_rs: l.inp as u32,
-                    c_dst: 3,
-                    ones: ones as u32,
-                    db_off: l.b as u32,
-                    splits: 1,
-                    kc: rows as u32,
-                    ..Default::default()
-                };
-                count += 1;
-                slices += 1;
-                tiles_m = tiles_m.max(l.out.div_ceil(TILE));
-                tiles_n = tiles_n.max(n.div_ceil(TILE));
-            }
-            let mut split_dx: Option<ColU> = None;
-            if let Some((_, off, recv)) = dx {
-                // dx[rows, inp] = dpre W, times the receiving block's act' (split along K: partial products, then
-                // `splitk_sum` applies the act').
-                let (e_act, e_slope) = recv.map(|r| act_code(r.0)).unwrap_or((0, 0.0));
-                let e_a_off = recv.map(|r| r.1 as u32).unwrap_or(0);
-                let (splits, kc) = self.splits(rows, l.inp, l.out);
-                let mut d = GemmDesc {
-                    m: rows as u32,
-                    n: l.inp as u32,
-                    k: l.out as u32,
-                    b_src: 1,
-                    a_off: cur as u32,
-                    a_rs: l.out as u32,
-                    a_cs: 1,
-                    b_off: l.w as u32,
-                    b_rs: l.inp as u32,
-                    b_cs: 1,
-                    c_off: off as u32,
-                    c_rs: l.inp as u32,
-                    c_dst: 4,
-                    e_act,
-                    e_slope,
-                    e_a_off,
-                    splits: splits as u32,
-                    kc: kc as u32,
-                    ..Default::default()
-                };
-                if splits > 1 {
-                    d.c_off = lay.part as u32;
-                    d.c_dst = 2;
-                    split_dx = Some(ColU {
-                        rows: rows as u32,
-                        n: l.inp as u32,
-                        act: e_act,
-                        slope: e_slope,
-                        y_off: off as u32,
-                        a_off: e_a_off,
-                        parts: splits as u32,
-                        part_off: lay.part as u32,
-                        ..Default::default()
-                    });
-                }
-                u.g[count] = d;
-                count += 1;
-                slices += splits;
-                tiles_m = tiles_m.max(rows.div_ceil(TILE));
-                tiles_n = tiles_n.max(l.inp.div_ceil(TILE));
-            }
-            if count > 0 {
-                let bind = dev.bind([
-                    Some(work),
-                    Some(&self.params),
-                    Some(work),
-                    Some(&self.grads),
-                    Some(dx.map(|d| d.0).unwrap_or(work)),
-                    None,
-                ])?;
-                let grid = [tiles_n as u32, tiles_m as u32, slices as u32];
-                b.dispatch(&dev.pipeline(K_BACKWARD)?, &bind, &u, grid);
-                if let Some(c) = split_dx {
-                    let n = rows * l.inp;
-                    let grid = grid1d(
-                        n.div_ceil(256) as u32,
-                        dev.limits.max_compute_workgroups_per_dimension,
-                    );
-                    b.dispatch(&dev.pipeline(K_SPLITK_SUM)?, &bind, &c, grid);
-                }
-            }
-            if i > 0 {
-                cur = other;
-                ready = true;
-            }
-        }
-        Ok(result)
-    }
-
-    /// Records one Adam step (counts it in `adam_t`).
-    pub(crate) fn record_adam(&mut self, b: &mut Batch, c: AdamConfig) -> Result<()> {
-        self.state.adam_t += 1;
-        let t = self.state.adam_t;
-        let bc1 = 1.0 - c.b1.powf(t as f64);
-        let bc2 = 1.0 - c.b2.powf(t as f64);
-        let u = AdamU {
-            n: self.spec.param_count as u32,
-            step: (c.lr / bc1) as f32,
-            bc2s: bc2.sqrt() as f32,
-            w1: (1.0 - c.b1) as f32,
-            w2: (1.0 - c.b2) as f32,
-            b2: c.b2 as f32,
-            eps: c.eps as f32,
-            ..Default::default()
-        };
-        let bind = self.dev.bind([
-            Some(&self.params),
-            Some(&self.grads),
-            Some(&self.m),
-            Some(&self.v),
-            None,
-            None,
-        ])?;
-        let grid = grid1d(
-            self.spec.param_count.div_ceil(256) as u32,
-            self.dev.limits.max_compute_workgroups_per_dimension,
-        );
-        b.dispatch(&self.dev.pipeline(K_ADAM)?, &bind, &u, grid);
-        Ok(())
     }
 }
 

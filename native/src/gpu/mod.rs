@@ -3,7 +3,8 @@
 //! depends on `core/`, never on `cpu/`.
 //!
 //! - [`device::GpuDevice`]: adapter choice, error capture, buffers, the pipeline / bind-group caches, submission.
-//! - [`mlp::GpuMlp`]: an MLP whose flat parameters, gradients, Adam moments and running statistics live on the device.
+//! - [`mlp::GpuMlp`]: an MLP whose flat parameters, gradients, Adam moments and running statistics live on the device;
+//!   `passes.rs` records its forward, backward and Adam.
 //! - [`gan::GpuGan`]: the seed's GAN step, many steps per submission, data and noise on the device.
 //!
 //! See docs/ARCHITECTURE.md for the math; every kernel file lists its bindings and shapes in its header.
@@ -11,6 +12,7 @@
 pub mod device;
 pub mod gan;
 pub mod mlp;
+mod passes;
 pub mod uniforms;
 
 pub use device::GpuDevice;
