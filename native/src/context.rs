@@ -1,7 +1,11 @@
-//! A compute context: the backend, its threads, and (with the GPU backend) its device.
+//! A compute context: the backend, its threads, and (with the GPU backend) its device. The context is the one place
+//! that knows both backends: it makes the MLPs and GAN trainers of its backend, behind the core's traits.
 
+use crate::core::{backend_of, Gan, GanConfig, MlpBackend, Spec};
+use crate::cpu::{CpuGan, CpuMlp};
 use crate::error::{bad_arg, Code, Error, Result};
 use crate::gpu::device::GpuDevice;
+use crate::gpu::{GpuGan, GpuMlp};
 use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -67,9 +71,34 @@ impl Context {
         })
     }
 
-    /// Runs `f` on this context's thread pool (so GEMM and elementwise work use exactly its threads).
+    /// Runs `f` where this context computes: on the CPU backend inside its thread pool (so GEMM and elementwise work
+    /// use exactly its threads), on the GPU backend on the calling thread.
     pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
-        self.pool.install(f)
+        match self.backend {
+            BackendKind::Cpu => self.pool.install(f),
+            BackendKind::Gpu => f(),
+        }
+    }
+
+    /// A new MLP of layout `spec` on this context's backend.
+    pub fn new_mlp(&self, spec: Spec) -> Result<Box<dyn MlpBackend>> {
+        Ok(match &self.gpu {
+            Some(dev) => Box::new(GpuMlp::new(spec, dev.clone())?),
+            None => Box::new(CpuMlp::new(spec, self.threads)),
+        })
+    }
+
+    /// A new GAN trainer on this context's backend for generator `g` and discriminator `d` (MLPs of this context).
+    pub fn new_gan(
+        &self,
+        config: GanConfig,
+        g: &dyn MlpBackend,
+        d: &dyn MlpBackend,
+    ) -> Result<Box<dyn Gan>> {
+        Ok(match self.backend {
+            BackendKind::Gpu => Box::new(GpuGan::new(config, backend_of(g)?, backend_of(d)?)?),
+            BackendKind::Cpu => Box::new(CpuGan::new(config, backend_of(g)?, backend_of(d)?)?),
+        })
     }
 
     pub fn info(&self) -> serde_json::Value {

@@ -13,14 +13,12 @@
 #![allow(clippy::not_unsafe_ptr_arg_deref)]
 
 use crate::context::Context;
-use crate::cpu::gan::{GanConfig, STEP_FIELDS, STEP_OUTPUTS};
+use crate::core::config::adam_diverged;
+use crate::core::{AdamConfig, Buffer, Gan, GanConfig, Mlp, MlpBackend, Spec, STEP_FIELDS};
 use crate::cpu::kernels;
-use crate::cpu::mlp::AdamConfig;
 use crate::error::{bad_arg, Code, Error, Result};
-use crate::gpu::Which;
-use crate::registry::{self, lock, Gan, Mlp, Object, BUFFER_NAMES};
+use crate::registry::{self, lock, GanObject, MlpObject, Object};
 use crate::rng;
-use crate::spec::Spec;
 use std::cell::{Cell, RefCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
@@ -125,27 +123,44 @@ unsafe fn str_arg<'a>(p: *const u8, len: usize, what: &str) -> Result<&'a str> {
     std::str::from_utf8(slice(p, len, what)?).map_err(|_| bad_arg!("{what} is not valid UTF-8"))
 }
 
-fn finite(x: f64, what: &str) -> Result<f64> {
-    if x.is_finite() {
-        Ok(x)
-    } else {
-        Err(bad_arg!("{what} must be a finite number, got {x}"))
+/// A C flag: 0 or 1.
+fn flag(v: u32, what: &str) -> Result<bool> {
+    match v {
+        0 => Ok(false),
+        1 => Ok(true),
+        _ => Err(bad_arg!("{what} must be 0 or 1, got {v}")),
     }
 }
 
-fn adam_config(lr: f64, b1: f64, b2: f64, eps: f64) -> Result<AdamConfig> {
-    let lr = finite(lr, "lr")?;
-    let (b1, b2, eps) = (finite(b1, "b1")?, finite(b2, "b2")?, finite(eps, "eps")?);
-    if lr < 0.0 {
-        return Err(bad_arg!("lr must be >= 0, got {lr}"));
-    }
-    if !(0.0..1.0).contains(&b1) || !(0.0..1.0).contains(&b2) {
-        return Err(bad_arg!("betas must be in [0, 1), got ({b1}, {b2})"));
-    }
-    if eps < 0.0 {
-        return Err(bad_arg!("eps must be >= 0, got {eps}"));
-    }
-    Ok(AdamConfig { lr, b1, b2, eps })
+/// Runs `f` on the MLP of handle `h` (locked), where its context computes.
+fn with_mlp<T: Send>(h: u32, f: impl FnOnce(&mut dyn MlpBackend) -> Result<T> + Send) -> Result<T> {
+    let m = registry::mlp(h)?;
+    let mut m = lock(&m)?;
+    let MlpObject { ctx, net } = &mut *m;
+    let net = net.as_mut();
+    ctx.run(move || f(net))
+}
+
+/// Runs `f` on the trainer of GAN handle `h` (locked), where its context computes.
+fn with_trainer<T: Send>(h: u32, f: impl FnOnce(&mut dyn Gan) -> Result<T> + Send) -> Result<T> {
+    let gan = registry::gan(h)?;
+    let mut gan = lock(&gan)?;
+    let GanObject { ctx, trainer, .. } = &mut *gan;
+    let trainer = trainer.as_mut();
+    ctx.run(move || f(trainer))
+}
+
+/// Runs `f` on the trainer of GAN handle `h` with its generator and discriminator (all three locked, in that order).
+fn with_gan<T: Send>(
+    h: u32,
+    f: impl FnOnce(&mut dyn Gan, &mut dyn MlpBackend, &mut dyn MlpBackend) -> Result<T> + Send,
+) -> Result<T> {
+    let gan = registry::gan(h)?;
+    let mut gan = lock(&gan)?;
+    let GanObject { ctx, g, d, trainer } = &mut *gan;
+    let (mut g, mut d) = (lock(g)?, lock(d)?);
+    let (trainer, g, d) = (trainer.as_mut(), g.net.as_mut(), d.net.as_mut());
+    ctx.run(move || f(trainer, g, d))
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -172,7 +187,7 @@ pub fn contract() -> serde_json::Value {
         "abi_version": ABI_VERSION,
         "status": status,
         "step_fields": STEP_FIELDS,
-        "buffers": Which::ALL.map(Which::key),
+        "buffers": Buffer::ALL.map(Buffer::name),
         "rng_domains": domains,
     })
 }
@@ -241,13 +256,14 @@ pub extern "C" fn gan_context_free(ctx: u32) -> i32 {
 // MLPs
 
 /// `uint32_t gan_mlp_new(uint32_t ctx, const uint8_t* spec_json, size_t len)`: parameters start at PyTorch's BN
-/// defaults (gamma 1, beta 0, running var 1) and zero elsewhere; set them with `gan_mlp_set`.
+/// defaults (gamma 1, beta 0, running var 1) and zero elsewhere; set them with `gan_mlp_set` or `gan_mlp_init`.
 #[no_mangle]
 pub extern "C" fn gan_mlp_new(ctx: u32, spec: *const u8, len: usize) -> u32 {
     handle(|| {
-        let c = registry::context(ctx)?;
+        let ctx = registry::context(ctx)?;
         let spec = Spec::parse(unsafe { str_arg(spec, len, "spec")? })?;
-        registry::insert(Object::Mlp(Arc::new(Mutex::new(Mlp::new(c, spec)?))))
+        let net = ctx.new_mlp(spec)?;
+        registry::insert(Object::Mlp(Arc::new(Mutex::new(MlpObject { ctx, net }))))
     })
 }
 
@@ -265,33 +281,18 @@ pub extern "C" fn gan_spec_info(spec: *const u8, len: usize, buf: *mut u8, cap: 
 /// `adam_step`, `num_batches_tracked` and `last_rows`.
 #[no_mangle]
 pub extern "C" fn gan_mlp_info(mlp: u32, buf: *mut u8, cap: usize) -> i64 {
-    json(buf, cap, || {
-        let m = registry::mlp(mlp)?;
-        let m = lock(&m)?;
-        let mut v = m.spec().describe();
-        let (adam_t, tracked, rows) = m.counters();
-        v["adam_step"] = adam_t.into();
-        v["num_batches_tracked"] = tracked.into();
-        v["last_rows"] = rows.into();
-        Ok(v)
-    })
+    json(buf, cap, || with_mlp(mlp, |m| Ok(m.info())))
 }
 
-/// `int32_t gan_mlp_get(uint32_t mlp, uint32_t which, float* out, size_t len)`: copies a flat buffer out (0 params,
-/// 1 grads, 2 Adam m, 3 Adam v, 4 running stats); `len` must equal its size.
+/// `int32_t gan_mlp_get(uint32_t mlp, uint32_t which, float* out, size_t len)`: copies a flat buffer out (selector
+/// `which`: 0 params, 1 grads, 2 Adam m, 3 Adam v, 4 running stats, as the contract's `buffers`); `len` must equal
+/// its size.
 #[no_mangle]
 pub extern "C" fn gan_mlp_get(mlp: u32, which: u32, out: *mut f32, len: usize) -> i32 {
     status(|| {
-        let m = registry::mlp(mlp)?;
-        let mut m = lock(&m)?;
-        let n = m.buffer_len(which)?;
-        if len != n {
-            return Err(bad_arg!(
-                "{} has {n} values, got a buffer of {len}",
-                BUFFER_NAMES[which as usize]
-            ));
-        }
-        m.get(which, unsafe { slice_mut(out, len, "out")? })
+        let which = Buffer::from_index(which)?;
+        let out = unsafe { slice_mut(out, len, "out")? };
+        with_mlp(mlp, |m| m.get(which, out))
     })
 }
 
@@ -300,16 +301,9 @@ pub extern "C" fn gan_mlp_get(mlp: u32, which: u32, out: *mut f32, len: usize) -
 #[no_mangle]
 pub extern "C" fn gan_mlp_set(mlp: u32, which: u32, src: *const f32, len: usize) -> i32 {
     status(|| {
-        let m = registry::mlp(mlp)?;
-        let mut m = lock(&m)?;
-        let n = m.buffer_len(which)?;
-        if len != n {
-            return Err(bad_arg!(
-                "{} has {n} values, got {len}",
-                BUFFER_NAMES[which as usize]
-            ));
-        }
-        m.set(which, unsafe { slice(src, len, "src")? })
+        let which = Buffer::from_index(which)?;
+        let src = unsafe { slice(src, len, "src")? };
+        with_mlp(mlp, |m| m.set(which, src))
     })
 }
 
@@ -318,20 +312,17 @@ pub extern "C" fn gan_mlp_set(mlp: u32, which: u32, src: *const f32, len: usize)
 /// `U(-1/sqrt(in), 1/sqrt(in))`, BN gamma 1 and beta 0, running mean 0 and var 1; Adam moments and counters untouched.
 #[no_mangle]
 pub extern "C" fn gan_mlp_init(mlp: u32, seed: u64, stream: u32) -> i32 {
-    status(|| {
-        let m = registry::mlp(mlp)?;
-        let mut m = lock(&m)?;
-        m.init(seed, stream)
-    })
+    status(|| with_mlp(mlp, |m| m.init(seed, stream)))
 }
 
 /// `int32_t gan_mlp_set_counters(uint32_t mlp, uint64_t adam_step, uint64_t num_batches_tracked)`
 #[no_mangle]
 pub extern "C" fn gan_mlp_set_counters(mlp: u32, adam_step: u64, batches_tracked: u64) -> i32 {
     status(|| {
-        let m = registry::mlp(mlp)?;
-        lock(&m)?.set_counters(adam_step, batches_tracked);
-        Ok(())
+        with_mlp(mlp, |m| {
+            m.set_counters(adam_step, batches_tracked);
+            Ok(())
+        })
     })
 }
 
@@ -348,28 +339,10 @@ pub extern "C" fn gan_mlp_forward(
     y_len: usize,
 ) -> i32 {
     status(|| {
-        let m = registry::mlp(mlp)?;
-        let mut m = lock(&m)?;
-        if train > 1 {
-            return Err(bad_arg!("train must be 0 or 1, got {train}"));
-        }
-        // The input first: a caller that could not size the output (a short x) hears about x.
-        let need = rows as usize * m.spec().input;
-        if x_len != need {
-            return Err(bad_arg!(
-                "forward: input has {x_len} values, expected {need} (batch {rows} x input {})",
-                m.spec().input
-            ));
-        }
-        let want = rows as usize * m.spec().output();
-        if y_len != want {
-            return Err(bad_arg!(
-                "forward: output buffer has {y_len} values, expected {want}"
-            ));
-        }
+        let train = flag(train, "train")?;
         let x = unsafe { slice(x, x_len, "x")? };
         let y = unsafe { slice_mut(y, y_len, "y")? };
-        m.forward(x, rows as usize, train == 1, y)
+        with_mlp(mlp, |m| m.forward(x, rows as usize, train, y))
     })
 }
 
@@ -384,11 +357,9 @@ pub extern "C" fn gan_mlp_backward(
     dx_len: usize,
 ) -> i32 {
     status(|| {
-        let m = registry::mlp(mlp)?;
-        let mut m = lock(&m)?;
         let dy = unsafe { slice(dy, dy_len, "dy")? };
         let dx = unsafe { slice_mut(dx, dx_len, "dx")? };
-        m.backward(dy, dx)
+        with_mlp(mlp, |m| m.backward(dy, dx))
     })
 }
 
@@ -397,19 +368,8 @@ pub extern "C" fn gan_mlp_backward(
 #[no_mangle]
 pub extern "C" fn gan_mlp_output(mlp: u32, out: *mut f32, len: usize) -> i32 {
     status(|| {
-        let m = registry::mlp(mlp)?;
-        let mut m = lock(&m)?;
-        let rows = m.counters().2;
-        if rows == 0 {
-            return Err(crate::error::bad_state!("no forward has run yet"));
-        }
-        let n = rows * m.spec().output();
-        if len != n {
-            return Err(bad_arg!(
-                "output buffer has {len} values, the last forward produced {n}"
-            ));
-        }
-        m.output(unsafe { slice_mut(out, len, "out")? })
+        let out = unsafe { slice_mut(out, len, "out")? };
+        with_mlp(mlp, |m| m.output(out))
     })
 }
 
@@ -418,10 +378,8 @@ pub extern "C" fn gan_mlp_output(mlp: u32, out: *mut f32, len: usize) -> i32 {
 #[no_mangle]
 pub extern "C" fn gan_mlp_adam(mlp: u32, lr: f64, b1: f64, b2: f64, eps: f64) -> i32 {
     status(|| {
-        let c = adam_config(lr, b1, b2, eps)?;
-        let m = registry::mlp(mlp)?;
-        let mut m = lock(&m)?;
-        m.adam(c)
+        let c = AdamConfig::new(lr, b1, b2, eps)?;
+        with_mlp(mlp, |m| m.adam(c))
     })
 }
 
@@ -534,7 +492,7 @@ pub extern "C" fn gan_adam(
     eps: f64,
 ) -> i32 {
     status(|| {
-        let c = adam_config(lr, b1, b2, eps)?;
+        let c = AdamConfig::new(lr, b1, b2, eps)?;
         if t == 0 {
             return Err(bad_arg!("Adam step t counts from 1, got 0"));
         }
@@ -545,10 +503,7 @@ pub extern "C" fn gan_adam(
         if kernels::adam(p, m, v, g, t, c.lr, c.b1, c.b2, c.eps, 1) {
             Ok(())
         } else {
-            Err(Error::new(
-                Code::Diverged,
-                "a parameter became NaN or infinite after the Adam update",
-            ))
+            Err(adam_diverged())
         }
     })
 }
@@ -591,40 +546,24 @@ pub extern "C" fn gan_rng_permutation(seed: u64, epoch: u32, out: *mut u32, n: u
 #[no_mangle]
 pub extern "C" fn gan_gan_new(ctx: u32, g: u32, d: u32, config: *const u8, len: usize) -> u32 {
     handle(|| {
-        let c = registry::context(ctx)?;
-        let (gm, dm) = (registry::mlp(g)?, registry::mlp(d)?);
-        if Arc::ptr_eq(&gm, &dm) {
+        let ctx = registry::context(ctx)?;
+        let (g, d) = (registry::mlp(g)?, registry::mlp(d)?);
+        if Arc::ptr_eq(&g, &d) {
             return Err(bad_arg!(
                 "generator and discriminator must be two different MLPs"
             ));
         }
-        let v: serde_json::Value = serde_json::from_str(unsafe { str_arg(config, len, "config")? })
-            .map_err(|e| bad_arg!("GAN config is not JSON ({e})"))?;
-        let num = |k: &str| -> Result<f64> {
-            v[k].as_f64()
-                .filter(|x| x.is_finite())
-                .ok_or_else(|| bad_arg!("GAN config: {k} must be a finite number, got {}", v[k]))
+        let config = GanConfig::parse(unsafe { str_arg(config, len, "config")? })?;
+        let trainer = {
+            let (gl, dl) = (lock(&g)?, lock(&d)?);
+            if !Arc::ptr_eq(&gl.ctx, &ctx) || !Arc::ptr_eq(&dl.ctx, &ctx) {
+                return Err(bad_arg!(
+                    "generator and discriminator must belong to the GAN's context"
+                ));
+            }
+            ctx.new_gan(config, gl.net.as_ref(), dl.net.as_ref())?
         };
-        let batch = v["batch_size"].as_u64().ok_or_else(|| {
-            bad_arg!(
-                "GAN config: batch_size must be a positive integer, got {}",
-                v["batch_size"]
-            )
-        })?;
-        let seed = v["seed"].as_u64().ok_or_else(|| {
-            bad_arg!(
-                "GAN config: seed must be a non-negative integer, got {}",
-                v["seed"]
-            )
-        })?;
-        let adam = adam_config(num("lr")?, num("b1")?, num("b2")?, num("eps")?)?;
-        let config = GanConfig {
-            batch_size: batch as usize,
-            adam_g: adam,
-            adam_d: adam,
-            seed,
-        };
-        let gan = Gan::new(c, gm, dm, config)?;
+        let gan = GanObject { ctx, g, d, trainer };
         registry::insert(Object::Gan(Arc::new(Mutex::new(gan))))
     })
 }
@@ -634,37 +573,24 @@ pub extern "C" fn gan_gan_new(ctx: u32, g: u32, d: u32, config: *const u8, len: 
 #[no_mangle]
 pub extern "C" fn gan_gan_set_data(gan: u32, pixels: *const u8, len: usize, count: u32) -> i32 {
     status(|| {
-        let g = registry::gan(gan)?;
-        let mut g = lock(&g)?;
         let px = unsafe { slice(pixels, len, "pixels")? };
-        g.set_data(px, count as usize)
+        with_trainer(gan, |t| t.set_data(px, count as usize))
     })
 }
 
-/// `int32_t gan_gan_step(uint32_t gan, uint32_t n, float* out, size_t out_len)`: runs `n` training steps; writes per step
-/// d_loss, g_loss, mean D(x), mean D(G(z)) (`out_len == 4 n`).
+/// `int32_t gan_gan_step(uint32_t gan, uint32_t n, float* out, size_t out_len)`: runs `n` training steps; writes one
+/// step record per step (the contract's `step_fields`: d_loss, g_loss, mean D(x), mean D(G(z))), `out_len == 4 n`.
 #[no_mangle]
 pub extern "C" fn gan_gan_step(gan: u32, n: u32, out: *mut f32, out_len: usize) -> i32 {
     status(|| {
-        if n == 0 {
-            return Err(bad_arg!("step count must be at least 1, got 0"));
-        }
-        if out_len != n as usize * STEP_OUTPUTS {
-            return Err(bad_arg!(
-                "step output has {out_len} values, expected {} ({n} steps x {STEP_OUTPUTS})",
-                n as usize * STEP_OUTPUTS
-            ));
-        }
         let out = unsafe { slice_mut(out, out_len, "out")? };
-        let g = registry::gan(gan)?;
-        let mut g = lock(&g)?;
-        g.step(out)
+        with_gan(gan, |t, g, d| t.step(g, d, n as usize, out))
     })
 }
 
 /// `int32_t gan_gan_step_explicit(uint32_t gan, const float* z, size_t z_len, const float* x_real, size_t x_len,
 /// uint32_t rows, float* out, size_t out_len)`: one training step on the given noise `z [rows, latent]` and real
-/// batch `x_real [rows, features]` (in [-1, 1]), both row-major; writes the 4 step outputs. For parity tests.
+/// batch `x_real [rows, features]` (in [-1, 1]), both row-major; writes its step record. For parity tests (cpu only).
 #[no_mangle]
 pub extern "C" fn gan_gan_step_explicit(
     gan: u32,
@@ -677,17 +603,12 @@ pub extern "C" fn gan_gan_step_explicit(
     out_len: usize,
 ) -> i32 {
     status(|| {
-        if out_len != STEP_OUTPUTS {
-            return Err(bad_arg!(
-                "step output has {out_len} values, expected {STEP_OUTPUTS}"
-            ));
-        }
         let out = unsafe { slice_mut(out, out_len, "out")? };
         let z = unsafe { slice(z, z_len, "z")? };
         let x = unsafe { slice(x_real, x_len, "x_real")? };
-        let g = registry::gan(gan)?;
-        let mut g = lock(&g)?;
-        g.step_explicit(z, x, rows as usize, out)
+        with_gan(gan, |t, g, d| {
+            t.step_explicit(g, d, z, x, rows as usize, out)
+        })
     })
 }
 
@@ -696,27 +617,13 @@ pub extern "C" fn gan_gan_step_explicit(
 /// returned `Diverged`, null when it did not).
 #[no_mangle]
 pub extern "C" fn gan_gan_info(gan: u32, buf: *mut u8, cap: usize) -> i64 {
-    json(buf, cap, || {
-        let g = registry::gan(gan)?;
-        let g = lock(&g)?;
-        Ok(g.info())
-    })
+    json(buf, cap, || with_trainer(gan, |t| Ok(t.info())))
 }
 
 /// `int32_t gan_gan_set_step(uint32_t gan, uint64_t step)`: moves the run to a global step (for resume).
 #[no_mangle]
 pub extern "C" fn gan_gan_set_step(gan: u32, step: u64) -> i32 {
-    status(|| {
-        let g = registry::gan(gan)?;
-        let mut g = lock(&g)?;
-        if step > u32::MAX as u64 {
-            return Err(bad_arg!(
-                "step {step} is beyond the noise streams (at most 2^32 - 1)"
-            ));
-        }
-        g.set_step(step);
-        Ok(())
-    })
+    status(|| with_trainer(gan, |t| t.set_step(step)))
 }
 
 /// `int32_t gan_gan_free(uint32_t gan)`
@@ -729,6 +636,7 @@ pub extern "C" fn gan_gan_free(gan: u32) -> i32 {
 mod tests {
     //! The C ABI's validation, called from Rust as a C caller would.
     use super::*;
+    use crate::core::STEP_OUTPUTS;
 
     fn last() -> String {
         let mut buf = vec![0u8; 1024];

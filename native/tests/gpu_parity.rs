@@ -5,13 +5,13 @@
 //! with rtol 1e-4 and atol 1e-5 for one forward / backward / Adam step, looser where Adam steps amplify rounding (see
 //! the GAN test).
 
-use gan_native::cpu::gan::{CpuGan, GanConfig, STEP_OUTPUTS};
-use gan_native::cpu::mlp::{AdamConfig, CpuMlp};
-use gan_native::error::Code;
+use gan_native::core::{
+    Act, AdamConfig, Bn, Buffer, Code, Error, Gan, GanConfig, Mlp, MlpBackend, Spec, STEP_OUTPUTS,
+};
+use gan_native::cpu::{CpuGan, CpuMlp};
 use gan_native::gpu::gan::{gpu_hash, gpu_normal};
-use gan_native::gpu::{GpuDevice, GpuGan, GpuMlp, Which};
+use gan_native::gpu::{GpuDevice, GpuGan, GpuMlp};
 use gan_native::rng;
-use gan_native::spec::{Act, Bn, Spec};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -28,6 +28,18 @@ fn device() -> Option<Arc<GpuDevice>> {
         }
     })
     .clone()
+}
+
+/// A forward through the checked API of either backend: the output `[rows, output]`.
+fn forward(m: &mut dyn MlpBackend, x: &[f32], rows: usize, train: bool) -> Result<Vec<f32>, Error> {
+    let mut y = vec![0f32; rows * m.spec().output()];
+    m.forward(x, rows, train, &mut y).map(|()| y)
+}
+
+/// A backward of the last forward through the checked API of either backend: d loss / d input `[rows, input]`.
+fn backward(m: &mut dyn MlpBackend, dy: &[f32]) -> Result<Vec<f32>, Error> {
+    let mut dx = vec![0f32; m.state().last_rows() * m.spec().input];
+    m.backward(dy, &mut dx).map(|()| dx)
 }
 
 /// Deterministic uniform values in [lo, hi).
@@ -104,8 +116,8 @@ fn pair(spec: &Spec, dev: &Arc<GpuDevice>, seed: u32) -> (CpuMlp, GpuMlp) {
     let mut g = GpuMlp::new(spec.clone(), dev.clone()).unwrap();
     c.params = params_like(spec, seed);
     c.buffers = stats_like(spec, seed);
-    g.set(Which::Params, &c.params).unwrap();
-    g.set(Which::Buffers, &c.buffers).unwrap();
+    g.set(Buffer::Params, &c.params).unwrap();
+    g.set(Buffer::Running, &c.buffers).unwrap();
     (c, g)
 }
 
@@ -113,27 +125,27 @@ fn pair(spec: &Spec, dev: &Arc<GpuDevice>, seed: u32) -> (CpuMlp, GpuMlp) {
 fn mlp_case(dev: &Arc<GpuDevice>, spec: &Spec, rows: usize, train: bool, seed: u32, label: &str) {
     let (mut c, mut g) = pair(spec, dev, seed);
     let x = rand_vec(rows * spec.input, seed + 10, -2.0, 2.0);
-    let yc = c.forward(&x, rows, train).unwrap().to_vec();
-    let yg = g.forward(&x, rows, train).unwrap();
+    let yc = forward(&mut c, &x, rows, train).unwrap();
+    let yg = forward(&mut g, &x, rows, train).unwrap();
     check(&format!("{label} forward"), &yg, &yc, 1e-4, 1e-5);
     check(
         &format!("{label} running stats"),
-        &g.get(Which::Buffers).unwrap(),
+        &g.get_vec(Buffer::Running).unwrap(),
         &c.buffers,
         1e-4,
         1e-5,
     );
     assert_eq!(
-        g.batches_tracked, c.batches_tracked,
+        g.state.batches_tracked, c.state.batches_tracked,
         "{label} batches_tracked"
     );
     let dout = rand_vec(rows * spec.output(), seed + 11, -1.0, 1.0);
-    let dxc = c.backward(&dout).unwrap().to_vec();
-    let dxg = g.backward(&dout).unwrap();
+    let dxc = backward(&mut c, &dout).unwrap();
+    let dxg = backward(&mut g, &dout).unwrap();
     check(&format!("{label} dx"), &dxg, &dxc, 1e-4, 1e-5);
     check(
         &format!("{label} param grads"),
-        &g.get(Which::Grads).unwrap(),
+        &g.get_vec(Buffer::Grads).unwrap(),
         &c.grads,
         1e-4,
         1e-5,
@@ -229,8 +241,8 @@ fn adam_parity() {
     let n = spec.param_count;
     c.m = rand_vec(n, 20, -0.1, 0.1);
     c.v = rand_vec(n, 21, 0.0, 0.01);
-    g.set(Which::M, &c.m).unwrap();
-    g.set(Which::V, &c.v).unwrap();
+    g.set(Buffer::AdamM, &c.m).unwrap();
+    g.set(Buffer::AdamV, &c.v).unwrap();
     for (step, lr) in [(0u32, 2e-4), (1, 1e-2), (2, 0.1)] {
         let cfg = AdamConfig {
             lr,
@@ -239,27 +251,27 @@ fn adam_parity() {
             eps: 1e-8,
         };
         c.grads = rand_vec(n, 30 + step, -1.0, 1.0);
-        g.set(Which::Grads, &c.grads).unwrap();
+        g.set(Buffer::Grads, &c.grads).unwrap();
         c.adam_step(cfg);
-        g.adam_step(cfg).unwrap();
-        assert_eq!(g.adam_t, c.adam_t);
+        g.adam(cfg).unwrap();
+        assert_eq!(g.state.adam_t, c.state.adam_t);
         check(
             &format!("adam step {} params", step + 1),
-            &g.get(Which::Params).unwrap(),
+            &g.get_vec(Buffer::Params).unwrap(),
             &c.params,
             1e-5,
             1e-6,
         );
         check(
             &format!("adam step {} m", step + 1),
-            &g.get(Which::M).unwrap(),
+            &g.get_vec(Buffer::AdamM).unwrap(),
             &c.m,
             1e-5,
             1e-6,
         );
         check(
             &format!("adam step {} v", step + 1),
-            &g.get(Which::V).unwrap(),
+            &g.get_vec(Buffer::AdamV).unwrap(),
             &c.v,
             1e-5,
             1e-6,
@@ -363,10 +375,10 @@ fn cpu_run(
     cg.params = params_like(gs, 1);
     cd.params = params_like(ds, 2);
     let mut cgan = CpuGan::new(cfg, &cg, &cd).unwrap();
-    cgan.set_data(pixels, count, &cg).unwrap();
+    cgan.set_data(pixels, count).unwrap();
     let mut out = vec![0f32; steps * STEP_OUTPUTS];
     for o in out.chunks_exact_mut(STEP_OUTPUTS) {
-        cgan.step(&mut cg, &mut cd, o).unwrap();
+        cgan.step(&mut cg, &mut cd, 1, o).unwrap();
     }
     (cg, cd, cgan, out)
 }
@@ -381,10 +393,10 @@ fn gpu_run(
 ) -> Run {
     let mut g = GpuMlp::new(gs.clone(), dev.clone()).unwrap();
     let mut d = GpuMlp::new(ds.clone(), dev.clone()).unwrap();
-    g.set(Which::Params, &params_like(gs, 1)).unwrap();
-    d.set(Which::Params, &params_like(ds, 2)).unwrap();
+    g.set(Buffer::Params, &params_like(gs, 1)).unwrap();
+    d.set(Buffer::Params, &params_like(ds, 2)).unwrap();
     let mut gan = GpuGan::new(cfg, &g, &d).unwrap();
-    gan.set_data(pixels, count, &g).unwrap();
+    gan.set_data(pixels, count).unwrap();
     Run { g, d, gan }
 }
 
@@ -406,32 +418,37 @@ fn gan_steps_match_cpu_and_one_call_equals_many() {
 
     // GPU: all steps in one call.
     let mut a = gpu_run(&dev, &gs, &ds, cfg, &pixels, count);
-    assert_eq!(a.gan.batches_per_epoch(), 5);
+    assert_eq!(a.gan.state.batches_per_epoch(), 5);
     let mut out_a = vec![0f32; steps * STEP_OUTPUTS];
-    a.gan.step_n(&mut a.g, &mut a.d, steps, &mut out_a).unwrap();
-    assert_eq!(a.gan.step, steps as u64);
-    assert_eq!(a.gan.position(), cgan.position());
+    a.gan.step(&mut a.g, &mut a.d, steps, &mut out_a).unwrap();
+    assert_eq!(a.gan.state.step, steps as u64);
+    assert_eq!(a.gan.state.position(), cgan.state.position());
 
     // GPU: one step per call.
     let mut b = gpu_run(&dev, &gs, &ds, cfg, &pixels, count);
     let mut out_b = vec![0f32; steps * STEP_OUTPUTS];
     for o in out_b.chunks_exact_mut(STEP_OUTPUTS) {
-        b.gan.step_n(&mut b.g, &mut b.d, 1, o).unwrap();
+        b.gan.step(&mut b.g, &mut b.d, 1, o).unwrap();
     }
     assert_eq!(
         out_a, out_b,
         "n steps in one call differ from n calls of one step"
     );
-    for w in [Which::Params, Which::M, Which::V, Which::Buffers] {
+    for w in [
+        Buffer::Params,
+        Buffer::AdamM,
+        Buffer::AdamV,
+        Buffer::Running,
+    ] {
         assert_eq!(
-            a.g.get(w).unwrap(),
-            b.g.get(w).unwrap(),
+            a.g.get_vec(w).unwrap(),
+            b.g.get_vec(w).unwrap(),
             "G {w:?} after one call vs many"
         );
     }
     assert_eq!(
-        a.d.get(Which::Params).unwrap(),
-        b.d.get(Which::Params).unwrap(),
+        a.d.get_vec(Buffer::Params).unwrap(),
+        b.d.get_vec(Buffer::Params).unwrap(),
         "D params"
     );
 
@@ -449,8 +466,8 @@ fn gan_steps_match_cpu_and_one_call_equals_many() {
     // Adam normalizes each gradient, so an element whose gradient is rounding noise (the bias before BatchNorm has
     // gradient 0 in exact arithmetic) may move by up to ~lr per step on either backend: allow 2 lr per step absolute.
     let atol = (2.0 * 2e-4 * steps as f64) as f32;
-    let gp = a.g.get(Which::Params).unwrap();
-    let dp = a.d.get(Which::Params).unwrap();
+    let gp = a.g.get_vec(Buffer::Params).unwrap();
+    let dp = a.d.get_vec(Buffer::Params).unwrap();
     check("gan G params, 7 steps", &gp, &cg.params, 1e-4, atol);
     // Away from the Linear biases that feed a BatchNorm, the parameters agree tightly.
     let mut mask = vec![true; gs.param_count];
@@ -486,14 +503,14 @@ fn gan_steps_match_cpu_and_one_call_equals_many() {
     );
     check(
         "gan G running stats",
-        &a.g.get(Which::Buffers).unwrap(),
+        &a.g.get_vec(Buffer::Running).unwrap(),
         &cg.buffers,
         1e-3,
         1e-4,
     );
-    assert_eq!(a.g.adam_t, cg.adam_t);
-    assert_eq!(a.d.adam_t, cd.adam_t);
-    assert_eq!(a.g.batches_tracked, cg.batches_tracked);
+    assert_eq!(a.g.state.adam_t, cg.state.adam_t);
+    assert_eq!(a.d.state.adam_t, cd.state.adam_t);
+    assert_eq!(a.g.state.batches_tracked, cg.state.batches_tracked);
     eprintln!("gan parity in {:.2?}", t.elapsed());
 }
 
@@ -508,18 +525,18 @@ fn gan_three_steps_tight_parity_bigger_batch() {
     let (cg, cd, _cgan, cpu_out) = cpu_run(&gs, &ds, cfg, &pixels, count, 3);
     let mut r = gpu_run(&dev, &gs, &ds, cfg, &pixels, count);
     let mut out = vec![0f32; 3 * STEP_OUTPUTS];
-    r.gan.step_n(&mut r.g, &mut r.d, 3, &mut out).unwrap();
+    r.gan.step(&mut r.g, &mut r.d, 3, &mut out).unwrap();
     check("gan batch 40 losses", &out, &cpu_out, 1e-4, 1e-5);
     check(
         "gan batch 40 G grads",
-        &r.g.get(Which::Grads).unwrap(),
+        &r.g.get_vec(Buffer::Grads).unwrap(),
         &cg.grads,
         1e-3,
         1e-4,
     );
     check(
         "gan batch 40 D grads",
-        &r.d.get(Which::Grads).unwrap(),
+        &r.d.get_vec(Buffer::Grads).unwrap(),
         &cd.grads,
         1e-3,
         1e-4,
@@ -537,11 +554,11 @@ fn gan_bn_two_pass_path() {
     let (cg, _cd, _cgan, cpu_out) = cpu_run(&gs, &ds, cfg, &pixels, count, 2);
     let mut r = gpu_run(&dev, &gs, &ds, cfg, &pixels, count);
     let mut out = vec![0f32; 2 * STEP_OUTPUTS];
-    r.gan.step_n(&mut r.g, &mut r.d, 2, &mut out).unwrap();
+    r.gan.step(&mut r.g, &mut r.d, 2, &mut out).unwrap();
     check("gan batch 70 losses", &out, &cpu_out, 1e-4, 1e-5);
     check(
         "gan batch 70 G running stats",
-        &r.g.get(Which::Buffers).unwrap(),
+        &r.g.get_vec(Buffer::Running).unwrap(),
         &cg.buffers,
         1e-4,
         1e-5,
@@ -557,37 +574,37 @@ fn errors_not_panics() {
     });
     let spec = Spec::new(4, &[(3, bn, Act::Tanh)]);
     let mut m = GpuMlp::new(spec.clone(), dev.clone()).unwrap();
-    let e = m.backward(&[0.0; 3]).unwrap_err();
+    let e = backward(&mut m, &[0.0; 3]).unwrap_err();
     assert_eq!(e.code, Code::InvalidState);
     assert!(
         e.message.contains("backward called before any forward"),
         "{}",
         e.message
     );
-    let e = m.forward(&[0.0; 5], 2, true).unwrap_err();
+    let e = forward(&mut m, &[0.0; 5], 2, true).unwrap_err();
     assert_eq!(e.code, Code::InvalidArgument);
     assert!(
         e.message.contains("input has 5 values, expected 8"),
         "{}",
         e.message
     );
-    let e = m.forward(&[0.0; 4], 1, true).unwrap_err();
+    let e = forward(&mut m, &[0.0; 4], 1, true).unwrap_err();
     assert!(
         e.message.contains("batch size 1 in train mode"),
         "{}",
         e.message
     );
-    assert_eq!(m.forward(&[0.5; 4], 1, false).unwrap().len(), 3);
-    let e = m.forward(&[], 0, false).unwrap_err();
+    assert_eq!(forward(&mut m, &[0.5; 4], 1, false).unwrap().len(), 3);
+    let e = forward(&mut m, &[], 0, false).unwrap_err();
     assert!(e.message.contains("at least 1"), "{}", e.message);
-    let e = m.backward(&[0.0; 7]).unwrap_err();
+    let e = backward(&mut m, &[0.0; 7]).unwrap_err();
     assert!(
         e.message
             .contains("output gradient has 7 values, expected 3"),
         "{}",
         e.message
     );
-    let e = m.set(Which::Params, &[0.0; 2]).unwrap_err();
+    let e = m.set(Buffer::Params, &[0.0; 2]).unwrap_err();
     assert!(
         e.message.contains("params has 21 values, got 2"),
         "{}",
@@ -595,9 +612,9 @@ fn errors_not_panics() {
     );
     let mut bad = vec![0.0; spec.param_count];
     bad[3] = f32::NAN;
-    let e = m.set(Which::Params, &bad).unwrap_err();
+    let e = m.set(Buffer::Params, &bad).unwrap_err();
     assert!(e.message.contains("params[3] is NaN"), "{}", e.message);
-    assert!(Which::from_index(5).is_err());
+    assert!(Buffer::from_index(5).is_err());
     // A batch whose work buffer exceeds the device's binding limit is refused, not a panic or an abort.
     let wide = Spec::new(1 << 20, &[(1 << 20, None, Act::None)]);
     match GpuMlp::new(wide, dev.clone()) {
@@ -625,7 +642,7 @@ fn errors_not_panics() {
     assert_eq!(e.code, Code::Backend);
     assert!(e.message.contains("validation"), "{}", e.message);
     // The device still works afterwards.
-    assert_eq!(m.forward(&[0.5; 8], 2, true).unwrap().len(), 6);
+    assert_eq!(forward(&mut m, &[0.5; 8], 2, true).unwrap().len(), 6);
 
     // GAN validation.
     let (gs, ds) = seed_like_gan(4, 6);
@@ -642,26 +659,26 @@ fn errors_not_panics() {
     let mut gan = GpuGan::new(gan_config(4), &g, &d).unwrap();
     let (mut g, mut d) = (g, d);
     let mut out = vec![0f32; 4];
-    let e = gan.step_n(&mut g, &mut d, 1, &mut out).unwrap_err();
+    let e = gan.step(&mut g, &mut d, 1, &mut out).unwrap_err();
     assert_eq!(e.code, Code::InvalidState);
     assert!(gan
-        .set_data(&[0u8; 11], 2, &g)
+        .set_data(&[0u8; 11], 2)
         .unwrap_err()
         .message
         .contains("expected 2 images x 6 pixels"));
     assert!(gan
-        .set_data(&[0u8; 30], 5, &g)
+        .set_data(&[0u8; 30], 5)
         .unwrap_err()
         .message
         .contains("would hold 1 image"));
-    gan.set_data(&[7u8; 36], 6, &g).unwrap();
-    assert!(gan.step_n(&mut g, &mut d, 0, &mut []).is_err());
+    gan.set_data(&[7u8; 36], 6).unwrap();
+    assert!(gan.step(&mut g, &mut d, 0, &mut []).is_err());
     assert!(gan
-        .step_n(&mut g, &mut d, 2, &mut out)
+        .step(&mut g, &mut d, 2, &mut out)
         .unwrap_err()
         .message
         .contains("expected 8"));
-    gan.step_n(&mut g, &mut d, 1, &mut out).unwrap();
+    gan.step(&mut g, &mut d, 1, &mut out).unwrap();
     assert!(out.iter().all(|v| v.is_finite()), "{out:?}");
 }
 
@@ -670,12 +687,12 @@ fn pipelines_are_cached() {
     let Some(dev) = device() else { return };
     let spec = Spec::new(3, &[(4, None, Act::Sigmoid)]);
     let mut m = GpuMlp::new(spec, dev.clone()).unwrap();
-    m.forward(&[0.1; 6], 2, true).unwrap();
-    m.backward(&[0.1; 8]).unwrap();
+    forward(&mut m, &[0.1; 6], 2, true).unwrap();
+    backward(&mut m, &[0.1; 8]).unwrap();
     let n = dev.pipelines_compiled();
     for _ in 0..3 {
-        m.forward(&[0.1; 6], 2, true).unwrap();
-        m.backward(&[0.1; 8]).unwrap();
+        forward(&mut m, &[0.1; 6], 2, true).unwrap();
+        backward(&mut m, &[0.1; 8]).unwrap();
     }
     // Other tests may compile pipelines concurrently, but this MLP's kernels are compiled once: the count of this
     // test's kernels cannot grow (checked loosely: no more than the total number of kernel variants).
@@ -694,21 +711,21 @@ fn gan_many_steps_several_submissions() {
     let steps = 300; // two submissions (256 + 44), one read-back
     let mut a = gpu_run(&dev, &gs, &ds, cfg, &pixels, count);
     let mut out_a = vec![0f32; steps * STEP_OUTPUTS];
-    a.gan.step_n(&mut a.g, &mut a.d, steps, &mut out_a).unwrap();
+    a.gan.step(&mut a.g, &mut a.d, steps, &mut out_a).unwrap();
     assert_eq!(a.gan.last_submissions, 2);
     let mut b = gpu_run(&dev, &gs, &ds, cfg, &pixels, count);
     let mut out_b = vec![0f32; steps * STEP_OUTPUTS];
     let (first, rest) = out_b.split_at_mut(100 * STEP_OUTPUTS);
-    b.gan.step_n(&mut b.g, &mut b.d, 100, first).unwrap();
-    b.gan.step_n(&mut b.g, &mut b.d, 200, rest).unwrap();
+    b.gan.step(&mut b.g, &mut b.d, 100, first).unwrap();
+    b.gan.step(&mut b.g, &mut b.d, 200, rest).unwrap();
     assert_eq!(out_a, out_b, "300 steps in one call differ from 100 + 200");
     assert_eq!(
-        a.g.get(Which::Params).unwrap(),
-        b.g.get(Which::Params).unwrap()
+        a.g.get_vec(Buffer::Params).unwrap(),
+        b.g.get_vec(Buffer::Params).unwrap()
     );
     assert_eq!(
-        a.d.get(Which::Params).unwrap(),
-        b.d.get(Which::Params).unwrap()
+        a.d.get_vec(Buffer::Params).unwrap(),
+        b.d.get_vec(Buffer::Params).unwrap()
     );
     // The CPU over the same 300 steps (50 epochs): the losses stay close.
     let (_cg, _cd, _cgan, cpu_out) = cpu_run(&gs, &ds, cfg, &pixels, count, steps);
@@ -754,24 +771,24 @@ fn bench_seed_gan_step() {
         let mut r = gpu_run(&dev, &gs, &ds, cfg, &pixels, count);
         let n = if quick { 4 } else { 200 };
         let mut out = vec![0f32; n * STEP_OUTPUTS];
-        r.gan.step_n(&mut r.g, &mut r.d, n, &mut out).unwrap(); // warm-up: pipelines, bind groups, buffers
+        r.gan.step(&mut r.g, &mut r.d, n, &mut out).unwrap(); // warm-up: pipelines, bind groups, buffers
         let t = Instant::now();
-        r.gan.step_n(&mut r.g, &mut r.d, n, &mut out).unwrap();
+        r.gan.step(&mut r.g, &mut r.d, n, &mut out).unwrap();
         let gpu_ms = t.elapsed().as_secs_f64() * 1e3 / n as f64;
         let per_step = r.gan.last_dispatches / n;
         let t = Instant::now();
         let mut one = vec![0f32; STEP_OUTPUTS];
         for _ in 0..n.min(20) {
-            r.gan.step_n(&mut r.g, &mut r.d, 1, &mut one).unwrap();
+            r.gan.step(&mut r.g, &mut r.d, 1, &mut one).unwrap();
         }
         let gpu_one_ms = t.elapsed().as_secs_f64() * 1e3 / n.min(20) as f64;
         let default_target = r.g.split_target;
         for target in [0u32, 64, 128, 512, 1024] {
             r.g.split_target = target;
             r.d.split_target = target;
-            r.gan.step_n(&mut r.g, &mut r.d, n, &mut out).unwrap();
+            r.gan.step(&mut r.g, &mut r.d, n, &mut out).unwrap();
             let t = Instant::now();
-            r.gan.step_n(&mut r.g, &mut r.d, n, &mut out).unwrap();
+            r.gan.step(&mut r.g, &mut r.d, n, &mut out).unwrap();
             eprintln!(
                 "bench seed GAN batch {batch}, split target {target}: GPU {:.3} ms/step, {} dispatches per step",
                 t.elapsed().as_secs_f64() * 1e3 / n as f64,
@@ -791,13 +808,13 @@ fn bench_seed_gan_step() {
             cg.params = params_like(&gs, 1);
             cd.params = params_like(&ds, 2);
             let mut cgan = CpuGan::new(cfg, &cg, &cd).unwrap();
-            cgan.set_data(&pixels, count, &cg).unwrap();
+            cgan.set_data(&pixels, count).unwrap();
             let mut o = vec![0f32; STEP_OUTPUTS];
-            cgan.step(&mut cg, &mut cd, &mut o).unwrap();
+            cgan.step(&mut cg, &mut cd, 1, &mut o).unwrap();
             let m = if quick { 4 } else { 50 };
             let t = Instant::now();
             for _ in 0..m {
-                cgan.step(&mut cg, &mut cd, &mut o).unwrap();
+                cgan.step(&mut cg, &mut cd, 1, &mut o).unwrap();
             }
             (t.elapsed().as_secs_f64() * 1e3 / m as f64, o)
         });
@@ -834,23 +851,23 @@ fn split_k_paths_match_cpu() {
         g.split_target = 100_000;
         let label = format!("split-K, batch {rows}, train {train}");
         let x = rand_vec(rows * spec.input, 41, -2.0, 2.0);
-        let yc = c.forward(&x, rows, train).unwrap().to_vec();
-        let yg = g.forward(&x, rows, train).unwrap();
+        let yc = forward(&mut c, &x, rows, train).unwrap();
+        let yg = forward(&mut g, &x, rows, train).unwrap();
         check(&format!("{label} forward"), &yg, &yc, 1e-4, 1e-5);
         check(
             &format!("{label} running stats"),
-            &g.get(Which::Buffers).unwrap(),
+            &g.get_vec(Buffer::Running).unwrap(),
             &c.buffers,
             1e-4,
             1e-5,
         );
         let dout = rand_vec(rows * spec.output(), 42, -1.0, 1.0);
-        let dxc = c.backward(&dout).unwrap().to_vec();
-        let dxg = g.backward(&dout).unwrap();
+        let dxc = backward(&mut c, &dout).unwrap();
+        let dxg = backward(&mut g, &dout).unwrap();
         check(&format!("{label} dx"), &dxg, &dxc, 1e-4, 1e-5);
         check(
             &format!("{label} param grads"),
-            &g.get(Which::Grads).unwrap(),
+            &g.get_vec(Buffer::Grads).unwrap(),
             &c.grads,
             1e-4,
             1e-5,
@@ -880,7 +897,7 @@ fn split_k_paths_match_cpu() {
         r.g.split_target = 100_000;
         r.d.split_target = 100_000;
         let mut out = vec![0f32; steps * STEP_OUTPUTS];
-        r.gan.step_n(&mut r.g, &mut r.d, steps, &mut out).unwrap();
+        r.gan.step(&mut r.g, &mut r.d, steps, &mut out).unwrap();
         check(
             &format!("split-K gan batch {batch} losses"),
             &out,
@@ -890,14 +907,14 @@ fn split_k_paths_match_cpu() {
         );
         check(
             &format!("split-K gan batch {batch} D grads"),
-            &r.d.get(Which::Grads).unwrap(),
+            &r.d.get_vec(Buffer::Grads).unwrap(),
             &cd.grads,
             1e-3,
             1e-4,
         );
         check(
             &format!("split-K gan batch {batch} G running stats"),
-            &r.g.get(Which::Buffers).unwrap(),
+            &r.g.get_vec(Buffer::Running).unwrap(),
             &cg.buffers,
             1e-3,
             1e-4,
@@ -907,7 +924,7 @@ fn split_k_paths_match_cpu() {
         u.g.split_target = 0;
         u.d.split_target = 0;
         let mut out_u = vec![0f32; steps * STEP_OUTPUTS];
-        u.gan.step_n(&mut u.g, &mut u.d, steps, &mut out_u).unwrap();
+        u.gan.step(&mut u.g, &mut u.d, steps, &mut out_u).unwrap();
         assert!(
             r.gan.last_dispatches > u.gan.last_dispatches,
             "split-K adds reduction dispatches"

@@ -8,7 +8,7 @@
 //! which cost a fifth of the step in the row-major layout) and makes BatchNorm's per-feature reductions contiguous.
 //! The public API converts to and from row-major at its edges.
 
-use crate::spec::{Act, Layer};
+use crate::core::spec::{Act, Layer};
 use gemm::Parallelism;
 use rayon::prelude::*;
 

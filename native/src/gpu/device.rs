@@ -207,57 +207,124 @@ fn rank(t: wgpu::DeviceType, allow_software: bool) -> Option<u32> {
     }
 }
 
+/// The best usable adapter (see `GpuDevice::new`), or `Code::Unavailable` naming every adapter seen.
+fn pick_adapter(allow_software: bool) -> Result<wgpu::Adapter> {
+    let backends = wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12;
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends,
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    });
+    let adapters = pollster::block_on(instance.enumerate_adapters(backends));
+    let seen: Vec<String> = adapters
+        .iter()
+        .map(|a| {
+            let i = a.get_info();
+            format!(
+                "{} ({}, {})",
+                i.name,
+                api_name(i.backend),
+                type_name(i.device_type)
+            )
+        })
+        .collect();
+    let best = adapters
+        .into_iter()
+        .filter_map(|a| {
+            let ok = GpuDevice::usable(&a.limits());
+            rank(a.get_info().device_type, allow_software)
+                .filter(|_| ok)
+                .map(|r| (r, a))
+        })
+        .min_by_key(|(r, _)| *r)
+        .map(|(_, a)| a);
+    best.ok_or_else(|| {
+        let seen = if seen.is_empty() {
+            "none".to_string()
+        } else {
+            seen.join(", ")
+        };
+        let why = if allow_software {
+            ""
+        } else {
+            " (software adapters not allowed)"
+        };
+        Error::new(
+            Code::Unavailable,
+            format!("no usable GPU adapter{why} (adapters seen: {seen})"),
+        )
+    })
+}
+
+/// Installs the handlers that turn wgpu's uncaptured errors and device loss into recorded messages (read by
+/// `GpuDevice::check`) instead of panics.
+#[allow(clippy::type_complexity)]
+fn capture_errors(device: &wgpu::Device) -> (Arc<Mutex<Vec<String>>>, Arc<Mutex<Option<String>>>) {
+    let uncaptured = Arc::new(Mutex::new(Vec::new()));
+    let u = uncaptured.clone();
+    device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+        let mut v = lock(&u);
+        if v.len() < 16 {
+            v.push(e.to_string());
+        }
+    }));
+    let lost = Arc::new(Mutex::new(None));
+    let l = lost.clone();
+    device.set_device_lost_callback(move |reason, msg| {
+        *lock(&l) = Some(format!("{reason:?}: {msg}"));
+    });
+    (uncaptured, lost)
+}
+
+/// The binding model of every kernel (see the module notes): group 0 six read-write storage buffers, group 1 one
+/// uniform slot at a dynamic offset; and the pipeline layout of both.
+fn binding_layouts(
+    device: &wgpu::Device,
+) -> (
+    wgpu::BindGroupLayout,
+    wgpu::BindGroupLayout,
+    wgpu::PipelineLayout,
+) {
+    let storage = |binding: u32| wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty: wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only: false },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        },
+        count: None,
+    };
+    let entries: Vec<_> = (0..BINDINGS as u32).map(storage).collect();
+    let storage_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some("gan storage b0..b5"),
+        entries: &entries,
+    });
+    let uniform_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some("gan uniform slot"),
+        entries: &[wgpu::BindGroupLayoutEntry {
+            binding: 0,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty: wgpu::BindingType::Buffer {
+                ty: wgpu::BufferBindingType::Uniform,
+                has_dynamic_offset: true,
+                min_binding_size: wgpu::BufferSize::new(SLOT),
+            },
+            count: None,
+        }],
+    });
+    let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some("gan pipeline layout"),
+        bind_group_layouts: &[Some(&storage_layout), Some(&uniform_layout)],
+        immediate_size: 0,
+    });
+    (storage_layout, uniform_layout, layout)
+}
+
 impl GpuDevice {
     /// Opens the best adapter: a hardware GPU (discrete, integrated, virtual) on Vulkan, Metal or DX12; when there is
     /// none and `allow_software`, a software adapter such as lavapipe. `Code::Unavailable` lists what was seen otherwise.
     pub fn new(allow_software: bool) -> Result<Arc<GpuDevice>> {
-        let backends = wgpu::Backends::VULKAN | wgpu::Backends::METAL | wgpu::Backends::DX12;
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
-            backends,
-            ..wgpu::InstanceDescriptor::new_without_display_handle()
-        });
-        let adapters = pollster::block_on(instance.enumerate_adapters(backends));
-        let seen: Vec<String> = adapters
-            .iter()
-            .map(|a| {
-                let i = a.get_info();
-                format!(
-                    "{} ({}, {})",
-                    i.name,
-                    api_name(i.backend),
-                    type_name(i.device_type)
-                )
-            })
-            .collect();
-        let best = adapters
-            .into_iter()
-            .filter_map(|a| {
-                let i = a.get_info();
-                let ok = Self::usable(&a.limits());
-                rank(i.device_type, allow_software)
-                    .filter(|_| ok)
-                    .map(|r| (r, a))
-            })
-            .min_by_key(|(r, _)| *r)
-            .map(|(_, a)| a);
-        let Some(adapter) = best else {
-            let seen = if seen.is_empty() {
-                "none".to_string()
-            } else {
-                seen.join(", ")
-            };
-            return Err(Error::new(
-                Code::Unavailable,
-                format!(
-                    "no usable GPU adapter{} (adapters seen: {seen})",
-                    if allow_software {
-                        ""
-                    } else {
-                        " (software adapters not allowed)"
-                    }
-                ),
-            ));
-        };
+        let adapter = pick_adapter(allow_software)?;
         let info = adapter.get_info();
         let limits = adapter.limits();
         let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
@@ -272,56 +339,8 @@ impl GpuDevice {
                 format!("cannot open GPU adapter {} : {e}", info.name),
             )
         })?;
-        let uncaptured = Arc::new(Mutex::new(Vec::new()));
-        {
-            let u = uncaptured.clone();
-            device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
-                let mut v = lock(&u);
-                if v.len() < 16 {
-                    v.push(e.to_string());
-                }
-            }));
-        }
-        let lost = Arc::new(Mutex::new(None));
-        {
-            let l = lost.clone();
-            device.set_device_lost_callback(move |reason, msg| {
-                *lock(&l) = Some(format!("{reason:?}: {msg}"));
-            });
-        }
-        let storage = |binding: u32| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty: wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Storage { read_only: false },
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-            count: None,
-        };
-        let entries: Vec<_> = (0..BINDINGS as u32).map(storage).collect();
-        let storage_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("gan storage b0..b5"),
-            entries: &entries,
-        });
-        let uniform_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-            label: Some("gan uniform slot"),
-            entries: &[wgpu::BindGroupLayoutEntry {
-                binding: 0,
-                visibility: wgpu::ShaderStages::COMPUTE,
-                ty: wgpu::BindingType::Buffer {
-                    ty: wgpu::BufferBindingType::Uniform,
-                    has_dynamic_offset: true,
-                    min_binding_size: wgpu::BufferSize::new(SLOT),
-                },
-                count: None,
-            }],
-        });
-        let layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some("gan pipeline layout"),
-            bind_group_layouts: &[Some(&storage_layout), Some(&uniform_layout)],
-            immediate_size: 0,
-        });
+        let (uncaptured, lost) = capture_errors(&device);
+        let (storage_layout, uniform_layout, layout) = binding_layouts(&device);
         let dummy = device.create_buffer(&wgpu::BufferDescriptor {
             label: Some("gan dummy"),
             size: 16,
@@ -565,92 +584,116 @@ impl GpuDevice {
     /// buffer and returns their bytes (waiting for the GPU only when there is something to read).
     pub fn execute(&self, batch: Batch, reads: &[Read]) -> Result<Vec<Vec<u8>>> {
         let mut ex = lock(&self.exec);
-        let need = (batch.uniforms.len() as u64).max(SLOT);
-        if ex.arena.as_ref().is_none_or(|a| a.2 < need) {
-            let size = need.next_power_of_two().max(64 * SLOT);
-            let arena = self.scoped("uniform arena allocation", || {
-                let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("gan uniform arena"),
-                    size,
-                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                });
-                let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                    label: Some("gan uniform arena"),
-                    layout: &self.uniform_layout,
-                    entries: &[wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
-                            buffer: &buf,
-                            offset: 0,
-                            size: wgpu::BufferSize::new(SLOT),
-                        }),
-                    }],
-                });
-                (buf, bg, size)
-            })?;
-            ex.arena = Some(arena);
-        }
+        self.reserve_arena(&mut ex, (batch.uniforms.len() as u64).max(SLOT))?;
         let total: u64 = reads.iter().map(|r| r.len.div_ceil(4) * 4).sum();
-        if total > 0 && ex.staging.as_ref().is_none_or(|s| s.1 < total) {
-            let size = total.next_power_of_two().max(4096);
-            let st = self.scoped("staging allocation", || {
-                self.device.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("gan staging"),
-                    size,
-                    usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-                    mapped_at_creation: false,
-                })
-            })?;
-            ex.staging = Some((st, size));
+        if total > 0 {
+            self.reserve_staging(&mut ex, total)?;
         }
         let ex = &*ex;
-        let (arena, arena_bg, _) = ex.arena.as_ref().expect("arena allocated above");
-        self.scoped("submission", || {
-            if !batch.uniforms.is_empty() {
-                self.queue.write_buffer(arena, 0, &batch.uniforms);
-            }
-            let mut enc = self
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
-            if !batch.cmds.is_empty() {
-                let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
-                    label: None,
-                    timestamp_writes: None,
-                });
-                let mut last_pipe: Option<*const wgpu::ComputePipeline> = None;
-                let mut last_bind: Option<*const wgpu::BindGroup> = None;
-                for c in &batch.cmds {
-                    let pp = Arc::as_ptr(&c.pipe);
-                    if last_pipe != Some(pp) {
-                        pass.set_pipeline(&c.pipe);
-                        last_pipe = Some(pp);
-                    }
-                    let bp = Arc::as_ptr(&c.bind);
-                    if last_bind != Some(bp) {
-                        pass.set_bind_group(0, c.bind.as_ref(), &[]);
-                        last_bind = Some(bp);
-                    }
-                    pass.set_bind_group(1, arena_bg, &[c.slot * SLOT as u32]);
-                    pass.dispatch_workgroups(c.groups[0], c.groups[1], c.groups[2]);
-                }
-            }
-            if let Some((st, _)) = &ex.staging {
-                let mut at = 0u64;
-                for r in reads {
-                    let len = r.len.div_ceil(4) * 4;
-                    if len > 0 {
-                        enc.copy_buffer_to_buffer(&r.buf.buf, r.offset, st, at, len);
-                    }
-                    at += len;
-                }
-            }
-            self.queue.submit(Some(enc.finish()));
-        })?;
+        self.scoped("submission", || self.submit(ex, &batch, reads))?;
         if total == 0 {
             return Ok(Vec::new());
         }
-        let (st, _) = ex.staging.as_ref().expect("staging allocated above");
+        let (st, _) = ex.staging.as_ref().expect("reserved above");
+        self.read_back(st, reads, total)
+    }
+
+    /// Grows the uniform arena (and its bind group) to hold `need` bytes of uniform slots.
+    fn reserve_arena(&self, ex: &mut Exec, need: u64) -> Result<()> {
+        if ex.arena.as_ref().is_some_and(|a| a.2 >= need) {
+            return Ok(());
+        }
+        let size = need.next_power_of_two().max(64 * SLOT);
+        let arena = self.scoped("uniform arena allocation", || {
+            let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("gan uniform arena"),
+                size,
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            });
+            let bg = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("gan uniform arena"),
+                layout: &self.uniform_layout,
+                entries: &[wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &buf,
+                        offset: 0,
+                        size: wgpu::BufferSize::new(SLOT),
+                    }),
+                }],
+            });
+            (buf, bg, size)
+        })?;
+        ex.arena = Some(arena);
+        Ok(())
+    }
+
+    /// Grows the read-back staging buffer to hold `total` bytes.
+    fn reserve_staging(&self, ex: &mut Exec, total: u64) -> Result<()> {
+        if ex.staging.as_ref().is_some_and(|s| s.1 >= total) {
+            return Ok(());
+        }
+        let size = total.next_power_of_two().max(4096);
+        let st = self.scoped("staging allocation", || {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("gan staging"),
+                size,
+                usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        })?;
+        ex.staging = Some((st, size));
+        Ok(())
+    }
+
+    /// Writes the batch's uniforms, encodes its dispatches into one compute pass (setting a pipeline or a storage bind
+    /// group only when it changes), then the copies of `reads` into the staging buffer, and submits.
+    fn submit(&self, ex: &Exec, batch: &Batch, reads: &[Read]) {
+        let (arena, arena_bg, _) = ex.arena.as_ref().expect("reserved by execute");
+        if !batch.uniforms.is_empty() {
+            self.queue.write_buffer(arena, 0, &batch.uniforms);
+        }
+        let mut enc = self
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+        if !batch.cmds.is_empty() {
+            let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
+                label: None,
+                timestamp_writes: None,
+            });
+            let mut last_pipe: Option<*const wgpu::ComputePipeline> = None;
+            let mut last_bind: Option<*const wgpu::BindGroup> = None;
+            for c in &batch.cmds {
+                let pp = Arc::as_ptr(&c.pipe);
+                if last_pipe != Some(pp) {
+                    pass.set_pipeline(&c.pipe);
+                    last_pipe = Some(pp);
+                }
+                let bp = Arc::as_ptr(&c.bind);
+                if last_bind != Some(bp) {
+                    pass.set_bind_group(0, c.bind.as_ref(), &[]);
+                    last_bind = Some(bp);
+                }
+                pass.set_bind_group(1, arena_bg, &[c.slot * SLOT as u32]);
+                pass.dispatch_workgroups(c.groups[0], c.groups[1], c.groups[2]);
+            }
+        }
+        if let Some((st, _)) = &ex.staging {
+            let mut at = 0u64;
+            for r in reads {
+                let len = r.len.div_ceil(4) * 4;
+                if len > 0 {
+                    enc.copy_buffer_to_buffer(&r.buf.buf, r.offset, st, at, len);
+                }
+                at += len;
+            }
+        }
+        self.queue.submit(Some(enc.finish()));
+    }
+
+    /// Maps the first `total` bytes of the staging buffer `st` (waiting for the GPU) and returns each read's bytes.
+    fn read_back(&self, st: &wgpu::Buffer, reads: &[Read], total: u64) -> Result<Vec<Vec<u8>>> {
         let slot: Arc<Mutex<Option<std::result::Result<(), wgpu::BufferAsyncError>>>> =
             Arc::new(Mutex::new(None));
         {

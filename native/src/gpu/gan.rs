@@ -1,5 +1,5 @@
-//! The seed's GAN training step on the GPU, with the meaning of [`crate::cpu::gan::CpuGan`]: the same step order, the
-//! same fused D-over-[fake; real] pass, the same per-step outputs.
+//! The seed's GAN training step on the GPU, with the meaning of the CPU backend's: the same step order, the same fused
+//! D-over-[fake; real] pass, the same per-step records.
 //!
 //! Data flow: the dataset is uploaded once (u8 pixels packed in u32 words, behind a 256-entry table of the scaled
 //! values). Each epoch's sample order is drawn on the host with `rng::permutation` when the epoch starts (as the CPU
@@ -18,10 +18,11 @@
 //! reduction dispatch per split GEMM: the seed at batch 64 on an H100 takes 41.
 
 use super::device::{grid1d, Batch, GpuBuf, GpuDevice, Kernel, Read, Shader};
-use super::mlp::{GpuMlp, InputGrad};
+use super::mlp::{copy_f32, GpuMlp};
+use super::passes::InputGrad;
 use super::uniforms::{DataU, LossU};
-use crate::cpu::gan::{GanConfig, STEP_OUTPUTS};
-use crate::error::{bad_arg, bad_state, Code, Error, Result};
+use crate::core::{Error, GanBackend, GanConfig, Result, RunState, StepRecord, STEP_OUTPUTS};
+use crate::error::{bad_arg, Code};
 use crate::rng;
 use std::sync::Arc;
 
@@ -36,24 +37,17 @@ const K_HASH: Kernel = Kernel::new(Shader::Data, "hash");
 const K_LOSS: Kernel = Kernel::new(Shader::Loss, "gan_loss");
 
 pub struct GpuGan {
-    pub config: GanConfig,
+    pub state: RunState,
     dev: Arc<GpuDevice>,
     /// `[256]` f32 bits of the scaled pixel values, then `[count, features]` u8 pixels packed 4 per word.
     data: Option<GpuBuf>,
-    count: usize,
-    features: usize,
-    /// The sample order of epoch `order_epoch`, `[count]`.
-    order: Vec<u32>,
-    order_epoch: Option<u64>,
-    /// Steps taken over the whole run (the noise stream and the position in the epoch derive from it).
-    pub step: u64,
     /// `[STEPS_PER_SUBMIT, batch]` batch indices of the steps of one submission (host copy and device buffer).
     idx_host: Vec<u32>,
     idx: Option<GpuBuf>,
-    /// `[steps, 4]` per-step outputs.
+    /// `[steps, STEP_OUTPUTS]` per-step records.
     losses: Option<GpuBuf>,
     losses_cap: usize,
-    /// Dispatches recorded by the last `step_n` call (all its steps), and its submissions.
+    /// Dispatches recorded by the last `run_steps` call (all its steps), and its submissions.
     pub last_dispatches: usize,
     pub last_submissions: usize,
 }
@@ -68,19 +62,15 @@ fn same_device(g: &GpuMlp, d: &GpuMlp, dev: &Arc<GpuDevice>) -> Result<()> {
 }
 
 impl GpuGan {
+    /// A trainer for generator `g` and discriminator `d` (checked to fit together: `spec::check_gan`) on their device.
     pub fn new(config: GanConfig, g: &GpuMlp, d: &GpuMlp) -> Result<GpuGan> {
-        crate::spec::check_gan(&g.spec, &d.spec, config.batch_size)?;
+        let state = RunState::new(config, &g.spec, &d.spec)?;
         let dev = g.device().clone();
         same_device(g, d, &dev)?;
         Ok(GpuGan {
-            config,
+            state,
             dev,
             data: None,
-            count: 0,
-            features: g.spec.output(),
-            order: Vec::new(),
-            order_epoch: None,
-            step: 0,
             idx_host: Vec::new(),
             idx: None,
             losses: None,
@@ -90,15 +80,229 @@ impl GpuGan {
         })
     }
 
-    /// Takes the dataset: `pixels [count, features]` as u8 (0 is black, 255 white), uploaded once.
-    pub fn set_data(&mut self, pixels: &[u8], count: usize, g: &GpuMlp) -> Result<()> {
-        crate::spec::check_gan_data(
-            pixels.len(),
-            count,
-            self.features,
-            self.config.batch_size,
-            &g.spec,
+    /// Runs `n` training steps in the seed's order; writes each step's record to `out [n, STEP_OUTPUTS]`: read-back
+    /// groups of at most [`STEPS_PER_READ`] steps, each in submissions of at most [`STEPS_PER_SUBMIT`] steps, the
+    /// records read back once per group, at its last submission (see the module notes).
+    fn step_n(&mut self, g: &mut GpuMlp, d: &mut GpuMlp, n: usize, out: &mut [f32]) -> Result<()> {
+        let bsz = self.state.config.batch_size;
+        g.reserve(bsz)?;
+        d.reserve(2 * bsz)?;
+        self.reserve_step_buffers(n)?;
+        self.last_dispatches = 0;
+        self.last_submissions = 0;
+        for start in (0..n).step_by(STEPS_PER_READ) {
+            let group = (n - start).min(STEPS_PER_READ);
+            let records = &mut out[start * STEP_OUTPUTS..(start + group) * STEP_OUTPUTS];
+            for first in (0..group).step_by(STEPS_PER_SUBMIT) {
+                let steps = (group - first).min(STEPS_PER_SUBMIT);
+                let read = (first + steps == group).then_some(&mut *records);
+                self.submit_steps(g, d, first, steps, read)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Grows the buffers of a call of `n` steps: the records `[min(n, STEPS_PER_READ), STEP_OUTPUTS]` and the batch
+    /// indices `[min(n, STEPS_PER_SUBMIT), batch]` (host and device).
+    fn reserve_step_buffers(&mut self, n: usize) -> Result<()> {
+        let bsz = self.state.config.batch_size;
+        let per_read = n.min(STEPS_PER_READ);
+        if self.losses_cap < per_read {
+            self.losses = None;
+            let bytes = (per_read * STEP_OUTPUTS * 4) as u64;
+            self.losses = Some(self.dev.buffer("losses", bytes)?);
+            self.losses_cap = per_read;
+        }
+        let per_submit = n.min(STEPS_PER_SUBMIT);
+        if self.idx_host.len() < per_submit * bsz {
+            self.idx = None;
+            let bytes = (per_submit * bsz * 4) as u64;
+            self.idx = Some(self.dev.buffer("batch indices", bytes)?);
+            self.idx_host = vec![0u32; per_submit * bsz];
+        }
+        Ok(())
+    }
+
+    /// Records `steps` steps (the first in slot `first_slot` of the read-back group) into one submission, uploads
+    /// their batch indices and submits; with `read`, then reads the group's records back into it (`[slots, 4]`).
+    fn submit_steps(
+        &mut self,
+        g: &mut GpuMlp,
+        d: &mut GpuMlp,
+        first_slot: usize,
+        steps: usize,
+        read: Option<&mut [f32]>,
+    ) -> Result<()> {
+        let mut batch = Batch::new();
+        for k in 0..steps {
+            self.record_step(&mut batch, g, d, k, first_slot + k)?;
+        }
+        let bsz = self.state.config.batch_size;
+        let idx = self
+            .idx
+            .as_ref()
+            .expect("reserve_step_buffers allocates it");
+        self.dev
+            .write(idx, 0, bytemuck::cast_slice(&self.idx_host[..steps * bsz]))?;
+        self.last_dispatches += batch.len();
+        self.last_submissions += 1;
+        let Some(records) = read else {
+            self.dev.execute(batch, &[])?;
+            return Ok(());
+        };
+        let losses = self
+            .losses
+            .as_ref()
+            .expect("reserve_step_buffers allocates it");
+        let len = (records.len() * 4) as u64;
+        let r = self.dev.execute(
+            batch,
+            &[Read {
+                buf: losses,
+                offset: 0,
+                len,
+            }],
         )?;
+        copy_f32(records, &r[0]);
+        Ok(())
+    }
+
+    /// Records step `state.step` (then counts it) as the `k`-th step of its submission and the `slot`-th of its
+    /// read-back group, in the seed's order (the dispatch count is in the module notes).
+    fn record_step(
+        &mut self,
+        b: &mut Batch,
+        g: &mut GpuMlp,
+        d: &mut GpuMlp,
+        k: usize,
+        slot: usize,
+    ) -> Result<()> {
+        let (adam_g, adam_d) = (self.state.config.adam_g, self.state.config.adam_d);
+        let rows = self.stage_batch(k);
+        // G forward on fresh noise (train mode: batch statistics, running statistics updated once).
+        self.record_noise(b, g, rows)?;
+        g.record_forward(b, rows, true)?;
+        // D forward once over [fake; real] (as on the CPU: D has no BatchNorm and is unchanged until its own step).
+        self.record_gather(b, g, d, k, rows)?;
+        d.record_forward(b, 2 * rows, true)?;
+        // The step record, and both output gradients: the G step's into D's g0, the D step's into D's aux.
+        self.record_loss(b, d, rows, slot)?;
+        // G step: backward through D (input gradients only) straight into G's output gradient; G backward; Adam on G.
+        // The loss kernel applied D's sigmoid'; D's last input gradient leaves multiplied by G's last act'.
+        let g_top = g.spec.layers.last().expect("layers");
+        let g_top_a = *g.lay.a.last().expect("layers");
+        let to_g = InputGrad::To(g.work(), g.lay.g0, Some((g_top.act, g_top_a)));
+        d.record_backward(b, rows, d.lay.g0, true, false, to_g)?;
+        g.record_backward(b, rows, g.lay.g0, true, true, InputGrad::None)?;
+        g.record_adam(b, adam_g)?;
+        // D step: weight gradients only over [fake; real]; Adam on D.
+        d.record_backward(b, 2 * rows, d.lay.aux, true, true, InputGrad::None)?;
+        d.record_adam(b, adam_d)?;
+        self.state.step += 1;
+        Ok(())
+    }
+
+    /// Copies the dataset rows of step `state.step`'s batch into slot `k` of the host batch indices
+    /// `[STEPS_PER_SUBMIT, batch]`; returns the batch's rows.
+    fn stage_batch(&mut self, k: usize) -> usize {
+        let bsz = self.state.config.batch_size;
+        let (pos, idx) = self.state.batch(self.state.step);
+        self.idx_host[k * bsz..k * bsz + pos.rows].copy_from_slice(idx);
+        pos.rows
+    }
+
+    /// data.wgsl `noise`: G's input `x [rows, latent]` = the normals of stream (seed, noise, step).
+    fn record_noise(&self, b: &mut Batch, g: &GpuMlp, rows: usize) -> Result<()> {
+        let seed = self.state.config.seed;
+        let n = rows * g.spec.input;
+        let u = DataU {
+            n: n as u32,
+            seed_lo: seed as u32,
+            seed_hi: (seed >> 32) as u32,
+            stream: self.state.step as u32,
+            domain: rng::DOMAIN_NOISE,
+            dst_off: g.lay.x as u32,
+            ..Default::default()
+        };
+        // b2 G's work
+        let bind = self
+            .dev
+            .bind([None, None, Some(g.work()), None, None, None])?;
+        let maxd = self.dev.limits.max_compute_workgroups_per_dimension;
+        let grid = grid1d(n.div_ceil(2).div_ceil(256) as u32, maxd);
+        b.dispatch(&self.dev.pipeline(K_NOISE)?, &bind, &u, grid);
+        Ok(())
+    }
+
+    /// data.wgsl `gather`: D's input `x [2 rows, features]` = G's output (the fake rows), then the real rows of slot
+    /// `k`'s batch indices, scaled through the dataset's table.
+    fn record_gather(
+        &self,
+        b: &mut Batch,
+        g: &GpuMlp,
+        d: &GpuMlp,
+        k: usize,
+        rows: usize,
+    ) -> Result<()> {
+        let (bsz, f) = (self.state.config.batch_size, self.state.features);
+        let u = DataU {
+            rows: rows as u32,
+            feat: f as u32,
+            idx_off: (k * bsz) as u32,
+            dst_off: d.lay.x as u32,
+            src_off: *g.lay.a.last().expect("layers") as u32,
+            ..Default::default()
+        };
+        // b0 dataset  b1 batch indices  b2 D's work  b3 G's work
+        let bind = self.dev.bind([
+            self.data.as_ref(),
+            self.idx.as_ref(),
+            Some(d.work()),
+            Some(g.work()),
+            None,
+            None,
+        ])?;
+        let maxd = self.dev.limits.max_compute_workgroups_per_dimension;
+        let grid = grid1d((2 * rows * f).div_ceil(256) as u32, maxd);
+        b.dispatch(&self.dev.pipeline(K_GATHER)?, &bind, &u, grid);
+        Ok(())
+    }
+
+    /// loss.wgsl `gan_loss` over D's outputs `p [2 rows]`: the step record into slot `slot` of the records, the G
+    /// step's d loss / d logit `[rows]` into D's g0 and the D step's `[2 rows]` into D's aux.
+    fn record_loss(&self, b: &mut Batch, d: &GpuMlp, rows: usize, slot: usize) -> Result<()> {
+        let u = LossU {
+            rows: rows as u32,
+            p_off: *d.lay.a.last().expect("layers") as u32,
+            gdout: d.lay.g0 as u32,
+            ddout: d.lay.aux as u32,
+            loss_off: (slot * STEP_OUTPUTS) as u32,
+            inv_rows: 1.0 / rows as f32,
+            half_inv: 0.5 / rows as f32,
+            ..Default::default()
+        };
+        // b0 D's work  b1 the records
+        let bind = self
+            .dev
+            .bind([Some(d.work()), self.losses.as_ref(), None, None, None, None])?;
+        b.dispatch(&self.dev.pipeline(K_LOSS)?, &bind, &u, [1, 1, 1]);
+        Ok(())
+    }
+}
+
+impl GanBackend for GpuGan {
+    type Mlp = GpuMlp;
+
+    fn state(&self) -> &RunState {
+        &self.state
+    }
+
+    fn state_mut(&mut self) -> &mut RunState {
+        &mut self.state
+    }
+
+    /// Uploads the dataset once, behind the 256-entry table of the scaled pixel values.
+    fn load_data(&mut self, pixels: &[u8], _count: usize) -> Result<()> {
         let bytes = 1024 + pixels.len().div_ceil(4) as u64 * 4;
         if pixels.len() as u64 >= 1 << 32 || bytes > self.dev.max_binding() {
             return Err(Error::new(
@@ -123,224 +327,36 @@ impl GpuGan {
         let buf = self.dev.buffer("dataset", bytes)?;
         self.dev.write(&buf, 0, bytemuck::cast_slice(&words))?;
         self.data = Some(buf);
-        self.count = count;
-        self.order = vec![0u32; count];
-        self.order_epoch = None;
         Ok(())
     }
 
-    pub fn batches_per_epoch(&self) -> u64 {
-        self.count.div_ceil(self.config.batch_size) as u64
-    }
-
-    /// (epoch, batch index in the epoch, rows in this batch) of the step `step`.
-    fn position_of(&self, step: u64) -> (u64, u64, usize) {
-        let nb = self.batches_per_epoch().max(1);
-        let (e, i) = (step / nb, step % nb);
-        let b = self.config.batch_size;
-        let rows = b.min(self.count.saturating_sub(i as usize * b));
-        (e, i, rows)
-    }
-
-    /// (epoch, batch index in the epoch, rows in this batch) of the next step.
-    pub fn position(&self) -> (u64, u64, usize) {
-        self.position_of(self.step)
-    }
-
-    /// Runs `n` training steps in the seed's order; writes d_loss, g_loss, mean D(x), mean D(G(z)) per step to
-    /// `out [n, 4]`. No read-back happens before the end of the call (see the module notes).
-    pub fn step_n(
+    /// All `n` steps are recorded before any runs, so divergence shows in the records read back at the end: the call
+    /// reports the first step whose losses are NaN or infinite (the steps after it ran too).
+    fn run_steps(
         &mut self,
         g: &mut GpuMlp,
         d: &mut GpuMlp,
         n: usize,
         out: &mut [f32],
     ) -> Result<()> {
-        if n == 0 {
-            return Err(bad_arg!("step count must be at least 1, got 0"));
+        let first = self.state.step;
+        self.step_n(g, d, n, out)?;
+        let bad = out
+            .chunks_exact(STEP_OUTPUTS)
+            .map(StepRecord::from_row)
+            .enumerate()
+            .find(|(_, r)| !r.losses_finite());
+        match bad {
+            None => Ok(()),
+            Some((i, r)) => Err(Error::diverged(
+                Some(first + i as u64),
+                format!(
+                    "D loss {}, G loss {} (the gpu backend checks the losses of a call when it ends: the parameters \
+                     went on updating)",
+                    r.d_loss, r.g_loss
+                ),
+            )),
         }
-        if out.len() != n * STEP_OUTPUTS {
-            return Err(bad_arg!(
-                "step output has {} values, expected {} ({n} steps x {STEP_OUTPUTS})",
-                out.len(),
-                n * STEP_OUTPUTS
-            ));
-        }
-        if self.count == 0 || self.data.is_none() {
-            return Err(bad_state!("no dataset: call set_data before training"));
-        }
-        crate::spec::check_gan(&g.spec, &d.spec, self.config.batch_size)?;
-        if g.spec.output() != self.features {
-            return Err(bad_arg!(
-                "generator output ({}) differs from the GAN's image size ({})",
-                g.spec.output(),
-                self.features
-            ));
-        }
-        same_device(g, d, &self.dev)?;
-        let bsz = self.config.batch_size;
-        if self.step + n as u64 > 1 << 32 {
-            return Err(bad_arg!(
-                "steps {} to {} are beyond the noise streams (at most 2^32)",
-                self.step,
-                self.step + n as u64
-            ));
-        }
-        g.reserve(bsz)?;
-        d.reserve(2 * bsz)?;
-        let per_read = n.min(STEPS_PER_READ);
-        if self.losses_cap < per_read {
-            self.losses = None;
-            self.losses = Some(
-                self.dev
-                    .buffer("losses", (per_read * STEP_OUTPUTS * 4) as u64)?,
-            );
-            self.losses_cap = per_read;
-        }
-        let per_submit = n.min(STEPS_PER_SUBMIT);
-        if self.idx_host.len() < per_submit * bsz {
-            self.idx = None;
-            self.idx = Some(
-                self.dev
-                    .buffer("batch indices", (per_submit * bsz * 4) as u64)?,
-            );
-            self.idx_host = vec![0u32; per_submit * bsz];
-        }
-        self.last_dispatches = 0;
-        self.last_submissions = 0;
-        let mut done = 0usize;
-        while done < n {
-            let group = (n - done).min(STEPS_PER_READ);
-            let mut in_group = 0usize;
-            while in_group < group {
-                let steps = (group - in_group).min(STEPS_PER_SUBMIT);
-                let mut batch = Batch::new();
-                for k in 0..steps {
-                    self.record_step(&mut batch, g, d, k, in_group + k)?;
-                }
-                let idx = self.idx.as_ref().expect("allocated above");
-                self.dev
-                    .write(idx, 0, bytemuck::cast_slice(&self.idx_host[..steps * bsz]))?;
-                in_group += steps;
-                self.last_dispatches += batch.len();
-                self.last_submissions += 1;
-                let losses = self.losses.as_ref().expect("allocated above");
-                if in_group == group {
-                    let r = self.dev.execute(
-                        batch,
-                        &[Read {
-                            buf: losses,
-                            offset: 0,
-                            len: (group * STEP_OUTPUTS * 4) as u64,
-                        }],
-                    )?;
-                    let vals: Vec<f32> = bytemuck::pod_collect_to_vec(&r[0]);
-                    out[done * STEP_OUTPUTS..(done + group) * STEP_OUTPUTS].copy_from_slice(&vals);
-                } else {
-                    self.dev.execute(batch, &[])?;
-                }
-            }
-            done += group;
-        }
-        Ok(())
-    }
-
-    /// Records step `self.step` (then counts it) as the `k`-th step of its submission and the `slot`-th of its
-    /// read-back group.
-    fn record_step(
-        &mut self,
-        b: &mut Batch,
-        g: &mut GpuMlp,
-        d: &mut GpuMlp,
-        k: usize,
-        slot: usize,
-    ) -> Result<()> {
-        let (epoch, bi, rows) = self.position();
-        if self.order_epoch != Some(epoch) {
-            rng::permutation(&mut self.order, self.config.seed, epoch as u32);
-            self.order_epoch = Some(epoch);
-        }
-        let bsz = self.config.batch_size;
-        self.idx_host[k * bsz..k * bsz + rows]
-            .copy_from_slice(&self.order[bi as usize * bsz..][..rows]);
-        let dev = self.dev.clone();
-        let maxd = dev.limits.max_compute_workgroups_per_dimension;
-        let f = self.features;
-        let seed = self.config.seed;
-
-        // G forward on fresh noise (train mode: batch statistics, running statistics updated once).
-        let n_noise = rows * g.spec.input;
-        let noise = DataU {
-            n: n_noise as u32,
-            seed_lo: seed as u32,
-            seed_hi: (seed >> 32) as u32,
-            stream: self.step as u32,
-            domain: rng::DOMAIN_NOISE,
-            dst_off: g.lay.x as u32,
-            ..Default::default()
-        };
-        let bind = dev.bind([None, None, Some(g.work()), None, None, None])?;
-        b.dispatch(
-            &dev.pipeline(K_NOISE)?,
-            &bind,
-            &noise,
-            grid1d(n_noise.div_ceil(2).div_ceil(256) as u32, maxd),
-        );
-        g.record_forward(b, rows, true)?;
-
-        // D forward once over [fake; real] (see cpu/gan.rs: D has no BatchNorm and is unchanged until its own step).
-        let gather = DataU {
-            rows: rows as u32,
-            feat: f as u32,
-            idx_off: (k * bsz) as u32,
-            dst_off: d.lay.x as u32,
-            src_off: *g.lay.a.last().expect("layers") as u32,
-            ..Default::default()
-        };
-        let bind = dev.bind([
-            self.data.as_ref(),
-            self.idx.as_ref(),
-            Some(d.work()),
-            Some(g.work()),
-            None,
-            None,
-        ])?;
-        b.dispatch(
-            &dev.pipeline(K_GATHER)?,
-            &bind,
-            &gather,
-            grid1d((2 * rows * f).div_ceil(256) as u32, maxd),
-        );
-        d.record_forward(b, 2 * rows, true)?;
-
-        // Losses and both output gradients: the G step's into D's g0, the D step's into D's aux.
-        let loss = LossU {
-            rows: rows as u32,
-            p_off: *d.lay.a.last().expect("layers") as u32,
-            gdout: d.lay.g0 as u32,
-            ddout: d.lay.aux as u32,
-            loss_off: (slot * STEP_OUTPUTS) as u32,
-            inv_rows: 1.0 / rows as f32,
-            half_inv: 0.5 / rows as f32,
-            ..Default::default()
-        };
-        let bind = dev.bind([Some(d.work()), self.losses.as_ref(), None, None, None, None])?;
-        b.dispatch(&dev.pipeline(K_LOSS)?, &bind, &loss, [1, 1, 1]);
-
-        // G step: backward through D (input gradients only) straight into G's output gradient; G backward; Adam on G.
-        // The loss kernel applied D's sigmoid'; D's last input gradient leaves multiplied by G's last act'.
-        let g_top = g.spec.layers.last().expect("layers");
-        let g_top_a = *g.lay.a.last().expect("layers");
-        let to_g = InputGrad::To(g.work(), g.lay.g0, Some((g_top.act, g_top_a)));
-        d.record_backward(b, rows, d.lay.g0, true, false, to_g)?;
-        g.record_backward(b, rows, g.lay.g0, true, true, InputGrad::None)?;
-        g.record_adam(b, self.config.adam_g)?;
-
-        // D step: weight gradients only over [fake; real]; Adam on D.
-        d.record_backward(b, 2 * rows, d.lay.aux, true, true, InputGrad::None)?;
-        d.record_adam(b, self.config.adam_d)?;
-        self.step += 1;
-        Ok(())
     }
 }
 
@@ -435,21 +451,12 @@ mod profile {
     //! `cargo test --release --lib -- --ignored --nocapture profile_seed_parts`: wall time of each part of the seed's
     //! step, each recorded `N` times into one submission (recording and GPU time separately).
     use super::*;
-    use crate::cpu::mlp::AdamConfig;
+    use crate::core::{Act, AdamConfig, Bn, Gan, Spec};
     use crate::gpu::mlp::GpuMlp;
-    use crate::spec::{Act, Bn, Spec};
     use std::time::Instant;
 
-    #[test]
-    #[ignore]
-    fn profile_seed_parts() {
-        let dev = match GpuDevice::new(true) {
-            Ok(d) => d,
-            Err(e) => {
-                eprintln!("SKIPPED: {}", e.message);
-                return;
-            }
-        };
+    /// The seed's G and D at batch 64 on `dev`, warmed up by two steps over synthetic data.
+    fn seed_run(dev: &Arc<GpuDevice>, adam: AdamConfig) -> (GpuMlp, GpuMlp, GpuGan) {
         let bn = Some(Bn {
             eps: 0.8,
             momentum: 0.1,
@@ -469,12 +476,6 @@ mod profile {
             784,
             &[(512, None, lr), (256, None, lr), (1, None, Act::Sigmoid)],
         );
-        let adam = AdamConfig {
-            lr: 2e-4,
-            b1: 0.5,
-            b2: 0.999,
-            eps: 1e-8,
-        };
         let cfg = GanConfig {
             batch_size: 64,
             adam_g: adam,
@@ -486,12 +487,17 @@ mod profile {
         let mut gan = GpuGan::new(cfg, &g, &d).unwrap();
         let count = 5000;
         let pixels: Vec<u8> = (0..count * 784).map(|i| (i * 7 % 256) as u8).collect();
-        gan.set_data(&pixels, count, &g).unwrap();
+        gan.set_data(&pixels, count).unwrap();
         let mut out = vec![0f32; 8];
         gan.step_n(&mut g, &mut d, 2, &mut out).unwrap();
-        let n = if dev.is_software() { 2 } else { 200 };
-        type Part<'a> = (&'a str, Box<dyn Fn(&mut Batch, &mut GpuMlp, &mut GpuMlp)>);
-        let parts: Vec<Part> = vec![
+        (g, d, gan)
+    }
+
+    type Part<'a> = (&'a str, Box<dyn Fn(&mut Batch, &mut GpuMlp, &mut GpuMlp)>);
+
+    /// The parts of the seed's step, as the GAN step records them.
+    fn parts(adam: AdamConfig) -> Vec<Part<'static>> {
+        vec![
             (
                 "G forward (64 rows)",
                 Box::new(|b, g, _| g.record_forward(b, 64, true).unwrap()),
@@ -528,8 +534,28 @@ mod profile {
                     d.record_adam(b, adam).unwrap();
                 }),
             ),
-        ];
-        for (name, f) in &parts {
+        ]
+    }
+
+    #[test]
+    #[ignore]
+    fn profile_seed_parts() {
+        let dev = match GpuDevice::new(true) {
+            Ok(d) => d,
+            Err(e) => {
+                eprintln!("SKIPPED: {}", e.message);
+                return;
+            }
+        };
+        let adam = AdamConfig {
+            lr: 2e-4,
+            b1: 0.5,
+            b2: 0.999,
+            eps: 1e-8,
+        };
+        let (mut g, mut d, mut gan) = seed_run(&dev, adam);
+        let n = if dev.is_software() { 2 } else { 200 };
+        for (name, f) in &parts(adam) {
             let mut b = Batch::new();
             let t0 = Instant::now();
             for _ in 0..n {

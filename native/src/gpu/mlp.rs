@@ -1,101 +1,36 @@
-//! An MLP on the GPU, with the meaning of [`crate::cpu::mlp::CpuMlp`]: flat parameters, gradients, Adam moments and
+//! An MLP on the GPU, with the meaning of the CPU backend's: flat parameters, gradients, Adam moments and
 //! running statistics (one storage buffer each, walked by the spec's offset table), and one work buffer holding the
 //! input, the activations / xhat / rstd that the forward saves for the backward, and the gradient ping-pong buffers,
 //! sized for the largest batch seen (grow-only: nothing is allocated inside a step once warm).
 //!
-//! Dispatches per block (see linear.wgsl / block.wgsl):
-//! - forward: 1 (Linear + bias + activation; + BatchNorm with running statistics; + train-mode BatchNorm when the batch
-//!   has at most 64 rows, so one workgroup's row tile holds it), or 2 (GEMM writing `pre`, then `epilogue` reducing
-//!   over all rows) for train-mode BatchNorm over more than 64 rows;
-//! - backward: 1 GEMM dispatch computing dW, db (a column of ones) and dx together (grid z selects which; dx leaves
-//!   multiplied by act' of the block below), preceded by a column pass (activation', BatchNorm backward, bias / gamma /
-//!   beta gradients) only for BatchNorm blocks, and for the top block when the caller's gradient lacks its act'.
+//! The recorded passes (forward, backward, Adam) are in `passes.rs`.
 //!
 //! Split-K: a GEMM whose grid would have fewer workgroups than `split_target` (small batches: 64 rows are one row
 //! tile) is split along K into slices that write partial products; the block's epilogue (forward) or `splitk_sum`
 //! (backward dx) adds them in a fixed order, so results stay deterministic. This adds one dispatch per split GEMM and
 //! roughly halves the seed's step time on an H100 at batch 64. Software adapters never split by default.
 
-use super::device::{grid1d, Batch, GpuBuf, GpuDevice, Kernel, Read, Shader};
-use super::uniforms::{AdamU, ColU, GemmDesc, LinearU};
-use crate::cpu::mlp::AdamConfig;
-use crate::error::{bad_arg, bad_state, Code, Error, Result};
-use crate::spec::{Act, Spec};
+use super::device::{Batch, GpuBuf, GpuDevice, Read};
+use super::passes::InputGrad;
+use crate::core::{AdamConfig, Buffer, MlpBackend, MlpState, Spec};
+use crate::error::{bad_arg, Code, Error, Result};
 use std::sync::Arc;
 
 /// Train-mode BatchNorm over at most this many rows runs fused in the GEMM's epilogue (one row tile).
 pub const FUSED_BN_ROWS: usize = 64;
 /// GEMM tile edge (linear.wgsl BM = BN).
-const TILE: usize = 64;
+pub(crate) const TILE: usize = 64;
 /// Columns per workgroup of the block.wgsl column kernels.
-const COLS: usize = 16;
+pub(crate) const COLS: usize = 16;
 /// GEMM K step (linear.wgsl BK).
-const KSTEP: usize = 16;
+pub(crate) const KSTEP: usize = 16;
 /// Split-K: at most this many slices, each of at least `MIN_SLICE_STEPS` K steps.
-const MAX_SPLITS: usize = 16;
-const MIN_SLICE_STEPS: usize = 4;
+pub(crate) const MAX_SPLITS: usize = 16;
+pub(crate) const MIN_SLICE_STEPS: usize = 4;
 /// Floats of the split-K partial-product region of the work buffer (at most).
 const PART_MAX: usize = 1 << 22;
 /// Default split-K target (workgroups per GEMM) on hardware adapters; 0 (never split) on software adapters.
 pub const SPLIT_TARGET_HW: u32 = 256;
-
-pub(crate) const K_BACKWARD: Kernel = Kernel::new(Shader::Linear, "backward");
-pub(crate) const K_EPILOGUE: Kernel = Kernel::new(Shader::Block, "epilogue");
-pub(crate) const K_SPLITK_SUM: Kernel = Kernel::new(Shader::Block, "splitk_sum");
-pub(crate) const K_COL_BACKWARD: Kernel = Kernel::new(Shader::Block, "backward");
-pub(crate) const K_ADAM: Kernel = Kernel::new(Shader::Adam, "adam");
-
-pub(crate) fn k_forward(mode: u32) -> Kernel {
-    Kernel::with_mode(Shader::Linear, "forward", mode)
-}
-
-fn act_code(a: Act) -> (u32, f32) {
-    match a {
-        Act::None => (0, 0.0),
-        Act::LeakyRelu(s) => (1, s),
-        Act::Tanh => (2, 0.0),
-        Act::Sigmoid => (3, 0.0),
-    }
-}
-
-/// The flat buffers of an MLP, in the selector order of the C ABI (`gan_mlp_get` / `gan_mlp_set`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Which {
-    Params = 0,
-    Grads = 1,
-    M = 2,
-    V = 3,
-    Buffers = 4,
-}
-
-impl Which {
-    pub fn from_index(which: u32) -> Result<Which> {
-        Ok(match which {
-            0 => Which::Params,
-            1 => Which::Grads,
-            2 => Which::M,
-            3 => Which::V,
-            4 => Which::Buffers,
-            _ => return Err(bad_arg!("buffer selector must be 0 (params), 1 (grads), 2 (adam m), 3 (adam v) or 4 (running stats), got {which}")),
-        })
-    }
-    /// Every selector, in index order.
-    pub const ALL: [Which; 5] = [
-        Which::Params,
-        Which::Grads,
-        Which::M,
-        Which::V,
-        Which::Buffers,
-    ];
-    /// The name in messages.
-    pub fn name(self) -> &'static str {
-        ["params", "grads", "adam m", "adam v", "running stats"][self as usize]
-    }
-    /// The name in the contract (`gan_contract`'s `buffers`).
-    pub fn key(self) -> &'static str {
-        ["params", "grads", "adam_m", "adam_v", "running"][self as usize]
-    }
-}
 
 /// Element offsets of the regions of the work buffer for `cap` rows.
 #[derive(Clone, Debug, Default)]
@@ -158,24 +93,9 @@ impl Work {
     }
 }
 
-/// Where the backward writes d loss / d input.
-#[derive(Clone, Copy)]
-pub(crate) enum InputGrad<'a> {
-    /// Not wanted.
-    None,
-    /// Into this MLP's gradient ping-pong buffers (the offset is returned).
-    Own,
-    /// Into another buffer (another MLP's work buffer) at this element offset; with the activation of the block that
-    /// receives it and the offset of that block's saved output in the same buffer, to apply its act' on the way.
-    To(&'a GpuBuf, usize, Receiver),
-}
-
-/// The activation of the block that receives an input gradient, and the offset of its saved output.
-pub(crate) type Receiver = Option<(Act, usize)>;
-
 pub struct GpuMlp {
     pub spec: Spec,
-    dev: Arc<GpuDevice>,
+    pub(crate) dev: Arc<GpuDevice>,
     /// `[param_count]` each: parameters, gradients, Adam first and second moments.
     pub(crate) params: GpuBuf,
     pub(crate) grads: GpuBuf,
@@ -183,23 +103,21 @@ pub struct GpuMlp {
     pub(crate) v: GpuBuf,
     /// `[buffer_count]`: BN running means and variances.
     pub(crate) stats: GpuBuf,
-    /// Adam steps taken (PyTorch's `step` in the optimizer state).
-    pub adam_t: u64,
-    /// Train-mode forwards with BN (PyTorch's `num_batches_tracked`).
-    pub batches_tracked: u64,
+    /// Counters and the last forward.
+    pub state: MlpState,
     /// Split-K: a GEMM whose grid has fewer workgroups than this is split along K into up to 16 slices (summed in a
     /// fixed order: results stay deterministic). 0 never splits. Defaults to [`SPLIT_TARGET_HW`] on hardware
     /// adapters and 0 on software ones.
     pub split_target: u32,
     pub(crate) work: Option<GpuBuf>,
     pub(crate) lay: Work,
-    cap: usize,
-    /// Rows and mode of the last forward; `None` before any.
-    last: Option<(usize, bool)>,
+    /// Rows the work buffer holds.
+    pub(crate) cap: usize,
 }
 
 impl GpuMlp {
-    /// A new MLP on `dev`: parameters zero except BN gamma 1, running means 0 and variances 1 (as `CpuMlp::new`).
+    /// A new MLP on `dev`: parameters zero except BN gamma 1, running means 0 and variances 1
+    /// (`Spec::default_params`).
     pub fn new(spec: Spec, dev: Arc<GpuDevice>) -> Result<GpuMlp> {
         let n = spec.param_count;
         if n >= 1 << 31 || spec.buffer_count >= 1 << 31 {
@@ -233,12 +151,10 @@ impl GpuMlp {
             m,
             v,
             stats,
-            adam_t: 0,
-            batches_tracked: 0,
+            state: MlpState::default(),
             work: None,
             lay: Work::default(),
             cap: 0,
-            last: None,
         })
     }
 
@@ -246,53 +162,14 @@ impl GpuMlp {
         &self.dev
     }
 
-    fn buf(&self, which: Which) -> (&GpuBuf, usize) {
+    fn buf(&self, which: Buffer) -> &GpuBuf {
         match which {
-            Which::Params => (&self.params, self.spec.param_count),
-            Which::Grads => (&self.grads, self.spec.param_count),
-            Which::M => (&self.m, self.spec.param_count),
-            Which::V => (&self.v, self.spec.param_count),
-            Which::Buffers => (&self.stats, self.spec.buffer_count),
+            Buffer::Params => &self.params,
+            Buffer::Grads => &self.grads,
+            Buffer::AdamM => &self.m,
+            Buffer::AdamV => &self.v,
+            Buffer::Running => &self.stats,
         }
-    }
-
-    /// Copies a flat buffer out (waits for the GPU).
-    pub fn get(&self, which: Which) -> Result<Vec<f32>> {
-        let (b, n) = self.buf(which);
-        read_f32(&self.dev, b, 0, n)
-    }
-
-    /// Copies a flat buffer in; `data` must have the buffer's size and be finite.
-    pub fn set(&mut self, which: Which, data: &[f32]) -> Result<()> {
-        let (b, n) = self.buf(which);
-        let name = which.name();
-        if data.len() != n {
-            return Err(bad_arg!("{name} has {n} values, got {}", data.len()));
-        }
-        if let Some(i) = data.iter().position(|x| !x.is_finite()) {
-            return Err(bad_arg!(
-                "{name}[{i}] is {}, expected a finite number",
-                data[i]
-            ));
-        }
-        self.dev.write(b, 0, bytemuck::cast_slice(data))
-    }
-
-    /// Rows of the last forward (0 before any).
-    pub fn last_rows(&self) -> usize {
-        self.last.map(|l| l.0).unwrap_or(0)
-    }
-
-    /// The same checks as `CpuMlp::check_rows`, plus the GPU's dispatch limits.
-    pub fn check_rows(&self, rows: usize, train: bool) -> Result<()> {
-        self.spec.check_rows(rows, train)?;
-        let max_rows = TILE * self.dev.limits.max_compute_workgroups_per_dimension as usize;
-        if rows > max_rows {
-            return Err(bad_arg!(
-                "batch size {rows} is too large for this GPU (at most {max_rows} rows per dispatch)"
-            ));
-        }
-        Ok(())
     }
 
     /// Grows the work buffer to hold `rows` rows (never shrinks; the contents are lost when it grows).
@@ -316,7 +193,7 @@ impl GpuMlp {
         self.work = Some(self.dev.buffer("work", bytes)?);
         self.lay = lay;
         self.cap = rows;
-        self.last = None;
+        self.state.forget_forward();
         Ok(())
     }
 
@@ -325,32 +202,67 @@ impl GpuMlp {
             .as_ref()
             .expect("reserve() allocates the work buffer before any recording")
     }
+}
 
-    /// The output of the last forward, `[rows, output]` row-major (inside a GAN step: that step's generated batch);
-    /// waits for the GPU.
-    pub fn output(&self) -> Result<Vec<f32>> {
-        let rows = self.last_rows();
-        if rows == 0 {
-            return Err(bad_state!("no forward has run yet"));
-        }
-        let out = *self.lay.a.last().expect("an MLP has layers");
-        read_f32(&self.dev, self.work(), out, rows * self.spec.output())
+/// Reads `out.len()` floats at element `offset` of `b` into `out` (waits for the GPU).
+pub(crate) fn read_f32(dev: &GpuDevice, b: &GpuBuf, offset: usize, out: &mut [f32]) -> Result<()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let r = dev.execute(
+        Batch::new(),
+        &[Read {
+            buf: b,
+            offset: offset as u64 * 4,
+            len: out.len() as u64 * 4,
+        }],
+    )?;
+    copy_f32(out, &r[0]);
+    Ok(())
+}
+
+/// Copies the bytes of `n` floats read back from the GPU into `dst [n]`.
+pub(crate) fn copy_f32(dst: &mut [f32], bytes: &[u8]) {
+    bytemuck::cast_slice_mut::<f32, u8>(dst).copy_from_slice(bytes);
+}
+
+impl MlpBackend for GpuMlp {
+    fn spec(&self) -> &Spec {
+        &self.spec
     }
 
-    /// Forward over `x [rows, input]`; returns the output `[rows, output]`.
-    pub fn forward(&mut self, x: &[f32], rows: usize, train: bool) -> Result<Vec<f32>> {
-        self.check_rows(rows, train)?;
-        let need = rows * self.spec.input;
-        if x.len() != need {
+    fn state(&self) -> &MlpState {
+        &self.state
+    }
+
+    fn state_mut(&mut self) -> &mut MlpState {
+        &mut self.state
+    }
+
+    /// A dispatch covers at most `TILE` rows per workgroup along one grid dimension.
+    fn check_batch_limits(&self, rows: usize) -> Result<()> {
+        let max_rows = TILE * self.dev.limits.max_compute_workgroups_per_dimension as usize;
+        if rows > max_rows {
             return Err(bad_arg!(
-                "forward: input has {} values, expected {need} (batch {rows} x input {})",
-                x.len(),
-                self.spec.input
+                "batch size {rows} is too large for this GPU (at most {max_rows} rows per dispatch)"
             ));
         }
-        self.reserve(rows)?;
+        Ok(())
+    }
+
+    fn read(&self, which: Buffer, out: &mut [f32]) -> Result<()> {
+        read_f32(&self.dev, self.buf(which), 0, out)
+    }
+
+    fn write(&mut self, which: Buffer, src: &[f32]) -> Result<()> {
         self.dev
-            .write(self.work(), self.lay.x as u64 * 4, bytemuck::cast_slice(x))?;
+            .write(self.buf(which), 0, bytemuck::cast_slice(src))
+    }
+
+    fn run_forward(&mut self, x: &[f32], rows: usize, train: bool, y: &mut [f32]) -> Result<()> {
+        self.reserve(rows)?;
+        let x_at = self.lay.x as u64 * 4;
+        self.dev.write(self.work(), x_at, bytemuck::cast_slice(x))?;
         let mut b = Batch::new();
         self.record_forward(&mut b, rows, train)?;
         let out = *self.lay.a.last().expect("an MLP has layers");
@@ -359,445 +271,42 @@ impl GpuMlp {
             &[Read {
                 buf: self.work(),
                 offset: out as u64 * 4,
-                len: (rows * self.spec.output() * 4) as u64,
+                len: y.len() as u64 * 4,
             }],
         )?;
-        Ok(bytemuck::pod_collect_to_vec(&r[0]))
+        copy_f32(y, &r[0]);
+        Ok(())
     }
 
-    /// Backward from `dout [rows, output]` (rows of the last forward); writes the parameter gradients (overwriting)
-    /// and returns d loss / d input `[rows, input]`.
-    pub fn backward(&mut self, dout: &[f32]) -> Result<Vec<f32>> {
-        let Some((rows, _)) = self.last else {
-            return Err(bad_state!("backward called before any forward"));
-        };
-        let need = rows * self.spec.output();
-        if dout.len() != need {
-            return Err(bad_arg!(
-                "backward: output gradient has {} values, expected {need} (batch {rows} x output {})",
-                dout.len(),
-                self.spec.output()
-            ));
-        }
-        self.dev.write(
-            self.work(),
-            self.lay.g0 as u64 * 4,
-            bytemuck::cast_slice(dout),
-        )?;
+    fn run_backward(&mut self, rows: usize, dy: &[f32], dx: &mut [f32]) -> Result<()> {
+        let g0_at = self.lay.g0 as u64 * 4;
+        self.dev
+            .write(self.work(), g0_at, bytemuck::cast_slice(dy))?;
         let mut b = Batch::new();
-        let dx = self
+        let at = self
             .record_backward(&mut b, rows, self.lay.g0, false, true, InputGrad::Own)?
             .expect("input gradient requested");
         let r = self.dev.execute(
             b,
             &[Read {
                 buf: self.work(),
-                offset: dx as u64 * 4,
-                len: (rows * self.spec.input * 4) as u64,
+                offset: at as u64 * 4,
+                len: dx.len() as u64 * 4,
             }],
         )?;
-        Ok(bytemuck::pod_collect_to_vec(&r[0]))
+        copy_f32(dx, &r[0]);
+        Ok(())
     }
 
-    /// One Adam step over all parameters with the current gradients.
-    pub fn adam_step(&mut self, c: AdamConfig) -> Result<()> {
+    fn read_output(&self, _rows: usize, out: &mut [f32]) -> Result<()> {
+        let at = *self.lay.a.last().expect("an MLP has layers");
+        read_f32(&self.dev, self.work(), at, out)
+    }
+
+    fn run_adam(&mut self, c: AdamConfig) -> Result<()> {
         let mut b = Batch::new();
         self.record_adam(&mut b, c)?;
         self.dev.execute(b, &[])?;
         Ok(())
     }
-
-    /// Records the forward over the work buffer's input rows `[rows, input]` (call `reserve(rows)` first).
-    pub(crate) fn record_forward(&mut self, b: &mut Batch, rows: usize, train: bool) -> Result<()> {
-        self.check_rows(rows, train)?;
-        if rows > self.cap {
-            return Err(bad_state!(
-                "forward over {rows} rows with a work buffer for {}",
-                self.cap
-            ));
-        }
-        let dev = &self.dev;
-        let work = self.work();
-        let bind = dev.bind([
-            Some(work),
-            Some(&self.params),
-            Some(work),
-            Some(&self.stats),
-            None,
-            None,
-        ])?;
-        let lay = &self.lay;
-        let inv = 1.0f32 / rows as f32;
-        let unbias = rows as f32 / (rows as f32 - 1.0);
-        for (i, l) in self.spec.layers.iter().enumerate() {
-            let x_off = if i == 0 { lay.x } else { lay.a[i - 1] };
-            let (act, slope) = act_code(l.act);
-            let mut u = LinearU {
-                act,
-                slope,
-                bias: l.b as u32,
-                ..Default::default()
-            };
-            u.g[0] = GemmDesc {
-                m: rows as u32,
-                n: l.out as u32,
-                k: l.inp as u32,
-                b_src: 1,
-                a_off: x_off as u32,
-                a_rs: l.inp as u32,
-                a_cs: 1,
-                b_off: l.w as u32,
-                b_rs: 1,
-                b_cs: l.inp as u32,
-                c_off: lay.a[i] as u32,
-                c_rs: l.out as u32,
-                c_dst: 2,
-                ..Default::default()
-            };
-            let (splits, kc) = self.splits(rows, l.out, l.inp);
-            u.g[0].splits = splits as u32;
-            u.g[0].kc = kc as u32;
-            let mode = match l.bn {
-                _ if splits > 1 => 4,
-                None => 0,
-                Some(_) if !train => 1,
-                Some(_) if rows <= FUSED_BN_ROWS => 2,
-                Some(_) => 3,
-            };
-            if let Some(bn) = l.bn {
-                u.gamma = l.gamma as u32;
-                u.beta = l.beta as u32;
-                u.rmean = l.rmean as u32;
-                u.rvar = l.rvar as u32;
-                u.xhat = lay.xhat[i] as u32;
-                u.rstd = lay.rstd[i] as u32;
-                u.eps = bn.eps;
-                u.momentum = bn.momentum;
-                u.inv_rows = inv;
-                u.unbias = unbias;
-            }
-            if mode == 4 {
-                u.g[0].c_off = lay.part as u32;
-            }
-            let grid = [
-                l.out.div_ceil(TILE) as u32,
-                rows.div_ceil(TILE) as u32,
-                splits as u32,
-            ];
-            b.dispatch(&dev.pipeline(k_forward(mode))?, &bind, &u, grid);
-            if mode >= 3 {
-                let c = ColU {
-                    rows: rows as u32,
-                    n: l.out as u32,
-                    act,
-                    slope,
-                    mode: match l.bn {
-                        None => 0,
-                        Some(_) if train => 1,
-                        Some(_) => 2,
-                    },
-                    y_off: lay.a[i] as u32,
-                    xhat: u.xhat,
-                    rstd: u.rstd,
-                    gamma: u.gamma,
-                    beta: u.beta,
-                    rmean: u.rmean,
-                    rvar: u.rvar,
-                    g_b: l.b as u32,
-                    eps: u.eps,
-                    momentum: u.momentum,
-                    inv_rows: inv,
-                    unbias,
-                    parts: if mode == 4 { splits as u32 } else { 0 },
-                    part_off: lay.part as u32,
-                    ..Default::default()
-                };
-                b.dispatch(&dev.pipeline(K_EPILOGUE)?, &bind, &c, self.col_grid(l.out));
-            }
-        }
-        if train && self.spec.has_bn() {
-            self.batches_tracked += 1;
-        }
-        self.last = Some((rows, train));
-        Ok(())
-    }
-
-    /// Split-K for an `m x n` output over `k`: (slices, K extent per slice). One slice unless the grid has fewer
-    /// workgroups than `split_target`; then enough slices (of at least 4 K steps, at most 16, within the partial-product
-    /// region) to approach it.
-    fn splits(&self, m: usize, n: usize, k: usize) -> (usize, usize) {
-        let none = (1, k.max(1));
-        let target = self.split_target as usize;
-        let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
-        if target == 0 || tiles >= target {
-            return none;
-        }
-        let steps = k.div_ceil(KSTEP);
-        let s = target
-            .div_ceil(tiles)
-            .min(steps / MIN_SLICE_STEPS)
-            .min(MAX_SPLITS)
-            .min(self.lay.part_len / (m * n).max(1));
-        if s <= 1 {
-            return none;
-        }
-        let kc = steps.div_ceil(s) * KSTEP;
-        (k.div_ceil(kc), kc)
-    }
-
-    fn col_grid(&self, n: usize) -> [u32; 3] {
-        grid1d(
-            n.div_ceil(COLS) as u32,
-            self.dev.limits.max_compute_workgroups_per_dimension,
-        )
-    }
-
-    /// Records the backward over the first `rows` rows of the last forward, reading the output gradient `[rows, output]`
-    /// at element `dout` of the work buffer (consumed: used as scratch): d loss / d output, or, when `dout_ready`,
-    /// already multiplied by the last block's act' (d loss / d z). Writes the parameter gradients when `param_grads`;
-    /// the input gradient per `input`. Returns the element offset of the input gradient for `InputGrad::Own`.
-    ///
-    /// Per block: a column pass (block.wgsl `backward`) only where a reduction over the batch must precede the GEMMs
-    /// (BatchNorm) or act' is still to be applied; then one GEMM dispatch for dW (with db from a column of ones when no
-    /// column pass computed it) and dx (with the receiving block's act' in its epilogue).
-    pub(crate) fn record_backward(
-        &self,
-        b: &mut Batch,
-        rows: usize,
-        dout: usize,
-        dout_ready: bool,
-        param_grads: bool,
-        input: InputGrad,
-    ) -> Result<Option<usize>> {
-        let Some((last_rows, train)) = self.last else {
-            return Err(bad_state!("backward called before any forward"));
-        };
-        if rows > last_rows || (rows != last_rows && train && self.spec.has_bn()) {
-            return Err(bad_state!(
-                "backward over {rows} rows of a forward over {last_rows} rows"
-            ));
-        }
-        let dev = &self.dev;
-        let work = self.work();
-        let lay = &self.lay;
-        let col_bind = dev.bind([
-            Some(work),
-            Some(&self.params),
-            Some(work),
-            Some(&self.grads),
-            None,
-            None,
-        ])?;
-        let inv = 1.0f32 / rows as f32;
-        let mut cur = dout;
-        let mut ready = dout_ready;
-        let mut result = None;
-        for i in (0..self.spec.layers.len()).rev() {
-            let l = &self.spec.layers[i];
-            let need_col = l.bn.is_some() || (!ready && l.act != Act::None);
-            if need_col {
-                let (act, slope) = if ready { (0, 0.0) } else { act_code(l.act) };
-                let c = ColU {
-                    rows: rows as u32,
-                    n: l.out as u32,
-                    act,
-                    slope,
-                    mode: match l.bn {
-                        None => 0,
-                        Some(_) if train => 1,
-                        Some(_) => 2,
-                    },
-                    write_grads: param_grads as u32,
-                    y_off: cur as u32,
-                    a_off: lay.a[i] as u32,
-                    xhat: lay.xhat[i] as u32,
-                    rstd: lay.rstd[i] as u32,
-                    gamma: l.gamma as u32,
-                    beta: l.beta as u32,
-                    g_b: l.b as u32,
-                    g_gamma: l.gamma as u32,
-                    g_beta: l.beta as u32,
-                    inv_rows: inv,
-                    ..Default::default()
-                };
-                b.dispatch(
-                    &dev.pipeline(K_COL_BACKWARD)?,
-                    &col_bind,
-                    &c,
-                    self.col_grid(l.out),
-                );
-            }
-            let other = if cur == lay.g1 { lay.g0 } else { lay.g1 };
-            // Where dx goes, and the act' (with its saved output) of the block that receives it.
-            let dx: Option<(&GpuBuf, usize, Receiver)> = if i > 0 {
-                let below = &self.spec.layers[i - 1];
-                Some((work, other, Some((below.act, lay.a[i - 1]))))
-            } else {
-                match input {
-                    InputGrad::None => None,
-                    InputGrad::Own => {
-                        result = Some(other);
-                        Some((work, other, None))
-                    }
-                    InputGrad::To(buf, off, act) => Some((buf, off, act)),
-                }
-            };
-            let x_off = if i == 0 { lay.x } else { lay.a[i - 1] };
-            let mut u = LinearU::default();
-            let mut count = 0usize;
-            let (mut tiles_m, mut tiles_n, mut slices) = (0usize, 0usize, 0usize);
-            if param_grads {
-                // dW[out, inp] = dpre^T x, and db = sum_rows dpre as an extra column of ones unless the column pass
-                // computed it.
-                let ones = !(need_col && param_grads);
-                let n = l.inp + ones as usize;
-                u.g[count] = GemmDesc {
-                    m: l.out as u32,
-                    n: n as u32,
-                    k: rows as u32,
-                    b_src: 2,
-                    a_off: cur as u32,
-                    a_rs: 1,
-                    a_cs: l.out as u32,
-                    b_off: x_off as u32,
-                    b_rs: l.inp as u32,
-                    b_cs: 1,
-                    c_off: l.w as u32,
-                    c_rs: l.inp as u32,
-                    c_dst: 3,
-                    ones: ones as u32,
-                    db_off: l.b as u32,
-                    splits: 1,
-                    kc: rows as u32,
-                    ..Default::default()
-                };
-                count += 1;
-                slices += 1;
-                tiles_m = tiles_m.max(l.out.div_ceil(TILE));
-                tiles_n = tiles_n.max(n.div_ceil(TILE));
-            }
-            let mut split_dx: Option<ColU> = None;
-            if let Some((_, off, recv)) = dx {
-                // dx[rows, inp] = dpre W, times the receiving block's act' (split along K: partial products, then
-                // `splitk_sum` applies the act').
-                let (e_act, e_slope) = recv.map(|r| act_code(r.0)).unwrap_or((0, 0.0));
-                let e_a_off = recv.map(|r| r.1 as u32).unwrap_or(0);
-                let (splits, kc) = self.splits(rows, l.inp, l.out);
-                let mut d = GemmDesc {
-                    m: rows as u32,
-                    n: l.inp as u32,
-                    k: l.out as u32,
-                    b_src: 1,
-                    a_off: cur as u32,
-                    a_rs: l.out as u32,
-                    a_cs: 1,
-                    b_off: l.w as u32,
-                    b_rs: l.inp as u32,
-                    b_cs: 1,
-                    c_off: off as u32,
-                    c_rs: l.inp as u32,
-                    c_dst: 4,
-                    e_act,
-                    e_slope,
-                    e_a_off,
-                    splits: splits as u32,
-                    kc: kc as u32,
-                    ..Default::default()
-                };
-                if splits > 1 {
-                    d.c_off = lay.part as u32;
-                    d.c_dst = 2;
-                    split_dx = Some(ColU {
-                        rows: rows as u32,
-                        n: l.inp as u32,
-                        act: e_act,
-                        slope: e_slope,
-                        y_off: off as u32,
-                        a_off: e_a_off,
-                        parts: splits as u32,
-                        part_off: lay.part as u32,
-                        ..Default::default()
-                    });
-                }
-                u.g[count] = d;
-                count += 1;
-                slices += splits;
-                tiles_m = tiles_m.max(rows.div_ceil(TILE));
-                tiles_n = tiles_n.max(l.inp.div_ceil(TILE));
-            }
-            if count > 0 {
-                let bind = dev.bind([
-                    Some(work),
-                    Some(&self.params),
-                    Some(work),
-                    Some(&self.grads),
-                    Some(dx.map(|d| d.0).unwrap_or(work)),
-                    None,
-                ])?;
-                let grid = [tiles_n as u32, tiles_m as u32, slices as u32];
-                b.dispatch(&dev.pipeline(K_BACKWARD)?, &bind, &u, grid);
-                if let Some(c) = split_dx {
-                    let n = rows * l.inp;
-                    let grid = grid1d(
-                        n.div_ceil(256) as u32,
-                        dev.limits.max_compute_workgroups_per_dimension,
-                    );
-                    b.dispatch(&dev.pipeline(K_SPLITK_SUM)?, &bind, &c, grid);
-                }
-            }
-            if i > 0 {
-                cur = other;
-                ready = true;
-            }
-        }
-        Ok(result)
-    }
-
-    /// Records one Adam step (counts it in `adam_t`).
-    pub(crate) fn record_adam(&mut self, b: &mut Batch, c: AdamConfig) -> Result<()> {
-        self.adam_t += 1;
-        let t = self.adam_t;
-        let bc1 = 1.0 - c.b1.powf(t as f64);
-        let bc2 = 1.0 - c.b2.powf(t as f64);
-        let u = AdamU {
-            n: self.spec.param_count as u32,
-            step: (c.lr / bc1) as f32,
-            bc2s: bc2.sqrt() as f32,
-            w1: (1.0 - c.b1) as f32,
-            w2: (1.0 - c.b2) as f32,
-            b2: c.b2 as f32,
-            eps: c.eps as f32,
-            ..Default::default()
-        };
-        let bind = self.dev.bind([
-            Some(&self.params),
-            Some(&self.grads),
-            Some(&self.m),
-            Some(&self.v),
-            None,
-            None,
-        ])?;
-        let grid = grid1d(
-            self.spec.param_count.div_ceil(256) as u32,
-            self.dev.limits.max_compute_workgroups_per_dimension,
-        );
-        b.dispatch(&self.dev.pipeline(K_ADAM)?, &bind, &u, grid);
-        Ok(())
-    }
-}
-
-/// Reads `n` floats at element `offset` of `b` (waits for the GPU).
-pub(crate) fn read_f32(dev: &GpuDevice, b: &GpuBuf, offset: usize, n: usize) -> Result<Vec<f32>> {
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    let r = dev.execute(
-        Batch::new(),
-        &[Read {
-            buf: b,
-            offset: offset as u64 * 4,
-            len: n as u64 * 4,
-        }],
-    )?;
-    Ok(bytemuck::pod_collect_to_vec(&r[0]))
 }

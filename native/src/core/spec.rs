@@ -261,13 +261,14 @@ pub fn check_gan(g: &Spec, d: &Spec, batch_size: usize) -> Result<()> {
     Ok(())
 }
 
-/// Checks a GAN's dataset, `pixels [count, features]` u8, for batches of `batch` (every backend).
+/// Checks a GAN's dataset, `pixels [count, features]` u8, for batches of `batch` (every backend); `g_has_bn`: whether
+/// the generator has BatchNorm (it cannot train on a batch of 1).
 pub fn check_gan_data(
     pixels: usize,
     count: usize,
     features: usize,
     batch: usize,
-    g: &Spec,
+    g_has_bn: bool,
 ) -> Result<()> {
     if count == 0 {
         return Err(bad_arg!("dataset must hold at least 1 image, got 0"));
@@ -283,7 +284,7 @@ pub fn check_gan_data(
             "dataset of {count} images is too large (at most 2^32 - 1)"
         ));
     }
-    if g.has_bn() && count % batch == 1 {
+    if g_has_bn && count % batch == 1 {
         return Err(bad_arg!(
             "the last batch of every epoch would hold 1 image ({count} images, batch size {batch}), which BatchNorm \
              cannot train on; choose another batch size"

@@ -1,0 +1,90 @@
+//! Hyperparameters, validated where they are made.
+
+use crate::error::{bad_arg, Error, Result};
+
+/// Adam hyperparameters (PyTorch's update with bias correction).
+#[derive(Clone, Copy, Debug)]
+pub struct AdamConfig {
+    pub lr: f64,
+    pub b1: f64,
+    pub b2: f64,
+    pub eps: f64,
+}
+
+impl AdamConfig {
+    /// Checks and builds: every value finite, `lr >= 0`, both betas in [0, 1), `eps >= 0`.
+    pub fn new(lr: f64, b1: f64, b2: f64, eps: f64) -> Result<AdamConfig> {
+        let lr = finite(lr, "lr")?;
+        let (b1, b2, eps) = (finite(b1, "b1")?, finite(b2, "b2")?, finite(eps, "eps")?);
+        if lr < 0.0 {
+            return Err(bad_arg!("lr must be >= 0, got {lr}"));
+        }
+        if !(0.0..1.0).contains(&b1) || !(0.0..1.0).contains(&b2) {
+            return Err(bad_arg!("betas must be in [0, 1), got ({b1}, {b2})"));
+        }
+        if eps < 0.0 {
+            return Err(bad_arg!("eps must be >= 0, got {eps}"));
+        }
+        Ok(AdamConfig { lr, b1, b2, eps })
+    }
+}
+
+/// The divergence of an Adam update outside a GAN run (on one MLP, or on caller buffers).
+pub fn adam_diverged() -> Error {
+    Error::diverged(
+        None,
+        "a parameter became NaN or infinite after the Adam update",
+    )
+}
+
+fn finite(x: f64, what: &str) -> Result<f64> {
+    if x.is_finite() {
+        Ok(x)
+    } else {
+        Err(bad_arg!("{what} must be a finite number, got {x}"))
+    }
+}
+
+/// A GAN trainer's settings.
+#[derive(Clone, Copy, Debug)]
+pub struct GanConfig {
+    /// Images per step (the last batch of an epoch may be shorter).
+    pub batch_size: usize,
+    pub adam_g: AdamConfig,
+    pub adam_d: AdamConfig,
+    /// Seed of the noise and the shuffles.
+    pub seed: u64,
+}
+
+impl GanConfig {
+    /// Parses `{"batch_size", "lr", "b1", "b2", "eps", "seed"}` (one Adam setting for both networks; seed an integer
+    /// below 2^53). The batch size is checked against the networks by `spec::check_gan`.
+    pub fn parse(json: &str) -> Result<GanConfig> {
+        let v: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| bad_arg!("GAN config is not JSON ({e})"))?;
+        let num = |k: &str| -> Result<f64> {
+            v[k].as_f64()
+                .filter(|x| x.is_finite())
+                .ok_or_else(|| bad_arg!("GAN config: {k} must be a finite number, got {}", v[k]))
+        };
+        let batch = v["batch_size"].as_u64().ok_or_else(|| {
+            bad_arg!(
+                "GAN config: batch_size must be a positive integer, got {}",
+                v["batch_size"]
+            )
+        })?;
+        let seed = v["seed"].as_u64().ok_or_else(|| {
+            bad_arg!(
+                "GAN config: seed must be a non-negative integer, got {}",
+                v["seed"]
+            )
+        })?;
+        let adam = AdamConfig::new(num("lr")?, num("b1")?, num("b2")?, num("eps")?)?;
+        Ok(GanConfig {
+            batch_size: usize::try_from(batch).unwrap_or(usize::MAX),
+            adam_g: adam,
+            adam_d: adam,
+            seed,
+        })
+    }
+}

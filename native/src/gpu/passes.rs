@@ -1,0 +1,587 @@
+//! The recorded passes of a [`GpuMlp`]: the forward and the backward, block by block as explicit pairs (as the CPU's
+//! `block_forward` / `block_backward`), and Adam. Nothing here runs: every function appends dispatches to a [`Batch`].
+//!
+//! Work-buffer regions (element offsets in `GpuMlp::lay`, shapes for `rows` rows of a buffer sized for `cap`):
+//! `x [rows, input]` the forward's input; per block `i`: `a_i [rows, out]` its output, `xhat_i [rows, out]` and
+//! `rstd_i [out]` (BatchNorm blocks); `g0`, `g1 [rows, max_width]` the gradient ping-pong buffers; `aux [rows, output]`
+//! a second output gradient; `part` the split-K partial products. Block `i` reads `x_i` = `x` (i = 0) or `a_{i-1}`.
+//!
+//! Dispatches per block (see linear.wgsl / block.wgsl):
+//! - forward: 1 (Linear + bias + activation; + BatchNorm with running statistics; + train-mode BatchNorm when the batch
+//!   has at most 64 rows, so one workgroup's row tile holds it), or 2 (GEMM writing `pre` or split-K partial products,
+//!   then `epilogue` reducing over all rows / slices);
+//! - backward: 1 GEMM dispatch computing dW, db (a column of ones) and dx together (grid z selects which; dx leaves
+//!   multiplied by act' of the block below), preceded by a column pass (activation', BatchNorm backward, bias / gamma /
+//!   beta gradients) only for BatchNorm blocks and for the top block when the caller's gradient lacks its act'; a split
+//!   dx GEMM adds `splitk_sum`.
+
+use super::device::{grid1d, Batch, GpuBuf, Kernel, Shader};
+use super::mlp::{GpuMlp, COLS, FUSED_BN_ROWS, KSTEP, MAX_SPLITS, MIN_SLICE_STEPS, TILE};
+use super::uniforms::{AdamU, ColU, GemmDesc, LinearU};
+use crate::core::spec::Act;
+use crate::core::AdamConfig;
+use crate::error::{bad_state, Result};
+use std::sync::Arc;
+
+pub(crate) const K_BACKWARD: Kernel = Kernel::new(Shader::Linear, "backward");
+pub(crate) const K_EPILOGUE: Kernel = Kernel::new(Shader::Block, "epilogue");
+pub(crate) const K_SPLITK_SUM: Kernel = Kernel::new(Shader::Block, "splitk_sum");
+pub(crate) const K_COL_BACKWARD: Kernel = Kernel::new(Shader::Block, "backward");
+pub(crate) const K_ADAM: Kernel = Kernel::new(Shader::Adam, "adam");
+
+/// linear.wgsl `forward` modes (its `MODE` override; the header explains each).
+const FWD_PLAIN: u32 = 0;
+const FWD_BN_EVAL: u32 = 1;
+const FWD_BN_FUSED: u32 = 2;
+const FWD_BN_TWO_PASS: u32 = 3;
+const FWD_SPLIT_K: u32 = 4;
+
+pub(crate) fn k_forward(mode: u32) -> Kernel {
+    Kernel::with_mode(Shader::Linear, "forward", mode)
+}
+
+/// The WGSL code of an activation and its slope.
+pub(crate) fn act_code(a: Act) -> (u32, f32) {
+    match a {
+        Act::None => (0, 0.0),
+        Act::LeakyRelu(s) => (1, s),
+        Act::Tanh => (2, 0.0),
+        Act::Sigmoid => (3, 0.0),
+    }
+}
+
+/// The forward mode of a block: split K whenever it is split, else by BatchNorm, mode and batch size.
+fn forward_mode(bn: bool, train: bool, rows: usize, splits: usize) -> u32 {
+    match () {
+        _ if splits > 1 => FWD_SPLIT_K,
+        _ if !bn => FWD_PLAIN,
+        _ if !train => FWD_BN_EVAL,
+        _ if rows <= FUSED_BN_ROWS => FWD_BN_FUSED,
+        _ => FWD_BN_TWO_PASS,
+    }
+}
+
+/// block.wgsl `ColU.mode`: 0 no BatchNorm, 1 BatchNorm with batch statistics (train), 2 with running ones (eval).
+fn col_mode(bn: bool, train: bool) -> u32 {
+    match (bn, train) {
+        (false, _) => 0,
+        (true, true) => 1,
+        (true, false) => 2,
+    }
+}
+
+/// Where the backward writes d loss / d input.
+#[derive(Clone, Copy)]
+pub(crate) enum InputGrad<'a> {
+    /// Not wanted.
+    None,
+    /// Into this MLP's gradient ping-pong buffers (the offset is returned).
+    Own,
+    /// Into another buffer (another MLP's work buffer) at this element offset; with the activation of the block that
+    /// receives it and the offset of that block's saved output in the same buffer, to apply its act' on the way.
+    To(&'a GpuBuf, usize, Receiver),
+}
+
+/// The activation of the block that receives an input gradient, and the offset of its saved output.
+pub(crate) type Receiver = Option<(Act, usize)>;
+
+/// Where one block's dx goes: the buffer, the element offset of `dx [rows, inp]` in it, and its receiver.
+type DxDest<'a> = (&'a GpuBuf, usize, Receiver);
+
+/// What every block of one backward pass shares.
+#[derive(Clone, Copy)]
+struct BackwardPass {
+    /// Rows of the backward (the first rows of the last forward).
+    rows: usize,
+    /// Whether the last forward trained (BatchNorm used batch statistics).
+    train: bool,
+    /// Whether to write the parameter gradients.
+    param_grads: bool,
+}
+
+impl GpuMlp {
+    /// Element offset of block `i`'s input `x_i [rows, inp]` in the work buffer.
+    fn block_input(&self, i: usize) -> usize {
+        if i == 0 {
+            self.lay.x
+        } else {
+            self.lay.a[i - 1]
+        }
+    }
+
+    fn col_grid(&self, n: usize) -> [u32; 3] {
+        grid1d(
+            n.div_ceil(COLS) as u32,
+            self.dev.limits.max_compute_workgroups_per_dimension,
+        )
+    }
+
+    /// Split-K for an `m x n` output over `k`: (slices, K extent per slice). One slice unless the grid has fewer
+    /// workgroups than `split_target`; then enough slices (of at least 4 K steps, at most 16, within the partial-product
+    /// region) to approach it.
+    fn splits(&self, m: usize, n: usize, k: usize) -> (usize, usize) {
+        let none = (1, k.max(1));
+        let target = self.split_target as usize;
+        let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
+        if target == 0 || tiles >= target {
+            return none;
+        }
+        let steps = k.div_ceil(KSTEP);
+        let s = target
+            .div_ceil(tiles)
+            .min(steps / MIN_SLICE_STEPS)
+            .min(MAX_SPLITS)
+            .min(self.lay.part_len / (m * n).max(1));
+        if s <= 1 {
+            return none;
+        }
+        let kc = steps.div_ceil(s) * KSTEP;
+        (k.div_ceil(kc), kc)
+    }
+
+    // -----------------------------------------------------------------------------------------------------------------
+    // Forward
+
+    /// Records the forward over the work buffer's input rows `x [rows, input]` (call `reserve(rows)` first), block by
+    /// block; records it in the state (train mode counts in `batches_tracked`).
+    pub(crate) fn record_forward(&mut self, b: &mut Batch, rows: usize, train: bool) -> Result<()> {
+        if rows > self.cap {
+            return Err(bad_state!(
+                "forward over {rows} rows with a work buffer for {}",
+                self.cap
+            ));
+        }
+        let work = self.work();
+        // b0 the blocks' inputs (work)  b1 params  b2 the blocks' outputs, xhat, rstd (work)  b3 running stats
+        let bind = self.dev.bind([
+            Some(work),
+            Some(&self.params),
+            Some(work),
+            Some(&self.stats),
+            None,
+            None,
+        ])?;
+        for i in 0..self.spec.layers.len() {
+            self.record_block_forward(b, &bind, i, rows, train)?;
+        }
+        self.state.forwarded(&self.spec, rows, train);
+        Ok(())
+    }
+
+    /// Block `i` forward: `a_i [rows, out] = act(BN(x_i [rows, inp] W^T + b))`, saving `xhat_i [rows, out]` and
+    /// `rstd_i [out]` for BatchNorm (train mode also updates the running statistics). linear.wgsl `forward`, then
+    /// block.wgsl `epilogue` when the batch statistics span several row tiles or K is split.
+    fn record_block_forward(
+        &self,
+        b: &mut Batch,
+        bind: &Arc<wgpu::BindGroup>,
+        i: usize,
+        rows: usize,
+        train: bool,
+    ) -> Result<()> {
+        let l = &self.spec.layers[i];
+        let (splits, kc) = self.splits(rows, l.out, l.inp);
+        let mode = forward_mode(l.bn.is_some(), train, rows, splits);
+        let mut u = self.forward_uniform(i, rows);
+        u.g[0] = self.matmul_forward(i, rows, splits, kc);
+        let grid = [
+            l.out.div_ceil(TILE) as u32,
+            rows.div_ceil(TILE) as u32,
+            splits as u32,
+        ];
+        b.dispatch(&self.dev.pipeline(k_forward(mode))?, bind, &u, grid);
+        if mode >= FWD_BN_TWO_PASS {
+            let parts = if mode == FWD_SPLIT_K { splits } else { 0 };
+            let c = self.epilogue_uniform(i, &u, rows, train, parts);
+            b.dispatch(
+                &self.dev.pipeline(K_EPILOGUE)?,
+                bind,
+                &c,
+                self.col_grid(l.out),
+            );
+        }
+        Ok(())
+    }
+
+    /// The GEMM of block `i`'s forward, `y [rows, out] = x_i [rows, inp] W^T`: A = `x_i` (b0), B(k, n) = `W[n, k]`
+    /// (b1), C = `a_i` (b2), or the partial products of `splits` slices of `kc` along K.
+    fn matmul_forward(&self, i: usize, rows: usize, splits: usize, kc: usize) -> GemmDesc {
+        let l = &self.spec.layers[i];
+        let c_off = if splits > 1 {
+            self.lay.part
+        } else {
+            self.lay.a[i]
+        };
+        GemmDesc {
+            m: rows as u32,
+            n: l.out as u32,
+            k: l.inp as u32,
+            b_src: 1,
+            a_off: self.block_input(i) as u32,
+            a_rs: l.inp as u32,
+            a_cs: 1,
+            b_off: l.w as u32,
+            b_rs: 1,
+            b_cs: l.inp as u32,
+            c_off: c_off as u32,
+            c_rs: l.out as u32,
+            c_dst: 2,
+            splits: splits as u32,
+            kc: kc as u32,
+            ..Default::default()
+        }
+    }
+
+    /// linear.wgsl `LinearU` of block `i`'s forward without its GEMM: the bias and activation; for BatchNorm its
+    /// parameters, running statistics, `xhat_i`, `rstd_i` and the batch constants.
+    fn forward_uniform(&self, i: usize, rows: usize) -> LinearU {
+        let (l, lay) = (&self.spec.layers[i], &self.lay);
+        let (act, slope) = act_code(l.act);
+        let mut u = LinearU {
+            act,
+            slope,
+            bias: l.b as u32,
+            ..Default::default()
+        };
+        if let Some(bn) = l.bn {
+            u.gamma = l.gamma as u32;
+            u.beta = l.beta as u32;
+            u.rmean = l.rmean as u32;
+            u.rvar = l.rvar as u32;
+            u.xhat = lay.xhat[i] as u32;
+            u.rstd = lay.rstd[i] as u32;
+            u.eps = bn.eps;
+            u.momentum = bn.momentum;
+            u.inv_rows = 1.0f32 / rows as f32;
+            u.unbias = rows as f32 / (rows as f32 - 1.0);
+        }
+        u
+    }
+
+    /// block.wgsl `epilogue` of block `i`: finishes `a_i` from `pre` (two-pass BatchNorm) or from `parts` split-K
+    /// partial products (`parts` 0: none), with the fields of the block's forward uniform `u`.
+    fn epilogue_uniform(
+        &self,
+        i: usize,
+        u: &LinearU,
+        rows: usize,
+        train: bool,
+        parts: usize,
+    ) -> ColU {
+        let (l, lay) = (&self.spec.layers[i], &self.lay);
+        ColU {
+            rows: rows as u32,
+            n: l.out as u32,
+            act: u.act,
+            slope: u.slope,
+            mode: col_mode(l.bn.is_some(), train),
+            y_off: lay.a[i] as u32,
+            xhat: u.xhat,
+            rstd: u.rstd,
+            gamma: u.gamma,
+            beta: u.beta,
+            rmean: u.rmean,
+            rvar: u.rvar,
+            g_b: l.b as u32,
+            eps: u.eps,
+            momentum: u.momentum,
+            inv_rows: 1.0f32 / rows as f32,
+            unbias: rows as f32 / (rows as f32 - 1.0),
+            parts: parts as u32,
+            part_off: lay.part as u32,
+            ..Default::default()
+        }
+    }
+
+    // -----------------------------------------------------------------------------------------------------------------
+    // Backward
+
+    /// Records the backward over the first `rows` rows of the last forward, reading the output gradient `[rows, output]`
+    /// at element `dout` of the work buffer (consumed: used as scratch): d loss / d output, or, when `dout_ready`,
+    /// already multiplied by the last block's act' (d loss / d z). Writes the parameter gradients when `param_grads`;
+    /// the input gradient per `input`. Returns the element offset of the input gradient for `InputGrad::Own`.
+    ///
+    /// Per block, from the top: `record_block_backward`; the block's dx, times the act' of the block below, is the
+    /// next block's ready gradient, in the other ping-pong buffer.
+    pub(crate) fn record_backward(
+        &self,
+        b: &mut Batch,
+        rows: usize,
+        dout: usize,
+        dout_ready: bool,
+        param_grads: bool,
+        input: InputGrad,
+    ) -> Result<Option<usize>> {
+        let (_, train) = self.state.backward_over(&self.spec, rows)?;
+        let pass = BackwardPass {
+            rows,
+            train,
+            param_grads,
+        };
+        let (work, lay) = (self.work(), &self.lay);
+        let (mut cur, mut ready, mut result) = (dout, dout_ready, None);
+        for i in (0..self.spec.layers.len()).rev() {
+            let other = if cur == lay.g1 { lay.g0 } else { lay.g1 };
+            let dx = if i > 0 {
+                let below = &self.spec.layers[i - 1];
+                Some((work, other, Some((below.act, lay.a[i - 1]))))
+            } else {
+                match input {
+                    InputGrad::None => None,
+                    InputGrad::Own => {
+                        result = Some(other);
+                        Some((work, other, None))
+                    }
+                    InputGrad::To(buf, at, recv) => Some((buf, at, recv)),
+                }
+            };
+            self.record_block_backward(b, pass, i, cur, ready, dx)?;
+            (cur, ready) = (other, true);
+        }
+        Ok(result)
+    }
+
+    /// Block `i` backward from its gradient `dz [rows, out]` at `dz` (d loss / d a_i, or d loss / d z_i when `ready`):
+    /// a column pass only where a reduction over the batch must precede the GEMMs (BatchNorm) or act' is still to be
+    /// applied, then the GEMMs (dW, db when no column pass computed it, and dx into `dx`).
+    fn record_block_backward(
+        &self,
+        b: &mut Batch,
+        pass: BackwardPass,
+        i: usize,
+        dz: usize,
+        ready: bool,
+        dx: Option<DxDest>,
+    ) -> Result<()> {
+        let l = &self.spec.layers[i];
+        let col = l.bn.is_some() || (!ready && l.act != Act::None);
+        if col {
+            self.record_col_backward(b, pass, i, dz, ready)?;
+        }
+        // With the column pass, db came from it; else the dW GEMM computes it from a column of ones.
+        let weight_grads = pass.param_grads.then_some(!col);
+        self.record_matmul_backward(b, pass.rows, i, dz, weight_grads, dx)
+    }
+
+    /// block.wgsl `backward` over block `i`'s `dz [rows, out]` at `dz`, in place: act' (unless `ready`), then the
+    /// BatchNorm backward (batch or running statistics), leaving d loss / d pre; writes db, dgamma, dbeta when the
+    /// pass writes parameter gradients.
+    fn record_col_backward(
+        &self,
+        b: &mut Batch,
+        pass: BackwardPass,
+        i: usize,
+        dz: usize,
+        ready: bool,
+    ) -> Result<()> {
+        let (l, lay) = (&self.spec.layers[i], &self.lay);
+        let (act, slope) = if ready { (0, 0.0) } else { act_code(l.act) };
+        let c = ColU {
+            rows: pass.rows as u32,
+            n: l.out as u32,
+            act,
+            slope,
+            mode: col_mode(l.bn.is_some(), pass.train),
+            write_grads: pass.param_grads as u32,
+            y_off: dz as u32,
+            a_off: lay.a[i] as u32,
+            xhat: lay.xhat[i] as u32,
+            rstd: lay.rstd[i] as u32,
+            gamma: l.gamma as u32,
+            beta: l.beta as u32,
+            g_b: l.b as u32,
+            g_gamma: l.gamma as u32,
+            g_beta: l.beta as u32,
+            inv_rows: 1.0f32 / pass.rows as f32,
+            ..Default::default()
+        };
+        let work = self.work();
+        // b0 dz (work)  b1 params  b2 saved a, xhat, rstd (work)  b3 grads
+        let bind = self.dev.bind([
+            Some(work),
+            Some(&self.params),
+            Some(work),
+            Some(&self.grads),
+            None,
+            None,
+        ])?;
+        b.dispatch(
+            &self.dev.pipeline(K_COL_BACKWARD)?,
+            &bind,
+            &c,
+            self.col_grid(l.out),
+        );
+        Ok(())
+    }
+
+    /// Block `i`'s GEMMs backward from `dpre [rows, out]` at `dpre`, in one linear.wgsl `backward` dispatch:
+    /// `dW [out, inp] = dpre^T x_i` when `weight_grads` is given (`Some(true)`: with `db [out]` from a column of ones)
+    /// and `dx [rows, inp] = dpre W` (times the receiver's act') into `dx` when given; `splitk_sum` after a split dx.
+    fn record_matmul_backward(
+        &self,
+        b: &mut Batch,
+        rows: usize,
+        i: usize,
+        dpre: usize,
+        weight_grads: Option<bool>,
+        dx: Option<DxDest>,
+    ) -> Result<()> {
+        let mut u = LinearU::default();
+        let (mut count, mut slices, mut tiles_m, mut tiles_n) = (0usize, 0usize, 0usize, 0usize);
+        let mut add = |g: GemmDesc| {
+            u.g[count] = g;
+            count += 1;
+            slices += g.splits as usize;
+            tiles_m = tiles_m.max((g.m as usize).div_ceil(TILE));
+            tiles_n = tiles_n.max((g.n as usize).div_ceil(TILE));
+        };
+        if let Some(ones) = weight_grads {
+            add(self.matmul_backward_weight(i, rows, dpre, ones));
+        }
+        let mut split_sum = None;
+        if let Some((_, at, recv)) = dx {
+            let (g, sum) = self.matmul_backward_input(i, rows, dpre, at, recv);
+            add(g);
+            split_sum = sum;
+        }
+        if count == 0 {
+            return Ok(());
+        }
+        let work = self.work();
+        // b0 dpre (work)  b1 params (W)  b2 x_i (work)  b3 grads  b4 the dx destination
+        let bind = self.dev.bind([
+            Some(work),
+            Some(&self.params),
+            Some(work),
+            Some(&self.grads),
+            Some(dx.map_or(work, |d| d.0)),
+            None,
+        ])?;
+        let grid = [tiles_n as u32, tiles_m as u32, slices as u32];
+        b.dispatch(&self.dev.pipeline(K_BACKWARD)?, &bind, &u, grid);
+        if let Some(c) = split_sum {
+            let n = rows * self.spec.layers[i].inp;
+            let maxd = self.dev.limits.max_compute_workgroups_per_dimension;
+            let grid = grid1d(n.div_ceil(256) as u32, maxd);
+            b.dispatch(&self.dev.pipeline(K_SPLITK_SUM)?, &bind, &c, grid);
+        }
+        Ok(())
+    }
+
+    /// `dW [out, inp] = dpre^T x_i` of block `i`: m = out, n = inp (+ 1 with `ones`: then `db [out] = sum_rows dpre`
+    /// goes to the bias gradient), k = rows; A(m, k) = `dpre[k, m]` (b0), B = `x_i` (b2), C -> grads (b3).
+    fn matmul_backward_weight(&self, i: usize, rows: usize, dpre: usize, ones: bool) -> GemmDesc {
+        let l = &self.spec.layers[i];
+        GemmDesc {
+            m: l.out as u32,
+            n: (l.inp + ones as usize) as u32,
+            k: rows as u32,
+            b_src: 2,
+            a_off: dpre as u32,
+            a_rs: 1,
+            a_cs: l.out as u32,
+            b_off: self.block_input(i) as u32,
+            b_rs: l.inp as u32,
+            b_cs: 1,
+            c_off: l.w as u32,
+            c_rs: l.inp as u32,
+            c_dst: 3,
+            ones: ones as u32,
+            db_off: l.b as u32,
+            splits: 1,
+            kc: rows as u32,
+            ..Default::default()
+        }
+    }
+
+    /// `dx [rows, inp] = dpre W` of block `i` into element `at` of the destination (b4), times act' of the receiving
+    /// block (its saved output read at `recv`'s offset there): m = rows, n = inp, k = out; A = `dpre` (b0), B = W (b1).
+    /// Split along K, the slices' partial products go to `part` and the returned block.wgsl `splitk_sum` uniform adds
+    /// them in order and applies the act'.
+    fn matmul_backward_input(
+        &self,
+        i: usize,
+        rows: usize,
+        dpre: usize,
+        at: usize,
+        recv: Receiver,
+    ) -> (GemmDesc, Option<ColU>) {
+        let l = &self.spec.layers[i];
+        let (e_act, e_slope) = recv.map_or((0, 0.0), |r| act_code(r.0));
+        let e_a_off = recv.map_or(0, |r| r.1 as u32);
+        let (splits, kc) = self.splits(rows, l.inp, l.out);
+        let mut g = GemmDesc {
+            m: rows as u32,
+            n: l.inp as u32,
+            k: l.out as u32,
+            b_src: 1,
+            a_off: dpre as u32,
+            a_rs: l.out as u32,
+            a_cs: 1,
+            b_off: l.w as u32,
+            b_rs: l.inp as u32,
+            b_cs: 1,
+            c_off: at as u32,
+            c_rs: l.inp as u32,
+            c_dst: 4,
+            e_act,
+            e_slope,
+            e_a_off,
+            splits: splits as u32,
+            kc: kc as u32,
+            ..Default::default()
+        };
+        if splits <= 1 {
+            return (g, None);
+        }
+        (g.c_off, g.c_dst) = (self.lay.part as u32, 2);
+        let sum = ColU {
+            rows: rows as u32,
+            n: l.inp as u32,
+            act: e_act,
+            slope: e_slope,
+            y_off: at as u32,
+            a_off: e_a_off,
+            parts: splits as u32,
+            part_off: self.lay.part as u32,
+            ..Default::default()
+        };
+        (g, Some(sum))
+    }
+
+    // -----------------------------------------------------------------------------------------------------------------
+    // Adam
+
+    /// Records one Adam step over all parameters with the current gradients (counts it in `adam_t`).
+    pub(crate) fn record_adam(&mut self, b: &mut Batch, c: AdamConfig) -> Result<()> {
+        self.state.adam_t += 1;
+        let t = self.state.adam_t;
+        let bc1 = 1.0 - c.b1.powf(t as f64);
+        let bc2 = 1.0 - c.b2.powf(t as f64);
+        let u = AdamU {
+            n: self.spec.param_count as u32,
+            step: (c.lr / bc1) as f32,
+            bc2s: bc2.sqrt() as f32,
+            w1: (1.0 - c.b1) as f32,
+            w2: (1.0 - c.b2) as f32,
+            b2: c.b2 as f32,
+            eps: c.eps as f32,
+            ..Default::default()
+        };
+        // b0 params  b1 grads  b2 m  b3 v
+        let bind = self.dev.bind([
+            Some(&self.params),
+            Some(&self.grads),
+            Some(&self.m),
+            Some(&self.v),
+            None,
+            None,
+        ])?;
+        let grid = grid1d(
+            self.spec.param_count.div_ceil(256) as u32,
+            self.dev.limits.max_compute_workgroups_per_dimension,
+        );
+        b.dispatch(&self.dev.pipeline(K_ADAM)?, &bind, &u, grid);
+        Ok(())
+    }
+}
