@@ -339,6 +339,38 @@ export function readSafetensors(bytes: Uint8Array, fileName: string): TensorMap 
   const fail = (what: string): never => {
     throw new Error(`Cannot read safetensors file "${fileName}": ${what}`);
   };
+  const { header, dataStart } = parseHeader(bytes, fail);
+  const dataLen = bytes.length - dataStart;
+  const out: TensorMap = new Map();
+  out.metadata = {};
+  const entries: RawEntry[] = [];
+  for (const [name, info] of Object.entries(header)) {
+    if (name === METADATA) out.metadata = parseMetadata(info, fail);
+    else entries.push(parseEntry(name, info, dataLen, fail));
+  }
+  checkCoverage(entries, dataLen, fail);
+  for (const e of entries) {
+    const { array, size } = DTYPES[e.dtype];
+    const data = new array((e.end - e.begin) / size); // [count] of the dtype
+    new Uint8Array(data.buffer).set(bytes.subarray(dataStart + e.begin, dataStart + e.end));
+    out.set(e.name, { dtype: e.dtype, shape: e.shape, data });
+  }
+  return out;
+}
+
+/** One tensor of the header, checked: its dtype, shape and byte range within the data. */
+interface RawEntry {
+  name: string;
+  dtype: Dtype;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+type Fail = (what: string) => never;
+
+/** The 8-byte length, the header's limits and duplicate-free scan, then the JSON object. */
+function parseHeader(bytes: Uint8Array, fail: Fail): { header: Record<string, unknown>; dataStart: number } {
   if (bytes.length < 8) fail(`the file has ${bytes.length} bytes, too short for the 8-byte header length`);
   const n = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
   if (n > BigInt(MAX_HEADER_BYTES)) fail(`header length ${n} is above the limit of ${MAX_HEADER_BYTES} bytes`);
@@ -355,48 +387,45 @@ export function readSafetensors(bytes: Uint8Array, fileName: string): TensorMap 
     fail(`the header is not valid JSON (${(e as Error).message})`);
   }
   if (typeof header !== "object" || header === null || Array.isArray(header)) fail("the header is not a JSON object");
-  const dataStart = 8 + headerLen;
-  const dataLen = bytes.length - dataStart;
+  return { header: header as Record<string, unknown>, dataStart: 8 + headerLen };
+}
 
-  const out: TensorMap = new Map();
-  out.metadata = {};
-  const entries: { name: string; dtype: Dtype; shape: number[]; begin: number; end: number }[] = [];
-  for (const [name, info] of Object.entries(header as Record<string, unknown>)) {
-    if (name === METADATA) {
-      if (typeof info !== "object" || info === null || Array.isArray(info)) fail(`"${METADATA}" is not an object`);
-      for (const [k, v] of Object.entries(info as Record<string, unknown>)) {
-        if (typeof v !== "string") fail(`"${METADATA}" entry "${k}" is ${JSON.stringify(v)}, not a string`);
-      }
-      out.metadata = info as Record<string, string>;
-      continue;
-    }
-    const bad = (what: string): never => fail(`tensor "${name}" ${what}`);
-    if (typeof info !== "object" || info === null || Array.isArray(info)) bad("is not described by an object");
-    const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
-    if (!isDtype(dtype)) bad(`has unsupported dtype ${JSON.stringify(dtype)}; expected F32, F64, I64 or U8`);
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-      bad(`has invalid shape ${JSON.stringify(shape)}`);
-    }
-    if (
-      !Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((d) => Number.isSafeInteger(d) && d >= 0)
-    ) {
-      bad(`has invalid data_offsets ${JSON.stringify(offsets)}`);
-    }
-    const [begin, end] = offsets as number[];
-    if (end < begin) bad(`has data_offsets [${begin}, ${end}] that end before they begin`);
-    if (end > dataLen) bad(`has data_offsets [${begin}, ${end}] beyond the ${dataLen} bytes of data`);
-    const shp = shape as number[];
-    const count = product(shp);
-    const size = DTYPES[dtype as Dtype].size;
-    if (count * size !== end - begin) {
-      bad(
-        `has shape ${fmtShape(shp)} of ${dtype} (${count * size} bytes) but data_offsets [${begin}, ${end}] span ${
-          end - begin
-        } bytes`,
-      );
-    }
-    entries.push({ name, dtype: dtype as Dtype, shape: shp, begin, end });
+function parseMetadata(info: unknown, fail: Fail): Record<string, string> {
+  if (typeof info !== "object" || info === null || Array.isArray(info)) fail(`"${METADATA}" is not an object`);
+  for (const [k, v] of Object.entries(info as Record<string, unknown>)) {
+    if (typeof v !== "string") fail(`"${METADATA}" entry "${k}" is ${JSON.stringify(v)}, not a string`);
   }
+  return info as Record<string, string>;
+}
+
+function parseEntry(name: string, info: unknown, dataLen: number, fail: Fail): RawEntry {
+  const bad = (what: string): never => fail(`tensor "${name}" ${what}`);
+  if (typeof info !== "object" || info === null || Array.isArray(info)) bad("is not described by an object");
+  const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
+  if (!isDtype(dtype)) bad(`has unsupported dtype ${JSON.stringify(dtype)}; expected F32, F64, I64 or U8`);
+  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    bad(`has invalid shape ${JSON.stringify(shape)}`);
+  }
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((d) => Number.isSafeInteger(d) && d >= 0)) {
+    bad(`has invalid data_offsets ${JSON.stringify(offsets)}`);
+  }
+  const [begin, end] = offsets as number[];
+  if (end < begin) bad(`has data_offsets [${begin}, ${end}] that end before they begin`);
+  if (end > dataLen) bad(`has data_offsets [${begin}, ${end}] beyond the ${dataLen} bytes of data`);
+  const shp = shape as number[];
+  const bytes = product(shp) * DTYPES[dtype as Dtype].size;
+  if (bytes !== end - begin) {
+    bad(
+      `has shape ${fmtShape(shp)} of ${dtype} (${bytes} bytes) but data_offsets [${begin}, ${end}] span ${
+        end - begin
+      } bytes`,
+    );
+  }
+  return { name, dtype: dtype as Dtype, shape: shp, begin, end };
+}
+
+/** The tensors tile the data exactly: no overlap, no gap, nothing left over. */
+function checkCoverage(entries: RawEntry[], dataLen: number, fail: Fail): void {
   entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let covered = 0;
   let prev = "";
@@ -405,29 +434,16 @@ export function readSafetensors(bytes: Uint8Array, fileName: string): TensorMap 
       fail(`tensor "${e.name}" at [${e.begin}, ${e.end}] overlaps tensor "${prev}" (which ends at ${covered})`);
     }
     if (e.begin > covered) {
-      fail(
-        `tensor "${e.name}" starts at ${e.begin}, leaving a gap of ${e.begin - covered} bytes after ${
-          prev ? `tensor "${prev}"` : "the header"
-        }`,
-      );
+      const after = prev ? `tensor "${prev}"` : "the header";
+      fail(`tensor "${e.name}" starts at ${e.begin}, leaving a gap of ${e.begin - covered} bytes after ${after}`);
     }
     covered = e.end;
     prev = e.name;
   }
   if (covered !== dataLen) {
-    fail(
-      `the tensors cover ${covered} bytes of data but the file has ${dataLen} (${
-        dataLen - covered
-      } bytes unaccounted for)`,
-    );
+    const left = dataLen - covered;
+    fail(`the tensors cover ${covered} bytes of data but the file has ${dataLen} (${left} bytes unaccounted for)`);
   }
-  for (const e of entries) {
-    const { array, size } = DTYPES[e.dtype];
-    const data = new array((e.end - e.begin) / size);
-    new Uint8Array(data.buffer).set(bytes.subarray(dataStart + e.begin, dataStart + e.end));
-    out.set(e.name, { dtype: e.dtype, shape: e.shape, data });
-  }
-  return out;
 }
 
 /** Options of {@linkcode readSafetensorsFile}. */
