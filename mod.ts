@@ -58,6 +58,7 @@ export {
   nativeNormal,
   nativePermutation,
   nativeSigmoidBce,
+  nativeSoftmaxCrossEntropy,
   type NativeTensorInfo,
   type NoiseDomain,
   SEED_ADAM,

@@ -40,7 +40,7 @@ interface Signature {
 export function rustExports(source: string): Map<string, Signature> {
   const body = source.split(/#\[cfg\(test\)\]/)[0];
   const out = new Map<string, Signature>();
-  const re = /#\[no_mangle\]\s*pub extern "C" fn (\w+)\s*\(([^)]*)\)\s*(?:->\s*([\w\s*]+?))?\s*\{/g;
+  const re = /#\[no_mangle\]\s*(?:#\[[^\]]*\]\s*)*pub extern "C" fn (\w+)\s*\(([^)]*)\)\s*(?:->\s*([\w\s*]+?))?\s*\{/g;
   for (const m of body.matchAll(re)) {
     const params = m[2].split(",").map((p) => p.trim()).filter((p) => p.length > 0);
     out.set(m[1], {
@@ -70,7 +70,8 @@ Deno.test('abi: the symbol table matches every extern "C" function of native/src
 });
 
 Deno.test("abi: the parser sees a changed signature", () => {
-  const src = `#[no_mangle]\npub extern "C" fn gan_x(a: u32, p: *const f32, n: usize) -> i64 {\n}\n` +
+  const src =
+    `#[no_mangle]\n#[allow(clippy::too_many_arguments)]\npub extern "C" fn gan_x(a: u32, p: *const f32, n: usize) -> i64 {\n}\n` +
     `#[no_mangle]\npub extern "C" fn gan_y() {\n}\n#[cfg(test)]\n#[no_mangle]\npub extern "C" fn gan_z() {}`;
   const got = rustExports(src);
   assert.deepEqual(Object.fromEntries(got), {

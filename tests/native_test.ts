@@ -23,7 +23,8 @@ import {
 } from "./reference/reference.ts";
 import type { Activation, BatchNormSpec, MlpSpec } from "../src/model/spec.ts";
 import { seedDiscriminator, seedGenerator } from "../src/model/spec.ts";
-import { nativeAdam, nativeBce, nativeSigmoidBce } from "../src/native/handles.ts";
+import { nativeAdam, nativeBce, nativeSigmoidBce, nativeSoftmaxCrossEntropy } from "../src/native/handles.ts";
+import { softmaxCeBackward, softmaxCeForward } from "./reference/reference.ts";
 import { assertTensorClose, mulberry32 } from "./check.ts";
 import { BACKENDS, testOnBackends } from "./backends.ts";
 
@@ -153,6 +154,32 @@ Deno.test("BCE and fused sigmoid+BCE match PyTorch's semantics, including the cl
   const want = sigmoidBceForward(z, y);
   assert.ok(Math.abs(s.loss - want) <= 1e-5 * want, `sigmoid BCE ${s.loss} vs ${want}`);
   close("sigmoid+BCE grad", s.grad!, sigmoidBceBackward(z, y));
+});
+
+Deno.test("softmax cross-entropy matches the float64 reference (PyTorch's CrossEntropyLoss); bad labels are refused", () => {
+  const rand = mulberry32(5);
+  for (const [rows, classes] of [[1, 2], [3, 10], [64, 10], [65, 7], [200, 3]]) {
+    const z = f32(Array.from({ length: rows * classes }, () => 12 * (rand() - 0.5)));
+    const y = Uint32Array.from({ length: rows }, () => Math.floor(rand() * classes));
+    const got = nativeSoftmaxCrossEntropy(z, y, classes);
+    const want = softmaxCeForward(z, y, classes);
+    assert.ok(Math.abs(got.loss - want) <= 1e-6 * Math.max(1, want), `rows ${rows}: loss ${got.loss} vs ${want}`);
+    close(`softmax ce grad ${rows}x${classes}`, got.grad!, softmaxCeBackward(z, y, classes));
+  }
+  const big = f32([1000, 0, -1000, -1000, 0, 1000]); // no overflow: each row is shifted by its maximum
+  const r = nativeSoftmaxCrossEntropy(big, Uint32Array.of(0, 0), 3);
+  assert.ok(Math.abs(r.loss - 1000) < 1e-3, `${r.loss}`);
+  assert.throws(
+    () => nativeSoftmaxCrossEntropy(f32([0, 0]), Uint32Array.of(2), 2),
+    /labels\[0\] is 2, expected a class below 2/,
+  );
+  assert.throws(
+    () => nativeSoftmaxCrossEntropy(f32([0, 0, 0]), Uint32Array.of(1), 2),
+    /logits have 3 values, expected 1 rows x 2 classes/,
+  );
+  assert.throws(() => nativeSoftmaxCrossEntropy(f32([0, NaN]), Uint32Array.of(1), 2), /logits\[1\] is NaN/);
+  assert.throws(() => nativeSoftmaxCrossEntropy(f32([0, 0]), Int32Array.of(1) as never, 2), TypeError);
+  assert.equal(nativeSoftmaxCrossEntropy(f32([0, 0]), Uint32Array.of(1), 2, false).grad, null);
 });
 
 Deno.test("Adam matches PyTorch's update over three steps", () => {

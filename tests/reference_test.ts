@@ -33,6 +33,8 @@ import {
   type RunningStats,
   sigmoidBceBackward,
   sigmoidBceForward,
+  softmaxCeBackward,
+  softmaxCeForward,
   tensorLayout,
 } from "./reference/reference.ts";
 import {
@@ -979,4 +981,26 @@ Deno.test("checkTensor / assertTensorClose: report the worst element, NaN fails"
     },
   );
   assert.throws(() => checkTensor("t", [1], [1, 2], 0, 0), RangeError);
+});
+
+Deno.test("softmax cross-entropy: gradient vs central differences; large logits stay finite; uniform logits give log C", () => {
+  const rand = mulberry32(23);
+  const rows = 5, classes = 7;
+  const logits = uniform(rand, rows * classes, -4, 4);
+  const labels = [0, 6, 3, 3, 1];
+  checkGrad(
+    "softmax ce dlogits",
+    () => softmaxCeForward(logits, labels, classes),
+    logits,
+    softmaxCeBackward(logits, labels, classes),
+  );
+  // Each row's gradient sums to 0 (softmax sums to 1, minus the one-hot).
+  const g = softmaxCeBackward(logits, labels, classes);
+  for (let r = 0; r < rows; r++) {
+    assert.ok(Math.abs(g.slice(r * classes, (r + 1) * classes).reduce((a, b) => a + b)) < 1e-15);
+  }
+  assert.ok(Math.abs(softmaxCeForward(new Float64Array(3 * 10), [0, 4, 9], 10) - Math.log(10)) < 1e-15);
+  const big = Float64Array.of(1000, 0, -1000);
+  assert.equal(softmaxCeForward(big, [0], 3), 0);
+  assert.equal(softmaxCeForward(big, [1], 3), 1000);
 });

@@ -476,6 +476,62 @@ pub extern "C" fn gan_sigmoid_bce(
     })
 }
 
+/// `int32_t gan_softmax_ce(const float* logits, size_t logits_len, const uint32_t* labels, size_t rows, uint32_t classes,
+/// float* loss, float* dlogits, size_t dlogits_len)`: mean softmax cross-entropy of `logits [rows, classes]` against
+/// `labels [rows]` (each below `classes`), as PyTorch's `CrossEntropyLoss`; its gradient into `dlogits` when
+/// `dlogits_len == rows * classes` (0 for none).
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn gan_softmax_ce(
+    logits: *const f32,
+    logits_len: usize,
+    labels: *const u32,
+    rows: usize,
+    classes: u32,
+    loss: *mut f32,
+    dlogits: *mut f32,
+    dlogits_len: usize,
+) -> i32 {
+    status(|| {
+        let c = classes as usize;
+        if rows == 0 || c == 0 {
+            return Err(bad_arg!(
+                "softmax cross-entropy over {rows} rows of {c} classes: both must be at least 1"
+            ));
+        }
+        let want = rows
+            .checked_mul(c)
+            .filter(|&w| w == logits_len)
+            .ok_or_else(|| {
+                bad_arg!("logits have {logits_len} values, expected {rows} rows x {c} classes")
+            })?;
+        if dlogits_len != 0 && dlogits_len != want {
+            return Err(bad_arg!(
+                "gradient buffer has {dlogits_len} values, expected {want} (or 0 for none)"
+            ));
+        }
+        let z = unsafe { slice(logits, logits_len, "logits")? };
+        let y = unsafe { slice(labels, rows, "labels")? };
+        if let Some(i) = y.iter().position(|&l| l >= classes) {
+            return Err(bad_arg!(
+                "labels[{i}] is {}, expected a class below {classes}",
+                y[i]
+            ));
+        }
+        if let Some(i) = z.iter().position(|v| !v.is_finite()) {
+            return Err(bad_arg!(
+                "logits[{i}] is {}, expected a finite number",
+                z[i]
+            ));
+        }
+        let dz = unsafe { slice_mut(dlogits, dlogits_len, "dlogits")? };
+        let grad = if dz.is_empty() { None } else { Some(dz) };
+        let l = unsafe { slice_mut(loss, 1, "loss")? };
+        l[0] = (kernels::softmax_ce(z, y, c, grad, 1.0 / rows as f32) / rows as f64) as f32;
+        Ok(())
+    })
+}
+
 /// `int32_t gan_adam(float* params, const float* grads, float* m, float* v, size_t n, uint64_t t, double lr, double b1,
 /// double b2, double eps)`: one Adam step over caller buffers, `t` the step number (from 1).
 #[no_mangle]

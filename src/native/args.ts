@@ -81,6 +81,27 @@ export function u8Arg(v: unknown, param: string, fn: string): Uint8Array<ArrayBu
 }
 
 /**
+ * `v` as a Uint32Array (for a `uint32_t*`).
+ *
+ * @param v The argument.
+ * @param param Its name, for messages.
+ * @param fn The function, for messages.
+ * @returns `v`, typed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { u32ArrayArg } from "./args.ts";
+ * assert.throws(() => u32ArrayArg(new Int32Array(2), "labels", "f"), /labels must be a Uint32Array, got a Int32Array/);
+ * ```
+ */
+export function u32ArrayArg(v: unknown, param: string, fn: string): Uint32Array<ArrayBuffer> {
+  if (!(v instanceof Uint32Array)) throw new TypeError(`${fn}: ${param} must be a Uint32Array, got ${describe(v)}`);
+  checkView(v, param, fn);
+  return v as Uint32Array<ArrayBuffer>;
+}
+
+/**
  * `v` as an integer in `[min, max]` (default the range of a C `uint32_t`).
  *
  * @param v The argument.

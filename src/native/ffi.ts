@@ -62,6 +62,12 @@ export const SYMBOLS = {
   gan_bce: { parameters: ["buffer", "buffer", "usize", "buffer", "buffer", "usize"], result: "i32" },
   // int32_t gan_sigmoid_bce(const float* logits, const float* y, size_t n, float* loss, float* dz, size_t dz_len)
   gan_sigmoid_bce: { parameters: ["buffer", "buffer", "usize", "buffer", "buffer", "usize"], result: "i32" },
+  // int32_t gan_softmax_ce(const float* logits, size_t logits_len, const uint32_t* labels, size_t rows,
+  //                        uint32_t classes, float* loss, float* dlogits, size_t dlogits_len)
+  gan_softmax_ce: {
+    parameters: ["buffer", "usize", "buffer", "usize", "u32", "buffer", "buffer", "usize"],
+    result: "i32",
+  },
   // int32_t gan_adam(float* params, const float* grads, float* m, float* v, size_t n, uint64_t t, double lr,
   //                  double b1, double b2, double eps)
   gan_adam: {

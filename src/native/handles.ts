@@ -6,7 +6,7 @@
  * @module
  */
 
-import { f32Arg, intArg, u64Arg, u8Arg } from "./args.ts";
+import { f32Arg, intArg, u32ArrayArg, u64Arg, u8Arg } from "./args.ts";
 import { check, checkHandle, lib, type LibraryLocation, loadLibrary, nativeContract, readJson, utf8 } from "./ffi.ts";
 import { type MlpSpec, specJson, type TensorLayout } from "../model/spec.ts";
 
@@ -558,6 +558,43 @@ export function nativeSigmoidBce(
   withGrad = true,
 ): LossResult {
   return lossCall("gan_sigmoid_bce", logits, y, withGrad);
+}
+
+/**
+ * Mean softmax cross-entropy of `logits [rows, classes]` (row-major) against integer `labels [rows]`, as PyTorch's
+ * `CrossEntropyLoss`: `mean_r (logsumexp(z_r) - z_r[y_r])`; its gradient `(softmax(z_r) - onehot(y_r)) / rows`.
+ *
+ * @param logits The logits, `rows * classes` values.
+ * @param labels The class of each row (each below `classes`).
+ * @param classes Classes per row.
+ * @param withGrad Whether to compute the gradient with respect to the logits.
+ * @returns The loss and, when asked for, `[rows, classes]` gradients.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { nativeSoftmaxCrossEntropy } from "./handles.ts";
+ * const { loss, grad } = nativeSoftmaxCrossEntropy(new Float32Array([0, 0]), new Uint32Array([1]), 2);
+ * assert.ok(Math.abs(loss - Math.log(2)) < 1e-6); // two equal logits
+ * assert.ok(Math.abs(grad![1] + 0.5) < 1e-6);
+ * ```
+ */
+export function nativeSoftmaxCrossEntropy(
+  logits: Float32Array<ArrayBuffer>,
+  labels: Uint32Array<ArrayBuffer>,
+  classes: number,
+  withGrad = true,
+): LossResult {
+  const fn = "nativeSoftmaxCrossEntropy";
+  const [z, y] = [f32Arg(logits, "logits", fn), u32ArrayArg(labels, "labels", fn)];
+  const c = intArg(classes, "classes", fn);
+  const loss = new Float32Array(1);
+  const grad = withGrad && z.length === y.length * c ? new Float32Array(z.length) : null;
+  check(
+    lib().gan_softmax_ce(z, BigInt(z.length), y, BigInt(y.length), c, loss, grad, BigInt(grad?.length ?? 0)),
+    fn,
+  );
+  return { loss: loss[0], grad };
 }
 
 /**

@@ -964,6 +964,66 @@ export function sigmoidBceBackward(logits: ArrayLike<number>, y: ArrayLike<numbe
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
+// Softmax cross-entropy (PyTorch's CrossEntropyLoss, mean reduction)
+
+/**
+ * Mean softmax cross-entropy of logits `[rows, classes]` against integer labels: `mean_r (logsumexp(z_r) - z_r[y_r])`,
+ * each row shifted by its maximum.
+ *
+ * @param logits Logits `[rows, classes]`, row-major.
+ * @param labels The class of each row.
+ * @param classes Classes per row.
+ * @returns The mean loss.
+ *
+ * @example Usage
+ * ```ts
+ * import { softmaxCeForward } from "./reference.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.equal(softmaxCeForward(Float64Array.of(0, 0), [1], 2), Math.LN2);
+ * ```
+ */
+export function softmaxCeForward(logits: ArrayLike<number>, labels: ArrayLike<number>, classes: number): number {
+  let total = 0;
+  for (let r = 0; r < labels.length; r++) {
+    const row = Array.from({ length: classes }, (_, k) => logits[r * classes + k]); // [classes]
+    const m = Math.max(...row);
+    const lse = m + Math.log(row.reduce((a, z) => a + Math.exp(z - m), 0));
+    total += lse - row[labels[r]];
+  }
+  return total / labels.length;
+}
+
+/**
+ * The gradient of {@link softmaxCeForward} with respect to the logits: `(softmax(z_r) - onehot(y_r)) / rows`.
+ *
+ * @param logits Logits `[rows, classes]`, row-major.
+ * @param labels The class of each row.
+ * @param classes Classes per row.
+ * @returns `dlogits [rows, classes]`.
+ *
+ * @example Usage
+ * ```ts
+ * import { softmaxCeBackward } from "./reference.ts";
+ * import assert from "node:assert/strict";
+ *
+ * assert.deepEqual([...softmaxCeBackward(Float64Array.of(0, 0), [1], 2)], [0.5, -0.5]);
+ * ```
+ */
+export function softmaxCeBackward(logits: ArrayLike<number>, labels: ArrayLike<number>, classes: number): Float64Array {
+  const rows = labels.length;
+  const d = new Float64Array(rows * classes); // [rows, classes]
+  for (let r = 0; r < rows; r++) {
+    const row = Array.from({ length: classes }, (_, k) => logits[r * classes + k]);
+    const m = Math.max(...row);
+    const e = row.map((z) => Math.exp(z - m));
+    const sum = e.reduce((a, b) => a + b, 0);
+    for (let k = 0; k < classes; k++) d[r * classes + k] = (e[k] / sum - (k === labels[r] ? 1 : 0)) / rows;
+  }
+  return d;
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
 // Adam (PyTorch's update)
 
 /**

@@ -608,6 +608,34 @@ pub fn bce_grad(dp: &mut [f32], p: &[f32], y: impl Fn(usize) -> f32, scale: f32)
     }
 }
 
+/// Softmax cross-entropy over `rows` rows of `classes` logits (`z [rows, classes]`, row-major) against integer
+/// labels, as PyTorch's `CrossEntropyLoss` (mean reduction): returns the sum over rows of
+/// `logsumexp(z_r) - z_r[y_r]` (f64); when `dz` is given, writes `dz = (softmax(z_r) - onehot(y_r)) * scale`.
+/// Each row is shifted by its maximum before `exp` (no overflow); the row sum is kept in f64.
+pub fn softmax_ce(
+    z: &[f32],
+    labels: &[u32],
+    classes: usize,
+    mut dz: Option<&mut [f32]>,
+    scale: f32,
+) -> f64 {
+    let mut total = 0f64;
+    for (r, row) in z.chunks_exact(classes).enumerate() {
+        let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+        let sum: f64 = row.iter().map(|&v| ((v - m) as f64).exp()).sum();
+        let y = labels[r] as usize;
+        total += (m as f64 + sum.ln()) - row[y] as f64;
+        if let Some(d) = dz.as_deref_mut() {
+            let d = &mut d[r * classes..(r + 1) * classes];
+            for (k, (dk, &v)) in d.iter_mut().zip(row).enumerate() {
+                let p = (((v - m) as f64).exp() / sum) as f32;
+                *dk = scale * (p - if k == y { 1.0 } else { 0.0 });
+            }
+        }
+    }
+    total
+}
+
 #[inline(always)]
 pub fn sigmoid(z: f32) -> f32 {
     act_forward(Act::Sigmoid, z)
