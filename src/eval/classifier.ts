@@ -13,8 +13,8 @@
  * import { Context } from "../native/handles.ts";
  * using ctx = new Context({ backend: "cpu" });
  * const digits = await loadEmbeddedMnist();
- * using c = trainClassifier(ctx, digits, { epochs: 1, limit: 2000 });
- * assert.ok(c.accuracy > 0.8);
+ * using c = trainClassifier(ctx, digits, { epochs: 3, limit: 2000 });
+ * assert.ok(c.accuracy > 0.7);
  * ```
  *
  * @module
