@@ -80,6 +80,8 @@ Deno.test("FID of feature sets matches the float64 reference (Denman-Beavers squ
   for (let i = 0; i < fake.n; i++) fake.data[i * 6] += 0.8 * fake.data[i * 6 + 1]; // correlated: S1 S2 not symmetric
   const m = await computeMetrics(real, fake, { kidSubsets: 2, kidSubsetSize: 50 });
   relClose("FID", m.fid, refFid(ref(real), ref(fake)), 1e-6);
+  const inThread = await computeMetrics(real, fake, { kidSubsets: 2, kidSubsetSize: 50, fidWorker: false });
+  assert.equal(inThread.fid, m.fid); // the worker runs the same float64 code
   const stats = gaussianStats(real);
   const expected = refMeanCov(ref(real));
   assertTensorClose("mean", stats.mean, expected.mean, 1e-12, 1e-10);
