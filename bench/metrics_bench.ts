@@ -60,6 +60,7 @@ const parts: [string, () => unknown][] = [
     "computeMetrics (all six metrics)",
     () => computeMetrics(real, fake, { context: ctx, blockSize }).then((m) => last = m),
   ],
+  ["  the same with fidWorker: false", () => computeMetrics(real, fake, { context: ctx, blockSize, fidWorker: false })],
   ["  FID alone (covariances, eigen-decompositions)", () => frechetDistance(gaussianStats(real), gaussianStats(fake))],
   ["  the three GEMM passes, nothing kept", () => {
     using tiles = new DotTiles({ context: ctx, blockSize });
