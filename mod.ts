@@ -31,6 +31,22 @@
  * assert.ok(g.info().params[0].name === "model.0.weight");
  * ```
  *
+ * Sample quality, from features of real and generated samples (e.g. a classifier's penultimate activations) and from
+ * the classifier's probabilities:
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { classStats, computeMetrics } from "./mod.ts";
+ *
+ * const features = (shift: number) => ({ data: Float32Array.from({ length: 800 }, (_, i) => Math.sin(i) + shift), n: 200, d: 4 });
+ * const m = await computeMetrics(features(0), features(0.5), { kidSubsets: 10, kidSubsetSize: 100 });
+ * assert.ok(Math.abs(m.fid - 4 * 0.5 ** 2) < 1e-4); // the same spread, shifted: FID is |mu1 - mu2|^2
+ * assert.ok(m.kid.mean > 0 && m.precision < 1);
+ * const certain = { data: new Float32Array([1, 0, 0, 1, 1, 0]), n: 3, d: 2 }; // classes 0, 1, 0
+ * assert.equal(classStats(certain, [0, 1, 0, 1]).covered, 2);
+ * ```
+ *
  * @module
  */
 
@@ -122,3 +138,6 @@ export type {
   TensorMap,
 } from "./src/io/safetensors.ts";
 export type { IdxReadOptions } from "./src/data/idx.ts";
+export { computeMetrics, type Metrics, type MetricsOptions } from "./src/eval/metrics.ts";
+export { type ClassStats, classStats, type ClassStatsOptions } from "./src/eval/class_stats.ts";
+export type { Features } from "./src/eval/features.ts";
