@@ -103,27 +103,8 @@ export function assertTensorClose(
   return r;
 }
 
-/**
- * mulberry32: a tiny seeded PRNG returning uniform numbers in [0, 1).
- *
- * @example Usage
- * ```ts
- * import { mulberry32 } from "./check.ts";
- * import assert from "node:assert/strict";
- *
- * assert.equal(mulberry32(42)(), mulberry32(42)()); // the same seed, the same stream
- * ```
- */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the tiny seeded PRNG of the tests; its one home is the metrics' KID subsets (src/eval/kid.ts). */
+export { mulberry32 } from "../src/eval/kid.ts";
 
 /**
  * A Float64Array of `n` uniform numbers in [lo, hi).

@@ -10,8 +10,9 @@ import { loadIdxFile } from "../src/data/idx.ts";
 import { readCheckpoint } from "../src/train/checkpoint.ts";
 import { MAX_HEADER_ENTRIES, MAX_HEADER_VALUES, readSafetensors } from "../src/io/safetensors.ts";
 import { runBounded } from "./bounded.ts";
+import { SUBPROCESS_PERMS } from "./small_gan.ts";
 
-const PERMS = ["--allow-read", "--allow-write", "--allow-ffi", "--allow-env", "--allow-run"];
+const PERMS = SUBPROCESS_PERMS;
 const TRAIN = ["run", ...PERMS, "src/cli/train.ts"];
 const SAMPLE = ["run", ...PERMS, "src/cli/sample.ts"];
 

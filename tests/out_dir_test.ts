@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { GanTrainer, type TrainOptions } from "../src/train/trainer.ts";
 import { readSafetensorsFile, type TensorEntry, writeSafetensors } from "../src/io/safetensors.ts";
-import { smallGan, syntheticImages } from "./small_gan.ts";
+import { smallRunOptions, SUBPROCESS_PERMS, syntheticImages } from "./small_gan.ts";
 
 /** What generator.safetensors must hold beside a full checkpoint: its generator.* tensors, its format and config. */
 async function generatorOf(latest: string): Promise<Uint8Array> {
@@ -19,20 +19,8 @@ async function generatorOf(latest: string): Promise<Uint8Array> {
 }
 
 const data = syntheticImages(96);
-const opts: TrainOptions = {
-  backend: "cpu",
-  threads: 1,
-  seed: 9,
-  imgSize: 8,
-  latentDim: 6,
-  batchSize: 12,
-  nEpochs: 100,
-  sampleInterval: 4,
-  checkpointEvery: 3,
-  stepsPerCall: 1,
-  ...smallGan(6, 16, 32),
-};
-const PERMS = ["--allow-read", "--allow-write", "--allow-ffi", "--allow-env", "--allow-run"];
+const opts: TrainOptions = smallRunOptions({ nEpochs: 100, sampleInterval: 4, checkpointEvery: 3, stepsPerCall: 1 });
+const PERMS = SUBPROCESS_PERMS;
 const WORKER = new URL("./workers/crash_worker.ts", import.meta.url).pathname;
 const decoder = new TextDecoder();
 

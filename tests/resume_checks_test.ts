@@ -9,22 +9,11 @@ import { type Dataset, loadEmbeddedMnist, loadIdxDataset } from "../src/data/dat
 import { writeIdx } from "../src/data/idx.ts";
 import { parseTrainFlags } from "../src/cli/flags.ts";
 import { datasetIdentity } from "../src/data/identity.ts";
-import { smallGan, syntheticImages } from "./small_gan.ts";
+import { smallGan, smallRunOptions, SUBPROCESS_PERMS, syntheticImages } from "./small_gan.ts";
 
 const data = syntheticImages(96);
-const opts: TrainOptions = {
-  backend: "cpu",
-  threads: 1,
-  seed: 9,
-  imgSize: 8,
-  latentDim: 6,
-  batchSize: 12,
-  nEpochs: 10,
-  sampleInterval: 1000,
-  checkpointEvery: 2,
-  ...smallGan(6, 16, 32),
-};
-const PERMS = ["--allow-read", "--allow-write", "--allow-ffi", "--allow-env", "--allow-run"];
+const opts: TrainOptions = smallRunOptions({ nEpochs: 10, sampleInterval: 1000, checkpointEvery: 2 });
+const PERMS = SUBPROCESS_PERMS;
 const decoder = new TextDecoder();
 
 /** A 4-step run's folder: checkpoints/latest.safetensors (step 4) and generator.safetensors. */

@@ -3,6 +3,7 @@
 
 import type { Dataset } from "../src/data/dataset.ts";
 import type { MlpSpec } from "../src/model/spec.ts";
+import type { TrainOptions } from "../src/train/trainer.ts";
 
 /** `count` synthetic 8x8 grayscale images (a fixed integer hash of the pixel index). */
 export function syntheticImages(count: number): Dataset {
@@ -30,3 +31,29 @@ export function smallGan(latent: number, h1: number, h2: number): { generator: M
     },
   };
 }
+
+/**
+ * The settings of the small runs that the crash, output-folder and resume tests share (the same model and data as
+ * `tests/workers/crash_worker.ts`, so that their checkpoints fit each other); each test adds what it varies.
+ */
+export function smallRunOptions(overrides: Partial<TrainOptions> = {}): TrainOptions {
+  return {
+    backend: "cpu",
+    threads: 1,
+    seed: 9,
+    imgSize: 8,
+    latentDim: 6,
+    batchSize: 12,
+    ...smallGan(6, 16, 32),
+    ...overrides,
+  };
+}
+
+/** The permissions of the CLI and worker subprocesses that the tests start. */
+export const SUBPROCESS_PERMS: readonly string[] = [
+  "--allow-read",
+  "--allow-write",
+  "--allow-ffi",
+  "--allow-env",
+  "--allow-run",
+];
