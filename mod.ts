@@ -139,5 +139,15 @@ export type {
 } from "./src/io/safetensors.ts";
 export type { IdxReadOptions } from "./src/data/idx.ts";
 export { computeMetrics, type Metrics, type MetricsOptions } from "./src/eval/metrics.ts";
+export { evaluate, type EvaluateOptions, type EvaluateResult, type QualityRow } from "./src/eval/evaluate.ts";
+export {
+  type CachedClassifier,
+  type CachedClassifierOptions,
+  Classifier,
+  type ClassifierOptions,
+  FEATURE_DIM,
+  loadOrTrainClassifier,
+  trainClassifier,
+} from "./src/eval/classifier.ts";
 export { type ClassStats, classStats, type ClassStatsOptions } from "./src/eval/class_stats.ts";
 export type { Features } from "./src/eval/features.ts";
