@@ -2,7 +2,7 @@
 // resuming from the latest checkpoint when there is one. Usage: crash_worker.ts OUT_DIR TOTAL_STEPS SLEEP_MS
 
 import { GanTrainer } from "../../src/train/trainer.ts";
-import { smallGan, syntheticImages } from "../small_gan.ts";
+import { smallRunOptions, syntheticImages } from "../small_gan.ts";
 
 const [out, total, sleep] = [Deno.args[0], Number(Deno.args[1]), Number(Deno.args[2] ?? 0)];
 const data = syntheticImages(96);
@@ -12,22 +12,18 @@ try {
   Deno.statSync(latest);
   resume = latest;
 } catch { /* a fresh start */ }
-using t = await GanTrainer.create(data, {
-  backend: "cpu",
-  threads: 1,
-  seed: 9,
-  imgSize: 8,
-  latentDim: 6,
-  batchSize: 12,
-  nEpochs: 1000,
-  maxSteps: total,
-  sampleInterval: 1_000_000,
-  checkpointEvery: 3,
-  stepsPerCall: 1,
-  outDir: out,
-  resume,
-  ...smallGan(6, 16, 32),
-});
+using t = await GanTrainer.create(
+  data,
+  smallRunOptions({
+    nEpochs: 1000,
+    maxSteps: total,
+    sampleInterval: 1_000_000,
+    checkpointEvery: 3,
+    stepsPerCall: 1,
+    outDir: out,
+    resume,
+  }),
+);
 // Slowed down (when asked) so that kills land at many different moments, including inside checkpoint writes; the
 // pause changes nothing in the arithmetic.
 await t.run({ onStep: sleep > 0 ? () => new Promise((r) => setTimeout(r, sleep)) : undefined });
