@@ -6,18 +6,8 @@
 
 import assert from "node:assert/strict";
 import { readCheckpoint } from "../src/train/checkpoint.ts";
-import { readSafetensorsFile, type TensorEntry, writeSafetensors } from "../src/io/safetensors.ts";
+import { generatorOf } from "./small_gan.ts";
 import { mulberry32 } from "./check.ts";
-
-/** What generator.safetensors must hold beside a full checkpoint: its generator.* tensors, its format and config. */
-async function generatorOf(latest: string): Promise<Uint8Array> {
-  const full = await readSafetensorsFile(latest);
-  const entries: TensorEntry[] = [...full].filter(([n]) => n.startsWith("generator.")).map(([n, t]) => ({
-    name: n.slice("generator.".length),
-    ...t,
-  }));
-  return writeSafetensors(entries, { format: full.metadata!.format, config: full.metadata!.config });
-}
 
 const WORKER = new URL("./workers/crash_worker.ts", import.meta.url).pathname;
 const TOTAL = 6000; // more than 20 kills can reach (at most about 250 steps each), so every kill lands mid-run

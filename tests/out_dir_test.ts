@@ -5,18 +5,7 @@
 
 import assert from "node:assert/strict";
 import { GanTrainer, type TrainOptions } from "../src/train/trainer.ts";
-import { readSafetensorsFile, type TensorEntry, writeSafetensors } from "../src/io/safetensors.ts";
-import { smallRunOptions, SUBPROCESS_PERMS, syntheticImages } from "./small_gan.ts";
-
-/** What generator.safetensors must hold beside a full checkpoint: its generator.* tensors, its format and config. */
-async function generatorOf(latest: string): Promise<Uint8Array> {
-  const full = await readSafetensorsFile(latest);
-  const entries: TensorEntry[] = [...full].filter(([n]) => n.startsWith("generator.")).map(([n, t]) => ({
-    name: n.slice("generator.".length),
-    ...t,
-  }));
-  return writeSafetensors(entries, { format: full.metadata!.format, config: full.metadata!.config });
-}
+import { generatorOf, smallRunOptions, SUBPROCESS_PERMS, syntheticImages } from "./small_gan.ts";
 
 const data = syntheticImages(96);
 const opts: TrainOptions = smallRunOptions({ nEpochs: 100, sampleInterval: 4, checkpointEvery: 3, stepsPerCall: 1 });

@@ -4,6 +4,7 @@
 import type { Dataset } from "../src/data/dataset.ts";
 import type { MlpSpec } from "../src/model/spec.ts";
 import type { TrainOptions } from "../src/train/trainer.ts";
+import { readSafetensorsFile, type TensorEntry, writeSafetensors } from "../src/io/safetensors.ts";
 
 /** `count` synthetic 8x8 grayscale images (a fixed integer hash of the pixel index). */
 export function syntheticImages(count: number): Dataset {
@@ -57,3 +58,16 @@ export const SUBPROCESS_PERMS: readonly string[] = [
   "--allow-env",
   "--allow-run",
 ];
+
+/**
+ * What generator.safetensors must hold beside a full checkpoint, derived here independently of the trainer (the
+ * crash and output-folder tests compare the file with it): its generator.* tensors, its format and config.
+ */
+export async function generatorOf(latest: string): Promise<Uint8Array> {
+  const full = await readSafetensorsFile(latest);
+  const entries: TensorEntry[] = [...full].filter(([n]) => n.startsWith("generator.")).map(([n, t]) => ({
+    name: n.slice("generator.".length),
+    ...t,
+  }));
+  return writeSafetensors(entries, { format: full.metadata!.format, config: full.metadata!.config });
+}
