@@ -24,6 +24,7 @@
 // deno-lint-ignore no-import-prefix -- pinned here like fast-png in src/io/png.ts
 import { EigenvalueDecomposition, Matrix } from "npm:ml-matrix@6.15.1";
 import type { Features } from "./features.ts";
+import type { FidRequest } from "./metrics.ts";
 
 /** The Gaussian fitted to a feature set. */
 export interface GaussianStats {
@@ -132,10 +133,75 @@ function symmetricSqrt(m: Matrix): Matrix {
  * ```
  */
 export function traceSqrtProduct(s1: Float64Array, s2: Float64Array, d: number): number {
-  const root1 = symmetricSqrt(toMatrix(s1, d));
+  return traceSqrtWithRoot(symmetricSqrt(toMatrix(s1, d)), s2, d);
+}
+
+/** `tr (S1 S2)^{1/2}` from `sqrt(S1)` (as a Matrix) and `S2`. */
+function traceSqrtWithRoot(root1: Matrix, s2: Float64Array, d: number): number {
   const m = symmetrize(root1.mmul(toMatrix(s2, d)).mmul(root1));
   const eig = new EigenvalueDecomposition(m, { assumeSymmetric: true }).realEigenvalues;
   return eig.reduce((sum, l) => sum + Math.sqrt(Math.max(l, 0)), 0);
+}
+
+/** A Gaussian with the symmetric square root of its covariance: one side of many Fréchet distances. */
+export interface PreparedGaussian extends GaussianStats {
+  /** `[d, d]` row-major `cov^{1/2}`. */
+  root: Float64Array;
+}
+
+/**
+ * Fits the Gaussian of `f` and takes its covariance's square root once, for {@link frechetDistanceTo}.
+ *
+ * @param f The features `[n, d]`, `n >= 2`.
+ * @returns The Gaussian and its root.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { prepareGaussian } from "./fid.ts";
+ *
+ * const p = prepareGaussian({ data: new Float32Array([0, 0, 2, 4]), n: 2, d: 2 }); // cov [[2, 4], [4, 8]]
+ * assert.ok(Math.abs(p.root[0] ** 2 + p.root[1] ** 2 - 2) < 1e-12); // (root root)[0, 0] = cov[0, 0]
+ * ```
+ */
+export function prepareGaussian(f: Features): PreparedGaussian {
+  const g = gaussianStats(f);
+  return { ...g, root: Float64Array.from(symmetricSqrt(toMatrix(g.cov, g.d)).to1DArray()) };
+}
+
+/**
+ * {@link frechetDistance} from a prepared Gaussian: the same arithmetic, with `sqrt(S1)` taken from `a.root`.
+ *
+ * @param a The prepared side (e.g. the real features).
+ * @param b The other Gaussian.
+ * @returns The distance.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { frechetDistance, frechetDistanceTo, gaussianStats, prepareGaussian } from "./fid.ts";
+ *
+ * const x = { data: Float32Array.from({ length: 60 }, (_, i) => Math.sin(i * 1.7)), n: 20, d: 3 };
+ * const y = { ...x, data: x.data.map((v, i) => v * 2 + (i % 3)) };
+ * const want = frechetDistance(gaussianStats(x), gaussianStats(y));
+ * assert.ok(Math.abs(frechetDistanceTo(prepareGaussian(x), gaussianStats(y)) - want) < 1e-9 * want);
+ * ```
+ */
+export function frechetDistanceTo(a: PreparedGaussian, b: GaussianStats): number {
+  if (a.d !== b.d) throw new RangeError(`Fréchet distance: the Gaussians have ${a.d} and ${b.d} features`);
+  return fromTraces(a, b, traceSqrtWithRoot(toMatrix(a.root, a.d), b.cov, a.d));
+}
+
+/** `|mu1 - mu2|^2 + tr S1 + tr S2 - 2 tr (S1 S2)^{1/2}` from the last term. */
+function fromTraces(a: GaussianStats, b: GaussianStats, traceSqrt: number): number {
+  const d = a.d;
+  let meanTerm = 0;
+  let traces = 0;
+  for (let j = 0; j < d; j++) {
+    meanTerm += (a.mean[j] - b.mean[j]) ** 2;
+    traces += a.cov[j * d + j] + b.cov[j * d + j];
+  }
+  return meanTerm + traces - 2 * traceSqrt;
 }
 
 /**
@@ -159,12 +225,29 @@ export function traceSqrtProduct(s1: Float64Array, s2: Float64Array, d: number):
  */
 export function frechetDistance(a: GaussianStats, b: GaussianStats): number {
   if (a.d !== b.d) throw new RangeError(`Fréchet distance: the Gaussians have ${a.d} and ${b.d} features`);
-  const d = a.d;
-  let meanTerm = 0;
-  let traces = 0;
-  for (let j = 0; j < d; j++) {
-    meanTerm += (a.mean[j] - b.mean[j]) ** 2;
-    traces += a.cov[j * d + j] + b.cov[j * d + j];
-  }
-  return meanTerm + traces - 2 * traceSqrtProduct(a.cov, b.cov, d);
+  return fromTraces(a, b, traceSqrtProduct(a.cov, b.cov, a.d));
+}
+
+/**
+ * Answers one request of the FID worker (see `FidRequest` in metrics.ts): `prepare` fits and roots the real
+ * Gaussian; `fid` gives the distance of a fake set from a prepared real one. The worker and the in-thread path both
+ * call this, so their numbers are the same to the last bit.
+ *
+ * @param request The request.
+ * @returns The prepared Gaussian, or the distance.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { answerFidRequest, type PreparedGaussian } from "./fid.ts";
+ *
+ * const x = { data: new Float32Array([0, 1, 2, 3]), n: 4, d: 1 };
+ * const real = answerFidRequest({ op: "prepare", real: x }) as PreparedGaussian;
+ * assert.equal(answerFidRequest({ op: "fid", real, fake: { ...x, data: x.data.map((v) => v + 10) } }), 100);
+ * ```
+ */
+export function answerFidRequest(request: FidRequest): PreparedGaussian | number {
+  return request.op === "prepare"
+    ? prepareGaussian(request.real)
+    : frechetDistanceTo(request.real, gaussianStats(request.fake));
 }

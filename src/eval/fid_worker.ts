@@ -1,7 +1,7 @@
 /**
- * The worker behind `computeMetrics`'s FID: it receives `{ real, fake }` (two feature matrices, copied), fits both
- * Gaussians and answers `{ fid }`, or `{ error }` with the message. Its float64 arithmetic is the same code as in the
- * calling thread ({@link frechetDistance} of {@link gaussianStats}), so the value is the same to the last bit; it runs
+ * The worker behind the metrics' FID: it receives one `FidRequest` (copied) and answers `{ answer }` (the prepared
+ * real Gaussian, or the distance of a fake set from it), or `{ error }` with the message. Its float64 arithmetic is
+ * the same code as in the calling thread ({@link answerFidRequest}), so the value is the same to the last bit; it runs
  * while the calling thread streams the GEMM tiles, on the core the native GEMM leaves idle between its calls.
  *
  * @example
@@ -9,10 +9,14 @@
  * import assert from "node:assert/strict";
  *
  * const worker = new Worker(new URL("./fid_worker.ts", import.meta.url), { type: "module" });
+ * const ask = (request: unknown) => {
+ *   const answer = new Promise<{ answer: unknown }>((resolve) => (worker.onmessage = (e) => resolve(e.data)));
+ *   worker.postMessage(request);
+ *   return answer;
+ * };
  * const x = { data: new Float32Array([0, 1, 2, 3]), n: 4, d: 1 };
- * const answer = new Promise((resolve) => (worker.onmessage = (e) => resolve(e.data)));
- * worker.postMessage({ real: x, fake: { ...x, data: x.data.map((v) => v + 10) } });
- * assert.deepEqual(await answer, { fid: 100 });
+ * const { answer: real } = await ask({ op: "prepare", real: x });
+ * assert.deepEqual(await ask({ op: "fid", real, fake: { ...x, data: x.data.map((v) => v + 10) } }), { answer: 100 });
  * worker.terminate();
  * ```
  *
@@ -21,12 +25,12 @@
 
 /// <reference lib="deno.worker" />
 
-import type { Features } from "./features.ts";
-import { frechetDistance, gaussianStats } from "./fid.ts";
+import type { FidRequest } from "./metrics.ts";
+import { answerFidRequest } from "./fid.ts";
 
-self.onmessage = (e: MessageEvent<{ real: Features; fake: Features }>) => {
+self.onmessage = (e: MessageEvent<FidRequest>) => {
   try {
-    self.postMessage({ fid: frechetDistance(gaussianStats(e.data.real), gaussianStats(e.data.fake)) });
+    self.postMessage({ answer: answerFidRequest(e.data) });
   } catch (err) {
     self.postMessage({ error: err instanceof Error ? err.message : String(err) });
   }

@@ -74,8 +74,10 @@ function drawSubset(perm: Int32Array, m: number, rand: () => number): Int32Array
 }
 
 /**
- * Draws the subsets of a KID estimate: for `s = 0 .. subsets - 1`, `m` of the `nReal` real samples then `m` of the
- * `nFake` fakes, without replacement inside a subset, from `mulberry32(seed)`.
+ * Draws the subsets of a KID estimate: `subsets` real ones (`m` of the `nReal` real samples each, from
+ * `mulberry32(seed)`) and as many fake ones (`m` of the `nFake` fakes each, from a second stream of the seed), without
+ * replacement inside a subset. The real subsets depend on `nReal`, `m`, `subsets` and `seed` only, so the real side
+ * can be summed once for many fake sets.
  *
  * @param nReal Real samples.
  * @param nFake Generated samples.
@@ -93,18 +95,49 @@ function drawSubset(perm: Int32Array, m: number, rand: () => number): Int32Array
  * assert.equal(s.real.length, 3);
  * assert.ok(s.fake.every((x) => new Set(x).size === 5 && x.every((i) => i >= 0 && i < 20)));
  * assert.deepEqual(kidSubsets(10, 20, 5, 3, 0), s); // the seed fixes them
+ * assert.deepEqual(kidSubsets(10, 50, 5, 3, 0).real, s.real); // the real subsets do not depend on the fakes
  * ```
  */
 export function kidSubsets(nReal: number, nFake: number, m: number, subsets: number, seed: number): KidSubsets {
   checkKidSizes(nReal, nFake, m, subsets);
-  const rand = mulberry32(seed);
-  const [permReal, permFake] = [nReal, nFake].map((n) => Int32Array.from({ length: n }, (_, i) => i));
-  const out: KidSubsets = { real: [], fake: [] };
-  for (let s = 0; s < subsets; s++) {
-    out.real.push(drawSubset(permReal, m, rand));
-    out.fake.push(drawSubset(permFake, m, rand));
-  }
-  return out;
+  return { real: kidRealSubsets(nReal, m, subsets, seed), fake: kidFakeSubsets(nFake, m, subsets, seed) };
+}
+
+/** What the fake subsets' seed is xor-ed with: the two sides draw from separate mulberry32 streams. */
+const FAKE_STREAM = 0x9e3779b9;
+
+/** `subsets` sorted subsets of `m` distinct indices of `0..n`, from `mulberry32(seed)`. */
+function drawSubsets(n: number, m: number, subsets: number, seed: number): Int32Array[] {
+  const rand = mulberry32(seed), perm = Int32Array.from({ length: n }, (_, i) => i);
+  return Array.from({ length: subsets }, () => drawSubset(perm, m, rand));
+}
+
+/**
+ * The real half of {@link kidSubsets} (the same subsets, for any number of fakes): what a prepared real side sums.
+ *
+ * @param nReal Real samples.
+ * @param m Samples per subset (at most `nReal`).
+ * @param subsets Subset pairs.
+ * @param seed The generator's seed.
+ * @returns `subsets` sorted index sets.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { kidRealSubsets, kidSubsets } from "./kid.ts";
+ *
+ * assert.deepEqual(kidRealSubsets(10, 5, 3, 7), kidSubsets(10, 40, 5, 3, 7).real);
+ * ```
+ */
+export function kidRealSubsets(nReal: number, m: number, subsets: number, seed: number): Int32Array[] {
+  checkKidSizes(nReal, nReal, m, subsets);
+  return drawSubsets(nReal, m, subsets, seed);
+}
+
+/** The fake half of {@link kidSubsets}, from the seed's second stream (see {@link kidRealSubsets}). */
+export function kidFakeSubsets(nFake: number, m: number, subsets: number, seed: number): Int32Array[] {
+  checkKidSizes(nFake, nFake, m, subsets);
+  return drawSubsets(nFake, m, subsets, (seed ^ FAKE_STREAM) >>> 0);
 }
 
 /**

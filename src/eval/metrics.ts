@@ -3,7 +3,8 @@
  * penultimate activations): FID, KID, improved precision and recall, density and coverage in one call. The pairwise
  * work (every pair of each set and across the sets) runs on the native GEMM in bounded tiles, three passes shared by
  * the k-NN metrics and KID; FID's covariances are float64 in JavaScript, its matrix square root goes through
- * ml-matrix's symmetric eigen-decompositions, in a worker beside the GEMM passes. See "Sample quality metrics" in
+ * ml-matrix's symmetric eigen-decompositions, in a worker beside the GEMM passes. {@link RealSide} prepares the real
+ * set's part once (one pass, its Gaussian and root) for scoring many generated sets with two passes each. See "Sample quality metrics" in
  * docs/ARCHITECTURE.md for the definitions and the costs.
  *
  * @example
@@ -25,9 +26,10 @@
 
 import type { Context } from "../native/handles.ts";
 import { checkFeatures, type Features, rowSquaredNorms } from "./features.ts";
-import { type Kid, type KidSubsets, kidSubsets, KidSums } from "./kid.ts";
+import type { PreparedGaussian } from "./fid.ts";
+import { checkKidSizes, type Kid, kidFakeSubsets, kidRealSubsets, KidSums } from "./kid.ts";
 import { checkK, ManifoldCounts, type ManifoldMetrics, selfRadii2 } from "./knn.ts";
-import { DotTiles } from "./pairwise.ts";
+import { checkBlockSize, DotTiles } from "./pairwise.ts";
 
 /** Options of {@link computeMetrics}. */
 export interface MetricsOptions {
@@ -70,31 +72,34 @@ export interface Metrics {
 const FID_MODULE = new URL("./fid.ts", import.meta.url).href;
 const FID_WORKER = new URL("./fid_worker.ts", import.meta.url).href;
 
-/** FID under way: its value to come, and a way to stop the work. */
-interface PendingFid {
-  result: Promise<number>;
+/** Work of fid.ts under way: its value to come, and a way to stop it. */
+interface Pending<T> {
+  result: Promise<T>;
   cancel(): void;
 }
 
+/** What the FID worker is asked (see fid_worker.ts). */
+export type FidRequest = { op: "prepare"; real: Features } | { op: "fid"; real: PreparedGaussian; fake: Features };
+
 /**
- * Starts FID (covariances and eigen-decompositions, about a second of float64 JavaScript at 10,000 x 256) in a
- * worker, so that it runs beside the GEMM passes; without `Worker` or `inWorker`, in this thread when awaited. fid.ts and its npm
- * package are loaded there on first use: importing this module pulls in no npm package.
+ * Runs one FID request (about a second of float64 JavaScript at 10,000 x 256) in a worker, so that it runs beside the
+ * GEMM passes; without `Worker` or `inWorker`, in this thread when awaited. fid.ts and its npm package are loaded
+ * there on first use: importing this module pulls in no npm package.
  */
-function startFid(real: Features, fake: Features, inWorker: boolean): PendingFid {
+function startFid<T>(request: FidRequest, inWorker: boolean): Pending<T> {
   if (!inWorker || typeof Worker === "undefined") {
     const inThread = async () => {
-      const { frechetDistance, gaussianStats } = await import(FID_MODULE) as typeof import("./fid.ts");
-      return frechetDistance(gaussianStats(real), gaussianStats(fake));
+      const fid = await import(FID_MODULE) as typeof import("./fid.ts");
+      return fid.answerFidRequest(request) as T;
     };
     return { result: Promise.resolve().then(inThread), cancel: () => {} };
   }
   const worker = new Worker(FID_WORKER, { type: "module" });
-  const result = new Promise<number>((resolve, reject) => {
-    worker.onmessage = (e: MessageEvent<{ fid?: number; error?: string }>) => {
+  const result = new Promise<T>((resolve, reject) => {
+    worker.onmessage = (e: MessageEvent<{ answer?: T; error?: string }>) => {
       worker.terminate();
       if (e.data.error !== undefined) reject(new Error(`FID: ${e.data.error}`));
-      else resolve(e.data.fid!);
+      else resolve(e.data.answer!);
     };
     worker.onerror = (e: ErrorEvent) => {
       e.preventDefault();
@@ -102,52 +107,153 @@ function startFid(real: Features, fake: Features, inWorker: boolean): PendingFid
       reject(new Error(`FID worker failed: ${e.message}`));
     };
   });
-  worker.postMessage({ real, fake }); // copies both matrices
+  worker.postMessage(request); // copies the matrices
   return { result, cancel: () => worker.terminate() };
 }
 
-/** Checks both sets and every option before any arithmetic. */
-function checkInputs(real: Features, fake: Features, o: MetricsOptions): { k: number; sets: KidSubsets } {
-  checkFeatures(real, "real");
-  checkFeatures(fake, "fake");
-  if (real.d !== fake.d) {
-    throw new RangeError(`real has ${real.d} features per sample, fake has ${fake.d}: they must come from one model`);
-  }
-  const k = o.k ?? 3;
-  checkK(k, real.n, "real");
-  checkK(k, fake.n, "fake");
-  const seed = o.seed ?? 0;
+/** Checks a set and the options that concern it alone, before any arithmetic. */
+function checkSide(f: Features, name: string, k: number): void {
+  checkFeatures(f, name);
+  checkK(k, f.n, name);
+}
+
+/** Checks the seed option. */
+function checkSeed(seed: number): number {
   if (!Number.isInteger(seed) || seed < 0 || seed >= 2 ** 32) {
     throw new RangeError(`seed must be an integer in 0..2^32-1, got ${seed}`);
   }
-  const m = o.kidSubsetSize ?? Math.min(1000, real.n, fake.n);
-  return { k, sets: kidSubsets(real.n, fake.n, m, o.kidSubsets ?? 100, seed) };
+  return seed;
 }
 
-/** The three GEMM passes (real x real, fake x fake, real x fake) and what the k-NN metrics and KID keep of them. */
-function pairMetrics(
-  real: Features,
-  fake: Features,
-  k: number,
-  sets: KidSubsets,
-  o: MetricsOptions,
-): ManifoldMetrics & { kid: Kid } {
-  using tiles = new DotTiles({ context: o.context, blockSize: o.blockSize });
-  const kid = new KidSums(sets, real.n, fake.n, real.d);
-  const [realNorms, fakeNorms] = [rowSquaredNorms(real), rowSquaredNorms(fake)];
-  const realR2 = selfRadii2(tiles, real, realNorms, k, (t) => kid.addTile(t, "real"));
-  const fakeR2 = selfRadii2(tiles, fake, fakeNorms, k, (t) => kid.addTile(t, "fake"));
-  const counts = new ManifoldCounts(realR2, fakeR2, realNorms, fakeNorms);
-  tiles.forEachCross(real, fake, (t) => {
-    counts.addTile(t);
-    kid.addTile(t, "cross");
-  });
-  return { ...counts.result(k), kid: kid.result() };
+/**
+ * The real side of the metrics, computed once and scored against any number of generated sets: the k-NN radii of
+ * the real features (the real x real GEMM pass), KID's real kernel sums, and the real Gaussian with its covariance's
+ * square root. Scoring a fake set then costs two GEMM passes (fake x fake, real x fake) instead of three.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { computeMetrics, RealSide } from "./metrics.ts";
+ *
+ * const set = (n: number, shift: number) =>
+ *   ({ data: Float32Array.from({ length: n * 4 }, (_, i) => Math.sin(i * 1.3 + shift)), n, d: 4 });
+ * const options = { kidSubsets: 5, kidSubsetSize: 50 };
+ * using real = await RealSide.prepare(set(200, 0), options);
+ * const once = await real.score(set(150, 1));
+ * assert.deepEqual(once, await computeMetrics(set(200, 0), set(150, 1), options)); // the same numbers
+ * ```
+ */
+export class RealSide implements Disposable {
+  readonly #features: Features;
+  readonly #k: number;
+  readonly #norms: Float64Array;
+  readonly #radii2: Float64Array;
+  readonly #kid: { sets: Int32Array[]; m: number; seed: number; sums: Float64Array };
+  readonly #gaussian: PreparedGaussian;
+  readonly #options: MetricsOptions;
+
+  private constructor(
+    features: Features,
+    k: number,
+    parts: { norms: Float64Array; radii2: Float64Array; kidSums: Float64Array; gaussian: PreparedGaussian },
+    kid: { sets: Int32Array[]; m: number; seed: number },
+    options: MetricsOptions,
+  ) {
+    [this.#features, this.#k, this.#options] = [features, k, options];
+    [this.#norms, this.#radii2, this.#gaussian] = [parts.norms, parts.radii2, parts.gaussian];
+    this.#kid = { ...kid, sums: parts.kidSums };
+  }
+
+  /**
+   * Prepares `real` (checked first, with every option): one GEMM pass, and the Gaussian in a worker beside it.
+   * KID's subset size defaults to `min(1000, N)`; every fake set scored later needs at least that many samples.
+   */
+  static async prepare(real: Features, options: MetricsOptions = {}): Promise<RealSide> {
+    const k = options.k ?? 3;
+    checkSide(real, "real", k);
+    const seed = checkSeed(options.seed ?? 0);
+    const m = options.kidSubsetSize ?? Math.min(1000, real.n);
+    const sets = kidRealSubsets(real.n, m, options.kidSubsets ?? 100, seed);
+    checkBlockSize(options.blockSize);
+    const fid = startFid<PreparedGaussian>({ op: "prepare", real }, options.fidWorker ?? true);
+    try {
+      using tiles = new DotTiles({ context: options.context, blockSize: options.blockSize });
+      const kid = new KidSums({ real: sets, fake: [] }, real.n, 0, real.d);
+      const norms = rowSquaredNorms(real);
+      const radii2 = selfRadii2(tiles, real, norms, k, (t) => kid.addTile(t, "real"));
+      const parts = { norms, radii2, kidSums: kid.real, gaussian: await fid.result };
+      return new RealSide(real, k, parts, { sets, m, seed }, options);
+    } catch (e) {
+      fid.cancel();
+      throw e;
+    }
+  }
+
+  /** Real samples. */
+  get n(): number {
+    return this.#features.n;
+  }
+
+  /** Features per sample. */
+  get d(): number {
+    return this.#features.d;
+  }
+
+  /** Checks `fake` against this real side. */
+  #check(fake: Features): void {
+    checkSide(fake, "fake", this.#k);
+    if (this.d !== fake.d) {
+      throw new RangeError(`real has ${this.d} features per sample, fake has ${fake.d}: they must come from one model`);
+    }
+    checkKidSizes(this.n, fake.n, this.#kid.m, this.#kid.sets.length);
+  }
+
+  /**
+   * FID, KID, improved precision and recall, density and coverage of `fake` against this real side (`fake` is
+   * checked first: the same `d`, at least `k + 1` rows and at least KID's subset size, every value finite).
+   */
+  async score(fake: Features): Promise<Metrics> {
+    this.#check(fake);
+    const fid = startFid<number>({ op: "fid", real: this.#gaussian, fake }, this.#options.fidWorker ?? true);
+    let pairs: ManifoldMetrics & { kid: Kid };
+    try {
+      pairs = this.#pairs(fake);
+    } catch (e) {
+      fid.cancel();
+      throw e;
+    }
+    const { kid, precision, recall, density, coverage } = pairs;
+    return { fid: await fid.result, kid: { mean: kid.mean, std: kid.std }, precision, recall, density, coverage };
+  }
+
+  /** The two GEMM passes with a fake set (fake x fake, real x fake) and what the k-NN metrics and KID keep. */
+  #pairs(fake: Features): ManifoldMetrics & { kid: Kid } {
+    const o = this.#options, real = this.#features;
+    using tiles = new DotTiles({ context: o.context, blockSize: o.blockSize });
+    const sets = {
+      real: this.#kid.sets,
+      fake: kidFakeSubsets(fake.n, this.#kid.m, this.#kid.sets.length, this.#kid.seed),
+    };
+    const kid = new KidSums(sets, real.n, fake.n, real.d);
+    kid.real.set(this.#kid.sums);
+    const fakeNorms = rowSquaredNorms(fake);
+    const fakeR2 = selfRadii2(tiles, fake, fakeNorms, this.#k, (t) => kid.addTile(t, "fake"));
+    const counts = new ManifoldCounts(this.#radii2, fakeR2, this.#norms, fakeNorms);
+    tiles.forEachCross(real, fake, (t) => {
+      counts.addTile(t);
+      kid.addTile(t, "cross");
+    });
+    return { ...counts.result(this.#k), kid: kid.result() };
+  }
+
+  /** Nothing native is held between calls (the tiles are per call); kept for `using` and future caches. */
+  [Symbol.dispose](): void {}
 }
 
 /**
  * FID, KID, improved precision and recall, density and coverage of `fake` against `real`. Both sets are checked
  * first (the same `d`, at least `k + 1` rows each, every value finite; the error names the set and the index).
+ * Scoring many fake sets against one real set: {@link RealSide}.
  *
  * @param real Real features `[N, d]`.
  * @param fake Generated features `[M, d]`.
@@ -165,15 +271,15 @@ function pairMetrics(
  * ```
  */
 export async function computeMetrics(real: Features, fake: Features, options: MetricsOptions = {}): Promise<Metrics> {
-  const { k, sets } = checkInputs(real, fake, options);
-  const fid = startFid(real, fake, options.fidWorker ?? true);
-  let pairs: ReturnType<typeof pairMetrics>;
-  try {
-    pairs = pairMetrics(real, fake, k, sets, options);
-  } catch (e) {
-    fid.cancel();
-    throw e;
+  const k = options.k ?? 3;
+  checkSide(real, "real", k);
+  checkSide(fake, "fake", k);
+  if (real.d !== fake.d) {
+    throw new RangeError(`real has ${real.d} features per sample, fake has ${fake.d}: they must come from one model`);
   }
-  const { kid, precision, recall, density, coverage } = pairs;
-  return { fid: await fid.result, kid: { mean: kid.mean, std: kid.std }, precision, recall, density, coverage };
+  checkSeed(options.seed ?? 0);
+  const m = options.kidSubsetSize ?? Math.min(1000, real.n, fake.n);
+  checkKidSizes(real.n, fake.n, m, options.kidSubsets ?? 100);
+  using side = await RealSide.prepare(real, { ...options, kidSubsetSize: m });
+  return await side.score(fake);
 }

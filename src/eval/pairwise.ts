@@ -37,6 +37,25 @@ import type { Features } from "./features.ts";
 export const DEFAULT_BLOCK_SIZE = 1024;
 
 /**
+ * Checks a tile side (an integer in 1..65536; undefined is the default) and returns it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkBlockSize } from "./pairwise.ts";
+ * assert.equal(checkBlockSize(undefined), 1024);
+ * assert.throws(() => checkBlockSize(0), /blockSize must be an integer in 1..65536, got 0/);
+ * ```
+ */
+export function checkBlockSize(blockSize: number | undefined): number {
+  const b = blockSize ?? DEFAULT_BLOCK_SIZE;
+  if (!Number.isInteger(b) || b < 1 || b > 1 << 16) {
+    throw new RangeError(`blockSize must be an integer in 1..65536, got ${b}`);
+  }
+  return b;
+}
+
+/**
  * One tile of `A B^T`: rows `r0 .. r0 + rows` of `A` against rows `c0 .. c0 + cols` of `B`. `dots[i * stride + j]`
  * is `a_{r0+i} . b_{c0+j}` (float32); columns `cols .. stride` of each row are padding.
  */
@@ -140,11 +159,7 @@ export class DotTiles implements Disposable {
 
   /** Opens a CPU context unless one is given. */
   constructor(options: DotTilesOptions = {}) {
-    const b = options.blockSize ?? DEFAULT_BLOCK_SIZE;
-    if (!Number.isInteger(b) || b < 1 || b > 1 << 16) {
-      throw new RangeError(`blockSize must be an integer in 1..65536, got ${b}`);
-    }
-    this.#blockSize = b;
+    this.#blockSize = checkBlockSize(options.blockSize);
     this.#ownsContext = options.context === undefined;
     this.#ctx = options.context ?? new Context({ backend: "cpu" });
   }
