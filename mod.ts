@@ -106,6 +106,7 @@ export {
 } from "./src/train/checkpoint.ts";
 export {
   DivergenceError,
+  type EvalEvent,
   GanTrainer,
   type ResolvedTrainOptions,
   type RunSummary,
@@ -138,8 +139,20 @@ export type {
   TensorMap,
 } from "./src/io/safetensors.ts";
 export type { IdxReadOptions } from "./src/data/idx.ts";
-export { computeMetrics, type Metrics, type MetricsOptions } from "./src/eval/metrics.ts";
-export { evaluate, type EvaluateOptions, type EvaluateResult, type QualityRow } from "./src/eval/evaluate.ts";
+export { computeMetrics, type Metrics, type MetricsOptions, RealSide } from "./src/eval/metrics.ts";
+export {
+  estimateEvalBytes,
+  evaluate,
+  type EvaluateOptions,
+  type EvaluateResult,
+  Evaluator,
+  type QualityRecord,
+  qualityRecord,
+  type QualityRow,
+  type ResultRecord,
+  resultRecord,
+} from "./src/eval/evaluate.ts";
+export { formatTable } from "./src/eval/table.ts";
 export {
   type CachedClassifier,
   type CachedClassifierOptions,

@@ -37,6 +37,8 @@ export interface TrainFlags {
   log_format: "bar" | "seed";
   max_steps: number | undefined;
   steps_per_call: number;
+  eval_every: number;
+  eval_n: number;
   help: boolean;
 }
 
@@ -89,6 +91,13 @@ export const TRAIN_FLAGS: Record<Exclude<keyof TrainFlags, "help">, FlagSpec> = 
   },
   max_steps: { kind: "int+", def: undefined, help: "stop after this many steps in total" },
   steps_per_call: { kind: "int+", def: "16", help: "training steps per native call (at most 65536)" },
+  eval_every: {
+    kind: "int0",
+    def: "0",
+    help: "score the generator every this many steps and at the end: FID, KID, precision/recall, " +
+      "density/coverage, classes (0: never)",
+  },
+  eval_n: { kind: "int+", def: "10000", help: "samples per evaluation" },
 };
 
 /** The `--help` text. */

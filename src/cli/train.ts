@@ -4,7 +4,8 @@
  * @module
  */
 
-import { GanTrainer } from "../train/trainer.ts";
+import { type EvalEvent, GanTrainer } from "../train/trainer.ts";
+import { formatTable } from "../eval/table.ts";
 import { ProgressBar } from "../train/progress.ts";
 import { type Dataset, loadEmbeddedMnist, loadIdxDataset, resizeBilinear } from "../data/dataset.ts";
 import { parseTrainFlags, type TrainFlags, trainUsage } from "./flags.ts";
@@ -68,6 +69,8 @@ export async function main(args: string[]): Promise<number> {
     allowOtherDataset: f.allow_other_dataset,
     maxSteps: f.max_steps,
     stepsPerCall: f.steps_per_call,
+    evalEvery: f.eval_every,
+    evalN: f.eval_n,
   });
   const b = t.backendInfo();
   const where = b.adapter
@@ -79,8 +82,17 @@ export async function main(args: string[]): Promise<number> {
   );
   const bar = f.log_format === "bar" ? new ProgressBar() : undefined;
   const enc = new TextEncoder();
+  const say = (line: string) => bar ? bar.log(line) : console.error(line);
+  let fid: number | undefined;
+  let last: EvalEvent | undefined;
   try {
     const s = await t.run({
+      onNote: say,
+      onEval: (e) => {
+        fid = e.result.fid;
+        last = e;
+        say(evalLine(e));
+      },
       onStep: (e) => {
         if (bar) {
           bar.update({
@@ -90,6 +102,7 @@ export async function main(args: string[]): Promise<number> {
             nEpochs: e.nEpochs,
             dLoss: e.dLoss,
             gLoss: e.gLoss,
+            fid,
           });
         } else {
           // The seed's line, as Python's "%d" and "%f" print it.
@@ -100,14 +113,25 @@ export async function main(args: string[]): Promise<number> {
         }
       },
     });
+    bar?.finish();
     console.error(
       `done: ${s.steps} steps in ${s.seconds.toFixed(1)} s (${s.stepsPerSecond.toFixed(1)} steps/s); ` +
         `checkpoint ${s.lastCheckpoint ?? "none"}`,
     );
+    if (last) console.error(formatTable(`generator (step ${last.step})`, last.result));
     return 0;
-  } finally {
+  } catch (e) {
     bar?.finish();
+    throw e;
   }
+}
+
+/** One line per evaluation: the step, FID, precision and recall, classes covered, and its time. */
+function evalLine(e: EvalEvent): string {
+  const r = e.result;
+  return `eval at step ${e.step}: FID ${r.fid.toFixed(2)}, precision ${r.precision.toFixed(3)}, recall ` +
+    `${r.recall.toFixed(3)}` + (r.classes_covered === null ? "" : `, ${r.classes_covered} classes covered`) +
+    ` (${e.seconds.toFixed(1)} s)`;
 }
 
 if (import.meta.main) Deno.exit(await runCommand("train", main));

@@ -25,7 +25,9 @@
 
 import { Context, type NativeMlp, nativeNormal, nativePermutation } from "../native/handles.ts";
 import type { Dataset } from "../data/dataset.ts";
-import { type Classifier, loadOrTrainClassifier } from "./classifier.ts";
+import { type Classifier, FEATURE_DIM, loadOrTrainClassifier } from "./classifier.ts";
+import { checkMemory, memoryLimit } from "../train/memory.ts";
+import { DEFAULT_BLOCK_SIZE, tileBytes } from "./pairwise.ts";
 import { type Metrics, type MetricsOptions, RealSide } from "./metrics.ts";
 import { classStats } from "./class_stats.ts";
 import type { Features } from "./features.ts";
@@ -42,8 +44,15 @@ export interface EvaluateOptions {
   classifier?: Classifier;
   /** The classifier cache folder (when `classifier` is not given). */
   cacheDir?: string;
+  /** Told (one line) when the dataset's classifier is not in the cache and is trained now (about half a minute). */
+  onClassifierTraining?: (message: string) => void;
   /** Compute the reference rows (default true). */
   reference?: boolean;
+  /**
+   * The most memory the evaluation may plan to use, in bytes (default: 80% of the machine's memory, see
+   * `memoryLimit`); an `n` estimated above it is refused before anything is allocated.
+   */
+  memoryLimit?: number;
 }
 
 /** The scores of one set of samples. */
@@ -96,7 +105,7 @@ function generate(g: NativeMlp, n: number, seed: number): Float32Array<ArrayBuff
 /** Features of images: the classifier's when there is one, else the pixels themselves. */
 function featuresOf(images: Float32Array<ArrayBuffer>, f: number, c: Classifier | null): Features {
   const n = images.length / f;
-  return c ? { data: c.features(images, n), n, d: 256 } : { data: images, n, d: f };
+  return c ? { data: c.features(images, n), n, d: FEATURE_DIM } : { data: images, n, d: f };
 }
 
 /** The metrics of `fake` against a prepared real side, with the class statistics when there is a classifier. */
@@ -184,11 +193,19 @@ export class Evaluator implements Disposable {
   static async create(dataset: Dataset, options: EvaluateOptions = {}): Promise<Evaluator> {
     const n = options.n ?? 10000, seed = options.seed ?? 0;
     if (!Number.isSafeInteger(n) || n < 4) throw new RangeError(`n must be an integer of at least 4, got ${n}`);
+    const limit = options.memoryLimit === undefined
+      ? memoryLimit()
+      : { bytes: options.memoryLimit, what: "the memoryLimit option" };
+    checkMemory(estimateEvalBytes(dataset, n, options.reference ?? true), `evaluating ${n} samples`, limit);
     const ctx = options.context ?? new Context({ backend: "cpu" });
     let c = options.classifier ?? null, ownsClassifier = false;
     try {
       if (!c && dataset.labels) {
-        c = (await loadOrTrainClassifier(ctx, dataset, { cacheDir: options.cacheDir })).classifier;
+        const onTrain = (r: { epochs: number; limit: number }) =>
+          options.onClassifierTraining?.(
+            `training the classifier of "${dataset.name}" (${r.epochs} epochs of ${r.limit} images; once, then cached)`,
+          );
+        c = (await loadOrTrainClassifier(ctx, dataset, { cacheDir: options.cacheDir, onTrain })).classifier;
         ownsClassifier = true;
       }
       const f = dataset.channels * dataset.height * dataset.width, count = Math.min(n, dataset.count);
@@ -329,4 +346,135 @@ async function referenceRows(
   );
   const noiseRow = await scoreRow(side, featuresOf(noise, f, c), labels, c);
   return { real: realRow, noise: noiseRow };
+}
+
+/**
+ * The bytes an evaluation of `n` samples plans to hold at its peak: the samples, their features and class
+ * probabilities, the real images and features, the noise reference set, the GEMM tiles and the FID worker's copies.
+ *
+ * @param dataset The real images (their shape and count; labels mean 256 classifier features, else the pixels).
+ * @param n Generated samples.
+ * @param reference Whether the reference rows are computed too.
+ * @returns Bytes.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { estimateEvalBytes } from "./evaluate.ts";
+ * const digits = { name: "d", count: 10000, height: 28, width: 28, channels: 1, pixels: new Uint8Array(0), labels: new Uint8Array(0) };
+ * assert.ok(estimateEvalBytes(digits, 10000, true) < 2 ** 30); // the default run: well under a GiB
+ * assert.ok(estimateEvalBytes(digits, 1e9, true) > 2 ** 40); // a billion samples: terabytes
+ * ```
+ */
+export function estimateEvalBytes(dataset: Dataset, n: number, reference: boolean): number {
+  const f = dataset.channels * dataset.height * dataset.width, d = dataset.labels ? FEATURE_DIM : f;
+  const real = Math.min(n, dataset.count);
+  const fake = n * (f + 2 * d + 16); // samples, features (and the worker's copy), probabilities
+  const sides = real * (f + 2 * d) + (reference ? n * (f + d) : 0);
+  return 4 * (fake + sides) + tileBytes(DEFAULT_BLOCK_SIZE, d) + 64 * 2 ** 20;
+}
+
+/**
+ * A row as one flat JSON record: the metrics with KID's mean as `kid` and its spread as `kid_std` (the form of the
+ * eval rows of metrics.jsonl, run.json's `final_eval` and `deno task eval --json`).
+ *
+ * @param row A scored row.
+ * @returns The record.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { qualityRecord } from "./evaluate.ts";
+ * const row = { fid: 1, kid: { mean: 0.5, std: 0.1 }, precision: 1, recall: 1, density: 1, coverage: 1,
+ *   classes_covered: 10, class_kl: 0, classifier_score: 9.8, histogram: null, n: 100 };
+ * assert.deepEqual(qualityRecord(row).kid, 0.5);
+ * assert.deepEqual(qualityRecord(row).kid_std, 0.1);
+ * ```
+ */
+export function qualityRecord(row: QualityRow): QualityRecord {
+  return {
+    fid: row.fid,
+    kid: row.kid.mean,
+    kid_std: row.kid.std,
+    precision: row.precision,
+    recall: row.recall,
+    density: row.density,
+    coverage: row.coverage,
+    classes_covered: row.classes_covered,
+    class_kl: row.class_kl,
+    classifier_score: row.classifier_score,
+    histogram: row.histogram,
+    n: row.n,
+  };
+}
+
+/** {@link QualityRow} as a flat record (see {@link qualityRecord}). */
+export interface QualityRecord {
+  /** Fréchet distance of the feature Gaussians. */
+  fid: number;
+  /** KID: the mean of the subsets' unbiased MMD^2. */
+  kid: number;
+  /** KID's standard deviation over the subsets. */
+  kid_std: number;
+  /** Improved precision. */
+  precision: number;
+  /** Improved recall. */
+  recall: number;
+  /** Density. */
+  density: number;
+  /** Coverage. */
+  coverage: number;
+  /** Classes holding at least 2% of the samples (null without labels). */
+  classes_covered: number | null;
+  /** KL of the predicted class histogram to the real one, nats (null without labels). */
+  class_kl: number | null;
+  /** The classifier score (null without labels). */
+  classifier_score: number | null;
+  /** `[classes]` the share of samples predicted as each class (null without labels). */
+  histogram: number[] | null;
+  /** Samples scored. */
+  n: number;
+}
+
+/**
+ * A whole result as one flat record: {@link qualityRecord} of the generator's row at the top level, with the
+ * classifier's accuracy, the real histogram, what was skipped, and the reference rows (flat too) under `reference`.
+ *
+ * @param r An evaluation's result.
+ * @returns The record (JSON-ready).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { resultRecord } from "./evaluate.ts";
+ * const row = { fid: 1, kid: { mean: 0.5, std: 0.1 }, precision: 1, recall: 1, density: 1, coverage: 1,
+ *   classes_covered: null, class_kl: null, classifier_score: null, histogram: null, n: 100 };
+ * const r = resultRecord({ ...row, features: "pixels", classifier_accuracy: null, real_histogram: null, skipped: [] });
+ * assert.equal(r.fid, 1);
+ * assert.equal(r.reference, null);
+ * ```
+ */
+export function resultRecord(r: EvaluateResult): ResultRecord {
+  return {
+    ...qualityRecord(r),
+    features: r.features,
+    classifier_accuracy: r.classifier_accuracy,
+    real_histogram: r.real_histogram,
+    skipped: r.skipped,
+    reference: r.reference ? { real: qualityRecord(r.reference.real), noise: qualityRecord(r.reference.noise) } : null,
+  };
+}
+
+/** {@link EvaluateResult} as a flat record (see {@link resultRecord}). */
+export interface ResultRecord extends QualityRecord {
+  /** What the metrics ran on: the classifier's features, or the pixels (no labels). */
+  features: "classifier" | "pixels";
+  /** The classifier's held-out accuracy (null without labels). */
+  classifier_accuracy: number | null;
+  /** `[classes]` the share of each class among the real images (null without labels). */
+  real_histogram: number[] | null;
+  /** Metrics that could not run, with why. */
+  skipped: string[];
+  /** The reference rows (null when not computed). */
+  reference: { real: QualityRecord; noise: QualityRecord } | null;
 }

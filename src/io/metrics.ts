@@ -79,8 +79,9 @@ function keptBytes(file: Deno.FsFile, step: number): number {
       } catch {
         return kept;
       }
-      const s = (row as { step?: unknown } | null)?.step;
-      if (typeof s !== "number" || !(s < step)) return kept;
+      const { step: s, kind } = (row ?? {}) as { step?: unknown; kind?: unknown };
+      // A step row `s` is step s's result; an eval row `s` scores the state after s steps, which a resume at s holds.
+      if (typeof s !== "number" || !(kind === "eval" ? s <= step : s < step)) return kept;
       kept += nl + 1 - start;
       start = nl + 1;
     }
@@ -128,6 +129,7 @@ export class MetricsLog implements Disposable {
    * @param options `truncate: true` starts the file afresh instead of appending. `keepBelowStep: s` first cuts the
    *   file back to its complete lines whose `step` is below `s`, in order: it stops at the first line that is torn
    *   (no newline), not JSON, without a numeric `step`, or at step `s` or later (the rows a resumed run redoes).
+   *   Eval rows (`"kind": "eval"`, scoring the state after `step` steps) are kept up to step `s` itself.
    * @returns The open log.
    *
    * @example
@@ -138,9 +140,9 @@ export class MetricsLog implements Disposable {
    * const dir = await Deno.makeTempDir();
    * const log = MetricsLog.open(`${dir}/sub/metrics.jsonl`, { truncate: true });
    * log.close();
-   * await Deno.writeTextFile(`${dir}/m.jsonl`, '{"step":0}\n{"step":1}\n{"step":2}\n{"st');
+   * await Deno.writeTextFile(`${dir}/m.jsonl`, '{"step":0}\n{"step":1}\n{"kind":"eval","step":2}\n{"step":2}\n{"st');
    * MetricsLog.open(`${dir}/m.jsonl`, { keepBelowStep: 2 }).close();
-   * assert.equal(await Deno.readTextFile(`${dir}/m.jsonl`), '{"step":0}\n{"step":1}\n');
+   * assert.equal(await Deno.readTextFile(`${dir}/m.jsonl`), '{"step":0}\n{"step":1}\n{"kind":"eval","step":2}\n');
    * await Deno.symlink(`${dir}/m.jsonl`, `${dir}/link.jsonl`);
    * assert.throws(() => MetricsLog.open(`${dir}/link.jsonl`), /is a symbolic link/);
    * await Deno.remove(dir, { recursive: true });

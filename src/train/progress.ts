@@ -17,6 +17,8 @@ export interface ProgressState {
   /** Latest losses (smoothed by the bar). */
   dLoss: number;
   gLoss: number;
+  /** The latest FID, when the run evaluates (shown after the losses). */
+  fid?: number;
 }
 
 /** Formats seconds as `1h02m`, `3m05s` or `12s`. */
@@ -80,7 +82,8 @@ export class ProgressBar {
     const fill = Math.round(frac * this.#width);
     const bar = "█".repeat(fill) + "░".repeat(this.#width - fill);
     this.#line = `epoch ${s.epoch}/${s.nEpochs} ${bar} ${s.step}/${s.total} ` +
-      `D ${this.#d.toFixed(3)} G ${this.#g.toFixed(3)} ${rate.toFixed(1)} steps/s ` +
+      `D ${this.#d.toFixed(3)} G ${this.#g.toFixed(3)} ${s.fid === undefined ? "" : `FID ${s.fid.toFixed(1)} `}` +
+      `${rate.toFixed(1)} steps/s ` +
       `ETA ${formatDuration(rate > 0 ? (s.total - s.step) / rate : NaN)}`;
     this.#write(this.#tty ? `\r\x1b[2K${this.#line}` : `${this.#line}\n`);
   }

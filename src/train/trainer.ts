@@ -5,6 +5,8 @@
  * @module
  */
 
+import type { Classifier } from "../eval/classifier.ts";
+import { estimateEvalBytes, type EvaluateResult, Evaluator, resultRecord } from "../eval/evaluate.ts";
 import {
   type BackendInfo,
   type BackendName,
@@ -81,6 +83,18 @@ export interface TrainOptions {
    * estimated above it is refused before anything is allocated.
    */
   memoryLimit?: number;
+  /**
+   * Score the generator every this many steps and at the end of the run (default 0: never): FID, KID, precision and
+   * recall, density and coverage and the class statistics of `evalN` samples against the training images (see
+   * `Evaluator`), as eval rows of metrics.jsonl and, at the end, `final_eval` in run.json.
+   */
+  evalEvery?: number;
+  /** Samples per evaluation (default 10,000). */
+  evalN?: number;
+  /** The classifier cache folder of the evaluations (default `<deno-gan cache>/classifiers`). */
+  evalCacheDir?: string;
+  /** The evaluations' classifier (default: the dataset's, from the cache or trained at the first evaluation). */
+  evalClassifier?: Classifier;
   /** Generator spec (default: the seed's, from latentDim, imgSize, channels and bnEps). */
   generator?: MlpSpec;
   /** Discriminator spec (default: the seed's, from imgSize and channels); it must not use BatchNorm. */
@@ -123,8 +137,22 @@ export interface SampleEvent {
   paths: string[];
 }
 
+/** An evaluation of the generator during a run (see `evalEvery`). */
+export interface EvalEvent {
+  /** Steps done when it was scored. */
+  step: number;
+  /** The scores, with the reference rows. */
+  result: EvaluateResult;
+  /** Seconds it took (the first one includes preparing the real side, and training the classifier if needed). */
+  seconds: number;
+}
+
 /** Callbacks of {@link GanTrainer.run}; each may be async. */
 export interface TrainCallbacks {
+  /** After every evaluation (every `evalEvery` steps and at the end). */
+  onEval?: (e: EvalEvent) => void | Promise<void>;
+  /** Told (one line) when something slow happens once, e.g. the classifier of the evaluations is trained. */
+  onNote?: (message: string) => void;
   /** After every step, in order. */
   onStep?: (e: StepEvent) => void | Promise<void>;
   /** Every `sampleInterval` steps, after the grids are written. */
@@ -172,10 +200,20 @@ export type ResolvedTrainOptions =
   & Required<
     Omit<
       TrainOptions,
-      "outDir" | "resume" | "allowOtherDataset" | "maxSteps" | "generator" | "discriminator" | "memoryLimit"
+      | "outDir"
+      | "resume"
+      | "allowOtherDataset"
+      | "maxSteps"
+      | "generator"
+      | "discriminator"
+      | "memoryLimit"
+      | "evalCacheDir"
+      | "evalClassifier"
     >
   >
   & {
+    evalCacheDir?: string;
+    evalClassifier?: Classifier;
     memoryLimit?: number;
     outDir?: string;
     resume?: string;
@@ -202,6 +240,8 @@ export const SEED_DEFAULTS = {
   bnEps: 0.8,
   checkpointEvery: 1000,
   stepsPerCall: 16,
+  evalEvery: 0,
+  evalN: 10000,
 };
 
 function resolve(o: TrainOptions): ResolvedTrainOptions {
@@ -213,6 +253,9 @@ function resolve(o: TrainOptions): ResolvedTrainOptions {
   r.discriminator ??= seedDiscriminator(r.imgSize, r.channels);
   if (!Number.isSafeInteger(r.stepsPerCall) || r.stepsPerCall < 1 || r.stepsPerCall > 65536) {
     throw new RangeError(`stepsPerCall must be an integer in [1, 65536], got ${r.stepsPerCall}`);
+  }
+  for (const [name, v, min] of [["evalEvery", r.evalEvery, 0], ["evalN", r.evalN, 4]] as const) {
+    if (!Number.isSafeInteger(v) || v < min) throw new RangeError(`${name} must be an integer >= ${min}, got ${v}`);
   }
   describeSpec(r.generator); // the library validates both specs before anything is built
   describeSpec(r.discriminator);
@@ -269,6 +312,10 @@ export class GanTrainer implements Disposable {
   #running = false;
   /** The training data's identity, computed once (recorded in run.json and every checkpoint, checked on resume). */
   #dataId: DatasetIdentity | null = null;
+  /** The evaluations' prepared real side, made at the first evaluation and kept for the run. */
+  #evaluator: Evaluator | null = null;
+  /** What run.json holds (rewritten with `final_eval` and `finished` at the end of a run). */
+  #runRecord: Record<string, unknown> | null = null;
 
   private constructor(
     r: ResolvedTrainOptions,
@@ -299,7 +346,13 @@ export class GanTrainer implements Disposable {
     }
     if (gOut !== features) throw new RangeError(`generator outputs ${gOut} values, the images have ${features}`);
     const need = estimateRunBytes(r.generator, r.discriminator, r.batchSize, { count: dataset.count, features });
-    checkMemory(need, `this run (${dataset.count} images of ${features} values, batch ${r.batchSize})`, limitOf(r));
+    const evalNeed = r.evalEvery > 0 ? estimateEvalBytes(dataset, r.evalN, true) : 0;
+    checkMemory(
+      need + evalNeed,
+      `this run (${dataset.count} images of ${features} values, batch ${r.batchSize}` +
+        (r.evalEvery > 0 ? `, evaluations of ${r.evalN} samples)` : ")"),
+      limitOf(r),
+    );
     const ctx = new Context({ backend: r.backend, threads: r.threads });
     const closeAll: Disposable[] = [ctx];
     try {
@@ -417,8 +470,10 @@ export class GanTrainer implements Disposable {
         final = await this.#emitSteps(results, step, clock, metrics, cb) ?? final;
         step += n;
         if ((step - 1) % r.sampleInterval === 0) await this.#writeGrids(step - 1, fixedZ, cb);
+        await this.#evalIfDue(step, total, metrics, cb);
         await this.#checkpointIfDue(step, total, cb);
       }
+      if (outDir && step === total) await this.#writeRunRecord({ finished: new Date().toISOString() });
     } finally {
       outDir?.close();
     }
@@ -444,15 +499,16 @@ export class GanTrainer implements Disposable {
     const outDir = OutDir.open(out, { resumeStep: step > 0 ? step : undefined });
     try {
       await syncGeneratorFile(`${out}/checkpoints`, checkpointSizeLimit(r.generator, r.discriminator));
-      const run = {
+      this.#runRecord = {
         config: configRecord(r),
+        eval: r.evalEvery > 0 ? { every: r.evalEvery, n: r.evalN } : null,
         resumed_from: r.resume ?? null,
         dataset: this.#dataId,
         backend: this.backendInfo(),
         versions: { deno: Deno.version.deno, v8: Deno.version.v8, typescript: Deno.version.typescript },
         started: new Date().toISOString(),
       };
-      await writeFileAtomic(`${out}/run.json`, new TextEncoder().encode(JSON.stringify(run, null, 2) + "\n"));
+      await this.#writeRunRecord({});
       return outDir;
     } catch (e) {
       outDir.close();
@@ -467,8 +523,8 @@ export class GanTrainer implements Disposable {
     // End the call right after a sampled step, so that its generated batch can be read.
     const nextSample = Math.ceil(step / r.sampleInterval) * r.sampleInterval;
     n = Math.min(n, nextSample - step + 1);
-    if (r.checkpointEvery > 0) {
-      n = Math.min(n, (Math.floor(step / r.checkpointEvery) + 1) * r.checkpointEvery - step);
+    for (const every of [r.checkpointEvery, r.evalEvery]) {
+      if (every > 0) n = Math.min(n, (Math.floor(step / every) + 1) * every - step);
     }
     return n;
   }
@@ -548,6 +604,41 @@ export class GanTrainer implements Disposable {
     await cb.onSample?.({ step, images, paths });
   }
 
+  /** Adds `fields` to the run's record and writes it to run.json (atomically). */
+  async #writeRunRecord(fields: Record<string, unknown>): Promise<void> {
+    const out = this.options.outDir;
+    if (!out || !this.#runRecord) return;
+    Object.assign(this.#runRecord, fields);
+    const text = JSON.stringify(this.#runRecord, null, 2) + "\n";
+    await writeFileAtomic(`${out}/run.json`, new TextEncoder().encode(text));
+  }
+
+  /**
+   * Scores the generator every evalEvery steps and at the end of the run: an eval row in metrics.jsonl, `onEval`,
+   * and at the end `final_eval` in run.json. The real side is prepared at the first evaluation and kept.
+   */
+  async #evalIfDue(step: number, total: number, metrics: MetricsLog | undefined, cb: TrainCallbacks): Promise<void> {
+    const every = this.options.evalEvery;
+    if (every === 0 || (step % every !== 0 && step !== total)) return;
+    const t0 = performance.now();
+    this.#evaluator ??= await Evaluator.create(this.dataset, {
+      context: this.ctx,
+      n: this.options.evalN,
+      cacheDir: this.options.evalCacheDir,
+      classifier: this.options.evalClassifier,
+      memoryLimit: this.options.memoryLimit,
+      onClassifierTraining: cb.onNote,
+    });
+    const result = await this.#evaluator.score(this.g);
+    const seconds = (performance.now() - t0) / 1000;
+    const epoch = Math.floor((step - 1) / this.gan.info().batches_per_epoch);
+    const record = resultRecord(result);
+    const { reference: _, ...row } = record;
+    metrics?.append({ kind: "eval", step, epoch, ...row, seconds: Number(seconds.toFixed(3)) });
+    if (step === total) await this.#writeRunRecord({ final_eval: { step, ...record } });
+    await cb.onEval?.({ step, result, seconds });
+  }
+
   /** Writes latest.safetensors every checkpointEvery steps and at the end of the run. */
   async #checkpointIfDue(step: number, total: number, cb: TrainCallbacks): Promise<void> {
     const { outDir: out, checkpointEvery } = this.options;
@@ -568,6 +659,8 @@ export class GanTrainer implements Disposable {
 
   /** Releases the native objects. */
   close(): void {
+    this.#evaluator?.close();
+    this.#evaluator = null;
     this.gan.close();
     this.d.close();
     this.g.close();
