@@ -172,6 +172,25 @@ Deno.test("deno task eval: a short run's checkpoint scored with the reference ro
   // the same seed gives the same numbers as the run's final evaluation
   const run = JSON.parse(await Deno.readTextFile(`${out}/run.json`));
   assert.equal(j.fid, run.final_eval.fid);
+  assert.deepEqual(j.reference, run.final_eval.reference);
+  // the reference rows are cached beside the classifier; a damaged file is computed again and rewritten
+  const [refFile] = [...Deno.readDirSync(`${cache}/classifiers`)].map((e) => e.name).filter((n) =>
+    n.endsWith(".reference-n300-seed0.json")
+  );
+  assert.ok(refFile, "a cached reference file");
+  await Deno.writeTextFile(`${cache}/classifiers/${refFile}`, '{"format": "deno-gan-reference/2", "real": ');
+  const again = await cli("eval", [
+    `--checkpoint=${out}/checkpoints/latest.safetensors`,
+    "--dataset=idx",
+    `--data=${data}`,
+    "--n=300",
+    `--json=${json}`,
+  ], cache);
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual(JSON.parse(await Deno.readTextFile(json)).reference, j.reference);
+  const rewritten = JSON.parse(await Deno.readTextFile(`${cache}/classifiers/${refFile}`));
+  assert.equal(rewritten.real.fid, j.reference.real.fid);
+  assert.deepEqual(rewritten.noise.kid, { mean: j.reference.noise.kid, std: j.reference.noise.kid_std });
   for (const dir of [data, cache, out]) await Deno.remove(dir, { recursive: true });
 });
 

@@ -28,6 +28,7 @@ import type { Dataset } from "../data/dataset.ts";
 import { type Classifier, FEATURE_DIM, loadOrTrainClassifier } from "./classifier.ts";
 import { checkMemory, memoryLimit } from "../train/memory.ts";
 import { DEFAULT_BLOCK_SIZE, tileBytes } from "./pairwise.ts";
+import { cachedReferenceRows } from "./reference_cache.ts";
 import { type Metrics, type MetricsOptions, RealSide } from "./metrics.ts";
 import { classStats } from "./class_stats.ts";
 import type { Features } from "./features.ts";
@@ -199,14 +200,15 @@ export class Evaluator implements Disposable {
     checkMemory(estimateEvalBytes(dataset, n, options.reference ?? true), `evaluating ${n} samples`, limit);
     const ctx = options.context ?? new Context({ backend: "cpu" });
     let c = options.classifier ?? null, ownsClassifier = false;
+    let cached: { path: string; sha256: string } | null = null;
     try {
       if (!c && dataset.labels) {
         const onTrain = (r: { epochs: number; limit: number }) =>
           options.onClassifierTraining?.(
             `training the classifier of "${dataset.name}" (${r.epochs} epochs of ${r.limit} images; once, then cached)`,
           );
-        c = (await loadOrTrainClassifier(ctx, dataset, { cacheDir: options.cacheDir, onTrain })).classifier;
-        ownsClassifier = true;
+        const got = await loadOrTrainClassifier(ctx, dataset, { cacheDir: options.cacheDir, onTrain });
+        [c, cached, ownsClassifier] = [got.classifier, got, true];
       }
       const f = dataset.channels * dataset.height * dataset.width, count = Math.min(n, dataset.count);
       const idx = nativePermutation(seed, 1, count > 0 ? dataset.count : 1).subarray(0, count);
@@ -214,9 +216,14 @@ export class Evaluator implements Disposable {
       const features = featuresOf(realImages(dataset, idx), f, c);
       const side = await RealSide.prepare(features, metricsOptions(ctx, count));
       const histogram = labels && c ? classHistogram(labels, c.classes) : null;
-      const reference = (options.reference ?? true)
-        ? await referenceRows(dataset, features, side, labels, n, seed, c, ctx)
-        : undefined;
+      const compute = () => referenceRows(dataset, features, side, labels, n, seed, c, ctx);
+      // Rows of a cached classifier are cached beside it; a classifier given by the caller has no identity to key on.
+      const key = cached && { classifierPath: cached.path, classifierSha256: cached.sha256, n, seed };
+      const reference = !(options.reference ?? true)
+        ? undefined
+        : key
+        ? await cachedReferenceRows(key, compute)
+        : await compute();
       const own = { ctx, ownsContext: !options.context, classifier: c, ownsClassifier };
       return new Evaluator(dataset, own, { side, labels, histogram }, n, seed, reference);
     } catch (e) {
