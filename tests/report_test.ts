@@ -457,8 +457,8 @@ const CHROMIUM_ARGS = [
   "--no-first-run",
 ];
 
-/** Debian's chromium through puppeteer-core, over a pipe (no port); a missing or broken browser fails clearly. */
-async function launchChromium(): Promise<Browser> {
+/** Fails (never skips) when Debian's chromium is not at CHROMIUM, saying how to get it. */
+function requireChromium(): void {
   try {
     if (!Deno.statSync(CHROMIUM).isFile) throw new Error("not a file");
   } catch (e) {
@@ -467,6 +467,11 @@ async function launchChromium(): Promise<Browser> {
         `"apt-get install chromium" (.ci/run does)`,
     );
   }
+}
+
+/** Debian's chromium through puppeteer-core, over a pipe (no port); a missing or broken browser fails clearly. */
+async function launchChromium(): Promise<Browser> {
+  requireChromium();
   try {
     return await puppeteer.launch({
       executablePath: CHROMIUM,
@@ -537,6 +542,7 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     const update = Deno.env.get("UPDATE_SCREENSHOT") === "1";
+    requireChromium(); // before the training run, to fail at once
     await withTempDir(async (dir) => {
       // A real run of the seed's GAN on the embedded digits (longer for the README's picture).
       const run = `${dir}/mnist`;

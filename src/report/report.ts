@@ -282,6 +282,7 @@ h3 { font-size: 14px; margin: 0 0 8px; color: var(--muted); font-weight: 600; te
 .row { display: flex; flex-wrap: wrap; gap: 14px; align-items: flex-start; }
 .chart { min-height: 40px; }
 .charts { display: grid; gap: 14px; }
+#metrics-chart { display: grid; gap: 22px; }
 .note { color: var(--muted); font-style: italic; margin: 4px 0; }
 .muted { color: var(--muted); }
 .grid-img { image-rendering: pixelated; display: block; background: #000; border-radius: 4px; max-width: 100%;
