@@ -47,6 +47,21 @@
  * assert.equal(classStats(certain, [0, 1, 0, 1]).covered, 2);
  * ```
  *
+ * A self-contained HTML report of a run folder (charts, grids, scores and settings inlined; the page loads nothing):
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { writeReport } from "./mod.ts";
+ *
+ * const dir = await Deno.makeTempDir(); // a run folder, as GanTrainer writes it with outDir
+ * await Deno.writeTextFile(`${dir}/run.json`, JSON.stringify({ config: { batch_size: 64 } }));
+ * await Deno.writeTextFile(`${dir}/metrics.jsonl`, '{"step":0,"d_loss":0.69,"g_loss":0.71,"d_real":0.5,"d_fake":0.49}\n');
+ * const { path, bytes } = await writeReport(dir); // `${dir}/report.html`
+ * assert.ok(path.endsWith("/report.html") && bytes > 50_000); // uPlot is inside
+ * await Deno.remove(dir, { recursive: true });
+ * ```
+ *
  * @module
  */
 
@@ -164,3 +179,15 @@ export {
 } from "./src/eval/classifier.ts";
 export { type ClassStats, classStats, type ClassStatsOptions } from "./src/eval/class_stats.ts";
 export type { Features } from "./src/eval/features.ts";
+export { loadChartAssets, writeReport, type WriteReportOptions, type WriteReportResult } from "./src/report/write.ts";
+export { buildReportHtml, type BuildReportOptions, type ChartAssets } from "./src/report/report.ts";
+export {
+  EVAL_FIELDS,
+  type EvalPoint,
+  type GridImage,
+  readRunFolder,
+  type ReadRunOptions,
+  type RunFolder,
+  STEP_FIELDS,
+} from "./src/report/run_files.ts";
+export { type DownsampledSeries, Downsampler } from "./src/report/series.ts";

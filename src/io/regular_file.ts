@@ -29,6 +29,11 @@ export interface RegularFileOptions {
   maxBytes: number;
   /** Why the limit is what it is, appended to the message in parentheses (e.g. "the size of this model"). */
   limitNote?: string;
+  /**
+   * Refuse a symbolic link at `path` (default false: a link to a regular file is followed). The path is checked with
+   * `lstat` and opened with `O_NOFOLLOW`, so a link swapped in between is refused too.
+   */
+  noFollow?: boolean;
 }
 
 /**
@@ -138,6 +143,22 @@ export class RegularFile implements Disposable {
    *   { message: 'Cannot read checkpoint "/dev/null": it is a character device, not a regular file' },
    * );
    * ```
+   *
+   * @example With `noFollow`, a link is refused, naming its target
+   * ```ts
+   * import { RegularFile } from "./regular_file.ts";
+   * import assert from "node:assert/strict";
+   *
+   * const dir = await Deno.makeTempDir();
+   * await Deno.writeTextFile(`${dir}/real.txt`, "x");
+   * await Deno.symlink(`${dir}/real.txt`, `${dir}/link.txt`);
+   * assert.throws(
+   *   () => RegularFile.open(`${dir}/link.txt`, { what: "log", maxBytes: 10, noFollow: true }),
+   *   /it is a symbolic link \(to ".*real.txt"\), and links are not followed here/,
+   * );
+   * RegularFile.open(`${dir}/link.txt`, { what: "log", maxBytes: 10 }).close(); // followed by default
+   * await Deno.remove(dir, { recursive: true });
+   * ```
    */
   static open(path: string, options: RegularFileOptions): RegularFile {
     const fail = (what: string, cause?: unknown): never => {
@@ -145,9 +166,17 @@ export class RegularFile implements Disposable {
     };
     let info: Deno.FileInfo;
     try {
-      info = Deno.statSync(path); // follows links; never opens, so never blocks
+      // Neither opens, so neither blocks; stat follows links, lstat (noFollow) does not.
+      info = options.noFollow ? Deno.lstatSync(path) : Deno.statSync(path);
     } catch (e) {
       return fail((e as Error).message, e);
+    }
+    if (info.isSymlink) {
+      let target = "?";
+      try {
+        target = Deno.readLinkSync(path);
+      } catch { /* unreadable */ }
+      fail(`it is a symbolic link (to "${target}"), and links are not followed here`);
     }
     if (!info.isFile) fail(`it is ${kindOfInfo(info)}, not a regular file`);
     const limit = () => {
@@ -158,7 +187,8 @@ export class RegularFile implements Disposable {
     if (info.size > options.maxBytes) fail(`the file has ${info.size} bytes, ${limit()}`);
     let fd: number;
     try {
-      fd = openSync(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+      const noFollow = options.noFollow ? (constants.O_NOFOLLOW ?? 0) : 0;
+      fd = openSync(path, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0) | noFollow);
     } catch (e) {
       return fail((e as Error).message, e);
     }
