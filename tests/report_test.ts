@@ -18,6 +18,8 @@ import { buildReportHtml } from "../src/report/report.ts";
 import { evenlySpaced, readRunFolder } from "../src/report/run_files.ts";
 import { loadChartAssets, writeReport } from "../src/report/write.ts";
 import { GanTrainer } from "../src/train/trainer.ts";
+import { trainClassifier } from "../src/eval/classifier.ts";
+import { Context } from "../src/native/handles.ts";
 import { smallRunOptions, syntheticImages } from "./small_gan.ts";
 
 const ROOT = decodeURIComponent(new URL("../", import.meta.url).pathname);
@@ -547,15 +549,22 @@ Deno.test({
       // A real run of the seed's GAN on the embedded digits (longer for the README's picture).
       const run = `${dir}/mnist`;
       // The README's picture: `deno task train` with the defaults (50 epochs, 7,850 steps, a grid every 400).
-      const [steps, interval] = update ? [7850, 400] : [400, 20];
+      // It evaluates too (for the picture every 5 epochs with the digits' cached classifier; here a quick classifier).
+      const [steps, interval, evalEvery] = update ? [7850, 400, 785] : [400, 20, 200];
+      const digits = await loadEmbeddedMnist();
       {
-        using t = await GanTrainer.create(await loadEmbeddedMnist(), {
+        using ctx = new Context({ backend: "cpu" });
+        using quick = update ? null : trainClassifier(ctx, digits, { epochs: 1, limit: 1000 });
+        using t = await GanTrainer.create(digits, {
           backend: "cpu",
           seed: 0,
           maxSteps: steps,
           sampleInterval: interval,
           checkpointEvery: 0,
           outDir: run,
+          evalEvery,
+          evalN: update ? 10000 : 300,
+          evalClassifier: quick ?? undefined,
         });
         await t.run();
       }
@@ -574,7 +583,9 @@ Deno.test({
           assert.equal(c.plots, 1, `${sel}: one uPlot chart`);
           assert.ok(c.canvases >= 1 && c.minWidth > 200 && c.minHeight > 100, `${sel}: ${JSON.stringify(c)}`);
         }
-        assert.match(await page.$eval("#metrics-chart", (e) => e.textContent ?? ""), /no --eval_every/);
+        const scores = await canvasesUnder(page, "#metrics-chart");
+        assert.equal(scores.plots, 3, `the real run's eval rows: ${JSON.stringify(scores)}`);
+        assert.equal(await page.$$eval("#final-metrics tbody tr", (rows) => rows.length), 3);
         // The timeline: the last grid shown, decoded; the slider shows another; play advances, pause stops.
         const shown = () =>
           page.$eval("#timeline-image", (e) => {
