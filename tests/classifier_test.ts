@@ -24,9 +24,11 @@ Deno.test("classifier: 3,000 digits, 4 epochs: held-out accuracy above 80% (chan
   for (let r = 0; r < 3; r++) assert.ok(Math.abs(p.subarray(r * 10, r * 10 + 10).reduce((a, b) => a + b) - 1) < 1e-5);
 });
 
-testOnBackends("classifier: trains on this backend (600 digits, 2 epochs) above chance", (ctx) => {
+// The networks, the softmax cross-entropy and Adam all run on the context's backend (on the GPU, the loss too). Both
+// backends reach 64% here on this budget (12 steps; chance is 10%).
+testOnBackends("classifier: trains on this backend (600 digits, 2 epochs) well above chance", (ctx) => {
   using c = trainClassifier(ctx, digits, { epochs: 2, limit: 600, batchSize: 100 });
-  assert.ok(c.accuracy > 0.3, `accuracy ${c.accuracy}`);
+  assert.ok(c.accuracy > 0.5, `accuracy ${c.accuracy}`);
 });
 
 Deno.test("classifier: the default recipe sees about 400,000 images, augmenting small sets only", () => {

@@ -8,7 +8,7 @@
 // eps = 1e-5 at batch 2 the normalized values are exactly +-1 and gradients cancel to rounding noise, hence the atol.
 
 import assert from "node:assert/strict";
-import { type Context, NativeGan, NativeMlp, nativeNormal, nativePermutation } from "../src/native/handles.ts";
+import { Context, NativeGan, NativeMlp, nativeNormal, nativePermutation } from "../src/native/handles.ts";
 import {
   adamStep,
   bceBackward,
@@ -156,30 +156,108 @@ Deno.test("BCE and fused sigmoid+BCE match PyTorch's semantics, including the cl
   close("sigmoid+BCE grad", s.grad!, sigmoidBceBackward(z, y));
 });
 
-Deno.test("softmax cross-entropy matches the float64 reference (PyTorch's CrossEntropyLoss); bad labels are refused", () => {
-  const rand = mulberry32(5);
-  for (const [rows, classes] of [[1, 2], [3, 10], [64, 10], [65, 7], [200, 3]]) {
-    const z = f32(Array.from({ length: rows * classes }, () => 12 * (rand() - 0.5)));
+// Softmax cross-entropy runs on the context's backend. Its gradient is `scale * (p - onehot)` with `scale = 1 / rows`
+// and `p` in [0, 1]; float32 rounds `p` to a few ulp of 1 (the CPU from float64, the GPU computes `exp(z - m) / s` in
+// float32), so the gradient is held to an absolute 16 ulp(1) * scale = 2e-6 / rows (plus the usual rtol). The loss is a
+// mean of per-row losses (float64 on the CPU, float32 rows summed in float64 on the GPU), held to 2e-6 relative.
+const SOFTMAX_SHAPES: [number, number][] = [
+  ...[1, 2, 63, 64, 65, 257].flatMap((rows) => [1, 10, 1000].map((classes): [number, number] => [rows, classes])),
+  [200, 3],
+  [3, 4096],
+];
+
+testOnBackends(
+  "softmax cross-entropy matches the float64 reference: rows 1 to 257, classes 1 to 4096, logits up to +-80",
+  (ctx) => {
+    const rand = mulberry32(5);
+    let worst = 0;
+    for (const range of [6, 80]) {
+      for (const [rows, classes] of SOFTMAX_SHAPES) {
+        const label = `softmax ce ${rows}x${classes} (logits in +-${range})`;
+        const z = f32(Array.from({ length: rows * classes }, () => 2 * range * (rand() - 0.5)));
+        const y = Uint32Array.from({ length: rows }, () => Math.floor(rand() * classes));
+        const got = nativeSoftmaxCrossEntropy(ctx, z, y, classes);
+        const want = softmaxCeForward(z, y, classes);
+        assert.ok(Math.abs(got.loss - want) <= 2e-6 * Math.max(1, want), `${label}: loss ${got.loss} vs ${want}`);
+        const r = assertTensorClose(`${label} grad`, got.grad!, softmaxCeBackward(z, y, classes), 2e-6 / rows, 2e-4);
+        worst = Math.max(worst, r.maxAbs * rows);
+        const lossOnly = nativeSoftmaxCrossEntropy(ctx, z, y, classes, false);
+        assert.equal(lossOnly.grad, null);
+        assert.equal(lossOnly.loss, got.loss, `${label}: the same loss without the gradient`);
+      }
+    }
+    // No overflow: each row is shifted by its maximum.
+    const big = f32([1000, 0, -1000, -1000, 0, 1000]);
+    const r = nativeSoftmaxCrossEntropy(ctx, big, Uint32Array.of(0, 0), 3);
+    assert.ok(Math.abs(r.loss - 1000) < 1e-3, `${r.loss}`);
+    assert.ok(r.grad!.every(Number.isFinite));
+    console.log(`  ${2 * SOFTMAX_SHAPES.length} shapes, max abs error of rows * grad ${worst.toExponential(2)}`);
+  },
+);
+
+// Central differences of the native (float32) loss itself. With a step h = 2^-5 (the step taken is the float32
+// difference actually made), the truncation error is h^2 |L'''| / 6 <= 1e-3 * 0.1 / rows / 6 < 1e-5 and the rounding
+// error is about |dL| / h, with the float32 loss (~2) good to ~3e-7: ~1e-5. A check passes at 1e-4 + 1e-3 |numeric|,
+// while a wrong factor, sign or term errs by the order of the gradient itself (0.01 to 0.5 here).
+testOnBackends("softmax cross-entropy: the native gradient matches central differences of the native loss", (ctx) => {
+  const rand = mulberry32(29);
+  const h = 2 ** -5;
+  let worst = 0;
+  for (const [rows, classes] of [[2, 5], [3, 10], [4, 1], [1, 40]]) {
+    const z = f32(Array.from({ length: rows * classes }, () => 4 * (rand() - 0.5)));
     const y = Uint32Array.from({ length: rows }, () => Math.floor(rand() * classes));
-    const got = nativeSoftmaxCrossEntropy(z, y, classes);
-    const want = softmaxCeForward(z, y, classes);
-    assert.ok(Math.abs(got.loss - want) <= 1e-6 * Math.max(1, want), `rows ${rows}: loss ${got.loss} vs ${want}`);
-    close(`softmax ce grad ${rows}x${classes}`, got.grad!, softmaxCeBackward(z, y, classes));
+    const loss = () => nativeSoftmaxCrossEntropy(ctx, z, y, classes, false).loss;
+    const numeric = new Float64Array(z.length);
+    for (let i = 0; i < z.length; i++) {
+      const saved = z[i];
+      z[i] = saved + h;
+      const [up, lp] = [z[i], loss()];
+      z[i] = saved - h;
+      const [down, lm] = [z[i], loss()];
+      z[i] = saved;
+      numeric[i] = (lp - lm) / (up - down);
+    }
+    const { grad } = nativeSoftmaxCrossEntropy(ctx, z, y, classes);
+    const r = assertTensorClose(
+      `softmax ce ${rows}x${classes} grad vs central differences`,
+      grad!,
+      numeric,
+      1e-4,
+      1e-3,
+    );
+    worst = Math.max(worst, r.maxAbs);
   }
-  const big = f32([1000, 0, -1000, -1000, 0, 1000]); // no overflow: each row is shifted by its maximum
-  const r = nativeSoftmaxCrossEntropy(big, Uint32Array.of(0, 0), 3);
-  assert.ok(Math.abs(r.loss - 1000) < 1e-3, `${r.loss}`);
+  console.log(`  4 shapes, max abs error ${worst.toExponential(2)} (tolerance 1e-4 + 1e-3 |numeric|)`);
+});
+
+testOnBackends("softmax cross-entropy: bad arguments are refused before any work, naming the row and value", (ctx) => {
   assert.throws(
-    () => nativeSoftmaxCrossEntropy(f32([0, 0]), Uint32Array.of(2), 2),
-    /labels\[0\] is 2, expected a class below 2/,
+    () => nativeSoftmaxCrossEntropy(ctx, f32([0, 0, 0, 0, 0, 0]), Uint32Array.of(1, 2, 9), 2),
+    /labels\[1\] \(row 1\) is 2, expected a class below 2/,
   );
   assert.throws(
-    () => nativeSoftmaxCrossEntropy(f32([0, 0, 0]), Uint32Array.of(1), 2),
+    () => nativeSoftmaxCrossEntropy(ctx, f32([0, 0, 0]), Uint32Array.of(1), 2),
     /logits have 3 values, expected 1 rows x 2 classes/,
   );
-  assert.throws(() => nativeSoftmaxCrossEntropy(f32([0, NaN]), Uint32Array.of(1), 2), /logits\[1\] is NaN/);
-  assert.throws(() => nativeSoftmaxCrossEntropy(f32([0, 0]), Int32Array.of(1) as never, 2), TypeError);
-  assert.equal(nativeSoftmaxCrossEntropy(f32([0, 0]), Uint32Array.of(1), 2, false).grad, null);
+  assert.throws(
+    () => nativeSoftmaxCrossEntropy(ctx, f32([0, 0, 0, NaN]), Uint32Array.of(1, 0), 2),
+    /logits\[3\] \(row 1, class 1\) is NaN, expected a finite number/,
+  );
+  assert.throws(
+    () => nativeSoftmaxCrossEntropy(ctx, f32([]), Uint32Array.of(), 2),
+    /over 0 rows of 2 classes: both must be at least 1/,
+  );
+  assert.throws(
+    () => nativeSoftmaxCrossEntropy(ctx, f32([0]), Uint32Array.of(0), 0),
+    /over 1 rows of 0 classes: both must be at least 1/,
+  );
+  assert.throws(() => nativeSoftmaxCrossEntropy(ctx, f32([0, 0]), Int32Array.of(1) as never, 2), TypeError);
+});
+
+Deno.test("softmax cross-entropy: a closed context is refused", () => {
+  const ctx = new Context({ backend: "cpu", threads: 1 });
+  ctx.close();
+  assert.throws(() => nativeSoftmaxCrossEntropy(ctx, f32([0, 0]), Uint32Array.of(1), 2), /null context handle \(0\)/);
 });
 
 Deno.test("Adam matches PyTorch's update over three steps", () => {

@@ -1,11 +1,12 @@
 //! A compute context: the backend, its threads, and (with the GPU backend) its device. The context is the one place
-//! that knows both backends: it makes the MLPs and GAN trainers of its backend, behind the core's traits.
+//! that knows both backends: it makes the MLPs and GAN trainers of its backend, behind the core's traits, and holds
+//! its backend's context-level ops (softmax cross-entropy).
 
-use crate::core::{backend_of, Gan, GanConfig, MlpBackend, Spec};
-use crate::cpu::{CpuGan, CpuMlp};
+use crate::core::{backend_of, Gan, GanConfig, MlpBackend, Ops, Spec};
+use crate::cpu::{CpuGan, CpuMlp, CpuOps};
 use crate::error::{bad_arg, Code, Error, Result};
 use crate::gpu::device::GpuDevice;
-use crate::gpu::{GpuGan, GpuMlp};
+use crate::gpu::{GpuGan, GpuMlp, GpuOps};
 use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -22,6 +23,8 @@ pub struct Context {
     /// Why `auto` chose the CPU (no hardware adapter), for `info`.
     pub auto_note: Option<String>,
     pool: rayon::ThreadPool,
+    /// The context-level ops of the backend (on the GPU, on this context's device).
+    ops: Box<dyn Ops>,
 }
 
 impl Context {
@@ -62,13 +65,23 @@ impl Context {
                     format!("cannot start {threads} threads: {e}"),
                 )
             })?;
+        let ops: Box<dyn Ops> = match &gpu {
+            Some(dev) => Box::new(GpuOps::new(dev.clone())),
+            None => Box::new(CpuOps),
+        };
         Ok(Context {
             backend: kind,
             threads,
             gpu,
             auto_note,
             pool,
+            ops,
         })
+    }
+
+    /// The context-level ops of this context's backend (call them inside [`Context::run`]).
+    pub fn ops(&self) -> &dyn Ops {
+        self.ops.as_ref()
     }
 
     /// Runs `f` where this context computes: on the CPU backend inside its thread pool (so GEMM and elementwise work

@@ -24,7 +24,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
 /// Bumped on any change of a signature below; `src/native/ffi.ts` checks it.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
@@ -476,13 +476,15 @@ pub extern "C" fn gan_sigmoid_bce(
     })
 }
 
-/// `int32_t gan_softmax_ce(const float* logits, size_t logits_len, const uint32_t* labels, size_t rows, uint32_t classes,
-/// float* loss, float* dlogits, size_t dlogits_len)`: mean softmax cross-entropy of `logits [rows, classes]` against
-/// `labels [rows]` (each below `classes`), as PyTorch's `CrossEntropyLoss`; its gradient into `dlogits` when
-/// `dlogits_len == rows * classes` (0 for none).
+/// `int32_t gan_softmax_ce(uint32_t ctx, const float* logits, size_t logits_len, const uint32_t* labels, size_t rows,
+/// uint32_t classes, float* loss, float* dlogits, size_t dlogits_len)`: mean softmax cross-entropy of
+/// `logits [rows, classes]` against `labels [rows]` (each below `classes`), as PyTorch's `CrossEntropyLoss`, computed by
+/// the context's backend (on the GPU backend, on its device); its gradient into `dlogits` when
+/// `dlogits_len == rows * classes` (0 for none). Every argument is checked before any work.
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
 pub extern "C" fn gan_softmax_ce(
+    ctx: u32,
     logits: *const f32,
     logits_len: usize,
     labels: *const u32,
@@ -493,41 +495,12 @@ pub extern "C" fn gan_softmax_ce(
     dlogits_len: usize,
 ) -> i32 {
     status(|| {
-        let c = classes as usize;
-        if rows == 0 || c == 0 {
-            return Err(bad_arg!(
-                "softmax cross-entropy over {rows} rows of {c} classes: both must be at least 1"
-            ));
-        }
-        let want = rows
-            .checked_mul(c)
-            .filter(|&w| w == logits_len)
-            .ok_or_else(|| {
-                bad_arg!("logits have {logits_len} values, expected {rows} rows x {c} classes")
-            })?;
-        if dlogits_len != 0 && dlogits_len != want {
-            return Err(bad_arg!(
-                "gradient buffer has {dlogits_len} values, expected {want} (or 0 for none)"
-            ));
-        }
+        let ctx = registry::context(ctx)?;
         let z = unsafe { slice(logits, logits_len, "logits")? };
         let y = unsafe { slice(labels, rows, "labels")? };
-        if let Some(i) = y.iter().position(|&l| l >= classes) {
-            return Err(bad_arg!(
-                "labels[{i}] is {}, expected a class below {classes}",
-                y[i]
-            ));
-        }
-        if let Some(i) = z.iter().position(|v| !v.is_finite()) {
-            return Err(bad_arg!(
-                "logits[{i}] is {}, expected a finite number",
-                z[i]
-            ));
-        }
         let dz = unsafe { slice_mut(dlogits, dlogits_len, "dlogits")? };
-        let grad = if dz.is_empty() { None } else { Some(dz) };
         let l = unsafe { slice_mut(loss, 1, "loss")? };
-        l[0] = (kernels::softmax_ce(z, y, c, grad, 1.0 / rows as f32) / rows as f64) as f32;
+        l[0] = ctx.run(|| ctx.ops().softmax_ce(z, y, classes as usize, dz))?;
         Ok(())
     })
 }
@@ -929,7 +902,7 @@ mod tests {
         assert_eq!(
             v,
             serde_json::json!({
-                "abi_version": 2,
+                "abi_version": 3,
                 "status": {"Ok":0,"InvalidArgument":1,"InvalidHandle":2,"InvalidState":3,"Backend":4,"Unavailable":5,
                            "Panic":6,"Diverged":7},
                 "step_fields": ["d_loss","g_loss","d_real","d_fake"],
@@ -1114,6 +1087,135 @@ mod tests {
             assert_eq!(gan_gan_free(gan), 0);
             assert_eq!(gan_mlp_free(g), 0);
             assert_eq!(gan_mlp_free(d), 0);
+            assert_eq!(gan_context_free(c), 0);
+        }
+    }
+
+    /// `gan_softmax_ce` runs on the context's backend (every backend there is) with the same checks and messages: the
+    /// context handle, then every length, label and logit before any work.
+    #[test]
+    fn softmax_ce_through_the_abi_on_every_backend() {
+        let z = [0.5f32, -1.0, 2.0, 80.0, -80.0, 0.0];
+        let y = [2u32, 0];
+        let mut want_dz = [0f32; 6];
+        let want = (kernels::softmax_ce(&z, &y, 3, Some(&mut want_dz), 0.5) / 2.0) as f32;
+        let mut loss = [0f32];
+        let mut dz = [0f32; 6];
+        assert_eq!(
+            gan_softmax_ce(
+                0,
+                z.as_ptr(),
+                6,
+                y.as_ptr(),
+                2,
+                3,
+                loss.as_mut_ptr(),
+                dz.as_mut_ptr(),
+                6
+            ),
+            Code::InvalidHandle as i32
+        );
+        assert_eq!(last(), "null context handle (0)");
+        for backend in ["cpu", "gpu"] {
+            let c = gan_context_new(backend.as_ptr(), backend.len(), 1);
+            if c == 0 {
+                assert_eq!(gan_last_status(), Code::Unavailable as i32, "{}", last());
+                eprintln!("SKIPPED on {backend}: {}", last());
+                continue;
+            }
+            // The status, the loss written (NaN when none) and the message of a failure (empty on success).
+            let ce = |z: &[f32], y: &[u32], classes: u32, dz: &mut [f32]| {
+                let mut loss = [f32::NAN];
+                let code = gan_softmax_ce(
+                    c,
+                    z.as_ptr(),
+                    z.len(),
+                    y.as_ptr(),
+                    y.len(),
+                    classes,
+                    loss.as_mut_ptr(),
+                    dz.as_mut_ptr(),
+                    dz.len(),
+                );
+                (
+                    code,
+                    loss[0],
+                    if code == 0 { String::new() } else { last() },
+                )
+            };
+            // The CPU backend runs the kernel itself (bit for bit); the GPU's row losses are f32 (the CPU's f64), a
+            // few ulp apart.
+            let close = |(code, loss, message): (i32, f32, String)| {
+                assert_eq!((code, message.as_str()), (0, ""), "{backend}");
+                match backend {
+                    "cpu" => assert_eq!(loss, want),
+                    _ => assert!(
+                        (loss - want).abs() <= 1e-6,
+                        "{backend}: loss {loss} vs {want}"
+                    ),
+                }
+            };
+            close(ce(&z, &y, 3, &mut dz));
+            if backend == "cpu" {
+                assert_eq!(dz, want_dz);
+            }
+            for (k, (&g, &w)) in dz.iter().zip(&want_dz).enumerate() {
+                assert!((g - w).abs() <= 1e-6, "{backend}: dz[{k}] {g} vs {w}");
+            }
+            close(ce(&z, &y, 3, &mut []));
+            let refused = [
+                (
+                    ce(&z, &[], 3, &mut []),
+                    "softmax cross-entropy over 0 rows of 3 classes: both must be at least 1",
+                ),
+                (
+                    ce(&z, &y, 0, &mut []),
+                    "softmax cross-entropy over 2 rows of 0 classes: both must be at least 1",
+                ),
+                (
+                    ce(&z, &y, 2, &mut []),
+                    "logits have 6 values, expected 2 rows x 2 classes",
+                ),
+                (
+                    ce(&z, &y, 3, &mut dz[..5]),
+                    "gradient buffer has 5 values, expected 6 (or 0 for none)",
+                ),
+                (
+                    ce(&z, &[2, 7], 3, &mut dz),
+                    "labels[1] (row 1) is 7, expected a class below 3",
+                ),
+                (
+                    ce(&[0.0, f32::INFINITY], &[0], 2, &mut []),
+                    "logits[1] (row 0, class 1) is inf, expected a finite number",
+                ),
+                (
+                    ce(&z, &[0; 1 << 16], 1 << 15, &mut []),
+                    "softmax cross-entropy over 65536 rows of 32768 classes: more than 2^30 logits",
+                ),
+            ];
+            for ((code, loss, message), msg) in refused {
+                assert_eq!(
+                    (code, message.as_str()),
+                    (Code::InvalidArgument as i32, msg),
+                    "{backend}"
+                );
+                assert!(loss.is_nan(), "{backend}: nothing written on a refusal");
+            }
+            assert_eq!(
+                gan_softmax_ce(
+                    c,
+                    z.as_ptr(),
+                    6,
+                    y.as_ptr(),
+                    2,
+                    3,
+                    std::ptr::null_mut(),
+                    dz.as_mut_ptr(),
+                    6
+                ),
+                Code::InvalidArgument as i32
+            );
+            assert_eq!(last(), "loss is a null pointer with length 1");
             assert_eq!(gan_context_free(c), 0);
         }
     }

@@ -5,12 +5,13 @@
 //! with rtol 1e-4 and atol 1e-5 for one forward / backward / Adam step, looser where Adam steps amplify rounding (see
 //! the GAN test).
 
+use gan_native::core::Ops;
 use gan_native::core::{
     Act, AdamConfig, Bn, Buffer, Code, Error, Gan, GanConfig, Mlp, MlpBackend, Spec, STEP_OUTPUTS,
 };
-use gan_native::cpu::{CpuGan, CpuMlp};
+use gan_native::cpu::{CpuGan, CpuMlp, CpuOps};
 use gan_native::gpu::gan::{gpu_hash, gpu_normal};
-use gan_native::gpu::{GpuDevice, GpuGan, GpuMlp};
+use gan_native::gpu::{GpuDevice, GpuGan, GpuMlp, GpuOps};
 use gan_native::rng;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -275,6 +276,58 @@ fn adam_parity() {
             &c.v,
             1e-5,
             1e-6,
+        );
+    }
+}
+
+/// Softmax cross-entropy on both backends: the loss (the GPU's f32 row losses summed in f64 on the host) and the
+/// gradient, compared as `rows * dz` (softmax - onehot, of order 1), over 1 to 4096 classes and 1 to 257 rows, and
+/// logits of +-80 (max-subtracted: nothing overflows). The same loss without the gradient; the same refusals.
+#[test]
+fn softmax_ce_parity() {
+    let Some(dev) = device() else { return };
+    let gpu = GpuOps::new(dev.clone());
+    let shapes = [
+        (1usize, 1usize, 8.0f32),
+        (7, 1, 8.0),
+        (1, 10, 8.0),
+        (64, 10, 8.0),
+        (257, 10, 8.0),
+        (130, 3, 8.0),
+        (3, 1000, 8.0),
+        (2, 4096, 8.0),
+        (33, 65, 80.0),
+        (5, 1000, 80.0),
+    ];
+    for (i, &(rows, classes, range)) in shapes.iter().enumerate() {
+        let label = format!("softmax ce {rows}x{classes} (logits in +-{range})");
+        let z = rand_vec(rows * classes, 40 + i as u32, -range, range);
+        let k = rng::key(0x5eed, 78, i as u32);
+        let y: Vec<u32> = (0..rows)
+            .map(|r| ((rng::rand(k, r as u32) as u64 * classes as u64) >> 32) as u32)
+            .collect();
+        let (mut dc, mut dg) = (vec![0f32; z.len()], vec![0f32; z.len()]);
+        let lc = CpuOps.softmax_ce(&z, &y, classes, &mut dc).unwrap();
+        let lg = gpu.softmax_ce(&z, &y, classes, &mut dg).unwrap();
+        check(&format!("{label} loss"), &[lg], &[lc], 2e-6, 2e-6);
+        let per_row = |d: &[f32]| d.iter().map(|v| v * rows as f32).collect::<Vec<_>>();
+        check(
+            &format!("{label} rows * dz"),
+            &per_row(&dg),
+            &per_row(&dc),
+            1e-4,
+            2e-6,
+        );
+        let lg_only = gpu.softmax_ce(&z, &y, classes, &mut []).unwrap();
+        assert_eq!(lg_only, lg, "{label}: the loss without the gradient");
+    }
+    let z = [0.5f32, -1.0, 2.0, 0.0, 1.0, 3.0];
+    for (what, ops) in [("cpu", &CpuOps as &dyn Ops), ("gpu", &gpu as &dyn Ops)] {
+        let e = ops.softmax_ce(&z, &[1, 3], 3, &mut []).unwrap_err();
+        assert_eq!(e.code, Code::InvalidArgument, "{what}");
+        assert_eq!(
+            e.message, "labels[1] (row 1) is 3, expected a class below 3",
+            "{what}"
         );
     }
 }

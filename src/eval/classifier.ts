@@ -2,8 +2,9 @@
  * The feature extractor of the sample-quality metrics: an MLP classifier trained by this engine on the labelled images
  * of the dataset in use. It is two networks, so that its penultimate features can be read: a body
  * `features -> 512 -> 256` (ReLU) whose output is the feature vector, and a head `256 -> classes` (logits), trained
- * together with softmax cross-entropy (`nativeSoftmaxCrossEntropy`) and Adam, with random shifts of up to 2 pixels as
- * augmentation. A seeded share of the images (default 15%) is held out to measure its accuracy.
+ * together with softmax cross-entropy (`nativeSoftmaxCrossEntropy`, on the context's backend) and Adam, with random
+ * shifts of up to 2 pixels as augmentation. A seeded share of the images (default 15%) is held out to measure its
+ * accuracy.
  *
  * @example
  * ```ts
@@ -173,13 +174,20 @@ function split(ds: Dataset, o: Required<ClassifierOptions>) {
 }
 
 /** One training step on images `idx` of `ds`: forward, cross-entropy, backward, Adam on both networks. */
-function trainStep(c: Classifier, ds: Dataset, idx: Uint32Array, shifts: () => number, lr: number): number {
+function trainStep(
+  ctx: Context,
+  c: Classifier,
+  ds: Dataset,
+  idx: Uint32Array,
+  shifts: () => number,
+  lr: number,
+): number {
   const d = c.body.spec.input, rows = idx.length;
   const x = new Float32Array(rows * d); // [rows, features]
   for (let r = 0; r < rows; r++) putImage(x.subarray(r * d, (r + 1) * d), ds, idx[r], shifts(), shifts());
   const labels = Uint32Array.from(idx, (i) => ds.labels![i]);
   const logits = c.head.forward(c.body.forward(x, rows, true), rows, true); // [rows, classes]
-  const { loss, grad } = nativeSoftmaxCrossEntropy(logits, labels, c.classes);
+  const { loss, grad } = nativeSoftmaxCrossEntropy(ctx, logits, labels, c.classes);
   c.body.backward(c.head.backward(grad!));
   const adam = { lr, b1: 0.9, b2: 0.999, eps: 1e-8 };
   c.head.adam(adam);
@@ -252,7 +260,7 @@ export function trainClassifier(ctx: Context, ds: Dataset, options: ClassifierOp
     const lr = e >= Math.ceil((2 * o.epochs) / 3) ? o.lr / 2 : o.lr;
     for (let s = 0; s < order.length; s += o.batchSize) {
       const idx = Uint32Array.from(order.subarray(s, s + o.batchSize), (k) => train[k]);
-      trainStep(c, ds, idx, shifts, lr);
+      trainStep(ctx, c, ds, idx, shifts, lr);
     }
   }
   return new Classifier(c.body, c.head, accuracyOn(c, ds, test), classes);

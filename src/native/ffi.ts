@@ -13,7 +13,7 @@ export { libraryFileName };
 export type { LibraryLocation, LoadOptions };
 
 /** The ABI version this file declares; the library must report the same. */
-export const ABI_VERSION = 2;
+export const ABI_VERSION = 3;
 
 /** The symbol table, with the C signature of each function. */
 export const SYMBOLS = {
@@ -62,10 +62,10 @@ export const SYMBOLS = {
   gan_bce: { parameters: ["buffer", "buffer", "usize", "buffer", "buffer", "usize"], result: "i32" },
   // int32_t gan_sigmoid_bce(const float* logits, const float* y, size_t n, float* loss, float* dz, size_t dz_len)
   gan_sigmoid_bce: { parameters: ["buffer", "buffer", "usize", "buffer", "buffer", "usize"], result: "i32" },
-  // int32_t gan_softmax_ce(const float* logits, size_t logits_len, const uint32_t* labels, size_t rows,
+  // int32_t gan_softmax_ce(uint32_t ctx, const float* logits, size_t logits_len, const uint32_t* labels, size_t rows,
   //                        uint32_t classes, float* loss, float* dlogits, size_t dlogits_len)
   gan_softmax_ce: {
-    parameters: ["buffer", "usize", "buffer", "usize", "u32", "buffer", "buffer", "usize"],
+    parameters: ["u32", "buffer", "usize", "buffer", "usize", "u32", "buffer", "buffer", "usize"],
     result: "i32",
   },
   // int32_t gan_adam(float* params, const float* grads, float* m, float* v, size_t n, uint64_t t, double lr,

@@ -562,8 +562,11 @@ export function nativeSigmoidBce(
 
 /**
  * Mean softmax cross-entropy of `logits [rows, classes]` (row-major) against integer `labels [rows]`, as PyTorch's
- * `CrossEntropyLoss`: `mean_r (logsumexp(z_r) - z_r[y_r])`; its gradient `(softmax(z_r) - onehot(y_r)) / rows`.
+ * `CrossEntropyLoss`: `mean_r (logsumexp(z_r) - z_r[y_r])`; its gradient `(softmax(z_r) - onehot(y_r)) / rows`. It runs
+ * on the context's backend (a GPU context computes it on its device). Every argument is checked before any work: a
+ * label of `classes` or more is refused naming its row and value, and so is a NaN or infinite logit.
  *
+ * @param ctx The context whose backend computes it.
  * @param logits The logits, `rows * classes` values.
  * @param labels The class of each row (each below `classes`).
  * @param classes Classes per row.
@@ -573,13 +576,15 @@ export function nativeSigmoidBce(
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { nativeSoftmaxCrossEntropy } from "./handles.ts";
- * const { loss, grad } = nativeSoftmaxCrossEntropy(new Float32Array([0, 0]), new Uint32Array([1]), 2);
+ * import { Context, nativeSoftmaxCrossEntropy } from "./handles.ts";
+ * using ctx = new Context({ backend: "cpu", threads: 1 });
+ * const { loss, grad } = nativeSoftmaxCrossEntropy(ctx, new Float32Array([0, 0]), new Uint32Array([1]), 2);
  * assert.ok(Math.abs(loss - Math.log(2)) < 1e-6); // two equal logits
  * assert.ok(Math.abs(grad![1] + 0.5) < 1e-6);
  * ```
  */
 export function nativeSoftmaxCrossEntropy(
+  ctx: Context,
   logits: Float32Array<ArrayBuffer>,
   labels: Uint32Array<ArrayBuffer>,
   classes: number,
@@ -591,7 +596,17 @@ export function nativeSoftmaxCrossEntropy(
   const loss = new Float32Array(1);
   const grad = withGrad && z.length === y.length * c ? new Float32Array(z.length) : null;
   check(
-    lib().gan_softmax_ce(z, BigInt(z.length), y, BigInt(y.length), c, loss, grad, BigInt(grad?.length ?? 0)),
+    lib().gan_softmax_ce(
+      ctx.handle,
+      z,
+      BigInt(z.length),
+      y,
+      BigInt(y.length),
+      c,
+      loss,
+      grad,
+      BigInt(grad?.length ?? 0),
+    ),
     fn,
   );
   return { loss: loss[0], grad };

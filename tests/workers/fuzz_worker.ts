@@ -177,7 +177,7 @@ const calls: (() => void)[] = [
     const labels = Uint32Array.from({ length: rows }, () => (rand() < 0.1 ? 99 : int(Math.max(classes, 1))));
     const [d, dn] = rand() < 0.3 ? [null, 0n] : buf(rows * classes);
     const loss = new Float32Array(1);
-    record("softmax_ce", s.gan_softmax_ce(z, zn, labels, BigInt(rows), classes, loss, d, dn));
+    record("softmax_ce", s.gan_softmax_ce(handle("ctx"), z, zn, labels, BigInt(rows), classes, loss, d, dn));
   },
   () => record("mlp_init", s.gan_mlp_init(handle("mlp"), BigInt(int(1e6)), pick([0, 1, int(1 << 30)]))),
   () => json("contract", (b, n) => s.gan_contract(b, n)),

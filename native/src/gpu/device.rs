@@ -43,6 +43,7 @@ pub enum Shader {
     Linear,
     Block,
     Loss,
+    Softmax,
     Adam,
     Data,
 }
@@ -54,6 +55,7 @@ impl Shader {
             Shader::Linear => include_str!("shaders/linear.wgsl"),
             Shader::Block => include_str!("shaders/block.wgsl"),
             Shader::Loss => include_str!("shaders/loss.wgsl"),
+            Shader::Softmax => include_str!("shaders/softmax.wgsl"),
             Shader::Adam => include_str!("shaders/adam.wgsl"),
             Shader::Data => include_str!("shaders/data.wgsl"),
         };

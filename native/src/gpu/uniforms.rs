@@ -98,6 +98,20 @@ pub struct LossU {
     pub _p: u32,
 }
 
+/// softmax.wgsl `SoftmaxU`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct SoftmaxU {
+    pub rows: u32,
+    pub classes: u32,
+    /// Element offset of the per-row losses (after the logits).
+    pub loss_off: u32,
+    /// 1: write the gradient over the logits.
+    pub grad: u32,
+    pub scale: f32,
+    pub _p: [u32; 3],
+}
+
 /// adam.wgsl `AdamU`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
@@ -139,6 +153,7 @@ mod tests {
             ("LinearU", std::mem::size_of::<LinearU>()),
             ("ColU", std::mem::size_of::<ColU>()),
             ("LossU", std::mem::size_of::<LossU>()),
+            ("SoftmaxU", std::mem::size_of::<SoftmaxU>()),
             ("AdamU", std::mem::size_of::<AdamU>()),
             ("DataU", std::mem::size_of::<DataU>()),
         ] {
@@ -150,5 +165,6 @@ mod tests {
         assert_eq!(std::mem::size_of::<GemmDesc>(), 80);
         assert_eq!(std::mem::size_of::<LinearU>(), 224);
         assert_eq!(std::mem::size_of::<ColU>(), 96);
+        assert_eq!(std::mem::size_of::<SoftmaxU>(), 32);
     }
 }
