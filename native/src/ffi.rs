@@ -14,7 +14,9 @@
 
 use crate::context::Context;
 use crate::core::config::adam_diverged;
-use crate::core::{AdamConfig, Buffer, Gan, GanConfig, Mlp, MlpBackend, Spec, STEP_FIELDS};
+use crate::core::{
+    AdamConfig, Buffer, Gan, GanConfig, Mlp, MlpBackend, Spec, GAN_LOSSES, STEP_FIELDS,
+};
 use crate::cpu::kernels;
 use crate::error::{bad_arg, Code, Error, Result};
 use crate::registry::{self, lock, GanObject, MlpObject, Object};
@@ -189,12 +191,14 @@ pub fn contract() -> serde_json::Value {
         "step_fields": STEP_FIELDS,
         "buffers": Buffer::ALL.map(Buffer::name),
         "rng_domains": domains,
+        "gan_losses": GAN_LOSSES.map(|(_, name)| name),
     })
 }
 
 /// `int64_t gan_contract(uint8_t* buf, size_t cap)`: JSON `{"abi_version", "status": {name: code}, "step_fields":
-/// [...], "buffers": [...], "rng_domains": {name: domain}}`; `buffers[i]` names selector `i` of `gan_mlp_get` /
-/// `gan_mlp_set`, `step_fields` the floats of one step in `gan_gan_step`'s output.
+/// [...], "buffers": [...], "rng_domains": {name: domain}, "gan_losses": [...]}`; `buffers[i]` names selector `i` of
+/// `gan_mlp_get` / `gan_mlp_set`, `step_fields` the floats of one step in `gan_gan_step`'s output, `gan_losses` the
+/// values of the GAN config's `loss`.
 #[no_mangle]
 pub extern "C" fn gan_contract(buf: *mut u8, cap: usize) -> i64 {
     json(buf, cap, || Ok(contract()))

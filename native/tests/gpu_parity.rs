@@ -7,7 +7,8 @@
 
 use gan_native::core::Ops;
 use gan_native::core::{
-    Act, AdamConfig, Bn, Buffer, Code, Error, Gan, GanConfig, Mlp, MlpBackend, Spec, STEP_OUTPUTS,
+    Act, AdamConfig, Bn, Buffer, Code, Error, Gan, GanConfig, GanLoss, Mlp, MlpBackend, Spec,
+    GAN_LOSSES, STEP_OUTPUTS,
 };
 use gan_native::cpu::{CpuGan, CpuMlp, CpuOps};
 use gan_native::gpu::gan::{gpu_hash, gpu_normal};
@@ -404,7 +405,92 @@ fn gan_config(batch: usize) -> GanConfig {
         adam_g: adam,
         adam_d: adam,
         seed: 1234,
+        loss: GanLoss::Bce,
     }
+}
+
+/// Every loss but the seed's BCE (covered above) on the GPU against the CPU: 3 steps of a seed-like GAN whose D ends
+/// in a linear layer, the losses and both networks' parameters.
+#[test]
+fn gan_losses_match_cpu_for_every_loss() {
+    let Some(dev) = device() else { return };
+    let (gs, d_sigmoid) = seed_like_gan(8, 12);
+    let mut ds = d_sigmoid.clone();
+    let last = ds.layers.len() - 1;
+    ds.layers[last].act = Act::None;
+    let count = 37;
+    let pixels: Vec<u8> = rand_vec(count * 12, 7, 0.0, 256.0)
+        .iter()
+        .map(|&v| v as u8)
+        .collect();
+    for (loss, name) in GAN_LOSSES.into_iter().filter(|(l, _)| *l != GanLoss::Bce) {
+        let cfg = GanConfig {
+            loss,
+            ..gan_config(8)
+        };
+        let (cg, cd, _, cpu_out) = cpu_run(&gs, &ds, cfg, &pixels, count, 3);
+        let mut a = gpu_run(&dev, &gs, &ds, cfg, &pixels, count);
+        let mut out = vec![0f32; 3 * STEP_OUTPUTS];
+        a.gan.step(&mut a.g, &mut a.d, 3, &mut out).unwrap();
+        eprintln!("{name}: cpu {:?} gpu {:?}", &cpu_out[..4], &out[..4]);
+        // The first step tightly; after it, Adam's normalized updates of rounding-noise gradients (see above) move
+        // the two backends apart by up to ~lr per element, as in the bce test's later steps. The relativistic losses
+        // do not change when every output of D shifts by one constant, so the gradient of D's last bias is rounding
+        // noise (0 in exact arithmetic) and the mean outputs drift apart by up to lr per step: they get 2 lr a step.
+        let first = &out[..STEP_OUTPUTS];
+        check(
+            &format!("{name} losses, step 1"),
+            first,
+            &cpu_out[..STEP_OUTPUTS],
+            1e-4,
+            1e-5,
+        );
+        let field =
+            |v: &[f32], k: usize| -> Vec<f32> { v.chunks(STEP_OUTPUTS).map(|r| r[k]).collect() };
+        for k in 0..STEP_OUTPUTS {
+            let atol = if k < 2 { 1e-4 } else { 2.0 * 2e-4 * 3.0 };
+            check(
+                &format!("{name} step field {k}, 3 steps"),
+                &field(&out, k),
+                &field(&cpu_out, k),
+                1e-3,
+                atol,
+            );
+        }
+        let atol = (2.0 * 2e-4 * 3.0) as f32;
+        check(
+            &format!("{name} G params"),
+            &a.g.get_vec(Buffer::Params).unwrap(),
+            &cg.params,
+            1e-4,
+            atol,
+        );
+        check(
+            &format!("{name} D params"),
+            &a.d.get_vec(Buffer::Params).unwrap(),
+            &cd.params,
+            1e-4,
+            atol,
+        );
+    }
+    // A sigmoid D is refused for them, and a linear D for bce.
+    let refused = |cfg: GanConfig, d: &Spec| {
+        let (g, d) = (
+            GpuMlp::new(gs.clone(), dev.clone()).unwrap(),
+            GpuMlp::new(d.clone(), dev.clone()).unwrap(),
+        );
+        GpuGan::new(cfg, &g, &d).err().map(|e| e.message)
+    };
+    let hinge = GanConfig {
+        loss: GanLoss::Hinge,
+        ..gan_config(8)
+    };
+    assert!(refused(hinge, &d_sigmoid)
+        .unwrap()
+        .contains("must end in a linear layer (activation none) for the hinge"));
+    assert!(refused(gan_config(8), &ds)
+        .unwrap()
+        .contains("must end in a sigmoid for the bce loss"));
 }
 
 struct Run {

@@ -117,6 +117,8 @@ export interface NativeContract {
   buffers: string[];
   /** Random-stream domains by name, e.g. `{ noise: 1, shuffle: 2, init: 3, fixed: 4, sample: 5 }`. */
   rng_domains: Record<string, number>;
+  /** The adversarial losses of the fused GAN step (the GAN config's `loss`), e.g. `["bce", "mse", ...]`. */
+  gan_losses: string[];
 }
 
 let contractCache: NativeContract | undefined;

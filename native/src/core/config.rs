@@ -1,5 +1,6 @@
 //! Hyperparameters, validated where they are made.
 
+use super::loss::GanLoss;
 use crate::error::{bad_arg, Error, Result};
 
 /// Adam hyperparameters (PyTorch's update with bias correction).
@@ -54,11 +55,14 @@ pub struct GanConfig {
     pub adam_d: AdamConfig,
     /// Seed of the noise and the shuffles.
     pub seed: u64,
+    /// The adversarial loss (default the seed's BCE).
+    pub loss: GanLoss,
 }
 
 impl GanConfig {
-    /// Parses `{"batch_size", "lr", "b1", "b2", "eps", "seed"}` (one Adam setting for both networks; seed an integer
-    /// below 2^53). The batch size is checked against the networks by `spec::check_gan`.
+    /// Parses `{"batch_size", "lr", "b1", "b2", "eps", "seed", "loss"?}` (one Adam setting for both networks; seed an
+    /// integer below 2^53; loss a name of [`GanLoss`], default `"bce"`). The batch size and the loss are checked
+    /// against the networks by `spec::check_gan`.
     pub fn parse(json: &str) -> Result<GanConfig> {
         let v: serde_json::Value =
             serde_json::from_str(json).map_err(|e| bad_arg!("GAN config is not JSON ({e})"))?;
@@ -80,7 +84,13 @@ impl GanConfig {
             )
         })?;
         let adam = AdamConfig::new(num("lr")?, num("b1")?, num("b2")?, num("eps")?)?;
+        let loss = match &v["loss"] {
+            serde_json::Value::Null => GanLoss::Bce,
+            serde_json::Value::String(s) => GanLoss::parse(s)?,
+            other => return Err(bad_arg!("GAN config: loss must be a string, got {other}")),
+        };
         Ok(GanConfig {
+            loss,
             batch_size: usize::try_from(batch).unwrap_or(usize::MAX),
             adam_g: adam,
             adam_d: adam,

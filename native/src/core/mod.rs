@@ -11,6 +11,7 @@
 pub mod buffer;
 pub mod config;
 pub mod gan;
+pub mod loss;
 pub mod mlp;
 pub mod ops;
 pub mod record;
@@ -21,6 +22,7 @@ pub use crate::error::{Code, Error, Result};
 pub use buffer::Buffer;
 pub use config::{AdamConfig, GanConfig};
 pub use gan::{backend_of, backend_of_mut, Gan, GanBackend};
+pub use loss::{GanLoss, GAN_LOSSES};
 pub use mlp::{Mlp, MlpBackend, MlpState};
 pub use ops::{Ops, OpsBackend, MAX_SOFTMAX_LOGITS};
 pub use record::{StepRecord, STEP_FIELDS, STEP_OUTPUTS};

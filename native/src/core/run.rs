@@ -64,7 +64,7 @@ pub struct RunState {
 impl RunState {
     /// The state of a new run of generator `g` and discriminator `d`; checks that they fit together (`check_gan`).
     pub fn new(config: GanConfig, g: &Spec, d: &Spec) -> Result<RunState> {
-        check_gan(g, d, config.batch_size)?;
+        check_gan(g, d, config.batch_size, config.loss)?;
         Ok(RunState {
             config,
             features: g.output(),

@@ -1,5 +1,6 @@
 //! MLP specifications (parsed from the JSON that the TypeScript side sends) and the flat parameter layout.
 
+use super::loss::GanLoss;
 use crate::error::{bad_arg, Result};
 use crate::rng;
 use serde_json::Value;
@@ -224,7 +225,7 @@ impl Spec {
 
 /// Checks that a generator `g` and a discriminator `d` fit together in the fused GAN step at `batch_size` (every
 /// backend).
-pub fn check_gan(g: &Spec, d: &Spec, batch_size: usize) -> Result<()> {
+pub fn check_gan(g: &Spec, d: &Spec, batch_size: usize, loss: GanLoss) -> Result<()> {
     if batch_size == 0 || batch_size > 1 << 20 {
         return Err(bad_arg!(
             "batch_size must be in [1, 2^20], got {batch_size}"
@@ -244,15 +245,11 @@ pub fn check_gan(g: &Spec, d: &Spec, batch_size: usize) -> Result<()> {
     }
     if d.output() != 1 {
         return Err(bad_arg!(
-            "discriminator must have 1 output (a probability), got {}",
+            "discriminator must have 1 output (a probability or a score), got {}",
             d.output()
         ));
     }
-    if d.layers.last().map(|l| l.act) != Some(Act::Sigmoid) {
-        return Err(bad_arg!(
-            "discriminator must end in a sigmoid (BCE takes probabilities)"
-        ));
-    }
+    loss.check_discriminator(d)?;
     if d.has_bn() {
         return Err(bad_arg!(
             "the fused GAN step needs a discriminator without BatchNorm (it runs D once over real and fake rows)"

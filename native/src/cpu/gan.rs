@@ -1,9 +1,9 @@
 //! The seed's GAN training step on the CPU, over a dataset held in the library (u8 pixels, copied in once).
 
-use super::kernels::{bce_grad, bce_sum, transpose};
+use super::kernels::transpose;
 use super::mlp::CpuMlp;
 use crate::core::{
-    AdamConfig, Error, GanBackend, GanConfig, Result, RunState, StepRecord, STEP_OUTPUTS,
+    AdamConfig, Error, GanBackend, GanConfig, GanLoss, Result, RunState, STEP_OUTPUTS,
 };
 use crate::rng;
 
@@ -11,8 +11,8 @@ pub struct CpuGan {
     pub state: RunState,
     /// `[count, features]` u8 pixels.
     data: Vec<u8>,
-    /// `[2 * batch]` copy of D's outputs: the fake rows, then the real rows.
-    probs: Vec<f32>,
+    /// D's outputs and the loss's gradients.
+    scratch: Scratch,
     /// `[batch, latent]` the step's noise, row-major as drawn.
     noise: Vec<f32>,
 }
@@ -22,7 +22,7 @@ impl CpuGan {
     pub fn new(config: GanConfig, g: &CpuMlp, d: &CpuMlp) -> Result<CpuGan> {
         let state = RunState::new(config, &g.spec, &d.spec)?;
         Ok(CpuGan {
-            probs: vec![0f32; 2 * config.batch_size],
+            scratch: Scratch::new(config.batch_size),
             noise: vec![0f32; config.batch_size * state.latent],
             state,
             data: Vec::new(),
@@ -48,7 +48,8 @@ impl CpuGan {
             d,
             z,
             real,
-            &mut self.probs,
+            &mut self.scratch,
+            c.loss,
             (c.adam_g, c.adam_d),
             step,
             out,
@@ -103,13 +104,32 @@ impl GanBackend for CpuGan {
             d,
             z,
             Real::Given(x),
-            &mut self.probs,
+            &mut self.scratch,
+            c.loss,
             adam,
             self.state.step,
             out,
         )?;
         self.state.step += 1;
         Ok(())
+    }
+}
+
+/// A step's per-batch buffers: D's outputs `[2 batch]` (fake rows, then real rows), d g_loss / d D(G(z)) `[batch]`,
+/// d d_loss / d D `[2 batch]`.
+struct Scratch {
+    outputs: Vec<f32>,
+    dg: Vec<f32>,
+    dd: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(batch: usize) -> Scratch {
+        Scratch {
+            outputs: vec![0f32; 2 * batch],
+            dg: vec![0f32; batch],
+            dd: vec![0f32; 2 * batch],
+        }
     }
 }
 
@@ -126,14 +146,15 @@ enum Real<'a> {
 }
 
 /// The seed's step on noise `z [rows, latent]` (row-major) and `real`: G forward, D forward once over [fake; real],
-/// both losses (the step record into `out`), G's update through D, D's update. `probs [2 rows]` is scratch.
+/// both losses and their gradients (`loss`; the step record into `out`), G's update through D, D's update.
 #[allow(clippy::too_many_arguments)]
 fn run_step(
     g: &mut CpuMlp,
     d: &mut CpuMlp,
     z: &[f32],
     real: Real,
-    probs: &mut [f32],
+    scratch: &mut Scratch,
+    loss: GanLoss,
     (adam_g, adam_d): (AdamConfig, AdamConfig),
     step: u64,
     out: &mut [f32],
@@ -147,9 +168,10 @@ fn run_step(
     // seed's D(G(z)) of the G step and D(G(z).detach()) of the D step at once.
     d_input_fake_real(d.input_mut(2 * rows), g.output_fm(), &real, rows);
     d.forward_in_place(2 * rows, true);
-    let p = &mut probs[..2 * rows];
+    let p = &mut scratch.outputs[..2 * rows];
     p.copy_from_slice(d.output_fm());
-    let record = losses(p, rows);
+    let (dg, dd) = (&mut scratch.dg[..rows], &mut scratch.dd[..2 * rows]);
+    let record = loss.eval(p, dg, dd);
     out[..STEP_OUTPUTS].copy_from_slice(&record.to_array());
     if !record.losses_finite() {
         let detail = format!(
@@ -158,9 +180,8 @@ fn run_step(
         );
         return Err(Error::diverged(Some(step), detail));
     }
-    let (pf, pr) = p.split_at(rows);
-    g_update(g, d, pf, adam_g, step)?;
-    d_update(d, pf, pr, adam_d, step)
+    g_update(g, d, dg, adam_g, step)?;
+    d_update(d, dd, adam_d, step)
 }
 
 /// Fills D's input `x [features, 2 rows]` (feature-major: per feature, the fake rows then the real rows) from G's
@@ -190,27 +211,11 @@ fn d_input_fake_real(x: &mut [f32], fake: &[f32], real: &Real, rows: usize) {
     }
 }
 
-/// The step record from D's outputs `p [2 rows]` (fake rows, then real rows): g_loss = BCE(D(G(z)), 1),
-/// d_loss = (BCE(D(x), 1) + BCE(D(G(z)), 0)) / 2 (means in f64, as PyTorch's reduction), the mean probabilities.
-fn losses(p: &[f32], rows: usize) -> StepRecord {
-    let (pf, pr) = p.split_at(rows);
-    let n = rows as f64;
-    let g_loss = bce_sum(pf, |_| 1.0) / n;
-    let d_loss = (bce_sum(pr, |_| 1.0) / n + bce_sum(pf, |_| 0.0) / n) / 2.0;
-    let mean = |v: &[f32]| v.iter().map(|&x| x as f64).sum::<f64>() / n;
-    StepRecord {
-        d_loss: d_loss as f32,
-        g_loss: g_loss as f32,
-        d_real: mean(pr) as f32,
-        d_fake: mean(pf) as f32,
-    }
-}
-
-/// The G step: g_loss = BCE(D(G(z)), 1) from D's fake probabilities `pf [rows]`; backward through D (input gradients
-/// only) into G; Adam on G.
-fn g_update(g: &mut CpuMlp, d: &mut CpuMlp, pf: &[f32], adam: AdamConfig, step: u64) -> Result<()> {
-    let rows = pf.len();
-    bce_grad(d.dout_mut(rows), pf, |_| 1.0, 1.0 / rows as f32);
+/// The G step from `dg [rows]` = d g_loss / d D(G(z)) (the loss's gradient at D's fake outputs): backward through D
+/// (input gradients only) into G; Adam on G.
+fn g_update(g: &mut CpuMlp, d: &mut CpuMlp, dg: &[f32], adam: AdamConfig, step: u64) -> Result<()> {
+    let rows = dg.len();
+    d.dout_mut(rows).copy_from_slice(dg);
     let dfake = d
         .backward_rows(rows, false, true)?
         .expect("input gradient requested");
@@ -222,15 +227,11 @@ fn g_update(g: &mut CpuMlp, d: &mut CpuMlp, pf: &[f32], adam: AdamConfig, step: 
     Ok(())
 }
 
-/// The D step: d_loss = (BCE(D(x), 1) + BCE(D(G(z).detach()), 0)) / 2 from the fake and real probabilities
-/// `pf, pr [rows]`; weight gradients only; Adam on D.
-fn d_update(d: &mut CpuMlp, pf: &[f32], pr: &[f32], adam: AdamConfig, step: u64) -> Result<()> {
-    let rows = pf.len();
-    let (df, dr) = d.dout_mut(2 * rows).split_at_mut(rows);
-    let s = 0.5 / rows as f32;
-    bce_grad(df, pf, |_| 0.0, s);
-    bce_grad(dr, pr, |_| 1.0, s);
-    d.backward_rows(2 * rows, true, false)?;
+/// The D step from `dd [2 rows]` = d d_loss / d D over `[fake; real]` (fakes detached); weight gradients only; Adam
+/// on D.
+fn d_update(d: &mut CpuMlp, dd: &[f32], adam: AdamConfig, step: u64) -> Result<()> {
+    d.dout_mut(dd.len()).copy_from_slice(dd);
+    d.backward_rows(dd.len(), true, false)?;
     if !d.adam_step(adam) {
         return Err(diverged(step, "discriminator"));
     }

@@ -188,7 +188,8 @@ impl GpuGan {
         // The step record, and both output gradients: the G step's into D's g0, the D step's into D's aux.
         self.record_loss(b, d, rows, slot)?;
         // G step: backward through D (input gradients only) straight into G's output gradient; G backward; Adam on G.
-        // The loss kernel applied D's sigmoid'; D's last input gradient leaves multiplied by G's last act'.
+        // The loss kernel applied D's last act' (sigmoid' for bce; none has none); D's last input gradient leaves
+        // multiplied by G's last act'.
         let g_top = g.spec.layers.last().expect("layers");
         let g_top_a = *g.lay.a.last().expect("layers");
         let to_g = InputGrad::To(g.work(), g.lay.g0, Some((g_top.act, g_top_a)));
@@ -268,8 +269,8 @@ impl GpuGan {
         Ok(())
     }
 
-    /// loss.wgsl `gan_loss` over D's outputs `p [2 rows]`: the step record into slot `slot` of the records, the G
-    /// step's d loss / d logit `[rows]` into D's g0 and the D step's `[2 rows]` into D's aux.
+    /// loss.wgsl `gan_loss` over D's outputs `o [2 rows]` with the run's loss: the step record into slot `slot` of the
+    /// records, the G step's d loss / d pre-activation `[rows]` into D's g0 and the D step's `[2 rows]` into D's aux.
     fn record_loss(&self, b: &mut Batch, d: &GpuMlp, rows: usize, slot: usize) -> Result<()> {
         let u = LossU {
             rows: rows as u32,
@@ -279,7 +280,7 @@ impl GpuGan {
             loss_off: (slot * STEP_OUTPUTS) as u32,
             inv_rows: 1.0 / rows as f32,
             half_inv: 0.5 / rows as f32,
-            ..Default::default()
+            loss: self.state.config.loss.code(),
         };
         // b0 D's work  b1 the records
         let bind = self
@@ -444,6 +445,32 @@ mod tests {
         send_sync::<GpuMlp>();
         send_sync::<GpuGan>();
     }
+
+    /// loss.wgsl's `LOSS_*` constants are the codes of `core::GAN_LOSSES` (the one list of the losses).
+    #[test]
+    fn the_loss_kernel_numbers_the_losses_as_the_core_does() {
+        let src = include_str!("shaders/loss.wgsl");
+        let short = [
+            ("bce", "BCE"),
+            ("mse", "MSE"),
+            ("hinge", "HINGE"),
+            ("relativistic", "RS"),
+            ("relativistic_avg", "RA"),
+        ];
+        for (loss, name) in crate::core::GAN_LOSSES {
+            let tag = short
+                .iter()
+                .find(|(n, _)| *n == name)
+                .expect("a kernel name")
+                .1;
+            let line = format!("const LOSS_{tag}: u32 = {}u;", loss.code());
+            assert!(src.contains(&line), "loss.wgsl lacks {line:?}");
+        }
+        assert_eq!(
+            src.matches("const LOSS_").count(),
+            crate::core::GAN_LOSSES.len()
+        );
+    }
 }
 
 #[cfg(test)]
@@ -481,6 +508,7 @@ mod profile {
             adam_g: adam,
             adam_d: adam,
             seed: 1,
+            loss: crate::core::GanLoss::Bce,
         };
         let mut g = GpuMlp::new(gs, dev.clone()).unwrap();
         let mut d = GpuMlp::new(ds, dev.clone()).unwrap();

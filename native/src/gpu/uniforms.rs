@@ -95,7 +95,8 @@ pub struct LossU {
     pub loss_off: u32,
     pub inv_rows: f32,
     pub half_inv: f32,
-    pub _p: u32,
+    /// `GanLoss::code`.
+    pub loss: u32,
 }
 
 /// softmax.wgsl `SoftmaxU`.
