@@ -185,6 +185,8 @@ export interface ManifestEntry {
   size: number;
   /** Its SHA-256, 64 lowercase hex digits. */
   sha256: string;
+  /** The Rust target it was built for, e.g. `aarch64-unknown-linux-gnu` (written by `deno task release`). */
+  target?: string;
 }
 
 /**
@@ -208,7 +210,7 @@ export interface ReleaseManifest {
 /**
  * Checks that a value is a well-formed manifest: a version usable as a folder name, platform keys like
  * `linux-x86_64`, plain file names (no `/`, `\` or leading `.`), positive integer sizes, and SHA-256 digests of 64
- * lowercase hex digits.
+ * lowercase hex digits (and, when present, a Rust target triple).
  *
  * @param value The parsed JSON.
  * @param origin Where it came from, for messages.
@@ -246,6 +248,10 @@ export function parseManifest(value: unknown, origin = "the release manifest"): 
     }
     if (typeof sha256 !== "string" || !/^[0-9a-f]{64}$/.test(sha256)) {
       throw bad(`${at}.sha256 must be 64 lowercase hex digits, got ${JSON.stringify(sha256)}`);
+    }
+    const { target } = entry as Record<string, unknown>;
+    if (target !== undefined && (typeof target !== "string" || !/^[a-z0-9_]+(-[a-z0-9_.]+){1,3}$/.test(target))) {
+      throw bad(`${at}.target must be a Rust target like "aarch64-unknown-linux-gnu", got ${JSON.stringify(target)}`);
     }
   }
   return value as ReleaseManifest;
