@@ -1,7 +1,7 @@
-// The permission sets of deno.json (`deno run -P=<set>`): the train, sample, eval and report tasks use theirs and
-// spell out no permission of their own, and each set grants what it says and nothing more, as Deno 2.9 reads it: a
-// probe run with `-P=<set>` asks Deno for the state of a list of permissions (paths in a set are relative to
-// deno.json, whatever the working directory).
+// The permission sets of deno.json (`deno run -P=<set>`): the train, sample, eval, report and prefetch tasks use
+// theirs and spell out no permission of their own, and each set grants what it says and nothing more, as Deno 2.9
+// reads it: a probe run with `-P=<set>` asks Deno for the state of a list of permissions (paths in a set are relative
+// to deno.json, whatever the working directory).
 
 import assert from "node:assert/strict";
 
@@ -58,10 +58,11 @@ const EXPECTED: Record<string, string[]> = {
   eval: [...NATIVE, "env HOME", "env DENO_GAN_DEBUG"],
   report: ["read any", "write any", "env DENO_GAN_DEBUG"],
   lib: [...NATIVE, "env HOME"],
+  prefetch: ["read any", "write any", "net", "env HOME", "env DENO_GAN_DEBUG"],
 };
 
 Deno.test("permission sets: the tasks use -P=<set> and grant nothing else on their command line", () => {
-  for (const task of ["train", "sample", "eval", "report"]) {
+  for (const task of ["train", "sample", "eval", "report", "prefetch"]) {
     const t = config.tasks[task];
     const command = typeof t === "string" ? t : t.command;
     assert.match(command, new RegExp(`deno run -P=${task} src/cli/${task}\\.ts$`), command);
