@@ -107,9 +107,17 @@ export {
   type TensorInfo,
   type TensorLayout,
 } from "./src/model/spec.ts";
-export { DEFAULT_RELEASE_URL, type LibraryLocation, type LoadOptions } from "./src/native/loader.ts";
+export {
+  DEFAULT_RELEASE_URL,
+  type LibraryLocation,
+  type LoadOptions,
+  prefetchNativeLibrary,
+  type PrefetchOptions,
+  type PrefetchResult,
+} from "./src/native/loader.ts";
 export { loadNativeLibrary, type NativeContract, nativeContract, NativeError } from "./src/native/ffi.ts";
 export { LIBRARY_ENV_VARS, type ManifestEntry, type ReleaseManifest } from "./src/native/fetch.ts";
+export type { FetchImpl } from "./src/io/download.ts";
 export {
   type CheckpointInfo,
   loadCheckpoint,

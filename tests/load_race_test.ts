@@ -64,14 +64,14 @@ Deno.test("load race: a swapper in the cache folder never gets a foreign library
     fetchImpl: () => Promise.resolve(new Response(good)),
   };
   const first = await fetchLibrary(opts);
-  Deno.removeSync(first.openPath);
+  Deno.removeSync(first.openPath!); // a writable cache: always a private copy
   const swapper = startSwapper(first.path, goodPath, foreign);
   let verified = 0, controlForeign = 0;
   try {
     for (let i = 0; i < LOADS; i++) {
       const got = await fetchLibrary(opts); // re-downloads (from the stub) when the swap made the cache mismatch
-      const lib = Deno.dlopen(got.openPath, { gan_abi_version: { parameters: [], result: "u32" } } as const);
-      Deno.removeSync(got.openPath);
+      const lib = Deno.dlopen(got.openPath!, { gan_abi_version: { parameters: [], result: "u32" } } as const);
+      Deno.removeSync(got.openPath!);
       assert.equal(lib.symbols.gan_abi_version(), 2, `load ${i} opened a foreign library`);
       lib.close();
       verified++;
@@ -116,7 +116,7 @@ Deno.test("load race: a cache folder that others may write, or another user's, i
     };
     const got = await fetchLibrary(opts);
     assert.equal((Deno.statSync(`${dir}/0.0.0`).mode ?? 0) & 0o777, 0o700, "cache folders are created 0700");
-    Deno.removeSync(got.openPath);
+    Deno.removeSync(got.openPath!);
     Deno.chmodSync(`${dir}/0.0.0`, 0o777);
     await assert.rejects(fetchLibrary(opts), /the cache folder ".*\/0\.0\.0" has mode 777: others may write to it/);
     Deno.chmodSync(`${dir}/0.0.0`, 0o700);

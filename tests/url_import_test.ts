@@ -201,7 +201,7 @@ async function urlImportScenarios(t: Deno.TestContext, tmp: string): Promise<voi
   const manifest = parseManifest(JSON.parse(await Deno.readTextFile(`${site}/native/manifest.json`)));
   const entry = manifestEntry(manifest);
   assert.equal(entry.file, releaseFileName());
-  const good = await Deno.readFile(release.releasePath);
+  const good = await Deno.readFile(release.files[0].releasePath);
   assert.equal(entry.size, good.length);
   assert.equal(entry.sha256, await sha256Hex(good));
 

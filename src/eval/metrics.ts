@@ -69,7 +69,12 @@ export interface Metrics {
   coverage: number;
 }
 
-const FID_MODULE = new URL("./fid.ts", import.meta.url).href;
+/**
+ * fid.ts, imported by a template with a relative head: `deno publish` can analyze it, and Deno neither loads it with
+ * this module (as it would a string literal) nor searches the folder for it (as it does for a template that starts
+ * with "./").
+ */
+const FID_FILE = "fid.ts";
 const FID_WORKER = new URL("./fid_worker.ts", import.meta.url).href;
 
 /** Work of fid.ts under way: its value to come, and a way to stop it. */
@@ -89,7 +94,7 @@ export type FidRequest = { op: "prepare"; real: Features } | { op: "fid"; real: 
 function startFid<T>(request: FidRequest, inWorker: boolean): Pending<T> {
   if (!inWorker || typeof Worker === "undefined") {
     const inThread = async () => {
-      const fid = await import(FID_MODULE) as typeof import("./fid.ts");
+      const fid = await import(`../eval/${FID_FILE}`) as typeof import("./fid.ts");
       return fid.answerFidRequest(request) as T;
     };
     return { result: Promise.resolve().then(inThread), cancel: () => {} };

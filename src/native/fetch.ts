@@ -185,6 +185,8 @@ export interface ManifestEntry {
   size: number;
   /** Its SHA-256, 64 lowercase hex digits. */
   sha256: string;
+  /** The Rust target it was built for, e.g. `aarch64-unknown-linux-gnu` (written by `deno task release`). */
+  target?: string;
 }
 
 /**
@@ -208,7 +210,7 @@ export interface ReleaseManifest {
 /**
  * Checks that a value is a well-formed manifest: a version usable as a folder name, platform keys like
  * `linux-x86_64`, plain file names (no `/`, `\` or leading `.`), positive integer sizes, and SHA-256 digests of 64
- * lowercase hex digits.
+ * lowercase hex digits (and, when present, a Rust target triple).
  *
  * @param value The parsed JSON.
  * @param origin Where it came from, for messages.
@@ -246,6 +248,10 @@ export function parseManifest(value: unknown, origin = "the release manifest"): 
     }
     if (typeof sha256 !== "string" || !/^[0-9a-f]{64}$/.test(sha256)) {
       throw bad(`${at}.sha256 must be 64 lowercase hex digits, got ${JSON.stringify(sha256)}`);
+    }
+    const { target } = entry as Record<string, unknown>;
+    if (target !== undefined && (typeof target !== "string" || !/^[a-z0-9_]+(-[a-z0-9_.]+){1,3}$/.test(target))) {
+      throw bad(`${at}.target must be a Rust target like "aarch64-unknown-linux-gnu", got ${JSON.stringify(target)}`);
     }
   }
   return value as ReleaseManifest;
@@ -395,8 +401,11 @@ export interface FetchLibraryOptions {
 export interface FetchedLibrary {
   /** The verified file in the cache. */
   path: string;
-  /** A fresh private copy of the verified bytes, to open (and delete once open). */
-  openPath: string;
+  /**
+   * A fresh private copy of the verified bytes, to open (and delete once open); absent when the cache is read-only
+   * (no write permission for it), where `path` itself is opened.
+   */
+  openPath?: string;
   /** Where it was (or would have been) downloaded from. */
   url: string;
   /** Its SHA-256 (equal to the manifest's). */
@@ -429,7 +438,11 @@ async function removeQuietly(path: string): Promise<void> {
  */
 async function privateDir(root: string, dir: string): Promise<void> {
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  const uid = await ownUid(dir);
+  await checkPrivate(root, dir, await ownUid(dir));
+}
+
+/** Refuses a folder from `dir` up to `root` that is a link, that another user owns, or that others may write. */
+async function checkPrivate(root: string, dir: string, uid: number | null): Promise<void> {
   for (let d = dir; d.length >= root.length; d = d.slice(0, Math.max(d.lastIndexOf("/"), 0))) {
     const st = await Deno.lstat(d);
     if (st.isSymlink) throw new Error(`${PREFIX} the cache folder "${d}" is a symbolic link; remove it`);
@@ -444,6 +457,15 @@ async function privateDir(root: string, dir: string): Promise<void> {
       );
     }
     if (d === root) break;
+  }
+}
+
+/** Whether this process may write to `path`, asked without a prompt. */
+function mayWrite(path: string): boolean {
+  try {
+    return Deno.permissions.querySync({ name: "write", path }).state === "granted";
+  } catch {
+    return false;
   }
 }
 
@@ -484,7 +506,9 @@ async function privateCopy(dir: string, fileName: string, bytes: Uint8Array): Pr
  * "…/libgan_native-linux-x86_64.so" has SHA-256 ab12…, the manifest expects cd34…; nothing was written`.
  *
  * The verified bytes are also written to a fresh private file, `openPath`, which is what the loader opens (and then
- * deletes): the bytes that were hashed are the bytes that are opened.
+ * deletes): the bytes that were hashed are the bytes that are opened. Without write permission for the cache (a
+ * prefetched library used offline) a verified cached copy is opened in place instead, once its folders are checked
+ * to be this user's (`Deno.uid()`, so `--allow-sys=uid`) and writable by no one else.
  *
  * @param opts The manifest, the release URL, the cache root.
  * @returns The verified file.
@@ -531,6 +555,33 @@ export async function fetchLibrary(opts: FetchLibraryOptions): Promise<FetchedLi
       size: entry.size,
       source,
     }));
+
+  if (!mayWrite(cacheRoot)) {
+    // A read-only cache (no --allow-write for it, e.g. offline after `deno task prefetch`): a verified copy is
+    // opened where it is. Its folders are checked first to be this user's and writable by no one else, so nobody
+    // else can swap the file between the hash below and the open. Anything else falls through to a download, whose
+    // write then fails with the flags to add.
+    const roFlags = `--allow-read=${cacheRoot} --allow-ffi=${cacheRoot} and --allow-sys=uid (a cache used without ` +
+      `--allow-write; with it, no --allow-sys is needed)`;
+    try {
+      const cached = await readIfExists(path);
+      if (cached) {
+        let uid: number;
+        try {
+          uid = Deno.uid() ?? -1;
+        } catch (e) {
+          throw permissionHint(e, `checking that the read-only ${cacheWhat} is this user's`, roFlags);
+        }
+        await checkPrivate(cacheRoot, dir, uid < 0 ? null : uid);
+        const bytes = await readIfExists(path); // read again after the check: these are the bytes opened
+        if (bytes && bytes.length === entry.size && (await sha256Hex(bytes)) === entry.sha256) {
+          return { path, url, sha256: entry.sha256, size: entry.size, source: "cache" };
+        }
+      }
+    } catch (e) {
+      throw permissionHint(e, cacheWhat, roFlags);
+    }
+  }
 
   try {
     await privateDir(cacheRoot, dir);

@@ -16,7 +16,16 @@
  */
 
 import shippedManifest from "../../native/manifest.json" with { type: "json" };
-import { fetchLibrary, libraryFileName, nativeCacheRoot, parseManifest, platformKey, readEnv } from "./fetch.ts";
+import {
+  fetchLibrary,
+  libraryFileName,
+  manifestEntry,
+  nativeCacheRoot,
+  parseManifest,
+  platformKey,
+  readEnv,
+} from "./fetch.ts";
+import type { FetchImpl } from "../io/download.ts";
 
 /**
  * Where the library came from, for error messages and `info()`.
@@ -261,19 +270,136 @@ export function locateLibrary(opts: LoadOptions = {}): LibraryLocation {
 export async function locateLibraryAsync(opts: LoadOptions = {}): Promise<LibraryLocation> {
   if (opts.path || readEnv("GAN_NATIVE_LIB") || checkoutCrateDir() || !isRemote()) return locateLibrary(opts);
   const manifest = parseManifest(shippedManifest, `the manifest "${MANIFEST_URL}"`);
-  const envUrl = opts.releaseUrl === undefined ? readEnv("GAN_NATIVE_URL") : undefined;
-  const [rawBase, baseUrlSource] = opts.releaseUrl !== undefined
-    ? [opts.releaseUrl, "from the releaseUrl option"]
-    : envUrl
-    ? [envUrl, "from GAN_NATIVE_URL"]
-    : [DEFAULT_RELEASE_URL, "the default: release/ next to mod.ts; set GAN_NATIVE_URL to change it"];
-  let baseUrl: URL;
-  try {
-    baseUrl = new URL(rawBase);
-  } catch {
-    throw new Error(`Cannot load the native library: the release URL "${rawBase}" (${baseUrlSource}) is not a URL`);
-  }
+  const { baseUrl, baseUrlSource } = releaseBase(opts.releaseUrl);
   const cacheRoot = opts.cacheDir ?? nativeCacheRoot();
   const got = await fetchLibrary({ manifest, baseUrl, baseUrlSource, cacheRoot });
   return { path: got.path, openPath: got.openPath, source: got.source, url: got.url, sha256: got.sha256 };
+}
+
+/** The release folder: the option, else GAN_NATIVE_URL, else {@link DEFAULT_RELEASE_URL}; and where it came from. */
+function releaseBase(option: string | URL | undefined): { baseUrl: URL; baseUrlSource: string } {
+  const envUrl = option === undefined ? readEnv("GAN_NATIVE_URL") : undefined;
+  const [rawBase, baseUrlSource] = option !== undefined
+    ? [option, "from the releaseUrl option"]
+    : envUrl
+    ? [envUrl, "from GAN_NATIVE_URL"]
+    : [DEFAULT_RELEASE_URL, "the default: release/ next to mod.ts; set GAN_NATIVE_URL to change it"];
+  try {
+    return { baseUrl: new URL(rawBase), baseUrlSource };
+  } catch {
+    throw new Error(`Cannot load the native library: the release URL "${rawBase}" (${baseUrlSource}) is not a URL`);
+  }
+}
+
+/**
+ * Options of {@link prefetchNativeLibrary}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { PrefetchOptions } from "./loader.ts";
+ * const o: PrefetchOptions = { platform: "linux-aarch64", releaseUrl: "https://example.com/deno-gan/release/" };
+ * assert.ok(o.cacheDir === undefined);
+ * ```
+ */
+export interface PrefetchOptions {
+  /**
+   * The platform, `<os>-<arch>` as in `Deno.build` (default this one's). Another platform's library can be fetched
+   * into a cache folder (`cacheDir` or GAN_NATIVE_CACHE) that is then copied to a machine of that platform.
+   */
+  platform?: string;
+  /** The release folder (else GAN_NATIVE_URL, else {@link DEFAULT_RELEASE_URL}: `release/` next to mod.ts). */
+  releaseUrl?: string | URL;
+  /** The cache root (else GAN_NATIVE_CACHE, else `<Deno's cache directory>/deno-gan`), as for a URL import. */
+  cacheDir?: string;
+  /** The `fetch` to use (default the global one). */
+  fetchImpl?: FetchImpl;
+}
+
+/**
+ * What {@link prefetchNativeLibrary} left in the cache.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import type { PrefetchResult } from "./loader.ts";
+ * const source: PrefetchResult["source"] = "cache";
+ * assert.ok(source === "cache");
+ * ```
+ */
+export interface PrefetchResult {
+  /** The platform key. */
+  platform: string;
+  /** The manifest's version (the cache folder below the root). */
+  version: string;
+  /** The verified file in the cache: `<cache root>/<version>/<sha256>/<library file name>`. */
+  path: string;
+  /** Where it was (or would have been) downloaded from. */
+  url: string;
+  /** Its SHA-256 (the manifest's). */
+  sha256: string;
+  /** Its size in bytes (the manifest's). */
+  size: number;
+  /** `cache` when a verified copy was already there, `download` when it was fetched now. */
+  source: "cache" | "download";
+}
+
+/**
+ * Downloads the prebuilt library of a platform into the cache and verifies it (size and SHA-256 against
+ * `native/manifest.json`), so that a later URL import of mod.ts finds it there and needs no network: with the library
+ * cached, `loadNativeLibrary()` needs only `--allow-read` and `--allow-ffi` for the cache (no `--allow-net`, no
+ * `--allow-write`). It is the download half of {@link locateLibraryAsync}, with the same manifest, release folder and
+ * cache, and opens nothing; a cached copy that still matches is kept and not fetched again. `deno task prefetch` is
+ * its command line.
+ *
+ * @param opts The platform, the release folder, the cache.
+ * @returns The cached file.
+ *
+ * @example Fetch this platform's library (or another's, for a machine without network) into the cache
+ * ```ts ignore
+ * import { prefetchNativeLibrary } from "https://example.com/deno-gan/mod.ts";
+ * const got = await prefetchNativeLibrary({ platform: "linux-aarch64" }); // from release/ next to mod.ts
+ * console.log(got.path); // <Deno's cache dir>/deno-gan/0.1.0/<sha256>/libgan_native.so
+ * ```
+ *
+ * @example A release folder that serves other bytes than the manifest's: refused, nothing kept
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { prefetchNativeLibrary } from "./loader.ts";
+ *
+ * const cacheDir = await Deno.makeTempDir();
+ * const fetchImpl = () => Promise.resolve(new Response(new Uint8Array([1, 2, 3])));
+ * await assert.rejects(
+ *   prefetchNativeLibrary({ platform: "linux-x86_64", releaseUrl: "https://example.invalid/r/", cacheDir, fetchImpl }),
+ *   /downloaded "https:\/\/example.invalid\/r\/libgan_native-linux-x86_64.so" has 3 bytes, the manifest expects \d+/,
+ * );
+ * assert.deepEqual([...Deno.readDirSync(cacheDir)], []);
+ * await Deno.remove(cacheDir);
+ * ```
+ */
+export async function prefetchNativeLibrary(opts: PrefetchOptions = {}): Promise<PrefetchResult> {
+  const manifest = parseManifest(shippedManifest, `the manifest "${MANIFEST_URL}"`);
+  const platform = opts.platform ?? platformKey();
+  manifestEntry(manifest, platform); // a missing platform is an error that lists those the manifest has
+  const { baseUrl, baseUrlSource } = releaseBase(opts.releaseUrl);
+  const os = platform.slice(0, platform.indexOf("-")) as typeof Deno.build.os;
+  const got = await fetchLibrary({
+    manifest,
+    baseUrl,
+    baseUrlSource,
+    cacheRoot: opts.cacheDir ?? nativeCacheRoot(),
+    key: platform,
+    fileName: libraryFileName(os),
+    fetchImpl: opts.fetchImpl,
+  });
+  if (got.openPath) await Deno.remove(got.openPath); // the private copy is for opening; nothing is opened here
+  return {
+    platform,
+    version: manifest.version,
+    path: got.path,
+    url: got.url,
+    sha256: got.sha256,
+    size: got.size,
+    source: got.source,
+  };
 }

@@ -26,15 +26,16 @@ import { writeFileAtomic } from "../io/atomic.ts";
 import { buildReportHtml, type BuildReportOptions, type ChartAssets } from "./report.ts";
 import { readRunFolder, type ReadRunOptions, type RunFolder } from "./run_files.ts";
 
-/** The chart package, pinned (its version is part of what a report holds). */
+/** The chart package, pinned (its version is part of what a report holds; the imports below spell it out). */
 const UPLOT = "npm:uplot@1.6.32";
 
 let assets: Promise<ChartAssets> | null = null;
 
 /**
  * The chart library's text: uPlot's minified IIFE build and its CSS, imported as text from the npm package (fetched
- * by Deno on first use when it is not cached). The specifiers are not literals, so that Deno does not fetch the
- * package along with this module.
+ * by Deno on first use when it is not cached). The specifiers are templates whose literal head is the package:
+ * `deno publish` can analyze them, and Deno does not fetch the package along with this module (as it would for plain
+ * string literals).
  *
  * @returns The JavaScript and the CSS.
  *
@@ -52,9 +53,10 @@ export function loadChartAssets(): Promise<ChartAssets> {
   assets ??= (async () => {
     try {
       // The package itself first: a file of it is then found by its path (Deno resolves a package on its first use).
-      await import(`${UPLOT}/package.json`, { with: { type: "json" } });
-      const js = await import(`${UPLOT}/dist/uPlot.iife.min.js`, { with: { type: "text" } });
-      const css = await import(`${UPLOT}/dist/uPlot.min.css`, { with: { type: "text" } });
+      const [pkgFile, jsFile, cssFile] = ["package.json", "dist/uPlot.iife.min.js", "dist/uPlot.min.css"];
+      await import(`npm:uplot@1.6.32/${pkgFile}`, { with: { type: "json" } });
+      const js = await import(`npm:uplot@1.6.32/${jsFile}`, { with: { type: "text" } });
+      const css = await import(`npm:uplot@1.6.32/${cssFile}`, { with: { type: "text" } });
       return { uplotJs: js.default as string, uplotCss: css.default as string };
     } catch (e) {
       assets = null; // let a later call try again (e.g. once the registry is reachable)

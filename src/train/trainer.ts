@@ -35,8 +35,12 @@ function limitOf(r: ResolvedTrainOptions): { bytes: number; what: string } {
 }
 import { NativeError } from "../native/ffi.ts";
 
-/** The PNG encoder's module, loaded when the first grid is written. */
-const PNG_MODULE = new URL("../io/png.ts", import.meta.url).href;
+/**
+ * The PNG encoder's module, loaded when the first grid is written, by a template with a relative head: `deno publish`
+ * can analyze it, and Deno neither loads it with this module (as it would a string literal) nor searches the folder
+ * for it (as it does for a template that starts with "./").
+ */
+const PNG_FILE = "png.ts";
 
 /** Settings of a run. The defaults are the seed's (PyTorch-GAN gan.py). */
 export interface TrainOptions {
@@ -593,7 +597,7 @@ export class GanTrainer implements Disposable {
     if (out) {
       // Loaded on first use, and not by a literal specifier (Deno fetches those with the module): importing the
       // library pulls in no PNG encoder (an npm package) until a grid is written.
-      const { saveGrid } = await import(PNG_MODULE) as typeof import("../io/png.ts");
+      const { saveGrid } = await import(`../io/${PNG_FILE}`) as typeof import("../io/png.ts");
       const grid = { nrow: 5, normalize: true };
       paths.push(`${out}/images/${step}.png`);
       await saveGrid(paths[0], images, k, ch, side, side, grid);
