@@ -99,6 +99,8 @@ export {
 export {
   type Activation,
   type BatchNormSpec,
+  GAN_LOSSES,
+  type GanLoss,
   type LayerSpec,
   type MlpSpec,
   seedDiscriminator,

@@ -21,8 +21,9 @@ import {
   sigmoidBceBackward,
   sigmoidBceForward,
 } from "./reference/reference.ts";
-import type { Activation, BatchNormSpec, MlpSpec } from "../src/model/spec.ts";
-import { seedDiscriminator, seedGenerator } from "../src/model/spec.ts";
+import type { Activation, BatchNormSpec, GanLoss, MlpSpec } from "../src/model/spec.ts";
+import { GAN_LOSSES, seedDiscriminator, seedGenerator } from "../src/model/spec.ts";
+import { nativeContract } from "../src/native/ffi.ts";
 import { nativeAdam, nativeBce, nativeSigmoidBce, nativeSoftmaxCrossEntropy } from "../src/native/handles.ts";
 import { softmaxCeBackward, softmaxCeForward } from "./reference/reference.ts";
 import { assertTensorClose, mulberry32 } from "./check.ts";
@@ -279,7 +280,15 @@ Deno.test("Adam matches PyTorch's update over three steps", () => {
 });
 
 /** A small GAN: its whole step native vs. the naive five-pass reference, from the same parameters, batch and noise. */
-function compareGanStep(ctx: Context, gSpec: MlpSpec, dSpec: MlpSpec, count: number, B: number, seed: number) {
+function compareGanStep(
+  ctx: Context,
+  gSpec: MlpSpec,
+  dSpec: MlpSpec,
+  count: number,
+  B: number,
+  seed: number,
+  loss: GanLoss = "bce",
+) {
   const rand = mulberry32(seed);
   const g0 = randomState(gSpec, rand), d0 = randomState(dSpec, rand);
   const features = dSpec.input;
@@ -290,7 +299,7 @@ function compareGanStep(ctx: Context, gSpec: MlpSpec, dSpec: MlpSpec, count: num
   g.set("running", f32(g0.buffers));
   d.set("params", f32(d0.params));
   const o = { lr: 2e-4, b1: 0.5, b2: 0.999, eps: 1e-8 };
-  using gan = new NativeGan(ctx, g, d, { batch_size: B, seed, ...o });
+  using gan = new NativeGan(ctx, g, d, { batch_size: B, seed, ...o, loss });
   gan.setData(pixels, count);
   const [step] = gan.step(1);
 
@@ -313,9 +322,11 @@ function compareGanStep(ctx: Context, gSpec: MlpSpec, dSpec: MlpSpec, count: num
     xReal: f64(f32(xReal)),
     z,
     ...o,
+    loss,
   });
   for (const k of ["dLoss", "gLoss", "dReal", "dFake"] as const) {
-    assert.ok(Math.abs(step[k] - ref[k]) <= 1e-5 * Math.max(1, Math.abs(ref[k])), `${k}: ${step[k]} vs ${ref[k]}`);
+    const ok = Math.abs(step[k] - ref[k]) <= 1e-5 * Math.max(1, Math.abs(ref[k]));
+    assert.ok(ok, `${loss} ${k}: ${step[k]} vs ${ref[k]}`);
   }
   close("G grads", g.get("grads"), ref.gGrads);
   close("D grads", d.get("grads"), ref.dGrads);
@@ -359,6 +370,43 @@ testOnBackends(
     for (const B of [2, 3, 32, 64]) compareGanStep(ctx, gSpec, dSpec, 3 * B + 2, B, 100 + B);
   },
 );
+
+testOnBackends(
+  "GAN step, every loss: the fused step equals the reference (the losses' definitions, gradients by differences)",
+  (ctx) => {
+    const gSpec: MlpSpec = {
+      input: 8,
+      layers: [
+        { out: 16, bn: null, act: { kind: "leaky_relu", slope: 0.2 } },
+        { out: 32, bn: { eps: 0.8, momentum: 0.1 }, act: { kind: "leaky_relu", slope: 0.2 } },
+        { out: 12, bn: null, act: { kind: "tanh" } },
+      ],
+    };
+    const linearD: MlpSpec = {
+      input: 12,
+      layers: [
+        { out: 10, bn: null, act: { kind: "leaky_relu", slope: 0.2 } },
+        { out: 1, bn: null, act: { kind: "none" } },
+      ],
+    };
+    for (const loss of GAN_LOSSES.filter((l) => l !== "bce")) {
+      for (const B of [3, 32]) compareGanStep(ctx, gSpec, linearD, 3 * B + 2, B, 200 + B, loss);
+    }
+    // The library refuses a D whose last activation does not suit the loss.
+    using g = new NativeMlp(ctx, gSpec);
+    using d = new NativeMlp(ctx, linearD);
+    assert.throws(
+      () => new NativeGan(ctx, g, d, { batch_size: 4, seed: 0, lr: 2e-4, b1: 0.5, b2: 0.999, eps: 1e-8 }),
+      /discriminator must end in a sigmoid for the bce loss/,
+    );
+    const bad = { batch_size: 4, seed: 0, lr: 2e-4, b1: 0.5, b2: 0.999, eps: 1e-8, loss: "wasserstein" as GanLoss };
+    assert.throws(() => new NativeGan(ctx, g, d, bad), /loss must be one of bce, mse, hinge/);
+  },
+);
+
+Deno.test("GAN losses: the library's list is GAN_LOSSES", () => {
+  assert.deepEqual(nativeContract().gan_losses, [...GAN_LOSSES]);
+});
 
 testOnBackends("GAN step: the seed's full-size G and D at batch 64", (ctx) => {
   const s = compareGanStep(ctx, seedGenerator(), seedDiscriminator(), 200, 64, 5);

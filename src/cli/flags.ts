@@ -6,6 +6,7 @@
  */
 
 import type { BackendName } from "../native/handles.ts";
+import { GAN_LOSSES, type GanLoss } from "../model/spec.ts";
 import { parseFlags, UsageError } from "./run.ts";
 
 export { UsageError };
@@ -39,6 +40,7 @@ export interface TrainFlags {
   steps_per_call: number;
   eval_every: number;
   eval_n: number;
+  loss: GanLoss;
   help: boolean;
 }
 
@@ -98,6 +100,13 @@ export const TRAIN_FLAGS: Record<Exclude<keyof TrainFlags, "help">, FlagSpec> = 
       "density/coverage, classes (0: never)",
   },
   eval_n: { kind: "int+", def: "10000", help: "samples per evaluation" },
+  loss: {
+    kind: "choice",
+    def: "bce",
+    choices: [...GAN_LOSSES],
+    help: "adversarial loss: bce (the seed's), mse (LSGAN), hinge, relativistic (RSGAN), relativistic_avg (RaGAN); " +
+      "all but bce train a D that ends in a linear layer",
+  },
 };
 
 /** The `--help` text. */

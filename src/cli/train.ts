@@ -71,6 +71,7 @@ export async function main(args: string[]): Promise<number> {
     stepsPerCall: f.steps_per_call,
     evalEvery: f.eval_every,
     evalN: f.eval_n,
+    loss: f.loss,
   });
   const b = t.backendInfo();
   const where = b.adapter

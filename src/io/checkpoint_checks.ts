@@ -230,6 +230,10 @@ export function checkResume(
         `(a deno-gan checkpoint records ${RESUME_FIELDS.join(", ")})`,
     );
   }
+  // The loss: a checkpoint from before the losses trained with the seed's BCE.
+  if ((got.loss ?? "bce") !== (want.loss ?? "bce")) {
+    fail(`it was trained with loss = ${show(got.loss ?? "bce")}, this run has ${show(want.loss ?? "bce")}`);
+  }
   for (const k of RESUME_FIELDS) {
     if (got[k] === undefined) fail(`its config has no ${k} (this run has ${show(want[k])})`);
     const d = firstDifference(got[k], want[k], k);

@@ -174,6 +174,7 @@ export function seedGenerator(latentDim = 100, imgSize = 28, channels = 1, bnEps
  *
  * @param imgSize Image side in pixels.
  * @param channels Image channels.
+ * @param loss The loss it is trained with: a sigmoid output for `bce` (the seed's), a linear one for the others.
  * @returns The discriminator's spec.
  *
  * @example Usage
@@ -186,18 +187,37 @@ export function seedGenerator(latentDim = 100, imgSize = 28, channels = 1, bnEps
  * assert.deepEqual(d.layers.map((l) => l.act.kind), ["leaky_relu", "leaky_relu", "sigmoid"]);
  * ```
  */
-export function seedDiscriminator(imgSize = 28, channels = 1): MlpSpec {
+export function seedDiscriminator(imgSize = 28, channels = 1, loss: GanLoss = "bce"): MlpSpec {
   checkSeedArgs({ imgSize, channels });
+  if (!GAN_LOSSES.includes(loss)) throw new RangeError(`loss must be one of ${GAN_LOSSES.join(", ")}, got ${loss}`);
   const spec: MlpSpec = {
     input: channels * imgSize * imgSize,
     layers: [
       { out: 512, bn: null, act: { kind: "leaky_relu", slope: 0.2 } },
       { out: 256, bn: null, act: { kind: "leaky_relu", slope: 0.2 } },
-      { out: 1, bn: null, act: { kind: "sigmoid" } },
+      { out: 1, bn: null, act: loss === "bce" ? { kind: "sigmoid" } : { kind: "none" } },
     ],
   };
   return spec;
 }
+
+/**
+ * The adversarial losses of the GAN step (the library's list, `nativeContract().gan_losses`; a test ties the two):
+ * `bce` the seed's (a sigmoid D), and on a D that ends in a linear layer `mse` (LSGAN), `hinge`, `relativistic`
+ * (RSGAN) and `relativistic_avg` (RaGAN). See "Losses" in docs/ARCHITECTURE.md for the formulas.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GAN_LOSSES, seedDiscriminator } from "./spec.ts";
+ * assert.ok(GAN_LOSSES.includes("hinge"));
+ * assert.equal(seedDiscriminator(28, 1, "hinge").layers[2].act.kind, "none"); // a raw score
+ * ```
+ */
+export const GAN_LOSSES = ["bce", "mse", "hinge", "relativistic", "relativistic_avg"] as const;
+
+/** One of {@link GAN_LOSSES}. */
+export type GanLoss = typeof GAN_LOSSES[number];
 
 function checkBuilderArg(value: number, what: string, positive: (x: number) => boolean, expect: string): void {
   if (typeof value !== "number" || !Number.isFinite(value) || !positive(value)) {

@@ -8,7 +8,7 @@
 
 import { f32Arg, intArg, u32ArrayArg, u64Arg, u8Arg } from "./args.ts";
 import { check, checkHandle, lib, type LibraryLocation, loadLibrary, nativeContract, readJson, utf8 } from "./ffi.ts";
-import { type MlpSpec, specJson, type TensorLayout } from "../model/spec.ts";
+import { type GanLoss, type MlpSpec, specJson, type TensorLayout } from "../model/spec.ts";
 
 /** A backend name: `cpu`, `gpu`, or `auto` (a hardware GPU when there is one, else the CPU). */
 export type BackendName = "cpu" | "gpu" | "auto";
@@ -326,6 +326,8 @@ export interface GanConfig extends AdamOptions {
   batch_size: number;
   /** Seed of the noise and the shuffles (an integer below 2^53). */
   seed: number;
+  /** The adversarial loss (default `bce`; see `GAN_LOSSES`): D's last activation must suit it. */
+  loss?: GanLoss;
 }
 
 /** Where a GAN run stands. */

@@ -25,7 +25,7 @@ import { writeFileAtomic } from "../io/atomic.ts";
 import { OutDir } from "../io/out_dir.ts";
 import { checkpointSizeLimit, checkResume } from "../io/checkpoint_checks.ts";
 import { type DatasetIdentity, datasetIdentity } from "../data/identity.ts";
-import { type MlpSpec, seedDiscriminator, seedGenerator } from "../model/spec.ts";
+import { GAN_LOSSES, type GanLoss, type MlpSpec, seedDiscriminator, seedGenerator } from "../model/spec.ts";
 import { loadCheckpoint, NonFiniteStateError, saveCheckpoint, saveGenerator, syncGeneratorFile } from "./checkpoint.ts";
 import { checkMemory, estimateRunBytes, memoryLimit } from "./memory.ts";
 
@@ -99,6 +99,11 @@ export interface TrainOptions {
   evalCacheDir?: string;
   /** The evaluations' classifier (default: the dataset's, from the cache or trained at the first evaluation). */
   evalClassifier?: Classifier;
+  /**
+   * The adversarial loss (default `bce`, the seed's): `mse` (LSGAN), `hinge`, `relativistic` (RSGAN) or
+   * `relativistic_avg` (RaGAN), which take D's raw score (the default discriminator then ends in a linear layer).
+   */
+  loss?: GanLoss;
   /** Generator spec (default: the seed's, from latentDim, imgSize, channels and bnEps). */
   generator?: MlpSpec;
   /** Discriminator spec (default: the seed's, from imgSize and channels); it must not use BatchNorm. */
@@ -246,6 +251,7 @@ export const SEED_DEFAULTS = {
   stepsPerCall: 16,
   evalEvery: 0,
   evalN: 10000,
+  loss: "bce" as GanLoss,
 };
 
 function resolve(o: TrainOptions): ResolvedTrainOptions {
@@ -254,7 +260,10 @@ function resolve(o: TrainOptions): ResolvedTrainOptions {
     ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)),
   } as ResolvedTrainOptions;
   r.generator ??= seedGenerator(r.latentDim, r.imgSize, r.channels, r.bnEps);
-  r.discriminator ??= seedDiscriminator(r.imgSize, r.channels);
+  if (!GAN_LOSSES.includes(r.loss)) {
+    throw new RangeError(`loss must be one of ${GAN_LOSSES.join(", ")}, got ${JSON.stringify(r.loss)}`);
+  }
+  r.discriminator ??= seedDiscriminator(r.imgSize, r.channels, r.loss);
   if (!Number.isSafeInteger(r.stepsPerCall) || r.stepsPerCall < 1 || r.stepsPerCall > 65536) {
     throw new RangeError(`stepsPerCall must be an integer in [1, 65536], got ${r.stepsPerCall}`);
   }
@@ -280,6 +289,7 @@ function configRecord(r: ResolvedTrainOptions): Record<string, unknown> {
     sample_interval: r.sampleInterval,
     seed: r.seed,
     bn_eps: r.bnEps,
+    loss: r.loss,
     generator: r.generator,
     discriminator: r.discriminator,
   };
@@ -373,6 +383,7 @@ export class GanTrainer implements Disposable {
         b1: r.b1,
         b2: r.b2,
         eps: 1e-8,
+        loss: r.loss,
       });
       closeAll.push(gan);
       gan.setData(dataset.pixels as Uint8Array<ArrayBuffer>, dataset.count);

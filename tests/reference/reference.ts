@@ -25,7 +25,15 @@
  * @module
  */
 
-import type { Activation, BatchNormSpec, LayerSpec, MlpSpec, TensorInfo, TensorLayout } from "../../src/model/spec.ts";
+import type {
+  Activation,
+  BatchNormSpec,
+  GanLoss,
+  LayerSpec,
+  MlpSpec,
+  TensorInfo,
+  TensorLayout,
+} from "../../src/model/spec.ts";
 
 /**
  * The reference's own flat layouts of an MLP (see docs/ARCHITECTURE.md, "Parameter order"), written from the
@@ -1204,6 +1212,105 @@ export interface GanStepArgs {
   b2: number;
   /** Adam eps. */
   eps: number;
+  /** The adversarial loss (default `bce`; the others take D's raw score: see {@link ganLossReference}). */
+  loss?: GanLoss;
+}
+
+/**
+ * The adversarial losses of a GAN step from D's outputs, in float64, written from their definitions (`o_f = D(G(z))`,
+ * `o_r = D(x)`, means over the batch; `sp(t) = ln(1 + e^t)`):
+ *
+ * - `bce`: D `(BCE(o_r, 1) + BCE(o_f, 0)) / 2`, G `BCE(o_f, 1)`
+ * - `mse`: D `(mean (o_r - 1)^2 + mean o_f^2) / 2`, G `mean (o_f - 1)^2`
+ * - `hinge`: D `mean relu(1 - o_r) + mean relu(1 + o_f)`, G `-mean o_f`
+ * - `relativistic`: D `mean sp(-(o_r - o_f))`, G `mean sp(-(o_f - o_r))` (row i with row i)
+ * - `relativistic_avg`: D `(mean sp(-(o_r - mean o_f)) + mean sp(o_f - mean o_r)) / 2`,
+ *   G `(mean sp(-(o_f - mean o_r)) + mean sp(o_r - mean o_f)) / 2`
+ *
+ * @param loss The loss.
+ * @param oFake D's outputs on the fakes `[B]`.
+ * @param oReal D's outputs on the reals `[B]`.
+ * @returns Both losses.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ganLossReference } from "./reference.ts";
+ * const r = ganLossReference("hinge", Float64Array.of(0.5), Float64Array.of(2));
+ * assert.deepEqual(r, { dLoss: 0 + 1.5, gLoss: -0.5 });
+ * ```
+ */
+export function ganLossReference(
+  loss: GanLoss,
+  oFake: ArrayLike<number>,
+  oReal: ArrayLike<number>,
+): { dLoss: number; gLoss: number } {
+  const n = oFake.length;
+  const mean = (f: (i: number) => number) => {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += f(i);
+    return s / n;
+  };
+  const sp = (t: number) => Math.max(t, 0) + Math.log1p(Math.exp(-Math.abs(t)));
+  const mf = mean((i) => oFake[i]), mr = mean((i) => oReal[i]);
+  switch (loss) {
+    case "bce":
+      return { dLoss: (bceForward(oReal, 1) + bceForward(oFake, 0)) / 2, gLoss: bceForward(oFake, 1) };
+    case "mse":
+      return {
+        dLoss: (mean((i) => (oReal[i] - 1) ** 2) + mean((i) => oFake[i] ** 2)) / 2,
+        gLoss: mean((i) => (oFake[i] - 1) ** 2),
+      };
+    case "hinge":
+      return {
+        dLoss: mean((i) => Math.max(0, 1 - oReal[i])) + mean((i) => Math.max(0, 1 + oFake[i])),
+        gLoss: -mf,
+      };
+    case "relativistic":
+      return { dLoss: mean((i) => sp(-(oReal[i] - oFake[i]))), gLoss: mean((i) => sp(-(oFake[i] - oReal[i]))) };
+    case "relativistic_avg":
+      return {
+        dLoss: (mean((i) => sp(-(oReal[i] - mf))) + mean((i) => sp(oFake[i] - mr))) / 2,
+        gLoss: (mean((i) => sp(-(oFake[i] - mr))) + mean((i) => sp(oReal[i] - mf))) / 2,
+      };
+  }
+}
+
+/**
+ * The gradients of {@link ganLossReference} with respect to D's outputs, by central differences in float64 (step
+ * `1e-6`, error about `1e-10`): independent of any hand-derived formula. `dG` is d g_loss / d o_f (o_r held fixed: it
+ * does not depend on G); `dFake`, `dReal` are d d_loss / d o_f and d o_r.
+ *
+ * @param loss The loss.
+ * @param oFake D's outputs on the fakes `[B]`.
+ * @param oReal D's outputs on the reals `[B]`.
+ * @returns The three gradients `[B]` each.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ganLossGradients } from "./reference.ts";
+ * const g = ganLossGradients("mse", Float64Array.of(0.5, 0), Float64Array.of(1, 3));
+ * assert.ok(Math.abs(g.dG[0] - 2 * (0.5 - 1) / 2) < 1e-8); // d mean (o_f - 1)^2 / d o_f[0]
+ * ```
+ */
+export function ganLossGradients(
+  loss: GanLoss,
+  oFake: Float64Array,
+  oReal: Float64Array,
+): { dG: Float64Array; dFake: Float64Array; dReal: Float64Array } {
+  const h = 1e-6, n = oFake.length;
+  const diff = (which: "fake" | "real", i: number, pick: "dLoss" | "gLoss") => {
+    const at = (delta: number) => {
+      const f = oFake.slice(), r = oReal.slice();
+      (which === "fake" ? f : r)[i] += delta;
+      return ganLossReference(loss, f, r)[pick];
+    };
+    return (at(h) - at(-h)) / (2 * h);
+  };
+  const of = (which: "fake" | "real", pick: "dLoss" | "gLoss") =>
+    Float64Array.from({ length: n }, (_, i) => diff(which, i, pick));
+  return { dG: of("fake", "gLoss"), dFake: of("fake", "dLoss"), dReal: of("real", "dLoss") };
 }
 
 /**
@@ -1300,9 +1407,12 @@ export function ganStepReference(args: GanStepArgs): GanStepResult {
   // --- Generator step --------------------------------------------------------------------------------------------
   const gFwd = mlpForward(gSpec, args.gParams, args.gBuffers, args.z, B, true);
   const fake = gFwd.out; // [B, gOut]
+  const loss = args.loss ?? "bce";
   const dOnFake = mlpForward(dSpec, args.dParams, noDBuffers, fake, B, true);
-  const gLoss = bceForward(dOnFake.out, ones);
-  const dpG = bceBackward(dOnFake.out, ones); // [B, dOut]
+  // The relativistic G losses take D(x_real) too, a constant for G (D before its update).
+  const dOnRealForG = mlpForward(dSpec, args.dParams, noDBuffers, args.xReal, B, true);
+  const gLoss = ganLossReference(loss, dOnFake.out, dOnRealForG.out).gLoss;
+  const dpG = loss === "bce" ? bceBackward(dOnFake.out, ones) : ganLossGradients(loss, dOnFake.out, dOnRealForG.out).dG;
   // Backward through D: only dx is used; D's parameter gradients of this pass are dropped (optimizer_D.zero_grad()).
   const throughD = mlpBackward(dSpec, args.dParams, dOnFake.cache, dpG);
   const gGrads = mlpBackward(gSpec, args.gParams, gFwd.cache, throughD.dx).grads; // [gParamCount]
@@ -1313,11 +1423,11 @@ export function ganStepReference(args: GanStepArgs): GanStepResult {
   // --- Discriminator step (D's gradients start from zero) --------------------------------------------------------
   const dOnReal = mlpForward(dSpec, args.dParams, noDBuffers, args.xReal, B, true);
   const dOnFakeDetached = mlpForward(dSpec, args.dParams, noDBuffers, fake, B, true);
-  const realLoss = bceForward(dOnReal.out, ones);
-  const fakeLoss = bceForward(dOnFakeDetached.out, zeros);
-  const dLoss = (realLoss + fakeLoss) / 2;
-  const dpReal = bceBackward(dOnReal.out, ones).map((g) => g / 2); // [B, dOut] d(d_loss)/d(D(x_real))
-  const dpFake = bceBackward(dOnFakeDetached.out, zeros).map((g) => g / 2); // [B, dOut] d(d_loss)/d(D(fake))
+  const dLoss = ganLossReference(loss, dOnFakeDetached.out, dOnReal.out).dLoss;
+  const fd = loss === "bce" ? null : ganLossGradients(loss, dOnFakeDetached.out, dOnReal.out);
+  // [B, dOut] d(d_loss)/d(D(x_real)) and d(d_loss)/d(D(fake))
+  const dpReal = fd ? fd.dReal : bceBackward(dOnReal.out, ones).map((g) => g / 2);
+  const dpFake = fd ? fd.dFake : bceBackward(dOnFakeDetached.out, zeros).map((g) => g / 2);
   const gradsReal = mlpBackward(dSpec, args.dParams, dOnReal.cache, dpReal).grads;
   const gradsFake = mlpBackward(dSpec, args.dParams, dOnFakeDetached.cache, dpFake).grads;
   const dGrads = gradsReal.map((g, i) => g + gradsFake[i]); // [dParamCount] accumulated, as autograd does
