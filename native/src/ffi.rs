@@ -911,7 +911,8 @@ mod tests {
                            "Panic":6,"Diverged":7},
                 "step_fields": ["d_loss","g_loss","d_real","d_fake"],
                 "buffers": ["params","grads","adam_m","adam_v","running"],
-                "rng_domains": {"noise":1,"shuffle":2,"init":3,"fixed":4,"sample":5}
+                "rng_domains": {"noise":1,"shuffle":2,"init":3,"fixed":4,"sample":5},
+                "gan_losses": ["bce","mse","hinge","relativistic","relativistic_avg"]
             })
         );
         assert_eq!(v["abi_version"], gan_abi_version());
