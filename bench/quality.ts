@@ -11,7 +11,7 @@
 //
 //   deno task bench:quality [--configs digits-10,digits-50,fashion-10] [--seeds 0,1,2] [--sides ours,pytorch]
 //     [--epochs N] [--n 10000] [--out bench/results/quality.jsonl] [--runs bench/.runs] [--omp-passive]
-//     [--table-only] [--md FILE] [--python bench/.venv/bin/python]
+//     [--table-only] [--md FILE] [--python bench/.venv/bin/python] [--train-mode]
 //
 // Results go to --out as JSON lines, one per trained and scored generator (kind "run") and one per dataset's reference
 // rows (kind "reference"), each appended as soon as it is known: an interrupted run loses at most the cell under way,
@@ -29,6 +29,10 @@
 // under bench/.data/MNIST/raw by bench/write_idx.ts (run here when missing); Fashion-MNIST is Debian's package
 // (/usr/share/datasets/fashion-mnist/*.gz), unpacked here into bench/.data/FashionMNIST/raw. Before training, the
 // bytes torchvision will read are checked to equal the dataset that is passed to our trainer and to `evaluate`.
+//
+// --train-mode (a check, after the runs): scores every generator of --out again with its samples drawn in train mode
+// (BatchNorm with the statistics of each batch of 64, the batch size of training; upstream's image grids are such
+// batches) instead of eval mode, into <out without .jsonl>_train_mode.jsonl, and prints both modes side by side.
 
 import os from "node:os";
 import process from "node:process";
@@ -38,7 +42,7 @@ import { evaluate, type QualityRow } from "../src/eval/evaluate.ts";
 import { type Classifier, loadOrTrainClassifier } from "../src/eval/classifier.ts";
 import { readSafetensorsFile } from "../src/io/safetensors.ts";
 import { seedGenerator } from "../src/model/spec.ts";
-import { Context, NativeMlp } from "../src/native/handles.ts";
+import { Context, NativeMlp, nativeNormal } from "../src/native/handles.ts";
 import { loadStateDict } from "../src/train/checkpoint.ts";
 import { GanTrainer } from "../src/train/trainer.ts";
 
@@ -67,6 +71,7 @@ const { values: opt } = parseArgs({
     python: { type: "string", default: `${ROOT}/bench/.venv/bin/python` },
     "omp-passive": { type: "boolean", default: false },
     "table-only": { type: "boolean", default: false },
+    "train-mode": { type: "boolean", default: false },
     md: { type: "string" },
   },
 });
@@ -467,11 +472,97 @@ function tables(rows: Row[]): string {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// The train-mode check
+// ---------------------------------------------------------------------------------------------------------------
+
+/** One generator scored with train-mode samples. */
+interface TrainModeRow {
+  kind: "train-mode";
+  config: string;
+  side: Side;
+  seed: number;
+  batch: number;
+  scores: Scores;
+  date: string;
+}
+
+/** `n` samples of `g` in train mode, `batch` rows per forward, from the same sample noise as `evaluate` (seed 0). */
+function trainModeSamples(g: NativeMlp, n: number, batch: number): Float32Array<ArrayBuffer> {
+  const { input, output } = g.info(), out = new Float32Array(n * output);
+  for (let r = 0, chunk = 0; r < n; r += 1000, chunk++) {
+    const rows = Math.min(1000, n - r), z = nativeNormal(0, chunk, rows * input, "sample");
+    for (let b = 0; b < rows; b += batch) {
+      const m = Math.min(batch, rows - b);
+      out.set(g.forward(z.slice(b * input, (b + m) * input), m, true), (r + b) * output);
+    }
+  }
+  return out;
+}
+
+async function trainModeCheck(outPath: string): Promise<void> {
+  const path = `${outPath.replace(/\.jsonl$/, "")}_train_mode.jsonl`, batch = 64;
+  const runs = (await readRows(outPath)).filter((r): r is RunRow => r.kind === "run");
+  using ctx = new Context({ backend: "cpu", threads });
+  for (const name of [...new Set(runs.map((r) => r.dataset))]) {
+    const ds = name === "fashion-mnist"
+      ? await loadIdxDataset(FASHION_SRC, "fashion-mnist")
+      : await loadEmbeddedMnist();
+    using classifier = (await loadOrTrainClassifier(ctx, ds)).classifier;
+    for (const r of runs.filter((r) => r.dataset === name)) {
+      const done = (await readRows(path)) as unknown as TrainModeRow[];
+      if (done.some((d) => d.config === r.config && d.side === r.side && d.seed === r.seed)) continue;
+      using g = await loadGenerator(ctx, r.generator.startsWith("/") ? r.generator : `${ROOT}/${r.generator}`);
+      const e = await evaluate(trainModeSamples(g, r.scores.n, batch), ds, {
+        context: ctx,
+        classifier,
+        reference: false,
+      });
+      const row: TrainModeRow = {
+        kind: "train-mode",
+        config: r.config,
+        side: r.side,
+        seed: r.seed,
+        batch,
+        scores: scores(e),
+        date: new Date().toISOString(),
+      };
+      await Deno.writeTextFile(path, JSON.stringify(row) + "\n", { append: true });
+      console.error(
+        `${r.config} ${r.side} seed ${r.seed}: train mode FID ${e.fid.toFixed(2)} (eval mode ${
+          r.scores.fid.toFixed(2)
+        })`,
+      );
+    }
+  }
+  const rows = (await readRows(path)) as unknown as TrainModeRow[];
+  const lines = [
+    "| config | side | FID, eval mode | FID, train mode | precision, eval | precision, train | recall, eval | recall, train | classes, eval | classes, train |",
+    "| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: |",
+  ];
+  for (const config of [...new Set(runs.map((r) => r.config))]) {
+    for (const side of ["ours", "pytorch"] as Side[]) {
+      const ev = runs.filter((r) => r.config === config && r.side === side);
+      const tr = rows.filter((r) => r.config === config && r.side === side);
+      if (!ev.length) continue;
+      const pair = (k: keyof Scores, d: number) =>
+        `${cell(ev.map((r) => r.scores[k] as number), d)} | ${cell(tr.map((r) => r.scores[k] as number), d)}`;
+      lines.push(
+        `| ${config} | ${side} | ${pair("fid", 2)} | ${pair("precision", 3)} | ${pair("recall", 3)} | ${
+          pair("classes_covered", 1)
+        } |`,
+      );
+    }
+  }
+  console.log(lines.join("\n"));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Main
 // ---------------------------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
   const outPath = opt.out!;
+  if (opt["train-mode"]) return await trainModeCheck(outPath);
   if (!opt["table-only"]) {
     if (sides.includes("pytorch") && !(await exists(opt.python!))) {
       fail(`no python at ${opt.python} (see bench/RESULTS.md: a venv with torch, torchvision, safetensors, numpy)`);
