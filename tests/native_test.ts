@@ -349,46 +349,38 @@ function compareGanStep(
   return step;
 }
 
+/** The small G of the step tests: one BatchNorm block between two plain ones, 8 -> 12. */
+const SMALL_G: MlpSpec = {
+  input: 8,
+  layers: [
+    { out: 16, bn: null, act: { kind: "leaky_relu", slope: 0.2 } },
+    { out: 32, bn: { eps: 0.8, momentum: 0.1 }, act: { kind: "leaky_relu", slope: 0.2 } },
+    { out: 12, bn: null, act: { kind: "tanh" } },
+  ],
+};
+
+/** The small D of the step tests, 12 -> 10 -> 1, ending in `last` (sigmoid for bce, none for the other losses). */
+function smallD(last: "sigmoid" | "none"): MlpSpec {
+  return {
+    input: 12,
+    layers: [
+      { out: 10, bn: null, act: { kind: "leaky_relu", slope: 0.2 } },
+      { out: 1, bn: null, act: { kind: last } },
+    ],
+  };
+}
+
 testOnBackends(
   "GAN step: native fused step equals the seed's five-pass reference (small model, several batches)",
   (ctx) => {
-    const gSpec: MlpSpec = {
-      input: 8,
-      layers: [
-        { out: 16, bn: null, act: { kind: "leaky_relu", slope: 0.2 } },
-        { out: 32, bn: { eps: 0.8, momentum: 0.1 }, act: { kind: "leaky_relu", slope: 0.2 } },
-        { out: 12, bn: null, act: { kind: "tanh" } },
-      ],
-    };
-    const dSpec: MlpSpec = {
-      input: 12,
-      layers: [
-        { out: 10, bn: null, act: { kind: "leaky_relu", slope: 0.2 } },
-        { out: 1, bn: null, act: { kind: "sigmoid" } },
-      ],
-    };
-    for (const B of [2, 3, 32, 64]) compareGanStep(ctx, gSpec, dSpec, 3 * B + 2, B, 100 + B);
+    for (const B of [2, 3, 32, 64]) compareGanStep(ctx, SMALL_G, smallD("sigmoid"), 3 * B + 2, B, 100 + B);
   },
 );
 
 testOnBackends(
   "GAN step, every loss: the fused step equals the reference (the losses' definitions, gradients by differences)",
   (ctx) => {
-    const gSpec: MlpSpec = {
-      input: 8,
-      layers: [
-        { out: 16, bn: null, act: { kind: "leaky_relu", slope: 0.2 } },
-        { out: 32, bn: { eps: 0.8, momentum: 0.1 }, act: { kind: "leaky_relu", slope: 0.2 } },
-        { out: 12, bn: null, act: { kind: "tanh" } },
-      ],
-    };
-    const linearD: MlpSpec = {
-      input: 12,
-      layers: [
-        { out: 10, bn: null, act: { kind: "leaky_relu", slope: 0.2 } },
-        { out: 1, bn: null, act: { kind: "none" } },
-      ],
-    };
+    const [gSpec, linearD] = [SMALL_G, smallD("none")];
     for (const loss of GAN_LOSSES.filter((l) => l !== "bce")) {
       for (const B of [3, 32]) compareGanStep(ctx, gSpec, linearD, 3 * B + 2, B, 200 + B, loss);
     }
