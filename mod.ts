@@ -31,6 +31,24 @@
  * assert.ok(g.info().params[0].name === "model.0.weight");
  * ```
  *
+ * The models of PyTorch-GAN that `GanTrainer` trains (`model`), with upstream's defaults, in one table:
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MODELS, resolveModelOptions } from "./mod.ts";
+ *
+ * assert.deepEqual([MODELS.wgan.optimizer, MODELS.wgan.lr], ["rmsprop", 5e-5]);
+ * assert.deepEqual(resolveModelOptions("wgan_gp", { lambdaGp: 5 }), {
+ *   n_critic: 5,
+ *   lambda_gp: 5,
+ *   gp_norm: "sample",
+ *   gp_clip: false,
+ *   clip_value: 0.01,
+ * });
+ * assert.throws(() => resolveModelOptions("gan", { nCritic: 5 }), /nCritic applies to wgan, wgan_gp, wgan_div/);
+ * ```
+ *
  * Sample quality, from features of real and generated samples (e.g. a classifier's penultimate activations) and from
  * the classifier's probabilities:
  *
@@ -109,6 +127,26 @@ export {
   type TensorInfo,
   type TensorLayout,
 } from "./src/model/spec.ts";
+export {
+  checkModel,
+  GAN_MODELS,
+  type GanModel,
+  type GanModelOptions,
+  type GanOptimizer,
+  MODEL_OPTIONS,
+  modelDiscriminator,
+  modelGenerator,
+  type ModelInfo,
+  type ModelOptionKind,
+  type ModelOptionSpec,
+  type ModelOptionValue,
+  MODELS,
+  modelsWithOption,
+  optionValueProblem,
+  resolveModelOptions,
+  updatesGenerator,
+  whyOptionDoesNotApply,
+} from "./src/model/models.ts";
 export {
   DEFAULT_RELEASE_URL,
   type LibraryLocation,
