@@ -12,8 +12,10 @@ import {
   type GanModel,
   type GanOptimizer,
   MODEL_OPTIONS,
+  type ModelOptionSpec,
   MODELS,
   modelsWithOption,
+  optionValueProblem,
   whyOptionDoesNotApply,
 } from "../model/models.ts";
 import { parseFlags, UsageError } from "./run.ts";
@@ -67,7 +69,7 @@ export interface TrainFlags {
   help: boolean;
 }
 
-type Kind = "int+" | "int0" | "float+" | "float0" | "prob" | "string" | "choice" | "switch";
+type Kind = "int+" | "int0" | "float+" | "prob" | "string" | "choice" | "switch" | "option";
 interface FlagSpec {
   kind: Kind;
   def: string | undefined;
@@ -76,6 +78,8 @@ interface FlagSpec {
   seed?: boolean;
   /** The models it applies to (a model option's, from `MODELS`); absent: all. */
   models?: GanModel[];
+  /** A model option's rule (kind `option`). */
+  option?: ModelOptionSpec;
   /** Adam's only. */
   adam?: boolean;
 }
@@ -86,9 +90,9 @@ function modelOptionFlags(): Record<string, FlagSpec> {
   for (const [key, o] of Object.entries(MODEL_OPTIONS)) {
     const models = modelsWithOption(key);
     const def = MODELS[models[0]].options[key];
-    const kind: Kind = o.kind === "bool" ? "switch" : o.kind;
+    const kind: Kind = o.kind === "bool" ? "switch" : "option";
     const choices = o.choices ? [...o.choices] : undefined;
-    out[key] = { kind, def: kind === "switch" ? undefined : String(def), help: o.help, choices, models };
+    out[key] = { kind, def: kind === "switch" ? undefined : String(def), help: o.help, choices, models, option: o };
   }
   out.n_critic.seed = out.clip_value.seed = true; // upstream's wgan.py flags
   return out;
@@ -199,12 +203,16 @@ function convert(name: string, f: FlagSpec, raw: string): number | string {
       }
       return v;
     }
-    case "float+":
-    case "float0": {
+    case "float+": {
       const v = Number(raw);
-      if (raw.trim() === "" || !Number.isFinite(v) || (f.kind === "float+" ? v <= 0 : v < 0)) {
-        throw bad(f.kind === "float+" ? "a positive finite number" : "a finite number >= 0");
-      }
+      if (raw.trim() === "" || !Number.isFinite(v) || v <= 0) throw bad("a positive finite number");
+      return v;
+    }
+    case "option": {
+      const numeric = f.option!.kind === "int" || f.option!.kind === "number";
+      const v = numeric ? (raw.trim() === "" ? NaN : Number(raw)) : raw;
+      const problem = optionValueProblem(f.option!, v);
+      if (problem) throw bad(problem);
       return v;
     }
     case "switch":

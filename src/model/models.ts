@@ -41,7 +41,7 @@ export type GanOptimizer = "adam" | "rmsprop";
 export type ModelOptionValue = number | string | boolean;
 
 /** The kinds of model option values. */
-export type ModelOptionKind = "int+" | "float+" | "float0" | "bool" | "choice";
+export type ModelOptionKind = "int" | "number" | "bool" | "choice";
 
 /**
  * One model option: its name in {@link GanModelOptions} (and `TrainOptions`), its kind, and its help line. Its key in
@@ -50,8 +50,14 @@ export type ModelOptionKind = "int+" | "float+" | "float0" | "bool" | "choice";
 export interface ModelOptionSpec {
   /** The option's name in `TrainOptions`. */
   readonly option: keyof GanModelOptions;
-  /** Its values: an integer >= 1, a finite number > 0 or >= 0, a boolean, or one of `choices`. */
+  /** Its values: an integer or a finite number (from `min` to `max`), a boolean, or one of `choices`. */
   readonly kind: ModelOptionKind;
+  /** The least value of a number (or the bound it must exceed, with `above`). */
+  readonly min?: number;
+  /** Whether a number must be above `min` rather than at least `min`. */
+  readonly above?: boolean;
+  /** The largest value of an integer. */
+  readonly max?: number;
   /** The values of a `choice`. */
   readonly choices?: readonly string[];
   /** The help line of its flag. */
@@ -103,15 +109,19 @@ export const MODEL_OPTIONS: Readonly<Record<string, ModelOptionSpec>> = {
   },
   n_critic: {
     option: "nCritic",
-    kind: "int+",
+    kind: "int",
+    min: 1,
+    max: 2 ** 20,
     help: "the generator updates at batch indices (within the epoch) divisible by it; the critic every batch",
   },
   clip_value: {
     option: "clipValue",
-    kind: "float+",
+    kind: "number",
+    min: 0,
+    above: true,
     help: "the critic's parameters are clamped to [-clip_value, clip_value] after each update",
   },
-  lambda_gp: { option: "lambdaGp", kind: "float0", help: "the weight of the gradient penalty" },
+  lambda_gp: { option: "lambdaGp", kind: "number", min: 0, help: "the weight of the gradient penalty" },
   gp_norm: {
     option: "gpNorm",
     kind: "choice",
@@ -123,8 +133,8 @@ export const MODEL_OPTIONS: Readonly<Record<string, ModelOptionSpec>> = {
     kind: "bool",
     help: "also clamp the critic to [-clip_value, clip_value], as wgan does (upstream parses the flag, unused)",
   },
-  div_k: { option: "divK", kind: "float0", help: "the k of the divergence penalty k/2 mean(|grad D|^p)" },
-  div_p: { option: "divP", kind: "float+", help: "the p of the divergence penalty" },
+  div_k: { option: "divK", kind: "number", min: 0, help: "the k of the divergence penalty k/2 mean(|grad D|^p)" },
+  div_p: { option: "divP", kind: "number", min: 1, help: "the p of the divergence penalty" },
   softmax_fresh_d: {
     option: "softmaxFreshD",
     kind: "bool",
@@ -142,25 +152,27 @@ export const MODEL_OPTIONS: Readonly<Record<string, ModelOptionSpec>> = {
  *
  * @param spec The option.
  * @param v The value (from a caller: anything).
- * @returns The rule it breaks (`an integer >= 1`), or null.
+ * @returns The rule it breaks (`an integer in [1, 1048576]`), or null.
  *
  * @example
  * ```ts
  * import assert from "node:assert/strict";
  * import { MODEL_OPTIONS, optionValueProblem } from "./models.ts";
- * assert.equal(optionValueProblem(MODEL_OPTIONS.n_critic, 2.5), "an integer >= 1");
+ * assert.equal(optionValueProblem(MODEL_OPTIONS.n_critic, 2.5), "an integer in [1, 1048576]");
  * assert.equal(optionValueProblem(MODEL_OPTIONS.lambda_gp, 0), null);
  * ```
  */
 export function optionValueProblem(spec: ModelOptionSpec, v: unknown): string | null {
-  const num = typeof v === "number" && Number.isFinite(v);
+  const min = spec.min ?? -Infinity, max = spec.max ?? Infinity;
   switch (spec.kind) {
-    case "int+":
-      return Number.isSafeInteger(v) && (v as number) >= 1 ? null : "an integer >= 1";
-    case "float+":
-      return num && v > 0 ? null : "a positive finite number";
-    case "float0":
-      return num && v >= 0 ? null : "a finite number >= 0";
+    case "int": {
+      const ok = Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max;
+      return ok ? null : spec.max === undefined ? `an integer >= ${min}` : `an integer in [${min}, ${max}]`;
+    }
+    case "number": {
+      const ok = typeof v === "number" && Number.isFinite(v) && (spec.above ? v > min : v >= min);
+      return ok ? null : `a finite number ${spec.above ? ">" : ">="} ${min}`;
+    }
     case "bool":
       return typeof v === "boolean" ? null : "true or false";
     case "choice":
@@ -327,7 +339,7 @@ export function whyOptionDoesNotApply(
  * import { resolveModelOptions } from "./models.ts";
  * assert.deepEqual(resolveModelOptions("gan", {}), { loss: "bce" });
  * assert.throws(() => resolveModelOptions("wgan", { lambdaGp: 5 }), /lambdaGp applies to wgan_gp, not to model wgan/);
- * assert.throws(() => resolveModelOptions("wgan", { nCritic: 0 }), /nCritic must be an integer >= 1, got 0/);
+ * assert.throws(() => resolveModelOptions("wgan", { nCritic: 0 }), /nCritic must be an integer in \[1, 1048576\], got 0/);
  * ```
  */
 export function resolveModelOptions(model: GanModel, given: GanModelOptions): Record<string, ModelOptionValue> {
