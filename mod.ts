@@ -45,6 +45,7 @@
  *   gp_norm: "sample",
  *   gp_clip: false,
  *   clip_value: 0.01,
+ *   channels: 1, // the run's (the pixel norm's channels)
  * });
  * assert.throws(() => resolveModelOptions("gan", { nCritic: 5 }), /nCritic applies to wgan, wgan_gp, wgan_div/);
  * ```

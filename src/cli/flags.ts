@@ -88,6 +88,7 @@ interface FlagSpec {
 function modelOptionFlags(): Record<string, FlagSpec> {
   const out: Record<string, FlagSpec> = {};
   for (const [key, o] of Object.entries(MODEL_OPTIONS)) {
+    if (o.fromRun) continue; // a setting of the run (wgan_gp's channels: --channels)
     const models = modelsWithOption(key);
     const def = MODELS[models[0]].options[key];
     const kind: Kind = o.kind === "bool" ? "switch" : "option";
@@ -115,8 +116,20 @@ export const TRAIN_FLAGS: Record<Exclude<keyof TrainFlags, "help">, FlagSpec> = 
   n_epochs: { kind: "int+", def: "50", help: "number of epochs of training", seed: true },
   batch_size: { kind: "int+", def: "64", help: "size of the batches", seed: true },
   lr: { kind: "float+", def: undefined, help: "learning rate (default the model's: 0.0002, wgan 0.00005)", seed: true },
-  b1: { kind: "prob", def: "0.5", help: "adam: decay of first order momentum of gradient", seed: true, adam: true },
-  b2: { kind: "prob", def: "0.999", help: "adam: decay of second order momentum of gradient", seed: true, adam: true },
+  b1: {
+    kind: "prob",
+    def: String(MODELS.gan.b1),
+    help: "adam: decay of first order momentum of gradient",
+    seed: true,
+    adam: true,
+  },
+  b2: {
+    kind: "prob",
+    def: String(MODELS.gan.b2),
+    help: "adam: decay of second order momentum of gradient",
+    seed: true,
+    adam: true,
+  },
   n_cpu: { kind: "int+", def: "8", help: "CPU threads of the cpu backend (capped at the cores available)", seed: true },
   latent_dim: { kind: "int+", def: "100", help: "dimensionality of the latent space", seed: true },
   img_size: { kind: "int+", def: "28", help: "size of each image dimension (images are resized to it)", seed: true },

@@ -12,6 +12,7 @@
  * assert.equal(MODELS.wgan.lr, 5e-5); // RMSprop, as wgan.py
  * assert.equal(modelDiscriminator("wgan").layers.at(-1)!.act.kind, "none"); // a critic: a raw score
  * assert.deepEqual(resolveModelOptions("wgan", { nCritic: 2 }), { n_critic: 2, clip_value: 0.01 });
+ * assert.equal(resolveModelOptions("wgan_gp", { channels: 1 }).channels, 1); // the run's, sent to the library
  * ```
  *
  * @module
@@ -49,7 +50,12 @@ export type ModelOptionKind = "int" | "number" | "bool" | "choice";
  */
 export interface ModelOptionSpec {
   /** The option's name in `TrainOptions`. */
-  readonly option: keyof GanModelOptions;
+  readonly option: keyof GanModelOptions | "channels";
+  /**
+   * Whether its value is a setting of the whole run (wgan_gp's `channels`: `TrainOptions.channels`), not an option of
+   * its own: never refused for another model, and no flag of its own.
+   */
+  readonly fromRun?: boolean;
   /** Its values: an integer or a finite number (from `min` to `max`), a boolean, or one of `choices`. */
   readonly kind: ModelOptionKind;
   /** The least value of a number (or the bound it must exceed, with `above`). */
@@ -133,6 +139,13 @@ export const MODEL_OPTIONS: Readonly<Record<string, ModelOptionSpec>> = {
     kind: "bool",
     help: "also clamp the critic to [-clip_value, clip_value], as wgan does (upstream parses the flag, unused)",
   },
+  channels: {
+    option: "channels",
+    kind: "int",
+    min: 1,
+    fromRun: true,
+    help: "the images' channels (wgan_gp's pixel norm takes each pixel's gradient over them)",
+  },
   div_k: { option: "divK", kind: "number", min: 0, help: "the k of the divergence penalty k/2 mean(|grad D|^p)" },
   div_p: { option: "divP", kind: "number", min: 1, help: "the p of the divergence penalty" },
   softmax_fresh_d: {
@@ -190,13 +203,18 @@ export interface ModelInfo {
   readonly optimizer: GanOptimizer;
   /** The learning rate of both networks. */
   readonly lr: number;
+  /** Adam's beta1 (upstream's 0.5 for every model; unused by RMSprop). */
+  readonly b1: number;
+  /** Adam's beta2 (upstream's 0.999 for every model; unused by RMSprop). */
+  readonly b2: number;
   /** How the discriminator (critic) ends: a Sigmoid (a probability) or a linear layer (a score). */
   readonly dOutput: "sigmoid" | "linear";
   /** The model's options (keys of {@link MODEL_OPTIONS}) and their defaults; no other option applies to it. */
   readonly options: Readonly<Record<string, ModelOptionValue>>;
 }
 
-const ADAM = { optimizer: "adam", lr: 2e-4 } as const;
+const BETAS = { b1: 0.5, b2: 0.999 } as const;
+const ADAM = { optimizer: "adam", lr: 2e-4, ...BETAS } as const;
 
 /**
  * The models and their upstream defaults (Adam's betas are 0.5 and 0.999 for all of them that use Adam).
@@ -236,6 +254,7 @@ export const MODELS: Readonly<Record<GanModel, ModelInfo>> = {
     upstream: "implementations/wgan/wgan.py",
     optimizer: "rmsprop",
     lr: 5e-5,
+    ...BETAS,
     dOutput: "linear",
     options: { n_critic: 5, clip_value: 0.01 },
   },
@@ -244,7 +263,7 @@ export const MODELS: Readonly<Record<GanModel, ModelInfo>> = {
     upstream: "implementations/wgan_gp/wgan_gp.py",
     ...ADAM,
     dOutput: "linear",
-    options: { n_critic: 5, lambda_gp: 10, gp_norm: "sample", gp_clip: false, clip_value: 0.01 },
+    options: { n_critic: 5, lambda_gp: 10, gp_norm: "sample", gp_clip: false, clip_value: 0.01, channels: 1 },
   },
   wgan_div: {
     description: "Wasserstein divergence GAN (Wu et al., 2018): the penalty k/2 mean(|grad D|^p) on reals and fakes",
@@ -330,7 +349,7 @@ export function whyOptionDoesNotApply(
  * given).
  *
  * @param model The model.
- * @param given The options as `TrainOptions` names them.
+ * @param given The options as `TrainOptions` names them (with the run's `channels`, which wgan_gp takes).
  * @returns The model's options, by native key, in the order of {@link ModelInfo.options}.
  *
  * @example
@@ -342,11 +361,14 @@ export function whyOptionDoesNotApply(
  * assert.throws(() => resolveModelOptions("wgan", { nCritic: 0 }), /nCritic must be an integer in \[1, 1048576\], got 0/);
  * ```
  */
-export function resolveModelOptions(model: GanModel, given: GanModelOptions): Record<string, ModelOptionValue> {
+export function resolveModelOptions(
+  model: GanModel,
+  given: GanModelOptions & { channels?: number },
+): Record<string, ModelOptionValue> {
   const values = given as Record<string, unknown>;
   const gpClip = values.gpClip === true;
   for (const [key, spec] of Object.entries(MODEL_OPTIONS)) {
-    if (values[spec.option] === undefined) continue;
+    if (values[spec.option] === undefined || spec.fromRun) continue;
     const why = whyOptionDoesNotApply(model, key, gpClip, (k) => MODEL_OPTIONS[k].option);
     if (why) throw new RangeError(`${spec.option} ${why}`);
   }

@@ -284,7 +284,9 @@ export const SEED_DEFAULTS = {
 };
 
 /** The model, its optimizer and options, checked: an option of another model, or a beta without Adam, is refused. */
-function resolveModel(o: TrainOptions): Pick<ResolvedTrainOptions, "model" | "optimizer" | "lr" | "modelOptions"> {
+function resolveModel(
+  o: TrainOptions,
+): Pick<ResolvedTrainOptions, "model" | "optimizer" | "lr" | "b1" | "b2" | "modelOptions"> {
   const model = checkModel(o.model ?? "gan");
   const optimizer = o.optimizer ?? MODELS[model].optimizer;
   if (optimizer !== "adam" && optimizer !== "rmsprop") {
@@ -297,7 +299,15 @@ function resolveModel(o: TrainOptions): Pick<ResolvedTrainOptions, "model" | "op
       );
     }
   }
-  return { model, optimizer, lr: o.lr ?? MODELS[model].lr, modelOptions: resolveModelOptions(model, o) };
+  const { lr, b1, b2 } = MODELS[model];
+  return {
+    model,
+    optimizer,
+    lr: o.lr ?? lr,
+    b1: o.b1 ?? b1,
+    b2: o.b2 ?? b2,
+    modelOptions: resolveModelOptions(model, o),
+  };
 }
 
 /**
@@ -317,7 +327,7 @@ function resolveModel(o: TrainOptions): Pick<ResolvedTrainOptions, "model" | "op
  * ```
  */
 export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
-  const { loss: _loss, lr: _lr, ...seed } = SEED_DEFAULTS; // the loss is gan's, the lr the model's
+  const { loss: _loss, lr: _lr, b1: _b1, b2: _b2, ...seed } = SEED_DEFAULTS; // the loss is gan's, the rest the model's
   const m = resolveModel(o);
   const r = {
     ...seed,
