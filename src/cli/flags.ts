@@ -159,7 +159,7 @@ export const TRAIN_FLAGS: Record<Exclude<keyof TrainFlags, "help">, FlagSpec> = 
     kind: "choice",
     def: "bar",
     choices: ["bar", "seed"],
-    help: "a progress bar, or the seed's line per batch",
+    help: "a progress bar, or upstream's line per batch (the Wasserstein models: per generator update, as upstream)",
   },
   max_steps: { kind: "int+", def: undefined, help: "stop after this many steps in total" },
   steps_per_call: { kind: "int+", def: "16", help: "training steps per native call (at most 65536)" },
