@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { NativeMlp, nativeNormal } from "../src/native/handles.ts";
 import {
+  DOMAIN_ALPHA,
   DOMAIN_FIXED,
   DOMAIN_INIT,
   DOMAIN_NOISE,
@@ -86,6 +87,7 @@ Deno.test("the library's rng domains are the mirror's; nativeNormal names them",
     init: DOMAIN_INIT,
     fixed: DOMAIN_FIXED,
     sample: DOMAIN_SAMPLE,
+    alpha: DOMAIN_ALPHA,
   });
   for (const [name, domain] of [["noise", DOMAIN_NOISE], ["fixed", DOMAIN_FIXED], ["sample", DOMAIN_SAMPLE]] as const) {
     assertTensorClose(`nativeNormal ${name}`, nativeNormal(5, 2, 101, name), normal(5, 2, 101, domain), 1e-5, 1e-5);

@@ -2,7 +2,7 @@
 //! that knows both backends: it makes the MLPs and GAN trainers of its backend, behind the core's traits, and holds
 //! its backend's context-level ops (softmax cross-entropy).
 
-use crate::core::{backend_of, Gan, GanConfig, MlpBackend, Ops, Spec};
+use crate::core::{backend_of, FamilyGan, Gan, GanConfig, MlpBackend, Model, Ops, Optimizer, Spec};
 use crate::cpu::{CpuGan, CpuMlp, CpuOps};
 use crate::error::{bad_arg, Code, Error, Result};
 use crate::gpu::device::GpuDevice;
@@ -101,13 +101,23 @@ impl Context {
         })
     }
 
-    /// A new GAN trainer on this context's backend for generator `g` and discriminator `d` (MLPs of this context).
+    /// A new GAN trainer on this context's backend for generator `g` and discriminator `d` (MLPs of this context):
+    /// the backend's fused step for the seed's recipe (model `gan` with Adam), the general step (`FamilyGan`) for
+    /// every other.
     pub fn new_gan(
         &self,
         config: GanConfig,
         g: &dyn MlpBackend,
         d: &dyn MlpBackend,
     ) -> Result<Box<dyn Gan>> {
+        let r = &config.recipe;
+        let fused = r.model == Model::Gan && matches!(r.g_opt, Optimizer::Adam(_));
+        if !fused {
+            return Ok(match self.backend {
+                BackendKind::Gpu => Box::new(FamilyGan::<GpuMlp>::new(config, g.spec(), d.spec())?),
+                BackendKind::Cpu => Box::new(FamilyGan::<CpuMlp>::new(config, g.spec(), d.spec())?),
+            });
+        }
         Ok(match self.backend {
             BackendKind::Gpu => Box::new(GpuGan::new(config, backend_of(g)?, backend_of(d)?)?),
             BackendKind::Cpu => Box::new(CpuGan::new(config, backend_of(g)?, backend_of(d)?)?),

@@ -15,7 +15,8 @@
 use crate::context::Context;
 use crate::core::config::adam_diverged;
 use crate::core::{
-    AdamConfig, Buffer, Gan, GanConfig, Mlp, MlpBackend, Spec, GAN_LOSSES, STEP_FIELDS,
+    recipe::models_contract, AdamConfig, Buffer, Gan, GanConfig, Mlp, MlpBackend, Spec, GAN_LOSSES,
+    STEP_FIELDS,
 };
 use crate::cpu::kernels;
 use crate::error::{bad_arg, Code, Error, Result};
@@ -26,7 +27,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
 /// Bumped on any change of a signature below; `src/native/ffi.ts` checks it.
-pub const ABI_VERSION: u32 = 3;
+pub const ABI_VERSION: u32 = 4;
 
 thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
@@ -192,6 +193,7 @@ pub fn contract() -> serde_json::Value {
         "buffers": Buffer::ALL.map(Buffer::name),
         "rng_domains": domains,
         "gan_losses": GAN_LOSSES.map(|(_, name)| name),
+        "models": models_contract(),
     })
 }
 
@@ -622,15 +624,20 @@ pub extern "C" fn gan_gan_step(gan: u32, n: u32, out: *mut f32, out_len: usize) 
 }
 
 /// `int32_t gan_gan_step_explicit(uint32_t gan, const float* z, size_t z_len, const float* x_real, size_t x_len,
-/// uint32_t rows, float* out, size_t out_len)`: one training step on the given noise `z [rows, latent]` and real
-/// batch `x_real [rows, features]` (in [-1, 1]), both row-major; writes its step record. For parity tests (cpu only).
+/// const float* aux, size_t aux_len, uint32_t rows, float* out, size_t out_len)`: one training step on the given
+/// noise `z [rows, latent]`, real batch `x_real [rows, features]` (in [-1, 1]), both row-major, and the step's other
+/// draws `aux` (wgan_gp's interpolation weights `alpha [rows]`; empty, and may be null, for every other model);
+/// writes its step record. For parity tests (not the seed's fused GPU step).
 #[no_mangle]
+#[allow(clippy::too_many_arguments)]
 pub extern "C" fn gan_gan_step_explicit(
     gan: u32,
     z: *const f32,
     z_len: usize,
     x_real: *const f32,
     x_len: usize,
+    aux: *const f32,
+    aux_len: usize,
     rows: u32,
     out: *mut f32,
     out_len: usize,
@@ -639,8 +646,9 @@ pub extern "C" fn gan_gan_step_explicit(
         let out = unsafe { slice_mut(out, out_len, "out")? };
         let z = unsafe { slice(z, z_len, "z")? };
         let x = unsafe { slice(x_real, x_len, "x_real")? };
+        let aux = unsafe { slice(aux, aux_len, "aux")? };
         with_gan(gan, |t, g, d| {
-            t.step_explicit(g, d, z, x, rows as usize, out)
+            t.step_explicit(g, d, z, x, aux, rows as usize, out)
         })
     })
 }
@@ -906,15 +914,17 @@ mod tests {
         assert_eq!(
             v,
             serde_json::json!({
-                "abi_version": 3,
+                "abi_version": 4,
                 "status": {"Ok":0,"InvalidArgument":1,"InvalidHandle":2,"InvalidState":3,"Backend":4,"Unavailable":5,
                            "Panic":6,"Diverged":7},
                 "step_fields": ["d_loss","g_loss","d_real","d_fake"],
                 "buffers": ["params","grads","adam_m","adam_v","running"],
-                "rng_domains": {"noise":1,"shuffle":2,"init":3,"fixed":4,"sample":5},
-                "gan_losses": ["bce","mse","hinge","relativistic","relativistic_avg"]
+                "rng_domains": {"noise":1,"shuffle":2,"init":3,"fixed":4,"sample":5,"alpha":6},
+                "gan_losses": ["bce","mse","hinge","relativistic","relativistic_avg"],
+                "models": crate::core::recipe::models_contract(),
             })
         );
+        assert_eq!(v["models"]["wgan_gp"]["options"]["lambda_gp"], 10.0);
         assert_eq!(v["abi_version"], gan_abi_version());
         assert_eq!(v["step_fields"].as_array().unwrap().len(), STEP_OUTPUTS);
         // Too small a buffer: nothing is written, the length is returned.

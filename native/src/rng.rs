@@ -15,14 +15,17 @@ pub const DOMAIN_INIT: u32 = 3;
 pub const DOMAIN_FIXED: u32 = 4;
 /// Domain of the noise of `sample`.
 pub const DOMAIN_SAMPLE: u32 = 5;
+/// Domain of wgan_gp's interpolation weights: stream = the global step, counter = the row (uniform in [0, 1)).
+pub const DOMAIN_ALPHA: u32 = 6;
 
 /// Every domain with its name (the contract's `rng_domains`).
-pub const DOMAINS: [(&str, u32); 5] = [
+pub const DOMAINS: [(&str, u32); 6] = [
     ("noise", DOMAIN_NOISE),
     ("shuffle", DOMAIN_SHUFFLE),
     ("init", DOMAIN_INIT),
     ("fixed", DOMAIN_FIXED),
     ("sample", DOMAIN_SAMPLE),
+    ("alpha", DOMAIN_ALPHA),
 ];
 
 /// The domains whose streams are drawn as standard normals (the ones `gan_rng_normal` accepts).

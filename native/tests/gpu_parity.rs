@@ -7,8 +7,8 @@
 
 use gan_native::core::Ops;
 use gan_native::core::{
-    Act, AdamConfig, Bn, Buffer, Code, Error, Gan, GanConfig, GanLoss, Mlp, MlpBackend, Spec,
-    GAN_LOSSES, STEP_OUTPUTS,
+    Act, AdamConfig, Bn, Buffer, Code, Error, FamilyGan, Gan, GanConfig, GanLoss, Mlp, MlpBackend,
+    Spec, GAN_LOSSES, STEP_OUTPUTS,
 };
 use gan_native::cpu::{CpuGan, CpuMlp, CpuOps};
 use gan_native::gpu::gan::{gpu_hash, gpu_normal};
@@ -400,13 +400,7 @@ fn gan_config(batch: usize) -> GanConfig {
         b2: 0.999,
         eps: 1e-8,
     };
-    GanConfig {
-        batch_size: batch,
-        adam_g: adam,
-        adam_d: adam,
-        seed: 1234,
-        loss: GanLoss::Bce,
-    }
+    GanConfig::seed(batch, adam, 1234)
 }
 
 /// Every loss but the seed's BCE (covered above) on the GPU against the CPU: 3 steps of a seed-like GAN whose D ends
@@ -424,10 +418,7 @@ fn gan_losses_match_cpu_for_every_loss() {
         .map(|&v| v as u8)
         .collect();
     for (loss, name) in GAN_LOSSES.into_iter().filter(|(l, _)| *l != GanLoss::Bce) {
-        let cfg = GanConfig {
-            loss,
-            ..gan_config(8)
-        };
+        let cfg = gan_config(8).with_loss(loss);
         let (cg, cd, _, cpu_out) = cpu_run(&gs, &ds, cfg, &pixels, count, 3);
         let mut a = gpu_run(&dev, &gs, &ds, cfg, &pixels, count);
         let mut out = vec![0f32; 3 * STEP_OUTPUTS];
@@ -481,10 +472,7 @@ fn gan_losses_match_cpu_for_every_loss() {
         );
         GpuGan::new(cfg, &g, &d).err().map(|e| e.message)
     };
-    let hinge = GanConfig {
-        loss: GanLoss::Hinge,
-        ..gan_config(8)
-    };
+    let hinge = gan_config(8).with_loss(GanLoss::Hinge);
     assert!(refused(hinge, &d_sigmoid)
         .unwrap()
         .contains("must end in a linear layer (activation none) for the hinge"));
@@ -1077,4 +1065,85 @@ fn split_k_paths_match_cpu() {
         );
     }
     eprintln!("split-K parity in {:.2?}", t.elapsed());
+}
+
+/// The general step of every model it runs (bgan, softmax_gan, wgan, wgan_gp, wgan_div) on the GPU's MLPs against
+/// the CPU's: 4 steps from the library's own noise, interpolation weights and dataset, the records and both networks'
+/// parameters. Tolerances as in the loss test: the first step tightly, then about lr per element and step (Adam's
+/// and RMSprop's normalized updates of rounding-noise gradients), 10 lr for RMSprop's first step.
+#[test]
+fn family_models_match_cpu() {
+    let Some(dev) = device() else { return };
+    let (gs, d_sigmoid) = seed_like_gan(8, 12);
+    let mut d_linear = d_sigmoid.clone();
+    let last = d_linear.layers.len() - 1;
+    d_linear.layers[last].act = Act::None;
+    let count = 37;
+    let pixels: Vec<u8> = rand_vec(count * 12, 11, 0.0, 256.0)
+        .iter()
+        .map(|&v| v as u8)
+        .collect();
+    let base = r#""batch_size": 8, "b1": 0.5, "b2": 0.999, "eps": 1e-8, "seed": 77"#;
+    for (model, extra, lr) in [
+        ("bgan", "", 2e-4),
+        ("softmax_gan", "", 2e-4),
+        ("wgan", "", 5e-5),
+        ("wgan_gp", r#", "n_critic": 2"#, 2e-4),
+        ("wgan_div", r#", "div_k": 100.0"#, 2e-4),
+    ] {
+        let cfg = GanConfig::parse(&format!(
+            r#"{{{base}, "lr": {lr}, "model": "{model}"{extra}}}"#
+        ))
+        .unwrap();
+        let ds = if model == "bgan" {
+            &d_sigmoid
+        } else {
+            &d_linear
+        };
+        let (mut cg, mut cd) = (CpuMlp::new(gs.clone(), 1), CpuMlp::new(ds.clone(), 1));
+        cg.params = params_like(&gs, 1);
+        cd.params = params_like(ds, 2);
+        let mut g = GpuMlp::new(gs.clone(), dev.clone()).unwrap();
+        let mut d = GpuMlp::new(ds.clone(), dev.clone()).unwrap();
+        g.set(Buffer::Params, &cg.params).unwrap();
+        d.set(Buffer::Params, &cd.params).unwrap();
+        let mut ct = FamilyGan::<CpuMlp>::new(cfg, &gs, ds).unwrap();
+        let mut gt = FamilyGan::<GpuMlp>::new(cfg, &gs, ds).unwrap();
+        ct.set_data(&pixels, count).unwrap();
+        gt.set_data(&pixels, count).unwrap();
+        let (mut co, mut go) = (vec![0f32; 4 * STEP_OUTPUTS], vec![0f32; 4 * STEP_OUTPUTS]);
+        ct.step(&mut cg, &mut cd, 4, &mut co).unwrap();
+        gt.step(&mut g, &mut d, 4, &mut go).unwrap();
+        eprintln!("{model}: cpu {:?} gpu {:?}", &co[..4], &go[..4]);
+        check(
+            &format!("{model} losses, step 1"),
+            &go[..STEP_OUTPUTS],
+            &co[..STEP_OUTPUTS],
+            1e-4,
+            1e-5,
+        );
+        let move_ = if model == "wgan" { 10.0 * lr } else { lr } as f32;
+        check(
+            &format!("{model} records, 4 steps"),
+            &go,
+            &co,
+            1e-3,
+            2.0 * move_ * 4.0,
+        );
+        let atol = 2.0 * move_ * 4.0;
+        check(
+            &format!("{model} G params"),
+            &g.get_vec(Buffer::Params).unwrap(),
+            &cg.params,
+            1e-4,
+            atol,
+        );
+        check(
+            &format!("{model} D params"),
+            &d.get_vec(Buffer::Params).unwrap(),
+            &cd.params,
+            1e-4,
+            atol,
+        );
+    }
 }

@@ -13,7 +13,7 @@ export { libraryFileName };
 export type { LibraryLocation, LoadOptions };
 
 /** The ABI version this file declares; the library must report the same. */
-export const ABI_VERSION = 3;
+export const ABI_VERSION = 4;
 
 /** The symbol table, with the C signature of each function. */
 export const SYMBOLS = {
@@ -85,9 +85,9 @@ export const SYMBOLS = {
   // int32_t gan_gan_step(uint32_t gan, uint32_t n, float* out, size_t out_len)
   gan_gan_step: { parameters: ["u32", "u32", "buffer", "usize"], result: "i32" },
   // int32_t gan_gan_step_explicit(uint32_t gan, const float* z, size_t z_len, const float* x_real, size_t x_len,
-  //                               uint32_t rows, float* out, size_t out_len)
+  //                               const float* aux, size_t aux_len, uint32_t rows, float* out, size_t out_len)
   gan_gan_step_explicit: {
-    parameters: ["u32", "buffer", "usize", "buffer", "usize", "u32", "buffer", "usize"],
+    parameters: ["u32", "buffer", "usize", "buffer", "usize", "buffer", "usize", "u32", "buffer", "usize"],
     result: "i32",
   },
   // int64_t gan_gan_info(uint32_t gan, uint8_t* buf, size_t cap)
@@ -119,6 +119,22 @@ export interface NativeContract {
   rng_domains: Record<string, number>;
   /** The adversarial losses of the fused GAN step (the GAN config's `loss`), e.g. `["bce", "mse", ...]`. */
   gan_losses: string[];
+  /** The models of the GAN config's `model`, each with upstream's defaults and its own options. */
+  models: Record<string, NativeModelDefaults>;
+}
+
+/** One model's defaults in the contract (`models`): PyTorch-GAN's values for its script. */
+export interface NativeModelDefaults {
+  /** `adam` or `rmsprop`. */
+  optimizer: string;
+  /** Learning rate and Adam's betas. */
+  lr: number;
+  b1: number;
+  b2: number;
+  /** What the discriminator ends in: `sigmoid` (a probability) or `linear` (a score). */
+  d_output: "sigmoid" | "linear";
+  /** The model's own options (the only other keys its GAN config takes) with their defaults. */
+  options: Record<string, number | string | boolean>;
 }
 
 let contractCache: NativeContract | undefined;

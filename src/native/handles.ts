@@ -326,8 +326,31 @@ export interface GanConfig extends AdamOptions {
   batch_size: number;
   /** Seed of the noise and the shuffles (an integer below 2^53). */
   seed: number;
-  /** The adversarial loss (default `bce`; see `GAN_LOSSES`): D's last activation must suit it. */
+  /** The adversarial loss of model `gan` (default `bce`; see `GAN_LOSSES`): D's last activation must suit it. */
   loss?: GanLoss;
+  /**
+   * The model (default `gan`): `gan`, `bgan`, `softmax_gan`, `wgan`, `wgan_gp` or `wgan_div` (the contract's
+   * `models`, with upstream's defaults). A key below that the model does not take is refused.
+   */
+  model?: string;
+  /** `adam` or `rmsprop` (PyTorch's, alpha 0.99, its average in `adam_v`); default the model's. */
+  optimizer?: "adam" | "rmsprop";
+  /** Wasserstein models: the generator updates at batch indices divisible by this (default 5). */
+  n_critic?: number;
+  /** wgan (and wgan_gp with `gp_clip`): every critic parameter is clamped to `[-clip_value, clip_value]`. */
+  clip_value?: number;
+  /** wgan_gp: the penalty's weight (default 10), its norm (`sample`, or `pixel`: upstream's issue 20), clipping. */
+  lambda_gp?: number;
+  gp_norm?: "sample" | "pixel";
+  gp_clip?: boolean;
+  /** wgan_gp with `gp_norm: "pixel"`: the images' channels (default 1). */
+  channels?: number;
+  /** wgan_div: the penalty's k and p (default 2 and 6). */
+  div_k?: number;
+  div_p?: number;
+  /** softmax_gan: G's g_loss gradient through D's weights before its update; G follows grad(g_loss) alone. */
+  softmax_fresh_d?: boolean;
+  softmax_g_loss_only?: boolean;
 }
 
 /** Where a GAN run stands. */
@@ -456,11 +479,18 @@ export class NativeGan extends Handle {
 
   /**
    * One training step on a given noise batch `z [rows, latent]` and real batch `xReal [rows, features]` (already in
-   * [-1, 1]), both row-major, instead of the library's own noise and data; it counts as a step. For parity tests.
+   * [-1, 1]), both row-major, and the step's other draws `aux` (wgan_gp's interpolation weights `alpha [rows]` in
+   * [0, 1]; empty for every other model), instead of the library's own noise and data; it counts as a step, and the
+   * Wasserstein models' batch index is the position of the run's step in the epoch. For parity tests.
    */
-  stepExplicit(z: Float32Array<ArrayBuffer>, xReal: Float32Array<ArrayBuffer>, rows: number): StepResult {
+  stepExplicit(
+    z: Float32Array<ArrayBuffer>,
+    xReal: Float32Array<ArrayBuffer>,
+    rows: number,
+    aux: Float32Array<ArrayBuffer> = new Float32Array(0),
+  ): StepResult {
     const fn = "NativeGan.stepExplicit";
-    const [zs, xs] = [f32Arg(z, "z", fn), f32Arg(xReal, "xReal", fn)];
+    const [zs, xs, as] = [f32Arg(z, "z", fn), f32Arg(xReal, "xReal", fn), f32Arg(aux, "aux", fn)];
     const out = new Float32Array(stepRecordLength());
     const r = intArg(rows, "rows", fn);
     check(
@@ -470,6 +500,8 @@ export class NativeGan extends Handle {
         BigInt(zs.length),
         xs,
         BigInt(xs.length),
+        as,
+        BigInt(as.length),
         r,
         out,
         BigInt(out.length),

@@ -15,6 +15,8 @@ export const DOMAIN_INIT = 3;
 export const DOMAIN_FIXED = 4;
 /** Domain of the noise of `sample` (stream = the sample seed's stream, 0). */
 export const DOMAIN_SAMPLE = 5;
+/** Domain of wgan_gp's interpolation weights (stream = global step, counter = row; uniform in [0, 1)). */
+export const DOMAIN_ALPHA = 6;
 
 /**
  * The `lowbias32` integer mixer.

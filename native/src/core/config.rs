@@ -1,10 +1,11 @@
 //! Hyperparameters, validated where they are made.
 
 use super::loss::GanLoss;
+use super::recipe::Recipe;
 use crate::error::{bad_arg, Error, Result};
 
 /// Adam hyperparameters (PyTorch's update with bias correction).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamConfig {
     pub lr: f64,
     pub b1: f64,
@@ -55,14 +56,32 @@ pub struct GanConfig {
     pub adam_d: AdamConfig,
     /// Seed of the noise and the shuffles.
     pub seed: u64,
-    /// The adversarial loss (default the seed's BCE).
-    pub loss: GanLoss,
+    /// The model and its step (default the seed's: `gan` with BCE and Adam).
+    pub recipe: Recipe,
 }
 
 impl GanConfig {
-    /// Parses `{"batch_size", "lr", "b1", "b2", "eps", "seed", "loss"?}` (one Adam setting for both networks; seed an
-    /// integer below 2^53; loss a name of [`GanLoss`], default `"bce"`). The batch size and the loss are checked
-    /// against the networks by `spec::check_gan`.
+    /// The seed's model (`gan`, BCE) with one Adam setting for both networks.
+    pub fn seed(batch_size: usize, adam: AdamConfig, seed: u64) -> GanConfig {
+        GanConfig {
+            batch_size,
+            adam_g: adam,
+            adam_d: adam,
+            seed,
+            recipe: Recipe::gan(adam, GanLoss::Bce),
+        }
+    }
+
+    /// The same settings with the `gan` model's loss `loss`.
+    pub fn with_loss(mut self, loss: GanLoss) -> GanConfig {
+        self.recipe.loss = loss;
+        self
+    }
+
+    /// Parses `{"batch_size", "lr", "b1", "b2", "eps", "seed", "model"?, "optimizer"?, ...}` (one optimizer setting
+    /// for both networks; seed an integer below 2^53; `model` a name of `recipe::MODELS`, default `"gan"`, with its
+    /// own options: [`Recipe::parse`]). The batch size and the model are checked against the networks by
+    /// `spec::check_gan`.
     pub fn parse(json: &str) -> Result<GanConfig> {
         let v: serde_json::Value =
             serde_json::from_str(json).map_err(|e| bad_arg!("GAN config is not JSON ({e})"))?;
@@ -84,13 +103,12 @@ impl GanConfig {
             )
         })?;
         let adam = AdamConfig::new(num("lr")?, num("b1")?, num("b2")?, num("eps")?)?;
-        let loss = match &v["loss"] {
-            serde_json::Value::Null => GanLoss::Bce,
-            serde_json::Value::String(s) => GanLoss::parse(s)?,
-            other => return Err(bad_arg!("GAN config: loss must be a string, got {other}")),
-        };
+        let obj = v
+            .as_object()
+            .ok_or_else(|| bad_arg!("GAN config must be a JSON object"))?;
+        let recipe = Recipe::parse(obj, adam)?;
         Ok(GanConfig {
-            loss,
+            recipe,
             batch_size: usize::try_from(batch).unwrap_or(usize::MAX),
             adam_g: adam,
             adam_d: adam,

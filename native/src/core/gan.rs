@@ -5,6 +5,7 @@
 //! that trains takes them, as `&mut dyn MlpBackend`, and [`Gan`] hands the backend its own MLP type (or refuses MLPs
 //! of another backend).
 
+use super::family::check_aux;
 use super::mlp::{Mlp, MlpBackend};
 use super::record::STEP_OUTPUTS;
 use super::run::RunState;
@@ -31,9 +32,13 @@ pub trait GanBackend: Sized + Send + 'static {
         n: usize,
         out: &mut [f32],
     ) -> Result<()>;
-    /// One training step on given noise `z [rows, latent]` and real rows `x [rows, features]` (in [-1, 1]), both
-    /// row-major; writes its record into `out [STEP_OUTPUTS]` and counts as a step. For parity tests; only the CPU
-    /// backend has it.
+    /// Floats of an explicit step's other draws for a batch of `rows` (`aux`; none by default).
+    fn explicit_aux(&self, _rows: usize) -> usize {
+        0
+    }
+    /// One training step on given noise `z [rows, latent]`, real rows `x [rows, features]` (in [-1, 1]), both
+    /// row-major, and the step's other draws `aux [explicit_aux(rows)]`; writes its record into `out [STEP_OUTPUTS]`
+    /// and counts as a step. For parity tests; the fused GPU step does not have it.
     #[allow(clippy::too_many_arguments)]
     fn run_explicit(
         &mut self,
@@ -41,12 +46,13 @@ pub trait GanBackend: Sized + Send + 'static {
         _d: &mut Self::Mlp,
         _z: &[f32],
         _x: &[f32],
+        _aux: &[f32],
         _rows: usize,
         _out: &mut [f32],
     ) -> Result<()> {
         Err(Error::new(
             Code::Unavailable,
-            "a step on given noise and data (for parity tests) runs on the cpu backend only",
+            "a step of the seed's fused GPU step on given noise and data (for parity tests) runs on the cpu backend only",
         ))
     }
 }
@@ -80,7 +86,8 @@ pub trait Gan: Send {
         n: usize,
         out: &mut [f32],
     ) -> Result<()>;
-    /// One step on given noise `z [rows, latent]` and real rows `x [rows, features]`; writes `out [STEP_OUTPUTS]`.
+    /// One step on given noise `z [rows, latent]`, real rows `x [rows, features]` and other draws `aux` (wgan_gp's
+    /// `alpha [rows]`, else empty); writes `out [STEP_OUTPUTS]`.
     #[allow(clippy::too_many_arguments)]
     fn step_explicit(
         &mut self,
@@ -88,6 +95,7 @@ pub trait Gan: Send {
         d: &mut dyn MlpBackend,
         z: &[f32],
         x: &[f32],
+        aux: &[f32],
         rows: usize,
         out: &mut [f32],
     ) -> Result<()>;
@@ -142,6 +150,7 @@ impl<B: GanBackend> Gan for B {
         d: &mut dyn MlpBackend,
         z: &[f32],
         x: &[f32],
+        aux: &[f32],
         rows: usize,
         out: &mut [f32],
     ) -> Result<()> {
@@ -178,8 +187,16 @@ impl<B: GanBackend> Gan for B {
                 "noise or real batch holds a non-finite value at flat index {i}"
             ));
         }
+        let model = s.config.recipe.model.name();
+        check_aux(self.explicit_aux(rows), aux.len(), model)?;
+        if let Some(i) = aux.iter().position(|a| !(0.0..=1.0).contains(a)) {
+            return Err(bad_arg!(
+                "aux[{i}] is {}, expected a weight in [0, 1]",
+                aux[i]
+            ));
+        }
         self.state().check_steps(1)?;
-        self.run_explicit(g, d, z, x, rows, out)
+        self.run_explicit(g, d, z, x, aux, rows, out)
     }
 
     fn set_step(&mut self, step: u64) -> Result<()> {

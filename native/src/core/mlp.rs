@@ -2,7 +2,9 @@
 //! ([`Mlp`], implemented for every backend at once: the argument rules below are written once and hold everywhere).
 
 use super::buffer::Buffer;
-use super::config::AdamConfig;
+use super::config::{adam_diverged, AdamConfig};
+use super::optim::{clamp_all, rmsprop_update, RmsPropConfig};
+use super::penalty::{check_piecewise_linear, input_grad_backward_host};
 use super::spec::Spec;
 use crate::error::{bad_arg, bad_state, Result};
 use std::any::Any;
@@ -81,6 +83,68 @@ pub trait MlpBackend: Any + Send {
     fn read_output(&self, rows: usize, out: &mut [f32]) -> Result<()>;
     /// One Adam step over all parameters with the current gradients; counts it in `adam_t`.
     fn run_adam(&mut self, c: AdamConfig) -> Result<()>;
+
+    /// Backward of the last forward (of `rows` rows) from `dy [rows, output]`: the parameter gradients into the grads
+    /// buffer (overwritten) when `params` (else the grads buffer is left unspecified), `d loss / d input` into `dx
+    /// [rows, input]` when given. The default runs the full [`MlpBackend::run_backward`].
+    fn run_backward_parts(
+        &mut self,
+        rows: usize,
+        dy: &[f32],
+        _params: bool,
+        dx: Option<&mut [f32]>,
+    ) -> Result<()> {
+        match dx {
+            Some(dx) => self.run_backward(rows, dy, dx),
+            None => {
+                let mut tmp = vec![0f32; rows * self.spec().input];
+                self.run_backward(rows, dy, &mut tmp)
+            }
+        }
+    }
+
+    /// One RMSprop step over all parameters with the current gradients, its squared-gradient average in the
+    /// `adam_v` buffer; counts it in `adam_t`. The default runs [`rmsprop_update`] on host copies of the buffers.
+    fn run_rmsprop(&mut self, c: RmsPropConfig) -> Result<()> {
+        let spec_len = self.spec().param_count;
+        let (mut p, mut v, mut g) = (
+            vec![0f32; spec_len],
+            vec![0f32; spec_len],
+            vec![0f32; spec_len],
+        );
+        self.read(Buffer::Params, &mut p)?;
+        self.read(Buffer::AdamV, &mut v)?;
+        self.read(Buffer::Grads, &mut g)?;
+        self.state_mut().adam_t += 1;
+        let ok = rmsprop_update(&mut p, &mut v, &g, c);
+        self.write(Buffer::Params, &p)?;
+        self.write(Buffer::AdamV, &v)?;
+        if ok {
+            Ok(())
+        } else {
+            Err(adam_diverged())
+        }
+    }
+
+    /// Clamps every parameter to `[-c, c]`. The default clamps a host copy.
+    fn run_clamp(&mut self, c: f32) -> Result<()> {
+        let mut p = vec![0f32; self.spec().param_count];
+        self.read(Buffer::Params, &mut p)?;
+        clamp_all(&mut p, c);
+        self.write(Buffer::Params, &p)
+    }
+
+    /// `grads += d<v, J(x)^T dy>/dW` (weights only; see `penalty.rs`) for `x [rows, input]`, `dy [rows, output]`, `v
+    /// [rows, input]`, row-major, on an MLP that `check_piecewise_linear` accepts. May replace the saved forward. The
+    /// default runs [`input_grad_backward_host`] on host copies of the parameters and gradients.
+    fn run_input_grad_backward(&mut self, x: &[f32], dy: &[f32], v: &[f32]) -> Result<()> {
+        let n = self.spec().param_count;
+        let (mut p, mut g) = (vec![0f32; n], vec![0f32; n]);
+        self.read(Buffer::Params, &mut p)?;
+        self.read(Buffer::Grads, &mut g)?;
+        input_grad_backward_host(self.spec(), &p, x, dy, v, &mut g);
+        self.write(Buffer::Grads, &g)
+    }
 }
 
 /// The checked API of every MLP, whatever its backend (`impl<T: MlpBackend> Mlp for T`; not implemented by hand).
@@ -218,6 +282,68 @@ pub trait Mlp: MlpBackend {
     /// One Adam step with the current gradients (PyTorch's update; the step counter advances first).
     fn adam(&mut self, c: AdamConfig) -> Result<()> {
         self.run_adam(c)
+    }
+
+    /// One RMSprop step with the current gradients (PyTorch's update, the average in `adam_v`).
+    fn rmsprop(&mut self, c: RmsPropConfig) -> Result<()> {
+        self.run_rmsprop(c)
+    }
+
+    /// Backward over the first `rows` rows of the last forward (all of them for an MLP with train-mode BatchNorm)
+    /// from `dy [rows, output]`: the parameter gradients when `params` (else the grads buffer is unspecified
+    /// afterwards), `dx [rows, input]` when given.
+    fn backward_parts(
+        &mut self,
+        dy: &[f32],
+        params: bool,
+        dx: Option<&mut [f32]>,
+        rows: usize,
+    ) -> Result<()> {
+        self.state().backward_over(self.spec(), rows)?;
+        let (input, output) = (self.spec().input, self.spec().output());
+        if dy.len() != rows * output {
+            return Err(bad_arg!(
+                "backward: output gradient has {} values, expected {}",
+                dy.len(),
+                rows * output
+            ));
+        }
+        if dx.as_ref().is_some_and(|d| d.len() != rows * input) {
+            return Err(bad_arg!(
+                "backward: input gradient buffer must hold {} values",
+                rows * input
+            ));
+        }
+        self.run_backward_parts(rows, dy, params, dx)
+    }
+
+    /// Clamps every parameter to `[-c, c]`, `c` finite and positive.
+    fn clamp_params(&mut self, c: f32) -> Result<()> {
+        if !(c.is_finite() && c > 0.0) {
+            return Err(bad_arg!("clip value must be a finite number > 0, got {c}"));
+        }
+        self.run_clamp(c)
+    }
+
+    /// `grads += d<v, J(x)^T dy>/dW`: the backward of the input gradient `J(x)^T dy`, for the gradient penalties
+    /// (`penalty.rs`). Checks the shapes and the layers; the MLP's last forward is forgotten afterwards.
+    fn input_grad_backward(&mut self, x: &[f32], dy: &[f32], v: &[f32]) -> Result<()> {
+        check_piecewise_linear(self.spec())?;
+        let (input, output) = (self.spec().input, self.spec().output());
+        let rows = x.len() / input;
+        if rows == 0 || x.len() != rows * input || v.len() != x.len() || dy.len() != rows * output {
+            return Err(bad_arg!(
+                "input-gradient backward: x has {}, v {} and dy {} values, expected rows x {input}, rows x {input} \
+                 and rows x {output}",
+                x.len(),
+                v.len(),
+                dy.len()
+            ));
+        }
+        self.check_rows(rows, true)?;
+        let r = self.run_input_grad_backward(x, dy, v);
+        self.state_mut().forget_forward();
+        r
     }
 }
 

@@ -10,10 +10,14 @@
 
 pub mod buffer;
 pub mod config;
+pub mod family;
 pub mod gan;
 pub mod loss;
 pub mod mlp;
 pub mod ops;
+pub mod optim;
+pub mod penalty;
+pub mod recipe;
 pub mod record;
 pub mod run;
 pub mod spec;
@@ -21,10 +25,13 @@ pub mod spec;
 pub use crate::error::{Code, Error, Result};
 pub use buffer::Buffer;
 pub use config::{AdamConfig, GanConfig};
+pub use family::FamilyGan;
 pub use gan::{backend_of, backend_of_mut, Gan, GanBackend};
 pub use loss::{GanLoss, GAN_LOSSES};
 pub use mlp::{Mlp, MlpBackend, MlpState};
 pub use ops::{Ops, OpsBackend, MAX_SOFTMAX_LOGITS};
+pub use optim::{Optimizer, RmsPropConfig};
+pub use recipe::{Model, Penalty, Recipe, MODELS};
 pub use record::{StepRecord, STEP_FIELDS, STEP_OUTPUTS};
 pub use run::{Position, RunState, Schedule};
 pub use spec::{Act, Bn, Layer, Spec};

@@ -40,6 +40,14 @@ impl Schedule {
     }
 }
 
+/// A dataset pixel (0 black, 255 white) as the networks see it: torchvision's `ToTensor` (`p / 255`) then
+/// `Normalize(0.5, 0.5)`, in float32 as PyTorch computes it. The GPU's data kernel (gpu/shaders/data.wgsl) computes
+/// the same expression.
+#[inline]
+pub fn unit_pixel(p: u8) -> f32 {
+    (p as f32 / 255.0 - 0.5) / 0.5
+}
+
 /// The backend-neutral state of a GAN trainer.
 #[derive(Clone, Debug)]
 pub struct RunState {
@@ -64,7 +72,7 @@ pub struct RunState {
 impl RunState {
     /// The state of a new run of generator `g` and discriminator `d`; checks that they fit together (`check_gan`).
     pub fn new(config: GanConfig, g: &Spec, d: &Spec) -> Result<RunState> {
-        check_gan(g, d, config.batch_size, config.loss)?;
+        check_gan(g, d, config.batch_size, &config.recipe)?;
         Ok(RunState {
             config,
             features: g.output(),

@@ -1,6 +1,6 @@
 //! MLP specifications (parsed from the JSON that the TypeScript side sends) and the flat parameter layout.
 
-use super::loss::GanLoss;
+use super::recipe::Recipe;
 use crate::error::{bad_arg, Result};
 use crate::rng;
 use serde_json::Value;
@@ -225,7 +225,7 @@ impl Spec {
 
 /// Checks that a generator `g` and a discriminator `d` fit together in the fused GAN step at `batch_size` (every
 /// backend).
-pub fn check_gan(g: &Spec, d: &Spec, batch_size: usize, loss: GanLoss) -> Result<()> {
+pub fn check_gan(g: &Spec, d: &Spec, batch_size: usize, recipe: &Recipe) -> Result<()> {
     if batch_size == 0 || batch_size > 1 << 20 {
         return Err(bad_arg!(
             "batch_size must be in [1, 2^20], got {batch_size}"
@@ -249,7 +249,7 @@ pub fn check_gan(g: &Spec, d: &Spec, batch_size: usize, loss: GanLoss) -> Result
             d.output()
         ));
     }
-    loss.check_discriminator(d)?;
+    recipe.check_discriminator(d)?;
     if d.has_bn() {
         return Err(bad_arg!(
             "the fused GAN step needs a discriminator without BatchNorm (it runs D once over real and fake rows)"

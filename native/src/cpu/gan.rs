@@ -2,6 +2,7 @@
 
 use super::kernels::transpose;
 use super::mlp::CpuMlp;
+use crate::core::run::unit_pixel;
 use crate::core::{
     AdamConfig, Error, GanBackend, GanConfig, GanLoss, Result, RunState, STEP_OUTPUTS,
 };
@@ -49,7 +50,7 @@ impl CpuGan {
             z,
             real,
             &mut self.scratch,
-            c.loss,
+            c.recipe.loss,
             (c.adam_g, c.adam_d),
             step,
             out,
@@ -94,6 +95,7 @@ impl GanBackend for CpuGan {
         d: &mut CpuMlp,
         z: &[f32],
         x: &[f32],
+        _aux: &[f32],
         _rows: usize,
         out: &mut [f32],
     ) -> Result<()> {
@@ -105,7 +107,7 @@ impl GanBackend for CpuGan {
             z,
             Real::Given(x),
             &mut self.scratch,
-            c.loss,
+            c.recipe.loss,
             adam,
             self.state.step,
             out,
@@ -197,8 +199,7 @@ fn d_input_fake_real(x: &mut [f32], fake: &[f32], real: &Real, rows: usize) {
                 idx,
             } => {
                 for (v, &k) in xr.iter_mut().zip(idx) {
-                    // torchvision: ToTensor (p / 255) then Normalize(0.5, 0.5).
-                    *v = (data[k as usize * f + j] as f32 / 255.0 - 0.5) / 0.5;
+                    *v = unit_pixel(data[k as usize * f + j]);
                 }
             }
             Real::Given(x) => {

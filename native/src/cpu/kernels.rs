@@ -64,10 +64,11 @@ macro_rules! simd_fn {
 /// A strided matrix operand: `(row stride, column stride)` in elements.
 type Strides = (usize, usize);
 
-/// `c[m, n] = a[m, k] * b[k, n]`, every operand given by its slice and strides. Each slice is checked to cover every
-/// element its strides can reach before the unsafe call.
+/// `c[m, n] = a[m, k] * b[k, n]` (or `c += a * b` when `acc`), every operand given by its slice and strides. Each
+/// slice is checked to cover every element its strides can reach before the unsafe call.
 #[allow(clippy::too_many_arguments)]
 fn sgemm(
+    acc: bool,
     m: usize,
     n: usize,
     k: usize,
@@ -87,6 +88,9 @@ fn sgemm(
         "gemm: c too small"
     );
     if k == 0 {
+        if acc {
+            return;
+        }
         for i in 0..m {
             for j in 0..n {
                 c[i * cs.0 + j * cs.1] = 0.0;
@@ -111,7 +115,7 @@ fn sgemm(
             c.as_mut_ptr(),
             cs.1 as isize,
             cs.0 as isize,
-            false,
+            acc,
             a.as_ptr(),
             as_.1 as isize,
             as_.0 as isize,
@@ -143,6 +147,7 @@ pub fn matmul_forward(
 ) {
     // As a GEMM over samples: Y[rows, out] = X[rows, inp] W^T, with Y and X column-major (feature-major).
     sgemm(
+        false,
         rows,
         out,
         inp,
@@ -156,9 +161,10 @@ pub fn matmul_forward(
     );
 }
 
-/// Weight gradient: `dw[out, inp]` = sum over samples of `dz[f=out]` times `x[f=inp]`.
+/// Weight gradient: `dw[out, inp]` = sum over samples of `dz[f=out]` times `x[f=inp]` (added to `dw` when `acc`).
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_backward_weight(
+    acc: bool,
     dw: &mut [f32],
     dz: &[f32],
     ld_dz: usize,
@@ -170,6 +176,7 @@ pub fn matmul_backward_weight(
     threads: usize,
 ) {
     sgemm(
+        acc,
         out,
         inp,
         rows,
@@ -197,6 +204,7 @@ pub fn matmul_backward_input(
     threads: usize,
 ) {
     sgemm(
+        false,
         rows,
         inp,
         out,
@@ -548,6 +556,7 @@ pub fn block_backward(
             g[l.b + j] = sum16(d);
         }
         matmul_backward_weight(
+            false,
             &mut g[l.w..l.w + out * inp],
             dz,
             rows,
@@ -571,6 +580,17 @@ pub fn block_backward(
             out,
             threads,
         );
+    }
+}
+
+/// Multiplies `d [out, rows]` (feature-major) by the activation's derivative read from its saved output `a [out, ld]`
+/// (the first `rows` samples of each feature).
+pub fn act_grad_apply(d: &mut [f32], a: &[f32], ld: usize, rows: usize, act: Act) {
+    if act == Act::None {
+        return;
+    }
+    for (j, dj) in d.chunks_exact_mut(rows).enumerate() {
+        feature_act_grad(dj, &a[j * ld..j * ld + rows], act);
     }
 }
 

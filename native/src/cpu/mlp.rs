@@ -2,9 +2,13 @@
 //! forward saves for the backward (sized for the largest batch seen, reused afterwards). Activations are feature-major
 //! (`[features, rows]`, see `kernels.rs`); the [`MlpBackend`] methods take and give row-major `[rows, features]`.
 
-use super::kernels::{adam, block_backward, block_forward, transpose, Saved};
+use super::kernels::{
+    act_grad_apply, adam, block_backward, block_forward, matmul_backward_input,
+    matmul_backward_weight, matmul_forward, transpose, Saved,
+};
 use crate::core::config::adam_diverged;
-use crate::core::{AdamConfig, Buffer, MlpBackend, MlpState, Result, Spec};
+use crate::core::optim::{clamp_all, rmsprop_update};
+use crate::core::{AdamConfig, Buffer, MlpBackend, MlpState, Result, RmsPropConfig, Spec};
 
 pub struct CpuMlp {
     pub spec: Spec,
@@ -29,6 +33,10 @@ pub struct CpuMlp {
     /// `[max_width, cap]` gradient ping-pong buffers (feature-major).
     g0: Vec<f32>,
     g1: Vec<f32>,
+    /// The input-gradient backward's workspace (grown on its first use): per layer `[out, rows]` deltas, and
+    /// `[max_width, rows]` twice for the forward of `v`.
+    deltas: Vec<Vec<f32>>,
+    u: [Vec<f32>; 2],
 }
 
 impl CpuMlp {
@@ -55,6 +63,8 @@ impl CpuMlp {
                 .collect(),
             g0: Vec::new(),
             g1: Vec::new(),
+            deltas: vec![Vec::new(); layers],
+            u: [Vec::new(), Vec::new()],
             spec,
         }
     }
@@ -205,6 +215,68 @@ impl CpuMlp {
     }
 }
 
+impl CpuMlp {
+    /// `grads += d<v, J(x)^T dy>/dW` as GEMMs (the pass of `core/penalty.rs`), after a forward at the input already
+    /// in `input_mut(rows)`; `dy [output, rows]` and `v [input, rows]` feature-major.
+    fn input_grad_backward_fm(&mut self, rows: usize, dy: &[f32], v: &[f32]) {
+        self.forward_in_place(rows, true);
+        let (n, t, w) = (self.spec.layers.len(), self.threads, self.spec.max_width());
+        for (d, l) in self.deltas.iter_mut().zip(&self.spec.layers) {
+            d.resize(d.len().max(l.out * rows), 0.0);
+        }
+        for u in &mut self.u {
+            u.resize(u.len().max(w.max(self.spec.input) * rows), 0.0);
+        }
+        // Deltas from the top: delta_{n-1} = m * dy, delta_i = m_i * W_{i+1}^T delta_{i+1}.
+        let top = &self.spec.layers[n - 1];
+        self.deltas[n - 1][..top.out * rows].copy_from_slice(dy);
+        for i in (0..n).rev() {
+            let l = &self.spec.layers[i];
+            if i + 1 < n {
+                let up = &self.spec.layers[i + 1];
+                let (lo, hi) = self.deltas.split_at_mut(i + 1);
+                let wu = &self.params[up.w..up.w + up.out * up.inp];
+                matmul_backward_input(&mut lo[i], rows, &hi[0], rows, wu, rows, up.inp, up.out, t);
+            }
+            act_grad_apply(
+                &mut self.deltas[i][..l.out * rows],
+                &self.acts[i],
+                rows,
+                rows,
+                l.act,
+            );
+        }
+        // u_0 = v; grads W_i += delta_i u_i^T; u_{i+1} = m_i * (W_i u_i).
+        let [ua, ub] = &mut self.u;
+        ua[..v.len()].copy_from_slice(v);
+        let (mut cur, mut next) = (ua, ub);
+        for i in 0..n {
+            let l = &self.spec.layers[i];
+            let (gw, wi) = (
+                &mut self.grads[l.w..l.w + l.out * l.inp],
+                &self.params[l.w..l.w + l.out * l.inp],
+            );
+            matmul_backward_weight(
+                true,
+                gw,
+                &self.deltas[i],
+                rows,
+                cur,
+                rows,
+                rows,
+                l.inp,
+                l.out,
+                t,
+            );
+            if i + 1 < n {
+                matmul_forward(next, rows, cur, rows, wi, rows, l.inp, l.out, t);
+                act_grad_apply(&mut next[..l.out * rows], &self.acts[i], rows, rows, l.act);
+                std::mem::swap(&mut cur, &mut next);
+            }
+        }
+    }
+}
+
 impl MlpBackend for CpuMlp {
     fn spec(&self) -> &Spec {
         &self.spec
@@ -257,5 +329,47 @@ impl MlpBackend for CpuMlp {
         } else {
             Err(adam_diverged())
         }
+    }
+
+    fn run_backward_parts(
+        &mut self,
+        rows: usize,
+        dy: &[f32],
+        params: bool,
+        dx: Option<&mut [f32]>,
+    ) -> Result<()> {
+        let (input, output) = (self.spec.input, self.spec.output());
+        transpose(self.dout_mut(rows), dy, rows, output);
+        let want_dx = dx.is_some();
+        let g = self.backward_rows(rows, params, want_dx)?;
+        if let (Some(dx), Some(g)) = (dx, g) {
+            transpose(dx, g, input, rows);
+        }
+        Ok(())
+    }
+
+    fn run_rmsprop(&mut self, c: RmsPropConfig) -> Result<()> {
+        self.state.adam_t += 1;
+        if rmsprop_update(&mut self.params, &mut self.v, &self.grads, c) {
+            Ok(())
+        } else {
+            Err(adam_diverged())
+        }
+    }
+
+    fn run_clamp(&mut self, c: f32) -> Result<()> {
+        clamp_all(&mut self.params, c);
+        Ok(())
+    }
+
+    fn run_input_grad_backward(&mut self, x: &[f32], dy: &[f32], v: &[f32]) -> Result<()> {
+        let (input, output) = (self.spec.input, self.spec.output());
+        let rows = x.len() / input;
+        transpose(self.input_mut(rows), x, rows, input);
+        let (mut dyf, mut vf) = (vec![0f32; dy.len()], vec![0f32; v.len()]);
+        transpose(&mut dyf, dy, rows, output);
+        transpose(&mut vf, v, rows, input);
+        self.input_grad_backward_fm(rows, &dyf, &vf);
+        Ok(())
     }
 }

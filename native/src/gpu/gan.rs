@@ -280,7 +280,7 @@ impl GpuGan {
             loss_off: (slot * STEP_OUTPUTS) as u32,
             inv_rows: 1.0 / rows as f32,
             half_inv: 0.5 / rows as f32,
-            loss: self.state.config.loss.code(),
+            loss: self.state.config.recipe.loss.code(),
         };
         // b0 D's work  b1 the records
         let bind = self
@@ -503,13 +503,7 @@ mod profile {
             784,
             &[(512, None, lr), (256, None, lr), (1, None, Act::Sigmoid)],
         );
-        let cfg = GanConfig {
-            batch_size: 64,
-            adam_g: adam,
-            adam_d: adam,
-            seed: 1,
-            loss: crate::core::GanLoss::Bce,
-        };
+        let cfg = GanConfig::seed(64, adam, 1);
         let mut g = GpuMlp::new(gs, dev.clone()).unwrap();
         let mut d = GpuMlp::new(ds, dev.clone()).unwrap();
         let mut gan = GpuGan::new(cfg, &g, &d).unwrap();

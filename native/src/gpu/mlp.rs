@@ -298,6 +298,39 @@ impl MlpBackend for GpuMlp {
         Ok(())
     }
 
+    fn run_backward_parts(
+        &mut self,
+        rows: usize,
+        dy: &[f32],
+        params: bool,
+        dx: Option<&mut [f32]>,
+    ) -> Result<()> {
+        let g0_at = self.lay.g0 as u64 * 4;
+        self.dev
+            .write(self.work(), g0_at, bytemuck::cast_slice(dy))?;
+        let mut b = Batch::new();
+        let input = if dx.is_some() {
+            InputGrad::Own
+        } else {
+            InputGrad::None
+        };
+        let at = self.record_backward(&mut b, rows, self.lay.g0, false, params, input)?;
+        let (Some(dx), Some(at)) = (dx, at) else {
+            self.dev.execute(b, &[])?;
+            return Ok(());
+        };
+        let r = self.dev.execute(
+            b,
+            &[Read {
+                buf: self.work(),
+                offset: at as u64 * 4,
+                len: dx.len() as u64 * 4,
+            }],
+        )?;
+        copy_f32(dx, &r[0]);
+        Ok(())
+    }
+
     fn read_output(&self, _rows: usize, out: &mut [f32]) -> Result<()> {
         let at = *self.lay.a.last().expect("an MLP has layers");
         read_f32(&self.dev, self.work(), at, out)
