@@ -22,7 +22,7 @@ import {
 import { smallGan, SUBPROCESS_PERMS, syntheticImages } from "./small_gan.ts";
 
 Deno.test("MODELS is the library's table: nativeContract().models, model by model", () => {
-  const models = (nativeContract() as { models?: Record<string, unknown> }).models;
+  const models = nativeContract().models;
   assert.ok(models, "the library's gan_contract has no models (the native side of issue 13)");
   assert.deepEqual(Object.keys(models).sort(), [...GAN_MODELS].sort());
   for (const m of GAN_MODELS) {

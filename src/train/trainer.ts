@@ -46,7 +46,7 @@ import { checkMemory, estimateRunBytes, memoryLimit } from "./memory.ts";
 function limitOf(r: ResolvedTrainOptions): { bytes: number; what: string } {
   return r.memoryLimit === undefined ? memoryLimit() : { bytes: r.memoryLimit, what: "the memoryLimit option" };
 }
-import { nativeContract, NativeError } from "../native/ffi.ts";
+import { type NativeContract, nativeContract, NativeError } from "../native/ffi.ts";
 
 /**
  * The PNG encoder's module, loaded when the first grid is written, by a template with a relative head: `deno publish`
@@ -396,7 +396,7 @@ export function nativeGanConfig(r: ResolvedTrainOptions): GanConfig {
  */
 function checkNativeModel(r: ResolvedTrainOptions): void {
   if (r.model === "gan" && r.optimizer === "adam") return; // what every library does
-  const models = (nativeContract() as { models?: Record<string, unknown> }).models;
+  const models = nativeContract().models as NativeContract["models"] | undefined; // an older library has none
   if (models?.[r.model] !== undefined) return;
   throw new Error(
     `the native library does not implement model ${r.model} (its contract lists ` +
