@@ -1,7 +1,8 @@
 // The models where a user meets them: the one table (src/model/models.ts) against the library's contract,
 // `train --model` and the model flags (defaults, refusals), TrainOptions' checks and the native GAN config, a short run
 // of every model (finite losses, the checkpoint records the model, a resume with another model or other options is
-// refused), exact resume of the Wasserstein models, and the CLI end to end (train, sample, eval) on a wgan checkpoint.
+// refused; it resumes; sample reads it), exact resume of the Wasserstein models, and the CLI end to end (train, sample,
+// eval) on a wgan checkpoint.
 
 import assert from "node:assert/strict";
 import { parseTrainFlags, trainUsage, UsageError } from "../src/cli/flags.ts";
@@ -19,6 +20,7 @@ import {
   type StepEvent,
   type TrainOptions,
 } from "../src/train/trainer.ts";
+import { main as sampleMain } from "../src/cli/sample.ts";
 import { smallGan, SUBPROCESS_PERMS, syntheticImages } from "./small_gan.ts";
 
 Deno.test("MODELS is the library's table: nativeContract().models, model by model", () => {
@@ -202,7 +204,18 @@ Deno.test("resume checks: the model, its optimizer and options; a config without
 
 const digits = await loadEmbeddedMnist();
 
-Deno.test("every model trains a few steps on the digits: finite losses, the checkpoint records the model and its options, another model's resume is refused", async () => {
+/** Runs a command's main in this process with its console output dropped; returns its exit code. */
+async function quietly(main: (args: string[]) => Promise<number>, args: string[]): Promise<number> {
+  const { log, error } = console;
+  console.log = console.error = () => {};
+  try {
+    return await main(args);
+  } finally {
+    Object.assign(console, { log, error });
+  }
+}
+
+Deno.test("every model trains a few steps on the digits: finite losses, the checkpoint records the model and its options, it resumes, another model's resume is refused, sample reads it (eval: the CLI test below)", async () => {
   const data = { ...digits, count: 320, pixels: digits.pixels.slice(0, 320 * 784) };
   const out = await Deno.makeTempDir();
   const run = { backend: "cpu" as const, threads: 2, batchSize: 32, maxSteps: 12, checkpointEvery: 0, seed: 3 };
@@ -226,6 +239,16 @@ Deno.test("every model trains a few steps on the digits: finite losses, the chec
     }
     const runJson = JSON.parse(await Deno.readTextFile(`${dir}/run.json`));
     assert.equal(runJson.config.model, model);
+    const ckpt = `${dir}/checkpoints/latest.safetensors`;
+    {
+      using t = await GanTrainer.create(data, { ...run, model, maxSteps: 14, outDir: dir, resume: ckpt });
+      const more: number[] = [];
+      await t.run({ onStep: (e) => void more.push(e.dLoss, e.gLoss) });
+      assert.ok(more.length === 4 && more.every(Number.isFinite), `${model} resumed: ${more}`);
+    }
+    const png = `${dir}/samples.png`;
+    assert.equal(await quietly(sampleMain, ["--checkpoint", ckpt, "--n", "4", "--out", png, "--backend", "cpu"]), 0);
+    assert.ok((await Deno.stat(png)).size > 100);
     const other = GAN_MODELS[(i + 1) % GAN_MODELS.length];
     await assert.rejects(
       GanTrainer.create(data, { ...run, model: other, resume: `${dir}/checkpoints/latest.safetensors` }),
