@@ -12,7 +12,7 @@
 
 use super::device::{Batch, GpuBuf, GpuDevice, Read};
 use super::passes::InputGrad;
-use crate::core::{AdamConfig, Buffer, MlpBackend, MlpState, Spec};
+use crate::core::{AdamConfig, Buffer, MlpBackend, MlpState, RmsPropConfig, Spec};
 use crate::error::{bad_arg, Code, Error, Result};
 use std::sync::Arc;
 
@@ -339,6 +339,22 @@ impl MlpBackend for GpuMlp {
     fn run_adam(&mut self, c: AdamConfig) -> Result<()> {
         let mut b = Batch::new();
         self.record_adam(&mut b, c)?;
+        self.dev.execute(b, &[])?;
+        Ok(())
+    }
+
+    /// RMSprop in one dispatch (adam.wgsl `rmsprop`). The GPU does not check the new parameters here; the general
+    /// step's next losses do (as the fused step's).
+    fn run_rmsprop(&mut self, c: RmsPropConfig) -> Result<()> {
+        let mut b = Batch::new();
+        self.record_rmsprop(&mut b, c)?;
+        self.dev.execute(b, &[])?;
+        Ok(())
+    }
+
+    fn run_clamp(&mut self, c: f32) -> Result<()> {
+        let mut b = Batch::new();
+        self.record_clamp(&mut b, c)?;
         self.dev.execute(b, &[])?;
         Ok(())
     }
