@@ -68,3 +68,17 @@ fn clamp_all(
     }
     b0[i] = clamp(b0[i], -u.step, u.step);
 }
+
+// grads += the penalty's gradients: b1 grads, b3 the penalty's [n] (core/penalty.rs; gpu/penalty.rs).
+@compute @workgroup_size(256)
+fn accumulate(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_group(wg, nwg) * 256u + lid;
+    if (i >= u.n) {
+        return;
+    }
+    b1[i] = b1[i] + b3[i];
+}
