@@ -156,7 +156,13 @@ export {
   type PrefetchOptions,
   type PrefetchResult,
 } from "./src/native/loader.ts";
-export { loadNativeLibrary, type NativeContract, nativeContract, NativeError } from "./src/native/ffi.ts";
+export {
+  loadNativeLibrary,
+  type NativeContract,
+  nativeContract,
+  NativeError,
+  type NativeModelDefaults,
+} from "./src/native/ffi.ts";
 export { LIBRARY_ENV_VARS, type ManifestEntry, type ReleaseManifest } from "./src/native/fetch.ts";
 export type { FetchImpl } from "./src/io/download.ts";
 export {
