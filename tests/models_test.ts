@@ -22,6 +22,7 @@ import {
 } from "../src/train/trainer.ts";
 import { main as sampleMain } from "../src/cli/sample.ts";
 import { smallGan, SUBPROCESS_PERMS, syntheticImages } from "./small_gan.ts";
+import { testOnBackends } from "./backends.ts";
 
 Deno.test("MODELS is the library's table: nativeContract().models, model by model", () => {
   const models = nativeContract().models;
@@ -277,12 +278,15 @@ function smallCritic(): { generator: MlpSpec; discriminator: MlpSpec } {
 }
 
 for (const model of ["wgan", "wgan_gp"] as const) {
-  Deno.test(`resume (${model}): 34 steps equal 17 + a resumed 17, bitwise (losses and both networks)`, async () => {
+  testOnBackends(`resume (${model}): 34 steps equal 17 + a resumed 17, bitwise (losses and both networks)`, async (
+    _ctx,
+    backend,
+  ) => {
     // 200 images in batches of 16: 13 batches per epoch; step 17 is epoch 1's batch 4, a critic-only step.
     const data = syntheticImages(200);
     const o: TrainOptions = {
       model,
-      backend: "cpu",
+      backend: backend.name,
       threads: 2,
       seed: 4,
       imgSize: 8,
@@ -307,6 +311,7 @@ for (const model of ["wgan", "wgan_gp"] as const) {
     using t = await GanTrainer.create(data, { ...o, maxSteps: 34, resume: `${out}/checkpoints/latest.safetensors` });
     assert.equal(t.step, 17);
     await t.run({ onStep: (e) => void part.push(e) });
+    assert.equal(full.length, 34);
     assert.deepEqual(part.map((e) => e.step), full.map((e) => e.step));
     const a = record(full), b = record(part);
     for (let i = 0; i < a.length; i++) assert.ok(Object.is(a[i], b[i]), `value ${i}: ${a[i]} vs ${b[i]}`);
