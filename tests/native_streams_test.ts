@@ -6,11 +6,13 @@ import assert from "node:assert/strict";
 import { NativeMlp, nativeNormal } from "../src/native/handles.ts";
 import {
   DOMAIN_ALPHA,
+  DOMAIN_DROPOUT,
   DOMAIN_FIXED,
   DOMAIN_INIT,
   DOMAIN_NOISE,
   DOMAIN_SAMPLE,
   DOMAIN_SHUFFLE,
+  dropoutKept,
   normal,
   uniformStream,
 } from "./reference/rng.ts";
@@ -88,8 +90,26 @@ Deno.test("the library's rng domains are the mirror's; nativeNormal names them",
     fixed: DOMAIN_FIXED,
     sample: DOMAIN_SAMPLE,
     alpha: DOMAIN_ALPHA,
+    dropout: DOMAIN_DROPOUT,
   });
   for (const [name, domain] of [["noise", DOMAIN_NOISE], ["fixed", DOMAIN_FIXED], ["sample", DOMAIN_SAMPLE]] as const) {
     assertTensorClose(`nativeNormal ${name}`, nativeNormal(5, 2, 101, name), normal(5, 2, 101, domain), 1e-5, 1e-5);
+  }
+});
+
+testOnBackends("dropout masks: a train-mode forward drops exactly the mirror's elements, scaled by 1 / 0.6f", (ctx) => {
+  // One Linear(3 -> 50) with dropout 0.4 and weights that make every pre-activation positive: an output is 0 exactly
+  // where the mask dropped it. A forward of the FFI draws the default stream (seed 0, stream 0, pass 0).
+  const spec: MlpSpec = { input: 3, layers: [{ out: 50, bn: null, act: { kind: "none" }, dropout: 0.4 }] };
+  using m = new NativeMlp(ctx, spec);
+  const params = new Float32Array(m.layout().paramCount).fill(0.5);
+  m.set("params", params);
+  const rows = 40;
+  const x = new Float32Array(rows * 3).fill(1);
+  const train = m.forward(x, rows, true), evalOut = m.forward(x, rows, false);
+  const scale = Math.fround(1 / Math.fround(0.6));
+  for (let i = 0; i < rows * 50; i++) {
+    const kept = dropoutKept(0, 0, 0, 0, i, 0.4);
+    assert.equal(train[i], kept ? Math.fround(evalOut[i] * scale) : 0, `element ${i}`);
   }
 });

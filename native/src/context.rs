@@ -111,7 +111,9 @@ impl Context {
         d: &dyn MlpBackend,
     ) -> Result<Box<dyn Gan>> {
         let r = &config.recipe;
-        let fused = r.model == Model::Gan && matches!(r.g_opt, Optimizer::Adam(_));
+        // The fused step runs one D forward per step and draws no dropout masks of its own.
+        let dropout = g.spec().has_dropout() || d.spec().has_dropout();
+        let fused = r.model == Model::Gan && matches!(r.g_opt, Optimizer::Adam(_)) && !dropout;
         if !fused {
             return Ok(match self.backend {
                 BackendKind::Gpu => Box::new(FamilyGan::<GpuMlp>::new(config, g.spec(), d.spec())?),

@@ -919,7 +919,7 @@ mod tests {
                            "Panic":6,"Diverged":7},
                 "step_fields": ["d_loss","g_loss","d_real","d_fake"],
                 "buffers": ["params","grads","adam_m","adam_v","running"],
-                "rng_domains": {"noise":1,"shuffle":2,"init":3,"fixed":4,"sample":5,"alpha":6},
+                "rng_domains": {"noise":1,"shuffle":2,"init":3,"fixed":4,"sample":5,"alpha":6,"dropout":7},
                 "gan_losses": ["bce","mse","hinge","relativistic","relativistic_avg"],
                 "models": crate::core::recipe::models_contract(),
             })

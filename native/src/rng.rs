@@ -17,15 +17,19 @@ pub const DOMAIN_FIXED: u32 = 4;
 pub const DOMAIN_SAMPLE: u32 = 5;
 /// Domain of wgan_gp's interpolation weights: stream = the global step, counter = the row (uniform in [0, 1)).
 pub const DOMAIN_ALPHA: u32 = 6;
+/// Domain of the dropout masks: stream = the forward's stream (the global step inside a GAN step), one key per layer
+/// and pass (`dropout_key`), counter = `row * out + column`.
+pub const DOMAIN_DROPOUT: u32 = 7;
 
 /// Every domain with its name (the contract's `rng_domains`).
-pub const DOMAINS: [(&str, u32); 6] = [
+pub const DOMAINS: [(&str, u32); 7] = [
     ("noise", DOMAIN_NOISE),
     ("shuffle", DOMAIN_SHUFFLE),
     ("init", DOMAIN_INIT),
     ("fixed", DOMAIN_FIXED),
     ("sample", DOMAIN_SAMPLE),
     ("alpha", DOMAIN_ALPHA),
+    ("dropout", DOMAIN_DROPOUT),
 ];
 
 /// The domains whose streams are drawn as standard normals (the ones `gan_rng_normal` accepts).
@@ -98,6 +102,38 @@ pub fn fill_normal(out: &mut [f32], seed: u64, domain: u32, stream: u32) {
             out[i + 1] = r * t.sin();
         }
         i += 2;
+    }
+}
+
+/// The key of the dropout mask of layer `layer` in pass `pass` of the forwards drawn from stream `stream`.
+#[inline]
+pub fn dropout_key(seed: u64, stream: u32, pass: u32, layer: u32) -> u32 {
+    mix32(
+        key(seed, DOMAIN_DROPOUT, stream)
+            ^ mix32(pass.wrapping_mul(256).wrapping_add(layer) ^ 0x85eb_ca6b),
+    )
+}
+
+/// A dropout of probability `p` as an integer test: element `c` is kept when `rand(k, c) >> 8` is below this
+/// (PyTorch's `bernoulli_(1 - p)`: a uniform below `1 - p`, with 24 bits).
+#[inline]
+pub fn dropout_threshold(p: f64) -> u32 {
+    ((1.0 - p) * 16_777_216.0).ceil() as u32
+}
+
+/// The scale of a kept element, as PyTorch computes it: `keep / (1 - p)` with `1 - p` rounded to float32.
+#[inline]
+pub fn dropout_scale(p: f64) -> f32 {
+    1.0f32 / ((1.0 - p) as f32)
+}
+
+/// The mask value (0 or `scale`) of element `counter` under key `k`.
+#[inline]
+pub fn dropout_mask(k: u32, counter: u32, threshold: u32, scale: f32) -> f32 {
+    if (rand(k, counter) >> 8) < threshold {
+        scale
+    } else {
+        0.0
     }
 }
 

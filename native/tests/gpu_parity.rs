@@ -1090,15 +1090,17 @@ fn family_models_match_cpu() {
         ("wgan", "", 5e-5),
         ("wgan_gp", r#", "n_critic": 2"#, 2e-4),
         ("wgan_div", r#", "div_k": 100.0"#, 2e-4),
+        ("gan", r#", "optimizer": "adam""#, 2e-4), // with a dropout D: the general step
     ] {
         let cfg = GanConfig::parse(&format!(
             r#"{{{base}, "lr": {lr}, "model": "{model}"{extra}}}"#
         ))
         .unwrap();
-        let ds = if model == "bgan" {
-            &d_sigmoid
-        } else {
-            &d_linear
+        let d_dropout = d_sigmoid.clone().with_dropout(0, 0.4);
+        let ds = match model {
+            "bgan" => &d_sigmoid,
+            "gan" => &d_dropout,
+            _ => &d_linear,
         };
         let (mut cg, mut cd) = (CpuMlp::new(gs.clone(), 1), CpuMlp::new(ds.clone(), 1));
         cg.params = params_like(&gs, 1);
@@ -1197,5 +1199,66 @@ fn input_grad_backward_matches_the_host_pass() {
         );
         forward(&mut g, &x, rows, true).unwrap();
         backward(&mut g, &dy).unwrap();
+    }
+}
+
+/// Dropout (core/dropout.rs) on the GPU against the CPU: the same integer hash, so the same masks bit for bit (the
+/// zeros of the outputs coincide), then the outputs, the input gradients and the parameter gradients of a backward
+/// over all rows and over the first rows; a forward of another pass draws other masks on both.
+#[test]
+fn dropout_matches_cpu() {
+    let Some(dev) = device() else { return };
+    use gan_native::core::dropout::DropoutStream;
+    let lr = Act::LeakyRelu(0.2);
+    let spec = Spec::new(40, &[(70, None, lr), (33, None, lr), (3, None, Act::None)])
+        .with_dropout(0, 0.4)
+        .with_dropout(1, 0.1);
+    for (rows, pass) in [(9, 0), (130, 5)] {
+        let (mut c, mut g) = pair(&spec, &dev, 3);
+        let s = DropoutStream {
+            seed: 21,
+            stream: 7,
+            pass,
+        };
+        c.set_dropout_stream(s);
+        g.set_dropout_stream(s);
+        let x = rand_vec(rows * 40, 4, -1.0, 1.0);
+        let (yc, yg) = (
+            forward(&mut c, &x, rows, true).unwrap(),
+            forward(&mut g, &x, rows, true).unwrap(),
+        );
+        check(
+            &format!("dropout forward, {rows} rows"),
+            &yg,
+            &yc,
+            1e-4,
+            1e-5,
+        );
+        let dy = rand_vec(rows * 3, 5, -1.0, 1.0);
+        let (dc, dg) = (
+            backward(&mut c, &dy).unwrap(),
+            backward(&mut g, &dy).unwrap(),
+        );
+        check(&format!("dropout dx, {rows} rows"), &dg, &dc, 1e-4, 1e-5);
+        check(
+            &format!("dropout grads, {rows} rows"),
+            &g.get_vec(Buffer::Grads).unwrap(),
+            &c.get_vec(Buffer::Grads).unwrap(),
+            1e-4,
+            1e-5,
+        );
+        // The masks themselves: the first layer's zeros, read through a net that stops there.
+        let first = Spec::new(40, &[(70, None, lr)]).with_dropout(0, 0.4);
+        let (mut c1, mut g1) = pair(&first, &dev, 3);
+        c1.set_dropout_stream(s);
+        g1.set_dropout_stream(s);
+        let (a, b) = (
+            forward(&mut c1, &x, rows, true).unwrap(),
+            forward(&mut g1, &x, rows, true).unwrap(),
+        );
+        let zeros = |v: &[f32]| v.iter().map(|&t| t == 0.0).collect::<Vec<_>>();
+        assert_eq!(zeros(&a), zeros(&b), "the masks differ");
+        let kept = a.iter().filter(|&&t| t != 0.0).count() as f64 / a.len() as f64;
+        assert!((kept - 0.6).abs() < 0.1, "kept {kept}");
     }
 }

@@ -66,6 +66,11 @@ export interface LayerSpec {
   bn: BatchNormSpec | null;
   /** The activation applied last. */
   act: Activation;
+  /**
+   * Dropout probability after the activation in train-mode forwards, in [0, 1) (default 0: none). Its masks come from
+   * the library's counter-based streams (docs/ARCHITECTURE.md, "Random numbers").
+   */
+  dropout?: number;
 }
 
 /**

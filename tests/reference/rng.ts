@@ -17,6 +17,8 @@ export const DOMAIN_FIXED = 4;
 export const DOMAIN_SAMPLE = 5;
 /** Domain of wgan_gp's interpolation weights (stream = global step, counter = row; uniform in [0, 1)). */
 export const DOMAIN_ALPHA = 6;
+/** Domain of the dropout masks (stream = the forward's stream; one key per pass and layer; counter = r * out + j). */
+export const DOMAIN_DROPOUT = 7;
 
 /**
  * The `lowbias32` integer mixer.
@@ -136,4 +138,28 @@ export function uniformStream(seed: number, domain: number, stream: number): () 
   const k = key(seed, domain, stream);
   let i = 0;
   return () => (rand(k, i++) >>> 8) / 16777216;
+}
+
+/**
+ * Whether element `counter` (`row * out + column`) of layer `layer`'s dropout mask in pass `pass` of stream
+ * `(seed, stream)` is kept with dropout probability `p`, as the native library draws it (`rng::dropout_key`,
+ * `dropout_threshold`: the 24-bit uniform below `1 - p`).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { dropoutKept } from "./rng.ts";
+ * assert.equal(dropoutKept(0, 0, 0, 0, 5, 0), true); // p = 0 keeps everything
+ * ```
+ */
+export function dropoutKept(
+  seed: number,
+  stream: number,
+  pass: number,
+  layer: number,
+  counter: number,
+  p: number,
+): boolean {
+  const k = mix32((key(seed, DOMAIN_DROPOUT, stream) ^ mix32(((pass * 256 + layer) ^ 0x85ebca6b) >>> 0)) >>> 0);
+  return rand(k, counter) >>> 8 < Math.ceil((1 - p) * 16777216);
 }

@@ -14,6 +14,7 @@
 //!   critic. On a critic-only step the record's `g_loss` is `-mean D(G(z))` on the step's fakes, before the critic's
 //!   update.
 
+use super::dropout::DropoutStream;
 use super::gan::GanBackend;
 use super::loss::GanLoss;
 use super::mlp::{Mlp, MlpBackend};
@@ -33,6 +34,9 @@ pub struct FamilyGan<M: MlpBackend> {
     /// `[count, features]` u8 pixels.
     data: Vec<u8>,
     s: Scratch,
+    /// The step's count of train-mode forwards so far: each draws its own dropout masks (`core/dropout.rs`, stream =
+    /// the step, pass = this count).
+    pass: u32,
     _mlp: PhantomData<fn() -> M>,
 }
 
@@ -96,6 +100,7 @@ impl<M: MlpBackend> FamilyGan<M> {
             state,
             data: Vec::new(),
             s,
+            pass: 0,
             _mlp: PhantomData,
         })
     }
@@ -120,6 +125,7 @@ impl<M: MlpBackend> FamilyGan<M> {
         if let Some(x) = inp.real {
             self.s.din[inp.rows * f..2 * inp.rows * f].copy_from_slice(x);
         }
+        self.pass = 0;
         let rec = match self.recipe.model {
             Model::Gan | Model::Bgan => self.g_then_d(g, d, &inp)?,
             Model::SoftmaxGan => self.softmax(g, d, &inp)?,
@@ -131,10 +137,21 @@ impl<M: MlpBackend> FamilyGan<M> {
 
     /// G forward into the fake rows of D's input; D forward over `[fake; real]` into `o`.
     fn forward_both(&mut self, g: &mut M, d: &mut M, rows: usize) -> Result<()> {
-        let bf = rows * self.state.features;
-        let s = &mut self.s;
-        g.forward(&s.z[..rows * g.spec().input], rows, true, &mut s.din[..bf])?;
-        d.forward(&s.din[..2 * bf], 2 * rows, true, &mut s.o[..2 * rows])
+        let (bf, seed, step) = (
+            rows * self.state.features,
+            self.state.config.seed,
+            self.state.step,
+        );
+        let (s, pass) = (&mut self.s, &mut self.pass);
+        let z = &s.z[..rows * g.spec().input];
+        train_forward(g, z, rows, &mut s.din[..bf], (seed, step, pass))?;
+        train_forward(
+            d,
+            &s.din[..2 * bf],
+            2 * rows,
+            &mut s.o[..2 * rows],
+            (seed, step, pass),
+        )
     }
 
     /// gan's loss options and bgan: the seed's order.
@@ -199,15 +216,12 @@ impl<M: MlpBackend> FamilyGan<M> {
         let pen = match r.penalty {
             Penalty::None => 0.0,
             Penalty::Gp { .. } => {
-                g.forward(
-                    &self.s.z[..rows * g.spec().input],
-                    rows,
-                    true,
-                    &mut self.s.din[..bf],
-                )?;
-                interpolate(&mut self.s, rows, f);
-                d.forward(&self.s.xhat[..bf], rows, true, &mut self.s.o[..rows])?;
-                let s = &mut self.s;
+                let (seed, step) = (self.state.config.seed, self.state.step);
+                let (s, pass) = (&mut self.s, &mut self.pass);
+                let z = &s.z[..rows * g.spec().input];
+                train_forward(g, z, rows, &mut s.din[..bf], (seed, step, pass))?;
+                interpolate(s, rows, f);
+                train_forward(d, &s.xhat[..bf], rows, &mut s.o[..rows], (seed, step, pass))?;
                 d.backward_parts(&s.ones[..rows], false, Some(&mut s.gx[..bf]), rows)?;
                 gp_value_and_v(&s.gx[..bf], &mut s.vx[..bf], rows, r.penalty)
             }
@@ -216,8 +230,15 @@ impl<M: MlpBackend> FamilyGan<M> {
         if !matches!(r.penalty, Penalty::Gp { .. }) {
             self.forward_both(g, d, rows)?;
         } else {
-            let s = &mut self.s;
-            d.forward(&s.din[..2 * bf], 2 * rows, true, &mut s.o[..2 * rows])?;
+            let (seed, step) = (self.state.config.seed, self.state.step);
+            let (s, pass) = (&mut self.s, &mut self.pass);
+            train_forward(
+                d,
+                &s.din[..2 * bf],
+                2 * rows,
+                &mut s.o[..2 * rows],
+                (seed, step, pass),
+            )?;
         }
         let s = &mut self.s;
         let pen = match r.penalty {
@@ -254,10 +275,11 @@ impl<M: MlpBackend> FamilyGan<M> {
 
     /// The Wasserstein generator update: `g_loss = -mean D(G(z))` with a second G forward; returns `g_loss`.
     fn wasserstein_g(&mut self, g: &mut M, d: &mut M, rows: usize, step: u64) -> Result<f32> {
-        let bf = rows * self.state.features;
-        let s = &mut self.s;
-        g.forward(&s.z[..rows * g.spec().input], rows, true, &mut s.xhat[..bf])?;
-        d.forward(&s.xhat[..bf], rows, true, &mut s.o[..rows])?;
+        let (bf, seed) = (rows * self.state.features, self.state.config.seed);
+        let (s, pass) = (&mut self.s, &mut self.pass);
+        let z = &s.z[..rows * g.spec().input];
+        train_forward(g, z, rows, &mut s.xhat[..bf], (seed, step, pass))?;
+        train_forward(d, &s.xhat[..bf], rows, &mut s.o[..rows], (seed, step, pass))?;
         let g_loss = -(s.o[..rows].iter().map(|&x| x as f64).sum::<f64>() / rows as f64) as f32;
         if !g_loss.is_finite() {
             return Err(Error::diverged(
@@ -349,6 +371,25 @@ impl<M: MlpBackend> GanBackend for FamilyGan<M> {
         self.state.step += 1;
         Ok(())
     }
+}
+
+/// A train-mode forward of `m` that draws its own dropout masks: stream `(seed, step)`, pass `*pass` (then counted).
+fn train_forward<M: MlpBackend>(
+    m: &mut M,
+    x: &[f32],
+    rows: usize,
+    y: &mut [f32],
+    (seed, step, pass): (u64, u64, &mut u32),
+) -> Result<()> {
+    if m.spec().has_dropout() {
+        m.set_dropout_stream(DropoutStream {
+            seed,
+            stream: step as u32,
+            pass: *pass,
+        });
+    }
+    *pass += 1;
+    m.forward(x, rows, true, y)
 }
 
 /// wgan_gp's `alpha [rows]`: uniform in [0, 1) from stream `(seed, DOMAIN_ALPHA, step)`, element `b` counter `b`.

@@ -3,6 +3,7 @@
 
 use super::buffer::Buffer;
 use super::config::{adam_diverged, AdamConfig};
+use super::dropout::DropoutStream;
 use super::optim::{clamp_all, rmsprop_update, RmsPropConfig};
 use super::penalty::{check_piecewise_linear, input_grad_backward_host};
 use super::spec::Spec;
@@ -18,6 +19,9 @@ pub struct MlpState {
     pub batches_tracked: u64,
     /// Rows and mode of the last forward; `None` before any (or once its saved activations are gone).
     last: Option<(usize, bool)>,
+    /// The dropout masks of the next train-mode forward, and those of the last forward (for its backward).
+    pub dropout: DropoutStream,
+    pub last_dropout: DropoutStream,
 }
 
 impl MlpState {
@@ -27,6 +31,7 @@ impl MlpState {
             self.batches_tracked += 1;
         }
         self.last = Some((rows, train));
+        self.last_dropout = self.dropout;
     }
 
     /// Forgets the last forward (its saved activations were lost).
@@ -157,6 +162,12 @@ pub trait Mlp: MlpBackend {
         v["num_batches_tracked"] = s.batches_tracked.into();
         v["last_rows"] = s.last_rows().into();
         v
+    }
+
+    /// Which dropout masks the next train-mode forwards draw (`core/dropout.rs`); until changed, every train-mode
+    /// forward draws the same ones.
+    fn set_dropout_stream(&mut self, s: DropoutStream) {
+        self.state_mut().dropout = s;
     }
 
     /// Sets the Adam step counter and `num_batches_tracked` (for resume).

@@ -10,6 +10,7 @@
 
 pub mod buffer;
 pub mod config;
+pub mod dropout;
 pub mod family;
 pub mod gan;
 pub mod loss;

@@ -26,6 +26,11 @@ pub fn check_piecewise_linear(spec: &Spec) -> Result<()> {
                 "the gradient penalty's second-order pass needs a critic without BatchNorm (layer {i} has one)"
             ));
         }
+        if l.dropout > 0.0 {
+            return Err(bad_arg!(
+                "the gradient penalty's second-order pass needs a critic without dropout (layer {i} has some)"
+            ));
+        }
         if !matches!(l.act, Act::None | Act::LeakyRelu(_)) {
             return Err(bad_arg!(
                 "the gradient penalty's second-order pass needs LeakyReLU or linear layers (layer {i} ends in {:?})",

@@ -29,6 +29,8 @@ pub struct Layer {
     pub out: usize,
     pub bn: Option<Bn>,
     pub act: Act,
+    /// Dropout probability after the activation, in train-mode forwards (0: none). See `core/dropout.rs`.
+    pub dropout: f64,
     /// Offsets into the flat parameter buffer: weight [out, inp], bias [out], gamma [out], beta [out].
     pub w: usize,
     pub b: usize,
@@ -60,6 +62,15 @@ impl Spec {
     }
     pub fn has_bn(&self) -> bool {
         self.layers.iter().any(|l| l.bn.is_some())
+    }
+    pub fn has_dropout(&self) -> bool {
+        self.layers.iter().any(|l| l.dropout > 0.0)
+    }
+
+    /// The same layout with dropout `p` after layer `i`'s activation.
+    pub fn with_dropout(mut self, i: usize, p: f64) -> Spec {
+        self.layers[i].dropout = p;
+        self
     }
 
     /// The parameters of a new MLP: zero, except BatchNorm gamma 1 (PyTorch's BN defaults; beta 0).
@@ -121,6 +132,7 @@ impl Spec {
                 out,
                 bn,
                 act,
+                dropout: 0.0,
                 w,
                 b,
                 gamma,
@@ -154,11 +166,13 @@ impl Spec {
             other => return Err(invalid("layers", "an array", other)),
         };
         let mut blocks = Vec::with_capacity(layers.len());
+        let mut drops = Vec::with_capacity(layers.len());
         let mut total: u64 = 0;
         let mut inp = input;
         for (i, l) in layers.iter().enumerate() {
             let at = format!("layers[{i}]");
             let (out, bn, act) = layer(l, &at)?;
+            drops.push(dropout(l, &at)?);
             total += (out * inp + out + if bn.is_some() { 2 * out } else { 0 }) as u64;
             if total > 1 << 31 {
                 return Err(bad_arg!(
@@ -168,7 +182,11 @@ impl Spec {
             blocks.push((out, bn, act));
             inp = out;
         }
-        Ok(Spec::new(input, &blocks))
+        let mut spec = Spec::new(input, &blocks);
+        for (l, p) in spec.layers.iter_mut().zip(drops) {
+            l.dropout = p;
+        }
+        Ok(spec)
     }
 
     /// Checks a batch size for a forward of this MLP (the same rules on every backend).
@@ -178,6 +196,17 @@ impl Spec {
         }
         if rows > 1 << 24 {
             return Err(bad_arg!("batch size {rows} is too large (at most 2^24)"));
+        }
+        let widest_dropout = self
+            .layers
+            .iter()
+            .filter(|l| l.dropout > 0.0)
+            .map(|l| l.out)
+            .max();
+        if let Some(w) = widest_dropout.filter(|&w| train && (rows as u64) * (w as u64) > 1 << 32) {
+            return Err(bad_arg!(
+                "batch size {rows} is too large for a dropout layer of {w} features (at most 2^32 mask elements)"
+            ));
         }
         if train && rows == 1 && self.has_bn() {
             return Err(bad_arg!(
@@ -209,6 +238,9 @@ impl Spec {
                 k += 1;
             }
             if l.act != Act::None {
+                k += 1;
+            }
+            if l.dropout > 0.0 {
                 k += 1;
             }
         }
@@ -342,6 +374,21 @@ fn layer(l: &Value, at: &str) -> Result<(usize, Option<Bn>, Act)> {
         }
     };
     Ok((out, bn, act))
+}
+
+/// A layer's optional `dropout` (default 0): a probability in [0, 1).
+fn dropout(l: &Value, at: &str) -> Result<f64> {
+    match l.get("dropout") {
+        None | Some(Value::Null) => Ok(0.0),
+        Some(v) => match v.as_f64() {
+            Some(p) if p.is_finite() && (0.0..1.0).contains(&p) => Ok(p),
+            _ => Err(invalid(
+                &format!("{at}.dropout"),
+                "a probability in [0, 1)",
+                Some(v),
+            )),
+        },
+    }
 }
 
 /// `Invalid MLP spec: {what} must be {expect}, got {value}`.

@@ -132,6 +132,10 @@ impl CpuMlp {
                 train,
                 self.threads,
             );
+            if train && l.dropout > 0.0 {
+                let mask = self.state.dropout.layer(i, l.dropout);
+                mask.apply_feature_major(&mut rest[0][..l.out * rows], l.out, rows, rows);
+            }
         }
         self.state.forwarded(&self.spec, rows, train);
         &self.acts[n - 1][..rows * self.spec.output()]
@@ -176,6 +180,10 @@ impl CpuMlp {
             } else {
                 (&mut self.g1, &mut self.g0)
             };
+            if train && l.dropout > 0.0 {
+                let mask = self.state.last_dropout.layer(i, l.dropout);
+                mask.apply_feature_major(&mut dz[..l.out * rows], l.out, rows, rows);
+            }
             block_backward(
                 want_dx.then_some(dx.as_mut_slice()),
                 param_grads.then_some(self.grads.as_mut_slice()),

@@ -46,6 +46,7 @@ pub enum Shader {
     Softmax,
     Adam,
     Data,
+    Dropout,
 }
 
 impl Shader {
@@ -58,6 +59,7 @@ impl Shader {
             Shader::Softmax => include_str!("shaders/softmax.wgsl"),
             Shader::Adam => include_str!("shaders/adam.wgsl"),
             Shader::Data => include_str!("shaders/data.wgsl"),
+            Shader::Dropout => include_str!("shaders/dropout.wgsl"),
         };
         format!("{common}\n{body}")
     }

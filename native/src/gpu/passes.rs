@@ -17,7 +17,8 @@
 
 use super::device::{grid1d, Batch, GpuBuf, Kernel, Shader};
 use super::mlp::{GpuMlp, COLS, FUSED_BN_ROWS, KSTEP, MAX_SPLITS, MIN_SLICE_STEPS, TILE};
-use super::uniforms::{AdamU, ColU, GemmDesc, LinearU};
+use super::uniforms::{AdamU, ColU, DropU, GemmDesc, LinearU};
+use crate::core::dropout::LayerMask;
 use crate::core::spec::Act;
 use crate::core::{AdamConfig, RmsPropConfig};
 use crate::error::{bad_state, Result};
@@ -28,6 +29,7 @@ pub(crate) const K_EPILOGUE: Kernel = Kernel::new(Shader::Block, "epilogue");
 pub(crate) const K_SPLITK_SUM: Kernel = Kernel::new(Shader::Block, "splitk_sum");
 pub(crate) const K_COL_BACKWARD: Kernel = Kernel::new(Shader::Block, "backward");
 pub(crate) const K_ADAM: Kernel = Kernel::new(Shader::Adam, "adam");
+pub(crate) const K_DROPOUT: Kernel = Kernel::new(Shader::Dropout, "dropout");
 pub(crate) const K_RMSPROP: Kernel = Kernel::new(Shader::Adam, "rmsprop");
 pub(crate) const K_CLAMP: Kernel = Kernel::new(Shader::Adam, "clamp_all");
 
@@ -165,8 +167,42 @@ impl GpuMlp {
         ])?;
         for i in 0..self.spec.layers.len() {
             self.record_block_forward(b, &bind, i, rows, train)?;
+            let l = &self.spec.layers[i];
+            if train && l.dropout > 0.0 {
+                let mask = self.state.dropout.layer(i, l.dropout);
+                self.record_dropout(b, rows, l.out, self.lay.a[i], mask)?;
+            }
         }
         self.state.forwarded(&self.spec, rows, train);
+        Ok(())
+    }
+
+    /// dropout.wgsl over `y [rows, out]` at element `at` of the work buffer: times the layer's mask, in place.
+    pub(crate) fn record_dropout(
+        &self,
+        b: &mut Batch,
+        rows: usize,
+        out: usize,
+        at: usize,
+        mask: LayerMask,
+    ) -> Result<()> {
+        let u = DropU {
+            rows: rows as u32,
+            out: out as u32,
+            off: at as u32,
+            key: mask.key,
+            threshold: mask.threshold,
+            scale: mask.scale,
+            ..Default::default()
+        };
+        let bind = self
+            .dev
+            .bind([Some(self.work()), None, None, None, None, None])?;
+        let grid = grid1d(
+            (rows * out).div_ceil(256) as u32,
+            self.dev.limits.max_compute_workgroups_per_dimension,
+        );
+        b.dispatch(&self.dev.pipeline(K_DROPOUT)?, &bind, &u, grid);
         Ok(())
     }
 
@@ -323,6 +359,11 @@ impl GpuMlp {
         let (work, lay) = (self.work(), &self.lay);
         let (mut cur, mut ready, mut result) = (dout, dout_ready, None);
         for i in (0..self.spec.layers.len()).rev() {
+            let l = &self.spec.layers[i];
+            if train && l.dropout > 0.0 {
+                let mask = self.state.last_dropout.layer(i, l.dropout);
+                self.record_dropout(b, rows, l.out, cur, mask)?;
+            }
             let other = if cur == lay.g1 { lay.g0 } else { lay.g1 };
             let dx = if i > 0 {
                 let below = &self.spec.layers[i - 1];

@@ -113,6 +113,19 @@ pub struct SoftmaxU {
     pub _p: [u32; 3],
 }
 
+/// dropout.wgsl `DropU`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct DropU {
+    pub rows: u32,
+    pub out: u32,
+    pub off: u32,
+    pub key: u32,
+    pub threshold: u32,
+    pub scale: f32,
+    pub _p: [u32; 2],
+}
+
 /// adam.wgsl `AdamU`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
@@ -156,6 +169,7 @@ mod tests {
             ("LossU", std::mem::size_of::<LossU>()),
             ("SoftmaxU", std::mem::size_of::<SoftmaxU>()),
             ("AdamU", std::mem::size_of::<AdamU>()),
+            ("DropU", std::mem::size_of::<DropU>()),
             ("DataU", std::mem::size_of::<DataU>()),
         ] {
             assert!(
