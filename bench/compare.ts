@@ -525,7 +525,7 @@ if (opt.jsonl && familyMode) {
 
 if (opt.json) {
   const raw = [...results.entries()].flatMap(([key, rs]) => rs.map((r) => ({ key, ...r })));
-  await Deno.writeTextFile(opt.json, JSON.stringify(raw, null, 1) + "\n");
+  await Deno.writeTextFile(opt.json, JSON.stringify(raw, null, 2) + "\n");
 }
 const failed = [...results.values()].flat().filter((x) => x === null).length;
 if (failed) {
