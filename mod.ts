@@ -31,6 +31,25 @@
  * assert.ok(g.info().params[0].name === "model.0.weight");
  * ```
  *
+ * The models of PyTorch-GAN that `GanTrainer` trains (`model`), with upstream's defaults, in one table:
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MODELS, resolveModelOptions } from "./mod.ts";
+ *
+ * assert.deepEqual([MODELS.wgan.optimizer, MODELS.wgan.lr], ["rmsprop", 5e-5]);
+ * assert.deepEqual(resolveModelOptions("wgan_gp", { lambdaGp: 5 }), {
+ *   n_critic: 5,
+ *   lambda_gp: 5,
+ *   gp_norm: "sample",
+ *   gp_clip: false,
+ *   clip_value: 0.01,
+ *   channels: 1, // the run's (the pixel norm's channels)
+ * });
+ * assert.throws(() => resolveModelOptions("gan", { nCritic: 5 }), /nCritic applies to wgan, wgan_gp, wgan_div/);
+ * ```
+ *
  * Sample quality, from features of real and generated samples (e.g. a classifier's penultimate activations) and from
  * the classifier's probabilities:
  *
@@ -110,6 +129,26 @@ export {
   type TensorLayout,
 } from "./src/model/spec.ts";
 export {
+  checkModel,
+  GAN_MODELS,
+  type GanModel,
+  type GanModelOptions,
+  type GanOptimizer,
+  MODEL_OPTIONS,
+  modelDiscriminator,
+  modelGenerator,
+  type ModelInfo,
+  type ModelOptionKind,
+  type ModelOptionSpec,
+  type ModelOptionValue,
+  MODELS,
+  modelsWithOption,
+  optionValueProblem,
+  resolveModelOptions,
+  updatesGenerator,
+  whyOptionDoesNotApply,
+} from "./src/model/models.ts";
+export {
   DEFAULT_RELEASE_URL,
   type LibraryLocation,
   type LoadOptions,
@@ -117,7 +156,13 @@ export {
   type PrefetchOptions,
   type PrefetchResult,
 } from "./src/native/loader.ts";
-export { loadNativeLibrary, type NativeContract, nativeContract, NativeError } from "./src/native/ffi.ts";
+export {
+  loadNativeLibrary,
+  type NativeContract,
+  nativeContract,
+  NativeError,
+  type NativeModelDefaults,
+} from "./src/native/ffi.ts";
 export { LIBRARY_ENV_VARS, type ManifestEntry, type ReleaseManifest } from "./src/native/fetch.ts";
 export type { FetchImpl } from "./src/io/download.ts";
 export {

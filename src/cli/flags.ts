@@ -6,7 +6,18 @@
  */
 
 import type { BackendName } from "../native/handles.ts";
-import { GAN_LOSSES, type GanLoss } from "../model/spec.ts";
+import type { GanLoss } from "../model/spec.ts";
+import {
+  GAN_MODELS,
+  type GanModel,
+  type GanOptimizer,
+  MODEL_OPTIONS,
+  type ModelOptionSpec,
+  MODELS,
+  modelsWithOption,
+  optionValueProblem,
+  whyOptionDoesNotApply,
+} from "../model/models.ts";
 import { parseFlags, UsageError } from "./run.ts";
 
 export { UsageError };
@@ -16,11 +27,15 @@ export type DatasetName = "mnist" | "embedded" | "idx" | "fashion-mnist";
 
 /** The parsed `train` command line. */
 export interface TrainFlags {
+  model: GanModel;
+  optimizer: GanOptimizer;
   n_epochs: number;
   batch_size: number;
   lr: number;
-  b1: number;
-  b2: number;
+  /** Adam only (undefined with rmsprop). */
+  b1: number | undefined;
+  /** Adam only (undefined with rmsprop). */
+  b2: number | undefined;
   n_cpu: number;
   latent_dim: number;
   img_size: number;
@@ -40,26 +55,81 @@ export interface TrainFlags {
   steps_per_call: number;
   eval_every: number;
   eval_n: number;
-  loss: GanLoss;
+  /** The model options: each is undefined unless it applies to the model (see `MODELS`); a switch is then false. */
+  loss: GanLoss | undefined;
+  n_critic: number | undefined;
+  clip_value: number | undefined;
+  lambda_gp: number | undefined;
+  gp_norm: "sample" | "pixel" | undefined;
+  gp_clip: boolean | undefined;
+  div_k: number | undefined;
+  div_p: number | undefined;
+  softmax_fresh_d: boolean | undefined;
+  softmax_g_loss_only: boolean | undefined;
   help: boolean;
 }
 
-type Kind = "int+" | "int0" | "float+" | "prob" | "string" | "choice" | "switch";
+type Kind = "int+" | "int0" | "float+" | "prob" | "string" | "choice" | "switch" | "option";
 interface FlagSpec {
   kind: Kind;
   def: string | undefined;
   help: string;
   choices?: string[];
   seed?: boolean;
+  /** The models it applies to (a model option's, from `MODELS`); absent: all. */
+  models?: GanModel[];
+  /** A model option's rule (kind `option`). */
+  option?: ModelOptionSpec;
+  /** Adam's only. */
+  adam?: boolean;
+}
+
+/** The flags of the model options, from the one table (`MODEL_OPTIONS`, `MODELS`): their defaults, models, help. */
+function modelOptionFlags(): Record<string, FlagSpec> {
+  const out: Record<string, FlagSpec> = {};
+  for (const [key, o] of Object.entries(MODEL_OPTIONS)) {
+    if (o.fromRun) continue; // a setting of the run (wgan_gp's channels: --channels)
+    const models = modelsWithOption(key);
+    const def = MODELS[models[0]].options[key];
+    const kind: Kind = o.kind === "bool" ? "switch" : "option";
+    const choices = o.choices ? [...o.choices] : undefined;
+    out[key] = { kind, def: kind === "switch" ? undefined : String(def), help: o.help, choices, models, option: o };
+  }
+  out.n_critic.seed = out.clip_value.seed = true; // upstream's wgan.py flags
+  return out;
 }
 
 /** Every flag: its kind, default and help line. Flags marked `seed` are the PyTorch-GAN script's. */
 export const TRAIN_FLAGS: Record<Exclude<keyof TrainFlags, "help">, FlagSpec> = {
+  model: {
+    kind: "choice",
+    def: "gan",
+    choices: [...GAN_MODELS],
+    help: "the PyTorch-GAN model (see the README's Models): gan (the seed), bgan, softmax_gan, wgan, wgan_gp, wgan_div",
+  },
+  optimizer: {
+    kind: "choice",
+    def: undefined,
+    choices: ["adam", "rmsprop"],
+    help: "the optimizer of both networks (default the model's: rmsprop for wgan, adam for the others)",
+  },
   n_epochs: { kind: "int+", def: "50", help: "number of epochs of training", seed: true },
   batch_size: { kind: "int+", def: "64", help: "size of the batches", seed: true },
-  lr: { kind: "float+", def: "0.0002", help: "adam: learning rate", seed: true },
-  b1: { kind: "prob", def: "0.5", help: "adam: decay of first order momentum of gradient", seed: true },
-  b2: { kind: "prob", def: "0.999", help: "adam: decay of second order momentum of gradient", seed: true },
+  lr: { kind: "float+", def: undefined, help: "learning rate (default the model's: 0.0002, wgan 0.00005)", seed: true },
+  b1: {
+    kind: "prob",
+    def: String(MODELS.gan.b1),
+    help: "adam: decay of first order momentum of gradient",
+    seed: true,
+    adam: true,
+  },
+  b2: {
+    kind: "prob",
+    def: String(MODELS.gan.b2),
+    help: "adam: decay of second order momentum of gradient",
+    seed: true,
+    adam: true,
+  },
   n_cpu: { kind: "int+", def: "8", help: "CPU threads of the cpu backend (capped at the cores available)", seed: true },
   latent_dim: { kind: "int+", def: "100", help: "dimensionality of the latent space", seed: true },
   img_size: { kind: "int+", def: "28", help: "size of each image dimension (images are resized to it)", seed: true },
@@ -89,7 +159,7 @@ export const TRAIN_FLAGS: Record<Exclude<keyof TrainFlags, "help">, FlagSpec> = 
     kind: "choice",
     def: "bar",
     choices: ["bar", "seed"],
-    help: "a progress bar, or the seed's line per batch",
+    help: "a progress bar, or upstream's line per batch (the Wasserstein models: per generator update, as upstream)",
   },
   max_steps: { kind: "int+", def: undefined, help: "stop after this many steps in total" },
   steps_per_call: { kind: "int+", def: "16", help: "training steps per native call (at most 65536)" },
@@ -100,24 +170,31 @@ export const TRAIN_FLAGS: Record<Exclude<keyof TrainFlags, "help">, FlagSpec> = 
       "density/coverage, classes (0: never)",
   },
   eval_n: { kind: "int+", def: "10000", help: "samples per evaluation" },
-  loss: {
-    kind: "choice",
-    def: "bce",
-    choices: [...GAN_LOSSES],
-    help: "adversarial loss: bce (the seed's), mse (LSGAN), hinge, relativistic (RSGAN), relativistic_avg (RaGAN); " +
-      "all but bce train a D that ends in a linear layer",
-  },
-};
+  ...modelOptionFlags() as Record<keyof typeof MODEL_OPTIONS, FlagSpec>,
+} as Record<Exclude<keyof TrainFlags, "help">, FlagSpec>;
 
 /** The `--help` text. */
 export function trainUsage(): string {
-  const lines = ["Usage: deno task train [flags]", "", "Trains the vanilla GAN of PyTorch-GAN's gan.py.", "", "Flags:"];
+  const lines = [
+    "Usage: deno task train [--model NAME] [flags]",
+    "",
+    "Trains a model of PyTorch-GAN (default gan, the vanilla GAN of gan.py) with upstream's defaults.",
+    "",
+    "Flags:",
+  ];
   for (const [name, f] of Object.entries(TRAIN_FLAGS)) {
     const def = f.def === undefined ? "" : ` (default ${f.def})`;
     const choices = f.choices ? ` [${f.choices.join("|")}]` : "";
-    lines.push(`  --${name}${choices}${def}${f.seed ? "" : " *"}`, `      ${f.help}`);
+    const only = f.models ? ` {${f.models.join(", ")}}` : f.adam ? " {adam}" : "";
+    lines.push(`  --${name}${choices}${def}${only}${f.seed ? "" : " *"}`, `      ${f.help}`);
   }
-  lines.push("  --help", "      print this", "", "* not in the seed script");
+  lines.push(
+    "  --help",
+    "      print this",
+    "",
+    "{...}: only for these models (or this optimizer); another model refuses the flag",
+    "* not in the upstream scripts",
+  );
   return lines.join("\n");
 }
 
@@ -144,6 +221,13 @@ function convert(name: string, f: FlagSpec, raw: string): number | string {
       if (raw.trim() === "" || !Number.isFinite(v) || v <= 0) throw bad("a positive finite number");
       return v;
     }
+    case "option": {
+      const numeric = f.option!.kind === "int" || f.option!.kind === "number";
+      const v = numeric ? (raw.trim() === "" ? NaN : Number(raw)) : raw;
+      const problem = optionValueProblem(f.option!, v);
+      if (problem) throw bad(problem);
+      return v;
+    }
     case "switch":
       return raw;
     case "prob": {
@@ -152,6 +236,21 @@ function convert(name: string, f: FlagSpec, raw: string): number | string {
       return v;
     }
   }
+}
+
+/** Why a flag does not apply to the run's model or optimizer, or null when it does. */
+function doesNotApply(
+  name: string,
+  f: FlagSpec,
+  model: GanModel,
+  optimizer: GanOptimizer,
+  gpClip: boolean,
+): string | null {
+  if (f.adam && optimizer !== "adam") {
+    const why = optimizer === MODELS[model].optimizer ? `the default of model ${model}` : "--optimizer";
+    return `applies to the adam optimizer only, and this run trains with ${optimizer} (${why})`;
+  }
+  return f.models ? whyOptionDoesNotApply(model, name, gpClip, (k) => `--${k}`) : null;
 }
 
 /**
@@ -169,17 +268,29 @@ export function parseTrainFlags(args: string[]): TrainFlags {
   const kinds: Record<string, "string" | "boolean"> = { help: "boolean" };
   for (const [name, f] of Object.entries(TRAIN_FLAGS)) kinds[name] = f.kind === "switch" ? "boolean" : "string";
   const values: Record<string, string | boolean | undefined> = parseFlags(args, kinds);
-  const out: Record<string, unknown> = { help: values.help === true };
+  const model = convert("model", TRAIN_FLAGS.model, (values.model as string | undefined) ?? "gan") as GanModel;
+  const optimizer = values.optimizer === undefined
+    ? MODELS[model].optimizer
+    : convert("optimizer", TRAIN_FLAGS.optimizer, values.optimizer as string) as GanOptimizer;
+  const out: Record<string, unknown> = { help: values.help === true, model, optimizer };
   for (const [name, f] of Object.entries(TRAIN_FLAGS)) {
-    if (f.kind === "switch") {
+    if (name === "model" || name === "optimizer") continue;
+    const why = doesNotApply(name, f, model, optimizer, values.gp_clip === true);
+    if (why) {
+      if (values[name] !== undefined) throw new UsageError(`--${name} ${why}`);
+      out[name] = undefined;
+    } else if (f.kind === "switch") {
       out[name] = values[name] === true;
-      continue;
+    } else {
+      const raw = values[name] as string | undefined;
+      out[name] = raw === undefined
+        ? (f.def === undefined ? undefined : convert(name, f, f.def))
+        : convert(name, f, raw);
     }
-    const raw = values[name] as string | undefined;
-    out[name] = raw === undefined ? (f.def === undefined ? undefined : convert(name, f, f.def)) : convert(name, f, raw);
   }
+  out.lr ??= MODELS[model].lr;
   const flags = out as unknown as TrainFlags;
-  if (flags.b1 >= 1 || flags.b2 >= 1) throw new UsageError("betas must be below 1");
+  if ((flags.b1 ?? 0) >= 1 || (flags.b2 ?? 0) >= 1) throw new UsageError("betas must be below 1");
   if (flags.img_size > 1024) throw new UsageError(`--img_size must be at most 1024, got ${flags.img_size}`);
   if (flags.latent_dim > 1 << 20) {
     throw new UsageError(`--latent_dim must be at most ${1 << 20}, got ${flags.latent_dim}`);

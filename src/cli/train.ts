@@ -1,5 +1,6 @@
 /**
- * `deno task train`: trains the seed's GAN with the seed's flags (see `--help`).
+ * `deno task train`: trains the seed's GAN, or another PyTorch-GAN model (`--model`), with upstream's flags (see
+ * `--help`).
  *
  * @module
  */
@@ -10,6 +11,7 @@ import { ProgressBar } from "../train/progress.ts";
 import { type Dataset, loadEmbeddedMnist, loadIdxDataset, resizeBilinear } from "../data/dataset.ts";
 import { parseTrainFlags, type TrainFlags, trainUsage } from "./flags.ts";
 import { runCommand } from "./run.ts";
+import { updatesGenerator } from "../model/models.ts";
 
 /** Loads the dataset the flags name, resized to `img_size`; says where it came from. */
 export async function loadDataset(f: TrainFlags, say: (s: string) => void = console.error): Promise<Dataset> {
@@ -50,6 +52,8 @@ export async function main(args: string[]): Promise<number> {
   const cores = navigator.hardwareConcurrency ?? 1;
   const ds = await loadDataset(f);
   using t = await GanTrainer.create(ds, {
+    model: f.model,
+    optimizer: f.optimizer,
     nEpochs: f.n_epochs,
     batchSize: f.batch_size,
     lr: f.lr,
@@ -72,13 +76,22 @@ export async function main(args: string[]): Promise<number> {
     evalEvery: f.eval_every,
     evalN: f.eval_n,
     loss: f.loss,
+    nCritic: f.n_critic,
+    clipValue: f.clip_value,
+    lambdaGp: f.lambda_gp,
+    gpNorm: f.gp_norm,
+    gpClip: f.gp_clip,
+    divK: f.div_k,
+    divP: f.div_p,
+    softmaxFreshD: f.softmax_fresh_d,
+    softmaxGLossOnly: f.softmax_g_loss_only,
   });
   const b = t.backendInfo();
   const where = b.adapter
     ? `${b.adapter.name} (${b.adapter.api}${b.adapter.software ? ", software" : ""})`
     : `${b.threads} threads`;
   console.error(
-    `deno-gan: ${ds.name}, ${ds.count} images; ${b.backend} backend on ${where}; ${t.totalSteps} steps` +
+    `deno-gan: ${f.model} on ${ds.name}, ${ds.count} images; ${b.backend} backend on ${where}; ${t.totalSteps} steps` +
       (f.resume ? ` (resuming at step ${t.step})` : "") + `; output in ${f.out}/`,
   );
   const bar = f.log_format === "bar" ? new ProgressBar() : undefined;
@@ -105,8 +118,8 @@ export async function main(args: string[]): Promise<number> {
             gLoss: e.gLoss,
             fid,
           });
-        } else {
-          // The seed's line, as Python's "%d" and "%f" print it.
+        } else if (updatesGenerator(t.options.modelOptions, e.batch)) {
+          // Upstream's line, as Python's "%d" and "%f" print it; the Wasserstein scripts print it on G's steps only.
           Deno.stdout.writeSync(enc.encode(
             `[Epoch ${e.epoch}/${e.nEpochs}] [Batch ${e.batch}/${e.batchesPerEpoch}] ` +
               `[D loss: ${e.dLoss.toFixed(6)}] [G loss: ${e.gLoss.toFixed(6)}]\n`,

@@ -20,6 +20,7 @@
  */
 
 import type { MlpSpec } from "../model/spec.ts";
+import { GAN_MODELS, type GanModel, MODELS } from "../model/models.ts";
 import { describeSpec } from "../native/handles.ts";
 import { datasetDifference, type DatasetIdentity, describeDatasetIdentity } from "../data/identity.ts";
 import type { ReadSafetensorsFileOptions } from "./safetensors.ts";
@@ -173,6 +174,25 @@ function firstDifference(a: unknown, b: unknown, path: string): { path: string; 
   return { path, a, b };
 }
 
+/**
+ * The first difference in the model between two configs: `model`, then `optimizer`, then each of the model's options
+ * (see `MODELS`). What a config does not record is the default: a checkpoint from before the models trained gan with
+ * Adam, one from before the losses with `bce`.
+ */
+function modelDifference(
+  got: Record<string, unknown>,
+  want: Record<string, unknown>,
+): { key: string; a: unknown; b: unknown } | null {
+  const a = got.model ?? "gan", b = want.model ?? "gan";
+  if (a !== b || !(GAN_MODELS as readonly unknown[]).includes(a)) return { key: "model", a, b };
+  const info = MODELS[a as GanModel];
+  const defaults: Record<string, unknown> = { optimizer: info.optimizer, ...info.options };
+  for (const [key, def] of Object.entries(defaults)) {
+    if (!Object.is(got[key] ?? def, want[key] ?? def)) return { key, a: got[key] ?? def, b: want[key] ?? def };
+  }
+  return null;
+}
+
 /** What a checkpoint records about its run. */
 export interface RecordedRun {
   /** The run's settings (the checkpoint's `config` metadata). */
@@ -192,8 +212,8 @@ export interface CurrentRun {
 }
 
 /**
- * Checks that a run may resume from a checkpoint: its config is present and agrees on every field of
- * {@linkcode RESUME_FIELDS} (the message names the field, or the first differing part of a network's spec, and both
+ * Checks that a run may resume from a checkpoint: its config is present and agrees on the model, its optimizer and
+ * its options (absent: gan, Adam, the defaults) and on every field of {@linkcode RESUME_FIELDS} (the message names the field, or the first differing part of a network's spec, and both
  * values), its `train.seed` agrees with its config, and it was trained on the same data (count, shape and pixel hash;
  * the name is not compared) unless `allowOtherDataset`.
  *
@@ -230,10 +250,8 @@ export function checkResume(
         `(a deno-gan checkpoint records ${RESUME_FIELDS.join(", ")})`,
     );
   }
-  // The loss: a checkpoint from before the losses trained with the seed's BCE.
-  if ((got.loss ?? "bce") !== (want.loss ?? "bce")) {
-    fail(`it was trained with loss = ${show(got.loss ?? "bce")}, this run has ${show(want.loss ?? "bce")}`);
-  }
+  const model = modelDifference(got, want);
+  if (model) fail(`it was trained with ${model.key} = ${show(model.a)}, this run has ${show(model.b)}`);
   for (const k of RESUME_FIELDS) {
     if (got[k] === undefined) fail(`its config has no ${k} (this run has ${show(want[k])})`);
     const d = firstDifference(got[k], want[k], k);

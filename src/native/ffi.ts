@@ -127,9 +127,11 @@ export interface NativeContract {
 export interface NativeModelDefaults {
   /** `adam` or `rmsprop`. */
   optimizer: string;
-  /** Learning rate and Adam's betas. */
+  /** Learning rate. */
   lr: number;
+  /** Adam's beta1. */
   b1: number;
+  /** Adam's beta2. */
   b2: number;
   /** What the discriminator ends in: `sigmoid` (a probability) or `linear` (a score). */
   d_output: "sigmoid" | "linear";

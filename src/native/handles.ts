@@ -339,17 +339,21 @@ export interface GanConfig extends AdamOptions {
   n_critic?: number;
   /** wgan (and wgan_gp with `gp_clip`): every critic parameter is clamped to `[-clip_value, clip_value]`. */
   clip_value?: number;
-  /** wgan_gp: the penalty's weight (default 10), its norm (`sample`, or `pixel`: upstream's issue 20), clipping. */
+  /** wgan_gp: the penalty's weight (default 10). */
   lambda_gp?: number;
+  /** wgan_gp: the norm of the penalty, over each sample (`sample`, upstream today) or each pixel (`pixel`, issue 20). */
   gp_norm?: "sample" | "pixel";
+  /** wgan_gp: clamp the critic to `[-clip_value, clip_value]` as wgan does (upstream parses the flag, issue 196). */
   gp_clip?: boolean;
   /** wgan_gp with `gp_norm: "pixel"`: the images' channels (default 1). */
   channels?: number;
-  /** wgan_div: the penalty's k and p (default 2 and 6). */
+  /** wgan_div: the penalty's k (default 2). */
   div_k?: number;
+  /** wgan_div: the penalty's power p (default 6). */
   div_p?: number;
-  /** softmax_gan: G's g_loss gradient through D's weights before its update; G follows grad(g_loss) alone. */
+  /** softmax_gan: G's g_loss gradient through D's weights before its update (not the 2018 late weights). */
   softmax_fresh_d?: boolean;
+  /** softmax_gan: G follows grad(g_loss) alone (not grad(d_loss) + grad(g_loss), upstream's). */
   softmax_g_loss_only?: boolean;
 }
 

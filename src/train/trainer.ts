@@ -13,6 +13,7 @@ import {
   Context,
   decodeSteps,
   describeSpec,
+  type GanConfig,
   NativeGan,
   NativeMlp,
   nativeNormal,
@@ -25,7 +26,19 @@ import { writeFileAtomic } from "../io/atomic.ts";
 import { OutDir } from "../io/out_dir.ts";
 import { checkpointSizeLimit, checkResume } from "../io/checkpoint_checks.ts";
 import { type DatasetIdentity, datasetIdentity } from "../data/identity.ts";
-import { GAN_LOSSES, type GanLoss, type MlpSpec, seedDiscriminator, seedGenerator } from "../model/spec.ts";
+import type { GanLoss, MlpSpec } from "../model/spec.ts";
+import {
+  checkModel,
+  type GanModel,
+  type GanModelOptions,
+  type GanOptimizer,
+  MODEL_OPTIONS,
+  modelDiscriminator,
+  modelGenerator,
+  type ModelOptionValue,
+  MODELS,
+  resolveModelOptions,
+} from "../model/models.ts";
 import { loadCheckpoint, NonFiniteStateError, saveCheckpoint, saveGenerator, syncGeneratorFile } from "./checkpoint.ts";
 import { checkMemory, estimateRunBytes, memoryLimit } from "./memory.ts";
 
@@ -33,7 +46,7 @@ import { checkMemory, estimateRunBytes, memoryLimit } from "./memory.ts";
 function limitOf(r: ResolvedTrainOptions): { bytes: number; what: string } {
   return r.memoryLimit === undefined ? memoryLimit() : { bytes: r.memoryLimit, what: "the memoryLimit option" };
 }
-import { NativeError } from "../native/ffi.ts";
+import { type NativeContract, nativeContract, NativeError } from "../native/ffi.ts";
 
 /**
  * The PNG encoder's module, loaded when the first grid is written, by a template with a relative head: `deno publish`
@@ -42,17 +55,25 @@ import { NativeError } from "../native/ffi.ts";
  */
 const PNG_FILE = "png.ts";
 
-/** Settings of a run. The defaults are the seed's (PyTorch-GAN gan.py). */
-export interface TrainOptions {
+/**
+ * Settings of a run. The defaults are the seed's (PyTorch-GAN gan.py), and for another `model` upstream's script's
+ * (see `MODELS`); the per-model options ({@link GanModelOptions}) apply to their models only, and one given for another
+ * model is refused.
+ */
+export interface TrainOptions extends GanModelOptions {
+  /** The model (default `gan`, the seed's): one of `GAN_MODELS`; its step runs in the native library. */
+  model?: GanModel;
+  /** The optimizer of both networks (default the model's: `rmsprop` for wgan, else `adam`). */
+  optimizer?: GanOptimizer;
   /** Epochs (default 50). */
   nEpochs?: number;
   /** Images per batch (default 64). */
   batchSize?: number;
-  /** Adam learning rate (default 0.0002). */
+  /** Learning rate (default the model's: 0.0002, wgan 0.00005). */
   lr?: number;
-  /** Adam beta1 (default 0.5). */
+  /** Adam beta1 (default 0.5); Adam only. */
   b1?: number;
-  /** Adam beta2 (default 0.999). */
+  /** Adam beta2 (default 0.999); Adam only. */
   b2?: number;
   /** Noise size (default 100). */
   latentDim?: number;
@@ -99,14 +120,12 @@ export interface TrainOptions {
   evalCacheDir?: string;
   /** The evaluations' classifier (default: the dataset's, from the cache or trained at the first evaluation). */
   evalClassifier?: Classifier;
-  /**
-   * The adversarial loss (default `bce`, the seed's): `mse` (LSGAN), `hinge`, `relativistic` (RSGAN) or
-   * `relativistic_avg` (RaGAN), which take D's raw score (the default discriminator then ends in a linear layer).
-   */
-  loss?: GanLoss;
   /** Generator spec (default: the seed's, from latentDim, imgSize, channels and bnEps). */
   generator?: MlpSpec;
-  /** Discriminator spec (default: the seed's, from imgSize and channels); it must not use BatchNorm. */
+  /**
+   * Discriminator spec (default: the seed's, from imgSize and channels, ending as the model needs: a Sigmoid for gan
+   * with `bce` and bgan, a linear layer for the others); it must not use BatchNorm.
+   */
   discriminator?: MlpSpec;
 }
 
@@ -124,11 +143,11 @@ export interface StepEvent {
   nEpochs: number;
   /** Steps of the whole run. */
   totalSteps: number;
-  /** (BCE(D(x), 1) + BCE(D(G(z)), 0)) / 2. */
+  /** D's loss: the seed's (BCE(D(x), 1) + BCE(D(G(z)), 0)) / 2; a critic's includes its penalty. */
   dLoss: number;
-  /** BCE(D(G(z)), 1). */
+  /** G's loss: the seed's BCE(D(G(z)), 1); on a critic-only step -mean(D(G(z))) with the critic before its update. */
   gLoss: number;
-  /** Mean D(x) over the real batch. */
+  /** Mean D(x) over the real batch (a critic's mean score). */
   dReal: number;
   /** Mean D(G(z)) over the generated batch. */
   dFake: number;
@@ -218,9 +237,19 @@ export type ResolvedTrainOptions =
       | "memoryLimit"
       | "evalCacheDir"
       | "evalClassifier"
+      | "model"
+      | "optimizer"
+      | keyof GanModelOptions
     >
   >
+  & GanModelOptions
   & {
+    /** The model. */
+    model: GanModel;
+    /** The optimizer of both networks. */
+    optimizer: GanOptimizer;
+    /** The model's options by native key, defaults filled in (the GAN config's and the checkpoints' keys). */
+    modelOptions: Readonly<Record<string, ModelOptionValue>>;
     evalCacheDir?: string;
     evalClassifier?: Classifier;
     memoryLimit?: number;
@@ -254,16 +283,60 @@ export const SEED_DEFAULTS = {
   loss: "bce" as GanLoss,
 };
 
-function resolve(o: TrainOptions): ResolvedTrainOptions {
-  const r = {
-    ...SEED_DEFAULTS,
-    ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)),
-  } as ResolvedTrainOptions;
-  r.generator ??= seedGenerator(r.latentDim, r.imgSize, r.channels, r.bnEps);
-  if (!GAN_LOSSES.includes(r.loss)) {
-    throw new RangeError(`loss must be one of ${GAN_LOSSES.join(", ")}, got ${JSON.stringify(r.loss)}`);
+/** The model, its optimizer and options, checked: an option of another model, or a beta without Adam, is refused. */
+function resolveModel(
+  o: TrainOptions,
+): Pick<ResolvedTrainOptions, "model" | "optimizer" | "lr" | "b1" | "b2" | "modelOptions"> {
+  const model = checkModel(o.model ?? "gan");
+  const optimizer = o.optimizer ?? MODELS[model].optimizer;
+  if (optimizer !== "adam" && optimizer !== "rmsprop") {
+    throw new RangeError(`optimizer must be adam or rmsprop, got ${JSON.stringify(optimizer)}`);
   }
-  r.discriminator ??= seedDiscriminator(r.imgSize, r.channels, r.loss);
+  for (const beta of ["b1", "b2"] as const) {
+    if (optimizer === "rmsprop" && o[beta] !== undefined) {
+      throw new RangeError(
+        `${beta} applies to the adam optimizer only, and this run (model ${model}) trains with rmsprop`,
+      );
+    }
+  }
+  const { lr, b1, b2 } = MODELS[model];
+  return {
+    model,
+    optimizer,
+    lr: o.lr ?? lr,
+    b1: o.b1 ?? b1,
+    b2: o.b2 ?? b2,
+    modelOptions: resolveModelOptions(model, o),
+  };
+}
+
+/**
+ * A run's settings with every default filled in and checked (the model's lr, optimizer and options; both specs
+ * validated by the library), as `GanTrainer.create` uses them.
+ *
+ * @param o The settings.
+ * @returns They, resolved.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { resolveTrainOptions } from "./trainer.ts";
+ * const r = resolveTrainOptions({ model: "wgan", nCritic: 3 });
+ * assert.ok(r.lr === 5e-5 && r.optimizer === "rmsprop" && r.nCritic === 3 && r.clipValue === 0.01);
+ * assert.throws(() => resolveTrainOptions({ model: "wgan", b1: 0.9 }), /b1 applies to the adam optimizer only/);
+ * ```
+ */
+export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
+  const { loss: _loss, lr: _lr, b1: _b1, b2: _b2, ...seed } = SEED_DEFAULTS; // the loss is gan's, the rest the model's
+  const m = resolveModel(o);
+  const r = {
+    ...seed,
+    ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)),
+    ...m,
+  } as ResolvedTrainOptions;
+  for (const [key, v] of Object.entries(m.modelOptions)) Object.assign(r, { [MODEL_OPTIONS[key].option]: v });
+  r.generator ??= modelGenerator(r.model, r.latentDim, r.imgSize, r.channels, r.bnEps);
+  r.discriminator ??= modelDiscriminator(r.model, r.imgSize, r.channels, r.loss);
   if (!Number.isSafeInteger(r.stepsPerCall) || r.stepsPerCall < 1 || r.stepsPerCall > 65536) {
     throw new RangeError(`stepsPerCall must be an integer in [1, 65536], got ${r.stepsPerCall}`);
   }
@@ -289,10 +362,46 @@ function configRecord(r: ResolvedTrainOptions): Record<string, unknown> {
     sample_interval: r.sampleInterval,
     seed: r.seed,
     bn_eps: r.bnEps,
-    loss: r.loss,
+    model: r.model,
+    optimizer: r.optimizer,
+    ...r.modelOptions,
     generator: r.generator,
     discriminator: r.discriminator,
   };
+}
+
+/**
+ * The native GAN config of a run: the optimizer's settings, the model and only the model's own options (the library
+ * refuses an option of another model).
+ *
+ * @param r The run's resolved settings.
+ * @returns The config for `new NativeGan(ctx, g, d, config)`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { nativeGanConfig, resolveTrainOptions } from "./trainer.ts";
+ * const c = nativeGanConfig(resolveTrainOptions({ model: "wgan" })) as unknown as Record<string, unknown>;
+ * assert.deepEqual(Object.keys(c), ["batch_size", "seed", "lr", "b1", "b2", "eps", "model", "optimizer", "n_critic", "clip_value"]);
+ * ```
+ */
+export function nativeGanConfig(r: ResolvedTrainOptions): GanConfig {
+  const adam = { batch_size: r.batchSize, seed: r.seed, lr: r.lr, b1: r.b1, b2: r.b2, eps: 1e-8 };
+  return { ...adam, model: r.model, optimizer: r.optimizer, ...r.modelOptions } as GanConfig;
+}
+
+/**
+ * Refuses a model the loaded library does not implement (a library older than the models would ignore the keys it
+ * does not know and train gan).
+ */
+function checkNativeModel(r: ResolvedTrainOptions): void {
+  if (r.model === "gan" && r.optimizer === "adam") return; // what every library does
+  const models = nativeContract().models as NativeContract["models"] | undefined; // an older library has none
+  if (models?.[r.model] !== undefined) return;
+  throw new Error(
+    `the native library does not implement model ${r.model} (its contract lists ` +
+      `${models ? Object.keys(models).join(", ") : "no models"}); rebuild it (deno task build) or update it`,
+  );
 }
 
 /**
@@ -349,7 +458,8 @@ export class GanTrainer implements Disposable {
 
   /** Builds the networks (PyTorch-style init from the seed, or the state of `resume`) and uploads the dataset. */
   static async create(dataset: Dataset, options: TrainOptions = {}): Promise<GanTrainer> {
-    const r = resolve(options);
+    const r = resolveTrainOptions(options);
+    checkNativeModel(r);
     const features = dataset.channels * dataset.height * dataset.width;
     const gOut = r.generator.layers[r.generator.layers.length - 1].out;
     if (dataset.height !== r.imgSize || dataset.width !== r.imgSize || dataset.channels !== r.channels) {
@@ -376,15 +486,7 @@ export class GanTrainer implements Disposable {
       closeAll.push(d);
       g.init(r.seed, 0);
       d.init(r.seed, 1);
-      const gan = new NativeGan(ctx, g, d, {
-        batch_size: r.batchSize,
-        seed: r.seed,
-        lr: r.lr,
-        b1: r.b1,
-        b2: r.b2,
-        eps: 1e-8,
-        loss: r.loss,
-      });
+      const gan = new NativeGan(ctx, g, d, nativeGanConfig(r));
       closeAll.push(gan);
       gan.setData(dataset.pixels as Uint8Array<ArrayBuffer>, dataset.count);
       const t = new GanTrainer(r, dataset, ctx, g, d, gan);

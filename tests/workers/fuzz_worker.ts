@@ -220,7 +220,8 @@ const calls: (() => void)[] = [
   () => {
     const rows = pick([0, 1, 2, 4]);
     const [z, zn] = buf(rows * (1 + int(6))), [x, xn] = buf(rows * (1 + int(6))), [o, on] = buf(4);
-    record("gan_step_explicit", s.gan_gan_step_explicit(handle("gan"), z, zn, x, xn, rows, o, on));
+    const [aux, auxn] = buf(pick([0, rows]));
+    record("gan_step_explicit", s.gan_gan_step_explicit(handle("gan"), z, zn, x, xn, aux, auxn, rows, o, on));
   },
   () => json("gan_info", (b, n) => s.gan_gan_info(handle("gan"), b, n)),
   () => record("gan_set_step", s.gan_gan_set_step(handle("gan"), BigInt(pick([0, 5, 2 ** 40])))),

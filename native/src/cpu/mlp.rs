@@ -37,6 +37,8 @@ pub struct CpuMlp {
     /// `[max_width, rows]` twice for the forward of `v`.
     deltas: Vec<Vec<f32>>,
     u: [Vec<f32>; 2],
+    /// `[output, rows]` the pass's `dy`, feature-major.
+    dy_fm: Vec<f32>,
 }
 
 impl CpuMlp {
@@ -65,6 +67,7 @@ impl CpuMlp {
             g1: Vec::new(),
             deltas: vec![Vec::new(); layers],
             u: [Vec::new(), Vec::new()],
+            dy_fm: Vec::new(),
             spec,
         }
     }
@@ -216,20 +219,27 @@ impl CpuMlp {
 }
 
 impl CpuMlp {
-    /// `grads += d<v, J(x)^T dy>/dW` as GEMMs (the pass of `core/penalty.rs`), after a forward at the input already
-    /// in `input_mut(rows)`; `dy [output, rows]` and `v [input, rows]` feature-major.
-    fn input_grad_backward_fm(&mut self, rows: usize, dy: &[f32], v: &[f32]) {
-        self.forward_in_place(rows, true);
-        let (n, t, w) = (self.spec.layers.len(), self.threads, self.spec.max_width());
+    /// Grows the input-gradient backward's workspace to `rows` rows (never shrinks).
+    fn reserve_penalty(&mut self, rows: usize) {
+        let w = self.spec.max_width();
         for (d, l) in self.deltas.iter_mut().zip(&self.spec.layers) {
             d.resize(d.len().max(l.out * rows), 0.0);
         }
         for u in &mut self.u {
-            u.resize(u.len().max(w.max(self.spec.input) * rows), 0.0);
+            u.resize(u.len().max(w * rows), 0.0);
         }
+        self.dy_fm
+            .resize(self.dy_fm.len().max(self.spec.output() * rows), 0.0);
+    }
+
+    /// `grads += d<v, J(x)^T dy>/dW` as GEMMs (the pass of `core/penalty.rs`), after a forward at the input already
+    /// in `input_mut(rows)`, with `dy [output, rows]` in `dy_fm` and `v [input, rows]` in `u[0]`, feature-major.
+    fn input_grad_backward_fm(&mut self, rows: usize) {
+        self.forward_in_place(rows, true);
+        let (n, t) = (self.spec.layers.len(), self.threads);
         // Deltas from the top: delta_{n-1} = m * dy, delta_i = m_i * W_{i+1}^T delta_{i+1}.
         let top = &self.spec.layers[n - 1];
-        self.deltas[n - 1][..top.out * rows].copy_from_slice(dy);
+        self.deltas[n - 1][..top.out * rows].copy_from_slice(&self.dy_fm[..top.out * rows]);
         for i in (0..n).rev() {
             let l = &self.spec.layers[i];
             if i + 1 < n {
@@ -248,7 +258,6 @@ impl CpuMlp {
         }
         // u_0 = v; grads W_i += delta_i u_i^T; u_{i+1} = m_i * (W_i u_i).
         let [ua, ub] = &mut self.u;
-        ua[..v.len()].copy_from_slice(v);
         let (mut cur, mut next) = (ua, ub);
         for i in 0..n {
             let l = &self.spec.layers[i];
@@ -366,10 +375,10 @@ impl MlpBackend for CpuMlp {
         let (input, output) = (self.spec.input, self.spec.output());
         let rows = x.len() / input;
         transpose(self.input_mut(rows), x, rows, input);
-        let (mut dyf, mut vf) = (vec![0f32; dy.len()], vec![0f32; v.len()]);
-        transpose(&mut dyf, dy, rows, output);
-        transpose(&mut vf, v, rows, input);
-        self.input_grad_backward_fm(rows, &dyf, &vf);
+        self.reserve_penalty(rows);
+        transpose(&mut self.dy_fm[..rows * output], dy, rows, output);
+        transpose(&mut self.u[0][..rows * input], v, rows, input);
+        self.input_grad_backward_fm(rows);
         Ok(())
     }
 }

@@ -12,7 +12,7 @@
 
 use super::device::{Batch, GpuBuf, GpuDevice, Read};
 use super::passes::InputGrad;
-use crate::core::{AdamConfig, Buffer, MlpBackend, MlpState, Spec};
+use crate::core::{AdamConfig, Buffer, MlpBackend, MlpState, RmsPropConfig, Spec};
 use crate::error::{bad_arg, Code, Error, Result};
 use std::sync::Arc;
 
@@ -46,6 +46,10 @@ pub(crate) struct Work {
     pub g1: usize,
     /// `[cap, output]`: a second output-gradient buffer (the GAN's D-step gradient waits here during the G step).
     pub aux: usize,
+    /// The gradient penalties' regions (`penalty.rs`; laid out only once an MLP runs that pass): per layer `[cap, out]`
+    /// deltas, and `[cap, max_width]` twice for the forward of `v`.
+    pub pen_d: Vec<usize>,
+    pub pen_u: [usize; 2],
     /// `[part_len]`: split-K partial products.
     pub part: usize,
     pub part_len: usize,
@@ -53,7 +57,7 @@ pub(crate) struct Work {
 }
 
 impl Work {
-    fn new(spec: &Spec, cap: usize) -> Work {
+    fn new(spec: &Spec, cap: usize, pen: bool) -> Work {
         let mut at = 0usize;
         let mut take = |n: usize| {
             let o = at;
@@ -76,6 +80,11 @@ impl Work {
         let g0 = take(cap * w);
         let g1 = take(cap * w);
         let aux = take(cap * spec.output());
+        let (mut pen_d, mut pen_u) = (Vec::new(), [0, 0]);
+        if pen {
+            pen_d = spec.layers.iter().map(|l| take(cap * l.out)).collect();
+            pen_u = [take(cap * w), take(cap * w)];
+        }
         let part_len = PART_MAX.min(MAX_SPLITS * cap * w);
         let part = take(part_len);
         Work {
@@ -86,6 +95,8 @@ impl Work {
             g0,
             g1,
             aux,
+            pen_d,
+            pen_u,
             part,
             part_len,
             total: at,
@@ -113,6 +124,9 @@ pub struct GpuMlp {
     pub(crate) lay: Work,
     /// Rows the work buffer holds.
     pub(crate) cap: usize,
+    /// Whether the work buffer has the penalty's regions, and the penalty's gradient buffer `[param_count]`.
+    pub(crate) pen_on: bool,
+    pub(crate) pen_grads: Option<GpuBuf>,
 }
 
 impl GpuMlp {
@@ -155,6 +169,8 @@ impl GpuMlp {
             work: None,
             lay: Work::default(),
             cap: 0,
+            pen_on: false,
+            pen_grads: None,
         })
     }
 
@@ -177,7 +193,7 @@ impl GpuMlp {
         if rows <= self.cap && self.work.is_some() {
             return Ok(());
         }
-        let lay = Work::new(&self.spec, rows);
+        let lay = Work::new(&self.spec, rows, self.pen_on);
         let bytes = lay.total as u64 * 4;
         if lay.total >= 1 << 32 || bytes > self.dev.max_binding() {
             return Err(Error::new(
@@ -339,6 +355,26 @@ impl MlpBackend for GpuMlp {
     fn run_adam(&mut self, c: AdamConfig) -> Result<()> {
         let mut b = Batch::new();
         self.record_adam(&mut b, c)?;
+        self.dev.execute(b, &[])?;
+        Ok(())
+    }
+
+    /// RMSprop in one dispatch (adam.wgsl `rmsprop`). The GPU does not check the new parameters here; the general
+    /// step's next losses do (as the fused step's).
+    fn run_rmsprop(&mut self, c: RmsPropConfig) -> Result<()> {
+        let mut b = Batch::new();
+        self.record_rmsprop(&mut b, c)?;
+        self.dev.execute(b, &[])?;
+        Ok(())
+    }
+
+    fn run_input_grad_backward(&mut self, x: &[f32], dy: &[f32], v: &[f32]) -> Result<()> {
+        self.input_grad_backward_gpu(x, dy, v)
+    }
+
+    fn run_clamp(&mut self, c: f32) -> Result<()> {
+        let mut b = Batch::new();
+        self.record_clamp(&mut b, c)?;
         self.dev.execute(b, &[])?;
         Ok(())
     }

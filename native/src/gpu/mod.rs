@@ -4,7 +4,7 @@
 //!
 //! - [`device::GpuDevice`]: adapter choice, error capture, buffers, the pipeline / bind-group caches, submission.
 //! - [`mlp::GpuMlp`]: an MLP whose flat parameters, gradients, Adam moments and running statistics live on the device;
-//!   `passes.rs` records its forward, backward and Adam.
+//!   `passes.rs` records its forward, backward and Adam, `penalty.rs` the gradient penalties' second-order pass.
 //! - [`gan::GpuGan`]: the seed's GAN step, many steps per submission, data and noise on the device.
 //! - [`ops::GpuOps`]: the context-level ops (softmax cross-entropy) on the context's device.
 //!
@@ -15,6 +15,7 @@ pub mod gan;
 pub mod mlp;
 pub mod ops;
 mod passes;
+mod penalty;
 pub mod uniforms;
 
 pub use device::GpuDevice;

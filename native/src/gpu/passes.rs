@@ -19,7 +19,7 @@ use super::device::{grid1d, Batch, GpuBuf, Kernel, Shader};
 use super::mlp::{GpuMlp, COLS, FUSED_BN_ROWS, KSTEP, MAX_SPLITS, MIN_SLICE_STEPS, TILE};
 use super::uniforms::{AdamU, ColU, GemmDesc, LinearU};
 use crate::core::spec::Act;
-use crate::core::AdamConfig;
+use crate::core::{AdamConfig, RmsPropConfig};
 use crate::error::{bad_state, Result};
 use std::sync::Arc;
 
@@ -28,6 +28,8 @@ pub(crate) const K_EPILOGUE: Kernel = Kernel::new(Shader::Block, "epilogue");
 pub(crate) const K_SPLITK_SUM: Kernel = Kernel::new(Shader::Block, "splitk_sum");
 pub(crate) const K_COL_BACKWARD: Kernel = Kernel::new(Shader::Block, "backward");
 pub(crate) const K_ADAM: Kernel = Kernel::new(Shader::Adam, "adam");
+pub(crate) const K_RMSPROP: Kernel = Kernel::new(Shader::Adam, "rmsprop");
+pub(crate) const K_CLAMP: Kernel = Kernel::new(Shader::Adam, "clamp_all");
 
 /// linear.wgsl `forward` modes (its `MODE` override; the header explains each).
 const FWD_PLAIN: u32 = 0;
@@ -577,11 +579,63 @@ impl GpuMlp {
             None,
             None,
         ])?;
+        self.record_param_kernel(b, K_ADAM, &bind, &u)
+    }
+
+    /// Records one RMSprop step (`core/optim.rs`) over all parameters (counts it in `adam_t`; the average in `v`).
+    pub(crate) fn record_rmsprop(&mut self, b: &mut Batch, c: RmsPropConfig) -> Result<()> {
+        self.state.adam_t += 1;
+        let u = AdamU {
+            n: self.spec.param_count as u32,
+            step: c.lr as f32,
+            w2: (1.0 - c.alpha) as f32,
+            b2: c.alpha as f32,
+            eps: c.eps as f32,
+            ..Default::default()
+        };
+        // b0 params  b1 grads  b2 m (unused)  b3 v
+        let bind = self.dev.bind([
+            Some(&self.params),
+            Some(&self.grads),
+            Some(&self.m),
+            Some(&self.v),
+            None,
+            None,
+        ])?;
+        self.record_param_kernel(b, K_RMSPROP, &bind, &u)
+    }
+
+    /// Records the clamp of every parameter to `[-c, c]`.
+    pub(crate) fn record_clamp(&mut self, b: &mut Batch, c: f32) -> Result<()> {
+        let u = AdamU {
+            n: self.spec.param_count as u32,
+            step: c,
+            ..Default::default()
+        };
+        let bind = self.dev.bind([
+            Some(&self.params),
+            Some(&self.grads),
+            Some(&self.m),
+            Some(&self.v),
+            None,
+            None,
+        ])?;
+        self.record_param_kernel(b, K_CLAMP, &bind, &u)
+    }
+
+    /// One thread per parameter.
+    fn record_param_kernel(
+        &self,
+        b: &mut Batch,
+        k: Kernel,
+        bind: &Arc<wgpu::BindGroup>,
+        u: &AdamU,
+    ) -> Result<()> {
         let grid = grid1d(
             self.spec.param_count.div_ceil(256) as u32,
             self.dev.limits.max_compute_workgroups_per_dimension,
         );
-        b.dispatch(&self.dev.pipeline(K_ADAM)?, &bind, &u, grid);
+        b.dispatch(&self.dev.pipeline(k)?, bind, u, grid);
         Ok(())
     }
 }

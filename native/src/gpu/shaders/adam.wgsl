@@ -1,4 +1,6 @@
-// adam.wgsl: PyTorch's Adam over the whole flat parameter buffer in one dispatch (cpu/kernels.rs `adam`, term for term).
+// adam.wgsl: the optimizers over the whole flat parameter buffer, one dispatch each: PyTorch's Adam
+// (cpu/kernels.rs `adam`, term for term), RMSprop (core/optim.rs `rmsprop_update`, term for term) and the clamp of
+// every parameter (core/optim.rs `clamp_all`).
 // The bias corrections are computed on the host in f64 exactly as the CPU does and passed as f32:
 //   step = lr / (1 - b1^t), bc2s = sqrt(1 - b2^t), w1 = 1 - b1, w2 = 1 - b2.
 //
@@ -33,4 +35,50 @@ fn adam(
     b2[i] = m;
     b3[i] = v;
     b0[i] = b0[i] - u.step * (m / (sqrt(v) / u.bc2s + u.eps));
+}
+
+// RMSprop: u.step = lr, u.b2 = alpha, u.w2 = 1 - alpha, u.eps; b3 holds the squared-gradient average.
+//   v = v * alpha + (1 - alpha) * g * g;  p = p + (-lr) * (g / (sqrt(v) + eps))
+@compute @workgroup_size(256)
+fn rmsprop(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_group(wg, nwg) * 256u + lid;
+    if (i >= u.n) {
+        return;
+    }
+    let g = b1[i];
+    let v = b3[i] * u.b2 + u.w2 * g * g;
+    b3[i] = v;
+    b0[i] = b0[i] + (-u.step) * (g / (sqrt(v) + u.eps));
+}
+
+// The clamp of every parameter to [-c, c], c = u.step.
+@compute @workgroup_size(256)
+fn clamp_all(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_group(wg, nwg) * 256u + lid;
+    if (i >= u.n) {
+        return;
+    }
+    b0[i] = clamp(b0[i], -u.step, u.step);
+}
+
+// grads += the penalty's gradients: b1 grads, b3 the penalty's [n] (core/penalty.rs; gpu/penalty.rs).
+@compute @workgroup_size(256)
+fn accumulate(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let i = linear_group(wg, nwg) * 256u + lid;
+    if (i >= u.n) {
+        return;
+    }
+    b1[i] = b1[i] + b3[i];
 }

@@ -1,0 +1,459 @@
+/**
+ * The models `train --model` knows: PyTorch-GAN's MLP models (eriklindernoren/PyTorch-GAN, `implementations/<name>`)
+ * whose step the native library runs, each with upstream's defaults, and the one table of their options. The library
+ * states the same table in its contract (`nativeContract().models`; a test ties the two). The step of each model is in
+ * bench/reference/FAMILY.md.
+ *
+ * @example Usage
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MODELS, modelDiscriminator, resolveModelOptions } from "./models.ts";
+ *
+ * assert.equal(MODELS.wgan.lr, 5e-5); // RMSprop, as wgan.py
+ * assert.equal(modelDiscriminator("wgan").layers.at(-1)!.act.kind, "none"); // a critic: a raw score
+ * assert.deepEqual(resolveModelOptions("wgan", { nCritic: 2 }), { n_critic: 2, clip_value: 0.01 });
+ * assert.equal(resolveModelOptions("wgan_gp", { channels: 1 }).channels, 1); // the run's, sent to the library
+ * ```
+ *
+ * @module
+ */
+
+import { GAN_LOSSES, type GanLoss, type MlpSpec, seedDiscriminator, seedGenerator } from "./spec.ts";
+
+/**
+ * The model names, in the order `--help` and the README list them.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GAN_MODELS } from "./models.ts";
+ * assert.equal(GAN_MODELS[0], "gan"); // the seed's, the default
+ * ```
+ */
+export const GAN_MODELS = ["gan", "bgan", "softmax_gan", "wgan", "wgan_gp", "wgan_div"] as const;
+
+/** One of {@link GAN_MODELS}. */
+export type GanModel = typeof GAN_MODELS[number];
+
+/** The optimizer of both networks: PyTorch's Adam, or its RMSprop (alpha 0.99, no momentum; wgan's). */
+export type GanOptimizer = "adam" | "rmsprop";
+
+/** A model option's value, as the native GAN config and the checkpoints hold it. */
+export type ModelOptionValue = number | string | boolean;
+
+/** The kinds of model option values. */
+export type ModelOptionKind = "int" | "number" | "bool" | "choice";
+
+/**
+ * One model option: its name in {@link GanModelOptions} (and `TrainOptions`), its kind, and its help line. Its key in
+ * {@link MODEL_OPTIONS} is its name in the native GAN config, in checkpoints and on the command line (`--n_critic`).
+ */
+export interface ModelOptionSpec {
+  /** The option's name in `TrainOptions`. */
+  readonly option: keyof GanModelOptions | "channels";
+  /**
+   * Whether its value is a setting of the whole run (wgan_gp's `channels`: `TrainOptions.channels`), not an option of
+   * its own: never refused for another model, and no flag of its own.
+   */
+  readonly fromRun?: boolean;
+  /** Its values: an integer or a finite number (from `min` to `max`), a boolean, or one of `choices`. */
+  readonly kind: ModelOptionKind;
+  /** The least value of a number (or the bound it must exceed, with `above`). */
+  readonly min?: number;
+  /** Whether a number must be above `min` rather than at least `min`. */
+  readonly above?: boolean;
+  /** The largest value of an integer. */
+  readonly max?: number;
+  /** The values of a `choice`. */
+  readonly choices?: readonly string[];
+  /** The help line of its flag. */
+  readonly help: string;
+}
+
+/** The per-model options of a run (see {@link MODEL_OPTIONS} for what each is and {@link MODELS} for who takes it). */
+export interface GanModelOptions {
+  /** gan: the adversarial loss (default `bce`, the seed's; see `GAN_LOSSES`). */
+  loss?: GanLoss;
+  /** wgan, wgan_gp, wgan_div: the generator updates at batch indices (within the epoch) divisible by it (default 5). */
+  nCritic?: number;
+  /** wgan (and wgan_gp with `gpClip`): the critic's parameters are clamped to [-clipValue, clipValue] (default 0.01). */
+  clipValue?: number;
+  /** wgan_gp: the weight of the gradient penalty (default 10). */
+  lambdaGp?: number;
+  /** wgan_gp: the penalty's norm, `sample` (per image, upstream's HEAD; default) or `pixel` (upstream's issue 20). */
+  gpNorm?: "sample" | "pixel";
+  /** wgan_gp: clamp the critic as wgan does too (upstream's dead `--clip_value`, issue 196; default false). */
+  gpClip?: boolean;
+  /** wgan_div: the penalty's k (default 2). */
+  divK?: number;
+  /** wgan_div: the penalty's power p (default 6). */
+  divP?: number;
+  /** softmax_gan: G's gradient through D's weights before its update (default false: upstream's late weights). */
+  softmaxFreshD?: boolean;
+  /** softmax_gan: G follows grad(g_loss) alone (default false: upstream's grad(d_loss) + grad(g_loss)). */
+  softmaxGLossOnly?: boolean;
+}
+
+/**
+ * Every model option by its native key: its `TrainOptions` name, its kind and its help line.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MODEL_OPTIONS } from "./models.ts";
+ * assert.equal(MODEL_OPTIONS.n_critic.option, "nCritic");
+ * assert.deepEqual(MODEL_OPTIONS.gp_norm.choices, ["sample", "pixel"]);
+ * ```
+ */
+export const MODEL_OPTIONS: Readonly<Record<string, ModelOptionSpec>> = {
+  loss: {
+    option: "loss",
+    kind: "choice",
+    choices: GAN_LOSSES,
+    help: "adversarial loss: bce (the seed's), mse (LSGAN), hinge, relativistic (RSGAN), relativistic_avg (RaGAN); " +
+      "all but bce train a D that ends in a linear layer",
+  },
+  n_critic: {
+    option: "nCritic",
+    kind: "int",
+    min: 1,
+    max: 2 ** 20,
+    help: "the generator updates at batch indices (within the epoch) divisible by it; the critic every batch",
+  },
+  clip_value: {
+    option: "clipValue",
+    kind: "number",
+    min: 0,
+    above: true,
+    help: "the critic's parameters are clamped to [-clip_value, clip_value] after each update",
+  },
+  lambda_gp: { option: "lambdaGp", kind: "number", min: 0, help: "the weight of the gradient penalty" },
+  gp_norm: {
+    option: "gpNorm",
+    kind: "choice",
+    choices: ["sample", "pixel"],
+    help: "the penalty's gradient norm: per image (upstream's HEAD) or per pixel (upstream before its fix, issue 20)",
+  },
+  gp_clip: {
+    option: "gpClip",
+    kind: "bool",
+    help: "also clamp the critic to [-clip_value, clip_value], as wgan does (upstream parses the flag, unused)",
+  },
+  channels: {
+    option: "channels",
+    kind: "int",
+    min: 1,
+    fromRun: true,
+    help: "the images' channels (wgan_gp's pixel norm takes each pixel's gradient over them)",
+  },
+  div_k: { option: "divK", kind: "number", min: 0, help: "the k of the divergence penalty k/2 mean(|grad D|^p)" },
+  div_p: { option: "divP", kind: "number", min: 1, help: "the p of the divergence penalty" },
+  softmax_fresh_d: {
+    option: "softmaxFreshD",
+    kind: "bool",
+    help: "G's g_loss gradient through D's weights before their update (upstream, for PyTorch 0.4: after it)",
+  },
+  softmax_g_loss_only: {
+    option: "softmaxGLossOnly",
+    kind: "bool",
+    help: "G follows the gradient of g_loss alone (upstream: of d_loss + g_loss)",
+  },
+};
+
+/**
+ * What a value of an option must be, in words, or null when `v` is one.
+ *
+ * @param spec The option.
+ * @param v The value (from a caller: anything).
+ * @returns The rule it breaks (`an integer in [1, 1048576]`), or null.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MODEL_OPTIONS, optionValueProblem } from "./models.ts";
+ * assert.equal(optionValueProblem(MODEL_OPTIONS.n_critic, 2.5), "an integer in [1, 1048576]");
+ * assert.equal(optionValueProblem(MODEL_OPTIONS.lambda_gp, 0), null);
+ * ```
+ */
+export function optionValueProblem(spec: ModelOptionSpec, v: unknown): string | null {
+  const min = spec.min ?? -Infinity, max = spec.max ?? Infinity;
+  switch (spec.kind) {
+    case "int": {
+      const ok = Number.isSafeInteger(v) && (v as number) >= min && (v as number) <= max;
+      return ok ? null : spec.max === undefined ? `an integer >= ${min}` : `an integer in [${min}, ${max}]`;
+    }
+    case "number": {
+      const ok = typeof v === "number" && Number.isFinite(v) && (spec.above ? v > min : v >= min);
+      return ok ? null : `a finite number ${spec.above ? ">" : ">="} ${min}`;
+    }
+    case "bool":
+      return typeof v === "boolean" ? null : "true or false";
+    case "choice":
+      return spec.choices!.includes(v as string) ? null : `one of ${spec.choices!.join(", ")}`;
+  }
+}
+
+/** What one model is: upstream's defaults, its discriminator's output and its options with their defaults. */
+export interface ModelInfo {
+  /** One line on what it is. */
+  readonly description: string;
+  /** Upstream's script. */
+  readonly upstream: string;
+  /** The optimizer of both networks. */
+  readonly optimizer: GanOptimizer;
+  /** The learning rate of both networks. */
+  readonly lr: number;
+  /** Adam's beta1 (upstream's 0.5 for every model; unused by RMSprop). */
+  readonly b1: number;
+  /** Adam's beta2 (upstream's 0.999 for every model; unused by RMSprop). */
+  readonly b2: number;
+  /** How the discriminator (critic) ends: a Sigmoid (a probability) or a linear layer (a score). */
+  readonly dOutput: "sigmoid" | "linear";
+  /** The model's options (keys of {@link MODEL_OPTIONS}) and their defaults; no other option applies to it. */
+  readonly options: Readonly<Record<string, ModelOptionValue>>;
+}
+
+const BETAS = { b1: 0.5, b2: 0.999 } as const;
+const ADAM = { optimizer: "adam", lr: 2e-4, ...BETAS } as const;
+
+/**
+ * The models and their upstream defaults (Adam's betas are 0.5 and 0.999 for all of them that use Adam).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { MODELS } from "./models.ts";
+ * assert.equal(MODELS.wgan.optimizer, "rmsprop");
+ * assert.deepEqual(MODELS.wgan_div.options, { n_critic: 5, div_k: 2, div_p: 6 });
+ * ```
+ */
+export const MODELS: Readonly<Record<GanModel, ModelInfo>> = {
+  gan: {
+    description: "the vanilla GAN (Goodfellow et al., 2014), the seed; other adversarial losses with --loss",
+    upstream: "implementations/gan/gan.py",
+    ...ADAM,
+    dOutput: "sigmoid",
+    options: { loss: "bce" },
+  },
+  bgan: {
+    description: "boundary-seeking GAN (Hjelm et al., 2017): G minimizes 0.5 mean(log D - log(1 - D))^2",
+    upstream: "implementations/bgan/bgan.py",
+    ...ADAM,
+    dOutput: "sigmoid",
+    options: {},
+  },
+  softmax_gan: {
+    description: "Softmax GAN (Lin, 2017): the softmax over the batch's real and fake scores",
+    upstream: "implementations/softmax_gan/softmax_gan.py",
+    ...ADAM,
+    dOutput: "linear",
+    options: { softmax_fresh_d: false, softmax_g_loss_only: false },
+  },
+  wgan: {
+    description: "Wasserstein GAN (Arjovsky et al., 2017): a weight-clipped critic, RMSprop",
+    upstream: "implementations/wgan/wgan.py",
+    optimizer: "rmsprop",
+    lr: 5e-5,
+    ...BETAS,
+    dOutput: "linear",
+    options: { n_critic: 5, clip_value: 0.01 },
+  },
+  wgan_gp: {
+    description: "WGAN with gradient penalty (Gulrajani et al., 2017)",
+    upstream: "implementations/wgan_gp/wgan_gp.py",
+    ...ADAM,
+    dOutput: "linear",
+    options: { n_critic: 5, lambda_gp: 10, gp_norm: "sample", gp_clip: false, clip_value: 0.01, channels: 1 },
+  },
+  wgan_div: {
+    description: "Wasserstein divergence GAN (Wu et al., 2018): the penalty k/2 mean(|grad D|^p) on reals and fakes",
+    upstream: "implementations/wgan_div/wgan_div.py",
+    ...ADAM,
+    dOutput: "linear",
+    options: { n_critic: 5, div_k: 2, div_p: 6 },
+  },
+};
+
+/**
+ * Checks a model name.
+ *
+ * @param model The name (from a caller: anything).
+ * @returns It, typed.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkModel } from "./models.ts";
+ * assert.throws(() => checkModel("cgan"), /model must be one of gan, bgan, softmax_gan, wgan, wgan_gp, wgan_div, got "cgan"/);
+ * ```
+ */
+export function checkModel(model: unknown): GanModel {
+  if (!(GAN_MODELS as readonly unknown[]).includes(model)) {
+    throw new RangeError(`model must be one of ${GAN_MODELS.join(", ")}, got ${JSON.stringify(model)}`);
+  }
+  return model as GanModel;
+}
+
+/**
+ * The models an option applies to.
+ *
+ * @param key The option's native key (`n_critic`).
+ * @returns The models whose {@link ModelInfo.options} have it.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { modelsWithOption } from "./models.ts";
+ * assert.deepEqual(modelsWithOption("n_critic"), ["wgan", "wgan_gp", "wgan_div"]);
+ * ```
+ */
+export function modelsWithOption(key: string): GanModel[] {
+  return GAN_MODELS.filter((m) => key in MODELS[m].options);
+}
+
+/**
+ * Why an option given for a model does not apply, or null when it does: it is not one of the model's options, or
+ * (wgan_gp's `clip_value`) it has no effect without `gp_clip`.
+ *
+ * @param model The model.
+ * @param key The option's native key.
+ * @param gpClip Whether wgan_gp's `gp_clip` is on.
+ * @param name How the caller names an option (default: its native key), for the reason.
+ * @returns The reason, in words that follow the option's name, or null.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { whyOptionDoesNotApply } from "./models.ts";
+ * assert.equal(whyOptionDoesNotApply("gan", "n_critic", false), "applies to wgan, wgan_gp, wgan_div, not to model gan");
+ * assert.equal(whyOptionDoesNotApply("wgan_gp", "clip_value", true), null);
+ * ```
+ */
+export function whyOptionDoesNotApply(
+  model: GanModel,
+  key: string,
+  gpClip: boolean,
+  name: (key: string) => string = (k) => k,
+): string | null {
+  if (!(key in MODELS[model].options)) {
+    const who = modelsWithOption(key);
+    return `applies to ${who.join(", ")}, not to model ${model}`;
+  }
+  if (model === "wgan_gp" && key === "clip_value" && !gpClip) return `applies to wgan_gp only with ${name("gp_clip")}`;
+  return null;
+}
+
+/**
+ * A model's options with their defaults filled in and every value checked, by native key: what the native GAN config
+ * and the checkpoints hold. An option given that does not apply to the model is refused (an undefined one is not
+ * given).
+ *
+ * @param model The model.
+ * @param given The options as `TrainOptions` names them (with the run's `channels`, which wgan_gp takes).
+ * @returns The model's options, by native key, in the order of {@link ModelInfo.options}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { resolveModelOptions } from "./models.ts";
+ * assert.deepEqual(resolveModelOptions("gan", {}), { loss: "bce" });
+ * assert.throws(() => resolveModelOptions("wgan", { lambdaGp: 5 }), /lambdaGp applies to wgan_gp, not to model wgan/);
+ * assert.throws(() => resolveModelOptions("wgan", { nCritic: 0 }), /nCritic must be an integer in \[1, 1048576\], got 0/);
+ * ```
+ */
+export function resolveModelOptions(
+  model: GanModel,
+  given: GanModelOptions & { channels?: number },
+): Record<string, ModelOptionValue> {
+  const values = given as Record<string, unknown>;
+  const gpClip = values.gpClip === true;
+  for (const [key, spec] of Object.entries(MODEL_OPTIONS)) {
+    if (values[spec.option] === undefined || spec.fromRun) continue;
+    const why = whyOptionDoesNotApply(model, key, gpClip, (k) => MODEL_OPTIONS[k].option);
+    if (why) throw new RangeError(`${spec.option} ${why}`);
+  }
+  const out: Record<string, ModelOptionValue> = {};
+  for (const [key, def] of Object.entries(MODELS[model].options)) {
+    const spec = MODEL_OPTIONS[key];
+    const v = values[spec.option] ?? def;
+    const problem = optionValueProblem(spec, v);
+    const shown = typeof v === "number" ? String(v) : JSON.stringify(v);
+    if (problem) throw new RangeError(`${spec.option} must be ${problem}, got ${shown}`);
+    out[key] = v as ModelOptionValue;
+  }
+  return out;
+}
+
+/**
+ * Whether the generator updates at batch `batch` of an epoch: always, except in the Wasserstein models, where it
+ * updates at the batches divisible by `n_critic` (the critic updates at every batch).
+ *
+ * @param options A model's resolved options ({@link resolveModelOptions}): `n_critic` is the Wasserstein models'.
+ * @param batch The batch index within its epoch (upstream's `i`).
+ * @returns Whether that step updates G.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { updatesGenerator } from "./models.ts";
+ * assert.deepEqual([0, 1, 5].map((i) => updatesGenerator({ n_critic: 5 }, i)), [true, false, true]);
+ * ```
+ */
+export function updatesGenerator(options: Readonly<Record<string, ModelOptionValue>>, batch: number): boolean {
+  const n = options.n_critic;
+  return typeof n !== "number" || batch % n === 0;
+}
+
+/**
+ * A model's generator: the seed's for all of them (see `seedGenerator`).
+ *
+ * @param _model The model (every model has the seed's generator).
+ * @param latentDim Noise size.
+ * @param imgSize Image side.
+ * @param channels Image channels.
+ * @param bnEps BatchNorm eps (0.8, upstream's quirk).
+ * @returns The generator's spec.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { modelGenerator } from "./models.ts";
+ * assert.equal(modelGenerator("wgan_gp").layers.at(-1)!.out, 784);
+ * ```
+ */
+export function modelGenerator(_model: GanModel, latentDim = 100, imgSize = 28, channels = 1, bnEps = 0.8): MlpSpec {
+  return seedGenerator(latentDim, imgSize, channels, bnEps);
+}
+
+/**
+ * A model's discriminator: the seed's `C*H*W -> 512 -> 256 -> 1`, ending in a Sigmoid or a linear layer as the model
+ * (for gan: its loss) needs. softmax_gan's takes `img_size ** 2` inputs as upstream's does, so it is refused for
+ * images of more than one channel.
+ *
+ * @param model The model.
+ * @param imgSize Image side.
+ * @param channels Image channels.
+ * @param loss gan's loss (default `bce`); no other model takes one.
+ * @returns The discriminator's spec.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { modelDiscriminator } from "./models.ts";
+ * assert.equal(modelDiscriminator("bgan").layers.at(-1)!.act.kind, "sigmoid");
+ * assert.equal(modelDiscriminator("gan", 28, 1, "hinge").layers.at(-1)!.act.kind, "none");
+ * assert.throws(() => modelDiscriminator("softmax_gan", 28, 3), /softmax_gan.*of 1 channel only/);
+ * ```
+ */
+export function modelDiscriminator(model: GanModel, imgSize = 28, channels = 1, loss?: GanLoss): MlpSpec {
+  checkModel(model);
+  if (loss !== undefined && model !== "gan") throw new RangeError(`loss applies to gan, not to model ${model}`);
+  if (model === "softmax_gan" && channels !== 1) {
+    throw new RangeError(
+      `softmax_gan's discriminator takes img_size ** 2 inputs as upstream's does, which fits images of 1 channel ` +
+        `only, got ${channels} channels`,
+    );
+  }
+  if (model === "gan") return seedDiscriminator(imgSize, channels, loss ?? "bce");
+  return seedDiscriminator(imgSize, channels, MODELS[model].dOutput === "sigmoid" ? "bce" : "mse");
+}
