@@ -496,7 +496,6 @@ function tables(rows: Row[]): string {
     lines.push(`| ${config} | ${cells.join(" | ")} |`);
   }
   // The models against the seed's gan on the same side, dataset and epochs: FID and recall, and the wall-time ratio.
-  const seedKey = (r: RunRow) => `${r.dataset}-${r.epochs}`;
   const isSeed = (r: RunRow) => (r.model ?? "gan") === "gan" && (r.loss ?? "bce") === "bce";
   const others = order.filter((c) => runs.some((r) => r.config === c && !isSeed(r)));
   if (others.length) {
@@ -509,7 +508,9 @@ function tables(rows: Row[]): string {
       for (const side of ["ours", "pytorch"] as Side[]) {
         const rs = runs.filter((r) => r.config === config && r.side === side);
         if (!rs.length) continue;
-        const base = runs.filter((r) => r.side === side && r.config === seedKey(rs[0]) && isSeed(r));
+        const base = runs.filter((r) =>
+          r.side === side && r.dataset === rs[0].dataset && r.epochs === rs[0].epochs && isSeed(r)
+        );
         const mean = (xs: number[]) => xs.length ? stats(xs).mean : NaN;
         const [fm, fb] = [mean(rs.map((r) => r.scores.fid)), mean(base.map((r) => r.scores.fid))];
         const [rm, rb] = [mean(rs.map((r) => r.scores.recall)), mean(base.map((r) => r.scores.recall))];
