@@ -6,6 +6,12 @@
 //   deno run --allow-read --allow-write --allow-run --allow-sys=loadavg bench/compare.ts \
 //     [--rounds 3] [--threads 2] [--no-scaling] [--gpu auto|on|off] [--omp-passive] [--json results.json] \
 //     [--max-minutes 10] [--no-cpu] [--python bench/.venv/bin/python] [--max-other 0.25] [--retries 2]
+//     [--models gan,bgan,softmax_gan,wgan,wgan_gp,wgan_div] [--jsonl bench/results/family_speed.jsonl]
+//
+// With --models (or --model) it times the PyTorch-GAN family instead (CPU, batch 64 only): per model, ours
+// (NativeGan.stepRaw(1) with `model` set; one step = one batch of upstream's loop) against PyTorch preloaded running
+// that model's loop body from bench/reference/family.py (gan_torch.py --model), alternating as above. A model may be
+// written gan:hinge (the gan model with a loss option). --jsonl appends one summary line per model.
 //
 // Tables (markdown, on stdout):
 // 1. batch 64: PyTorch's seed data path (torchvision MNIST + DataLoader), PyTorch with the data preloaded as one
@@ -37,6 +43,9 @@ const { values: opt } = parseArgs({
     retries: { type: "string", default: "2" },
     timeout: { type: "string", default: "180" }, // seconds per measurement
     python: { type: "string", default: `${ROOT}/bench/.venv/bin/python` }, // a python with PyTorch
+    models: { type: "string" }, // comma-separated: the family mode (see the header)
+    model: { type: "string" },
+    jsonl: { type: "string" }, // family mode: one summary line per model appended here
   },
 });
 const PYTHON = opt.python!;
@@ -88,6 +97,8 @@ interface Config {
   device: "cpu" | "cuda" | "gpu";
   batch: number;
   width: number;
+  /** The family mode's model ("gan", "wgan_gp", or "gan:hinge" for a loss option); undefined: the seed's run. */
+  model?: string;
 }
 
 function stepsFor(c: Config): { steps: number; warmup: number } {
@@ -102,6 +113,10 @@ function stepsFor(c: Config): { steps: number; warmup: number } {
 function command(c: Config): string[] {
   const { steps, warmup } = stepsFor(c);
   const common = [`--batch_size=${c.batch}`, `--steps=${steps}`, `--warmup=${warmup}`, `--width_mult=${c.width}`];
+  if (c.model !== undefined) {
+    const [model, loss = "bce"] = c.model.split(":");
+    common.push(`--model=${model}`, `--loss=${loss}`);
+  }
   if (c.side === "pytorch") {
     return [
       PYTHON,
@@ -266,10 +281,15 @@ const cfg = (
 };
 
 /** Which devices get rows: [PyTorch's device, ours, the targets of the issue for ours / PyTorch seed, preloaded]. */
+const familyModels = (opt.models ?? opt.model)?.split(",").map((m) => m.trim()).filter((m) => m !== "") ?? [];
+const familyMode = familyModels.length > 0;
 const devs: ["cpu" | "cuda", "cpu" | "gpu", string, string][] = [];
-if (!opt["no-cpu"]) devs.push(["cpu", "cpu", ">= 2.0", ">= 1.3"]);
+if (familyMode) gpu = false; // the family mode is CPU only
+if (familyMode) {
+  // no seed rows: the family table below
+} else if (!opt["no-cpu"]) devs.push(["cpu", "cpu", ">= 2.0", ">= 1.3"]);
 if (gpu) devs.push(["cuda", "gpu", "-", "-"]);
-if (devs.length === 0) {
+if (devs.length === 0 && !familyMode) {
   console.error("nothing to run: --no-cpu and no GPU (--gpu on to insist)");
   Deno.exit(2);
 }
@@ -282,7 +302,7 @@ const groups = devs.map(([td, od, t1, t2]) => ({
 }));
 const main: Config[] = groups.flatMap((g) => [g.seed, g.ours, g.pre]);
 const scaling: [string, Config, Config][] = [];
-if (!opt["no-scaling"]) {
+if (!opt["no-scaling"] && !familyMode) {
   for (const [td, od] of devs) {
     const where = td === "cpu" ? "CPU" : "GPU";
     for (const [batch, width] of [[64, 1], [256, 1], [1024, 1], [64, 2]]) {
@@ -291,8 +311,20 @@ if (!opt["no-scaling"]) {
     }
   }
 }
+/** The family mode: per model, [model, PyTorch preloaded (family.py's step), ours]. */
+const family: [string, Config, Config][] = familyModels.map((m) => {
+  const t = cfg("pytorch", "preloaded", "cpu", 64), o = cfg("ours", "native", "cpu", 64);
+  return [m, { ...t, key: `${t.key}/${m}`, label: `${t.label}, ${m}`, model: m }, {
+    ...o,
+    key: `${o.key}/${m}`,
+    label: `${o.label}, ${m}`,
+    model: m,
+  }];
+});
 const all = new Map<string, Config>();
-for (const c of [...main, ...scaling.flatMap(([, a, b]) => [a, b])]) all.set(c.key, c);
+for (const c of [...main, ...scaling.flatMap(([, a, b]) => [a, b]), ...family.flatMap(([, a, b]) => [a, b])]) {
+  all.set(c.key, c);
+}
 const order = [...all.values()];
 
 console.error(
@@ -301,7 +333,7 @@ console.error(
 /** Environment of our measurements: the native library pinned to a private copy (set after the preflight). */
 const oursEnv: Record<string, string> = {};
 let pinned = "";
-for (const c of groups.flatMap((g) => [g.ours, g.pre])) {
+for (const c of [...groups.flatMap((g) => [g.ours, g.pre]), ...family.flatMap(([, t, o]) => [o, t])]) {
   const r = await run(command({ ...c }).map((a) => (a.startsWith("--steps=") ? "--steps=2" : a)), oursEnv, 900);
   if (r.code !== 0) {
     console.error(`preflight of ${c.label} failed (exit ${r.code}):\n${r.stderr}`);
@@ -362,58 +394,64 @@ function ratios(ours: string, torch: string): number[] {
   return rs.length ? [Math.min(...rs), median(rs), Math.max(...rs), median(best)] : [NaN, NaN, NaN, NaN];
 }
 
-const sample = groups.map((g) => ok(g.ours.key)[0]).find((x) => x !== undefined);
+const sample = [...groups.map((g) => g.ours), ...family.map(([, , o]) => o)].map((c) => ok(c.key)[0]).find((x) =>
+  x !== undefined
+);
 const count = sample?.dataset_count ?? 10000;
 const lines: string[] = [];
-lines.push(
-  `Batch 64, ${threads} threads, ${count.toLocaleString("en-US")} images (epoch = ${Math.ceil(count / 64)} steps), ` +
-    `${done} rounds; each cell is the median over the rounds.`,
-  "",
-  "| Run | steps/s | ms/step (median) | ms/step (p10) | epoch time (s) | peak RSS (MB) |",
-  "| --- | ---: | ---: | ---: | ---: | ---: |",
-);
-for (const c of main) {
-  const rss = med(c.key, "peak_rss_mb");
+if (familyMode) familyTables();
+else {
   lines.push(
-    `| ${c.label} | ${f(med(c.key, "steps_per_s"))} | ${f(med(c.key, "ms_per_step_median"), 2)} | ${
-      f(med(c.key, "ms_per_step_p10"), 2)
-    } | ${f(med(c.key, "epoch_s"), 2)} | ${f(rss, 0)} |`,
-  );
-}
-lines.push(
-  "",
-  "| ours / PyTorch, steps/s | min | median | max | target | p10 step ratio |",
-  "| --- | ---: | ---: | ---: | ---: | ---: |",
-);
-const pairs: [Config, Config, string][] = groups.flatMap((
-  g,
-) => [[g.ours, g.seed, g.targets[0]], [g.ours, g.pre, g.targets[1]]] as [Config, Config, string][]);
-for (const [o, t, target] of pairs) {
-  const [lo, mid, hi, best] = ratios(o.key, t.key);
-  const name = `${o.label.replace(/ \(batch 64\)/, "")} vs ${t.label.replace(/ \(batch 64\)/, "")}`;
-  lines.push(`| ${name} | ${f(lo, 2)} | ${f(mid, 2)} | ${f(hi, 2)} | ${target} | ${f(best, 2)} |`);
-}
-if (scaling.length) {
-  lines.push(
+    `Batch 64, ${threads} threads, ${count.toLocaleString("en-US")} images (epoch = ${Math.ceil(count / 64)} steps), ` +
+      `${done} rounds; each cell is the median over the rounds.`,
     "",
-    "Scaling, ours against PyTorch preloaded (medians over the rounds; ratio min / median / max):",
-    "",
-    "| Workload | PyTorch steps/s | ours steps/s | PyTorch ms/step | ours ms/step | ours images/s | ours / PyTorch " +
-      "| p10 step ratio |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| Run | steps/s | ms/step (median) | ms/step (p10) | epoch time (s) | peak RSS (MB) |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
   );
-  for (const [name, t, o] of scaling) {
-    const [lo, mid, hi, best] = ratios(o.key, t.key);
+  for (const c of main) {
+    const rss = med(c.key, "peak_rss_mb");
     lines.push(
-      `| ${name} | ${f(med(t.key, "steps_per_s"))} | ${f(med(o.key, "steps_per_s"))} | ${
-        f(med(t.key, "ms_per_step_median"), 2)
-      } | ${f(med(o.key, "ms_per_step_median"), 2)} | ${f(med(o.key, "steps_per_s") * o.batch, 0)} | ${f(lo, 2)} / ${
-        f(mid, 2)
-      } / ${f(hi, 2)} | ${f(best, 2)} |`,
+      `| ${c.label} | ${f(med(c.key, "steps_per_s"))} | ${f(med(c.key, "ms_per_step_median"), 2)} | ${
+        f(med(c.key, "ms_per_step_p10"), 2)
+      } | ${f(med(c.key, "epoch_s"), 2)} | ${f(rss, 0)} |`,
     );
   }
+  lines.push(
+    "",
+    "| ours / PyTorch, steps/s | min | median | max | target | p10 step ratio |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
+  );
+  const pairs: [Config, Config, string][] = groups.flatMap((
+    g,
+  ) => [[g.ours, g.seed, g.targets[0]], [g.ours, g.pre, g.targets[1]]] as [Config, Config, string][]);
+  for (const [o, t, target] of pairs) {
+    const [lo, mid, hi, best] = ratios(o.key, t.key);
+    const name = `${o.label.replace(/ \(batch 64\)/, "")} vs ${t.label.replace(/ \(batch 64\)/, "")}`;
+    lines.push(`| ${name} | ${f(lo, 2)} | ${f(mid, 2)} | ${f(hi, 2)} | ${target} | ${f(best, 2)} |`);
+  }
+  if (scaling.length) {
+    lines.push(
+      "",
+      "Scaling, ours against PyTorch preloaded (medians over the rounds; ratio min / median / max):",
+      "",
+      "| Workload | PyTorch steps/s | ours steps/s | PyTorch ms/step | ours ms/step | ours images/s | ours / PyTorch " +
+        "| p10 step ratio |",
+      "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    );
+    for (const [name, t, o] of scaling) {
+      const [lo, mid, hi, best] = ratios(o.key, t.key);
+      lines.push(
+        `| ${name} | ${f(med(t.key, "steps_per_s"))} | ${f(med(o.key, "steps_per_s"))} | ${
+          f(med(t.key, "ms_per_step_median"), 2)
+        } | ${f(med(o.key, "ms_per_step_median"), 2)} | ${f(med(o.key, "steps_per_s") * o.batch, 0)} | ${f(lo, 2)} / ${
+          f(mid, 2)
+        } / ${f(hi, 2)} | ${f(best, 2)} |`,
+      );
+    }
+  }
 }
-const torchVersion = main.map((c) => ok(c.key)[0]?.torch).find((v) => v !== undefined) ?? "?";
+const torchVersion =
+  [...main, ...family.map(([, t]) => t)].map((c) => ok(c.key)[0]?.torch).find((v) => v !== undefined) ?? "?";
 const kept = [...results.values()].flat().filter((x): x is Result => x !== null);
 const loads = kept.map((x) => x.loadavg ?? NaN);
 const other = kept.map((x) => x.other_cores ?? NaN).filter(Number.isFinite);
@@ -429,9 +467,65 @@ lines.push(
 );
 console.log(lines.join("\n"));
 
+/** The family table: per model, PyTorch and ours steps/s, ms/step, ratio per round, peak RSS. */
+function familyTables(): void {
+  lines.push(
+    `Batch 64, ${threads} threads, CPU, ${count.toLocaleString("en-US")} images (epoch = ${
+      Math.ceil(count / 64)
+    } steps), ${done} rounds; each cell is the median over the rounds; ours / PyTorch is steps/s, min / median / max ` +
+      `over the rounds (each ratio within one round).`,
+    "",
+    "| model | PyTorch steps/s | ours steps/s | ours / PyTorch | PyTorch ms/step (median) | ours ms/step (median) " +
+      "| PyTorch peak RSS (MB) | ours peak RSS (MB) |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  );
+  for (const [m, t, o] of family) {
+    const [lo, mid, hi] = ratios(o.key, t.key);
+    lines.push(
+      `| ${m} | ${f(med(t.key, "steps_per_s"))} | ${f(med(o.key, "steps_per_s"))} | ${f(lo, 2)} / ${f(mid, 2)} / ${
+        f(hi, 2)
+      } | ${f(med(t.key, "ms_per_step_median"), 2)} | ${f(med(o.key, "ms_per_step_median"), 2)} | ${
+        f(med(t.key, "peak_rss_mb"), 0)
+      } | ${f(med(o.key, "peak_rss_mb"), 0)} |`,
+    );
+  }
+}
+
+if (opt.jsonl && familyMode) {
+  const date = new Date().toISOString();
+  const rows = family.map(([m, t, o]) => {
+    const [lo, mid, hi] = ratios(o.key, t.key);
+    const side = (c: Config) => ({
+      rounds: ok(c.key).length,
+      steps_per_s: med(c.key, "steps_per_s"),
+      ms_per_step_median: med(c.key, "ms_per_step_median"),
+      ms_per_step_p10: med(c.key, "ms_per_step_p10"),
+      peak_rss_mb: med(c.key, "peak_rss_mb"),
+      steps: ok(c.key)[0]?.steps,
+      loadavg: ok(c.key).map((x) => x.loadavg),
+      other_cores: ok(c.key).map((x) => x.other_cores),
+    });
+    return {
+      kind: "family_speed",
+      date,
+      model: m,
+      batch_size: 64,
+      threads,
+      omp_passive: opt["omp-passive"],
+      pytorch: side(t),
+      ours: side(o),
+      ratio_min: lo,
+      ratio_median: mid,
+      ratio_max: hi,
+      torch: ok(t.key)[0]?.torch,
+    };
+  });
+  await Deno.writeTextFile(opt.jsonl, rows.map((r) => JSON.stringify(r)).join("\n") + "\n", { append: true });
+}
+
 if (opt.json) {
   const raw = [...results.entries()].flatMap(([key, rs]) => rs.map((r) => ({ key, ...r })));
-  await Deno.writeTextFile(opt.json, JSON.stringify(raw, null, 1) + "\n");
+  await Deno.writeTextFile(opt.json, JSON.stringify(raw, null, 2) + "\n");
 }
 const failed = [...results.values()].flat().filter((x) => x === null).length;
 if (failed) {

@@ -5,7 +5,12 @@
 //
 //   deno run --allow-all bench/ours_bench.ts \
 //     [--backend cpu|gpu] [--threads 2] [--batch_size 64] [--steps 300] [--warmup 20] [--per_call 1] \
-//     [--width_mult 1] [--idx_dir bench/.data] [--json]
+//     [--width_mult 1] [--idx_dir bench/.data] [--model gan] [--loss bce] [--json]
+//
+// --model picks one of the library's models (gan, bgan, softmax_gan, wgan, wgan_gp, wgan_div) with upstream's defaults
+// (wgan: RMSprop lr 5e-5, n_critic 5, clip 0.01; wgan_gp: Adam 2e-4, lambda 10, n_critic 5; wgan_div: Adam 2e-4, k 2,
+// p 6, n_critic 5; the others Adam 2e-4); D ends in a sigmoid for gan (loss bce) and bgan, else in a linear layer. One
+// step is one batch of upstream's loop: the Wasserstein models update G at every n_critic-th batch of an epoch.
 //
 // --allow-all lets it read its true peak RSS (VmHWM); with --allow-read --allow-ffi --allow-env --allow-run it reports
 // the largest sampled RSS instead (see peakRss).
@@ -17,7 +22,7 @@
 import { parseArgs } from "node:util";
 import { Context, NativeGan, NativeMlp } from "../src/native/handles.ts";
 import { loadIdxDataset } from "../src/data/dataset.ts";
-import { type MlpSpec, seedDiscriminator, seedGenerator } from "../src/model/spec.ts";
+import { type GanLoss, type MlpSpec, seedDiscriminator, seedGenerator } from "../src/model/spec.ts";
 
 /** The seed generator with every hidden width multiplied by `mult` (the output layer keeps its size). */
 export function widerGenerator(mult: number): MlpSpec {
@@ -86,6 +91,8 @@ if (import.meta.main) {
       width_mult: { type: "string", default: "1" },
       idx_dir: { type: "string", default: "bench/.data" },
       seed: { type: "string", default: "1" },
+      model: { type: "string", default: "gan" },
+      loss: { type: "string", default: "bce" },
       json: { type: "boolean", default: false },
     },
   });
@@ -99,10 +106,20 @@ if (import.meta.main) {
   sampleRss();
   using ctx = new Context({ backend: values.backend as "cpu" | "gpu", threads: int(values.threads, "threads") });
   using g = new NativeMlp(ctx, mult === 1 ? seedGenerator() : widerGenerator(mult));
-  using d = new NativeMlp(ctx, seedDiscriminator());
+  const model = values.model!, loss = values.loss as GanLoss;
+  const sigmoid = (model === "gan" && loss === "bce") || model === "bgan";
+  using d = new NativeMlp(ctx, sigmoid ? seedDiscriminator() : seedDiscriminator(28, 1, loss === "bce" ? "mse" : loss));
   g.init(seed, 0);
   d.init(seed, 1);
-  using gan = new NativeGan(ctx, g, d, { batch_size: batch, seed, lr: 2e-4, b1: 0.5, b2: 0.999, eps: 1e-8 });
+  using gan = new NativeGan(ctx, g, d, {
+    batch_size: batch,
+    seed,
+    lr: model === "wgan" ? 5e-5 : 2e-4, // upstream's defaults; the rest (n_critic, clip, lambda, k, p) the library's
+    b1: 0.5,
+    b2: 0.999,
+    eps: 1e-8,
+    ...(model === "gan" ? { loss } : { model }),
+  });
   gan.setData(new Uint8Array(ds.pixels), ds.count);
   sampleRss();
 
@@ -141,6 +158,8 @@ if (import.meta.main) {
   const result = {
     impl: "ours",
     mode: "native",
+    model,
+    loss: model === "gan" ? loss : undefined,
     device: info.backend,
     device_name: info.adapter?.name ?? `cpu (${info.simd.join("/")})`,
     library: info.library.path,

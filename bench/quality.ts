@@ -11,7 +11,13 @@
 //
 //   deno task bench:quality [--configs digits-10,digits-50,fashion-10] [--seeds 0,1,2] [--sides ours,pytorch]
 //     [--epochs N] [--n 10000] [--out bench/results/quality.jsonl] [--runs bench/.runs] [--omp-passive]
-//     [--table-only] [--md FILE] [--python bench/.venv/bin/python] [--train-mode]
+//     [--table-only] [--md FILE] [--python bench/.venv/bin/python] [--train-mode] [--models gan,wgan_gp,gan:mse]
+//
+// --models picks the models (default gan, the seed): a model of the family (gan, bgan, softmax_gan, wgan, wgan_gp,
+// wgan_div), or gan:LOSS for a loss option of gan (gan:mse is LSGAN, gan:hinge, ...), each with upstream's defaults on
+// both sides: ours through `TrainOptions.model` / `loss`, PyTorch through train_torch.py --model / --loss (family.py's
+// networks and step in upstream's loop and data path). A model other than the seed names its cells after it:
+// "digits-10-wgan_gp", "digits-10-gan-mse" (the seed's stay "digits-10").
 //
 // Results go to --out as JSON lines, one per trained and scored generator (kind "run") and one per dataset's reference
 // rows (kind "reference"), each appended as soon as it is known: an interrupted run loses at most the cell under way,
@@ -41,10 +47,10 @@ import { type Dataset, loadEmbeddedMnist, loadIdxDataset } from "../src/data/dat
 import { evaluate, type QualityRow } from "../src/eval/evaluate.ts";
 import { type Classifier, loadOrTrainClassifier } from "../src/eval/classifier.ts";
 import { readSafetensorsFile } from "../src/io/safetensors.ts";
-import { seedGenerator } from "../src/model/spec.ts";
+import { type GanLoss, seedGenerator } from "../src/model/spec.ts";
 import { Context, NativeMlp, nativeNormal } from "../src/native/handles.ts";
 import { loadStateDict } from "../src/train/checkpoint.ts";
-import { GanTrainer } from "../src/train/trainer.ts";
+import { GanTrainer, type TrainOptions } from "../src/train/trainer.ts";
 
 const ROOT = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
 const FASHION_SRC = "/usr/share/datasets/fashion-mnist";
@@ -73,6 +79,7 @@ const { values: opt } = parseArgs({
     "table-only": { type: "boolean", default: false },
     "train-mode": { type: "boolean", default: false },
     md: { type: "string" },
+    models: { type: "string", default: "gan" },
   },
 });
 
@@ -90,11 +97,23 @@ const sides = opt.sides!.split(",").map((s) => (s === "ours" || s === "pytorch" 
 const threads = ints(opt.threads!, "threads")[0];
 const nSamples = ints(opt.n!, "n")[0];
 const epochsOverride = opt.epochs === undefined ? undefined : ints(opt.epochs, "epochs")[0];
-/** The cells' configurations, named after their dataset and epochs (so an --epochs override makes new names). */
-const configs = opt.configs!.split(",").map((k) => {
+/** The models: [model, loss] ("gan:mse" is the gan model with the mse loss). */
+const models = opt.models!.split(",").map((m) => {
+  const [model, loss = "bce"] = m.trim().split(":");
+  if (model !== "gan" && loss !== "bce") fail(`--models: "${m}": a loss option is the gan model's only`);
+  return { model, loss: loss as GanLoss };
+});
+/**
+ * The cells' configurations, named after their dataset and epochs (so an --epochs override makes new names), and the
+ * model when it is not the seed's.
+ */
+const configs = opt.configs!.split(",").flatMap((k) => {
   const c = CONFIGS[k] ?? fail(`--configs: unknown "${k}" (known: ${Object.keys(CONFIGS).join(", ")})`);
   const epochs = epochsOverride ?? c.epochs;
-  return { key: `${c.dataset}-${epochs}`, dataset: c.dataset, epochs };
+  return models.map(({ model, loss }) => {
+    const tag = model === "gan" && loss === "bce" ? "" : model === "gan" ? `-gan-${loss}` : `-${model}`;
+    return { key: `${c.dataset}-${epochs}${tag}`, dataset: c.dataset, epochs, model, loss };
+  });
 });
 
 /** The scores of one generator, flattened for the JSON line and the tables. */
@@ -118,6 +137,9 @@ interface RunRow {
   config: string;
   dataset: string;
   epochs: number;
+  /** The model and gan's loss (absent in the rows written before models other than the seed's: gan, bce). */
+  model?: string;
+  loss?: string;
   side: Side;
   seed: number;
   steps: number;
@@ -286,18 +308,34 @@ interface Trained {
   g_loss: number;
 }
 
-async function trainOurs(ds: Dataset, epochs: number, seed: number, dir: string): Promise<Trained> {
+/** A cell's model: `model` of the family with upstream's defaults, `loss` of gan. */
+interface ModelChoice {
+  model: string;
+  loss: GanLoss;
+}
+
+async function trainOurs(ds: Dataset, epochs: number, seed: number, dir: string, m: ModelChoice): Promise<Trained> {
   const load0 = os.loadavg()[0], busy0 = await machineBusy(), cpu0 = process.cpuUsage(), t0 = performance.now();
   let summary;
   {
-    using t = await GanTrainer.create(ds, {
+    const options: TrainOptions = {
       nEpochs: epochs,
       seed,
       backend: "cpu",
       threads,
       outDir: dir,
       checkpointEvery: 0, // the final checkpoint (and generator.safetensors) only
-    });
+      ...(m.model === "gan" ? { loss: m.loss } : {}),
+    };
+    // TrainOptions.model (the trainer's model of the family); the seed's run passes none
+    if (m.model !== "gan") Object.assign(options, { model: m.model });
+    using t = await GanTrainer.create(ds, options);
+    const got = (t.options as { model?: string }).model ?? "gan";
+    if (got !== m.model || (m.model === "gan" && t.options.loss !== m.loss)) {
+      fail(
+        `the trainer runs model ${got} with loss ${t.options.loss}, not ${m.model} / ${m.loss}: is TrainOptions.model merged?`,
+      );
+    }
     summary = await t.run();
   }
   const total = (performance.now() - t0) / 1000, c = process.cpuUsage(cpu0), busy1 = await machineBusy();
@@ -317,7 +355,13 @@ async function trainOurs(ds: Dataset, epochs: number, seed: number, dir: string)
   };
 }
 
-async function trainTorch(dataset: DatasetKey, epochs: number, seed: number, dir: string): Promise<Trained> {
+async function trainTorch(
+  dataset: DatasetKey,
+  epochs: number,
+  seed: number,
+  dir: string,
+  m: ModelChoice,
+): Promise<Trained> {
   const env: Record<string, string> = opt["omp-passive"] ? { OMP_WAIT_POLICY: "PASSIVE" } : {};
   const t0 = performance.now();
   const out = await new Deno.Command(opt.python!, {
@@ -329,6 +373,8 @@ async function trainTorch(dataset: DatasetKey, epochs: number, seed: number, dir
       `--seed=${seed}`,
       `--threads=${threads}`,
       `--out=${dir}`,
+      `--model=${m.model}`,
+      `--loss=${m.loss}`,
     ],
     env,
     stdout: "piped",
@@ -448,6 +494,34 @@ function tables(rows: Row[]): string {
       return `${so.mean - sp.mean >= 0 ? "+" : ""}${fmt(so.mean - sp.mean, d)}${z}${inside ? "" : " outside"}`;
     });
     lines.push(`| ${config} | ${cells.join(" | ")} |`);
+  }
+  // The models against the seed's gan on the same side, dataset and epochs: FID and recall, and the wall-time ratio.
+  const isSeed = (r: RunRow) => (r.model ?? "gan") === "gan" && (r.loss ?? "bce") === "bce";
+  const others = order.filter((c) => runs.some((r) => r.config === c && !isSeed(r)));
+  if (others.length) {
+    lines.push("");
+    lines.push(
+      "| config | side | FID (model) | FID (gan, same side) | recall (model) | recall (gan) | train wall s (model) | train wall s (gan) | wall ratio model / gan |",
+    );
+    lines.push("| --- | --- | --: | --: | --: | --: | --: | --: | --: |");
+    for (const config of others) {
+      for (const side of ["ours", "pytorch"] as Side[]) {
+        const rs = runs.filter((r) => r.config === config && r.side === side);
+        if (!rs.length) continue;
+        const base = runs.filter((r) =>
+          r.side === side && r.dataset === rs[0].dataset && r.epochs === rs[0].epochs && isSeed(r)
+        );
+        const mean = (xs: number[]) => xs.length ? stats(xs).mean : NaN;
+        const [fm, fb] = [mean(rs.map((r) => r.scores.fid)), mean(base.map((r) => r.scores.fid))];
+        const [rm, rb] = [mean(rs.map((r) => r.scores.recall)), mean(base.map((r) => r.scores.recall))];
+        const [wm, wb] = [mean(rs.map((r) => r.train_s)), mean(base.map((r) => r.train_s))];
+        lines.push(
+          `| ${config} | ${side} | ${fmt(fm, 2)} | ${base.length ? fmt(fb, 2) : ""} | ${fmt(rm, 3)} | ${
+            base.length ? fmt(rb, 3) : ""
+          } | ${fmt(wm, 1)} | ${base.length ? fmt(wb, 1) : ""} | ${base.length ? fmt(wm / wb, 2) : ""} |`,
+        );
+      }
+    }
   }
   // Every run, for the wall times and the load beside them.
   lines.push("");
@@ -587,8 +661,8 @@ async function main(): Promise<void> {
               await Deno.mkdir(dir, { recursive: true });
               console.error(`${config.key} ${side} seed ${seed}: training ${config.epochs} epochs on ${ds.name}...`);
               const tr = side === "ours"
-                ? await trainOurs(ds, config.epochs, seed, dir)
-                : await trainTorch(key, config.epochs, seed, dir);
+                ? await trainOurs(ds, config.epochs, seed, dir, config)
+                : await trainTorch(key, config.epochs, seed, dir, config);
               console.error(
                 `  ${tr.steps} steps in ${tr.train_s.toFixed(1)} s (${tr.steps_per_s.toFixed(1)} steps/s; load ` +
                   `${tr.loadavg_start.toFixed(2)}–${tr.loadavg_end.toFixed(2)}, other cores ${
@@ -620,6 +694,8 @@ async function main(): Promise<void> {
                 config: config.key,
                 dataset: ds.name,
                 epochs: config.epochs,
+                model: config.model,
+                loss: config.loss,
                 side,
                 seed,
                 ...tr,

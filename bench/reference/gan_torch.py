@@ -24,6 +24,15 @@ Two data modes:
                     index batches, z = torch.randn on the device, losses read back only at the end (the fast way to
                     write the same loop in PyTorch).
 
+--model NAME (preloaded mode, CPU) runs one of the PyTorch-GAN family through bench/reference/family.py instead: its
+networks (upstream's), its optimizers and defaults (family.options(NAME): wgan RMSprop lr 5e-5, n_critic 5, clip 0.01;
+wgan_gp Adam 2e-4, lambda 10, n_critic 5; wgan_div Adam 2e-4, k 2, p 6, n_critic 5; the others Adam 2e-4) and its loop
+body family.step(...) for batch index i (restarting at 0 each epoch, so the Wasserstein models update G at every
+n_critic-th batch as upstream), with the step's draws from family.draw_randomness (z = torch.randn, wgan_gp's alpha =
+torch.rand) on the same preloaded tensor and torch.randperm batches. --loss picks the gan model's loss (mse, hinge, ...).
+family.step returns detached *clones* of its losses and intermediates (for fixtures); here they are detached views
+only, so that the loop times upstream's body and not the copies.
+
 Nothing is downloaded: --idx_dir must hold MNIST/raw/train-images-idx3-ubyte (and the label / t10k files that
 torchvision checks for), as written by `deno run --allow-read --allow-write bench/write_idx.ts` (bench/.data).
 
@@ -65,6 +74,9 @@ def parse_args(argv=None):
     p.add_argument("--latent_dim", type=int, default=100)
     p.add_argument("--img_size", type=int, default=28)
     p.add_argument("--channels", type=int, default=1)
+    p.add_argument("--model", default=None, help="a family.py model (gan, bgan, softmax_gan, wgan, wgan_gp, "
+                   "wgan_div, ...): preloaded mode through family.step; default: the seed GAN written out as below")
+    p.add_argument("--loss", default="bce", help="the gan model's loss with --model gan (bce, mse, hinge, ...)")
     p.add_argument("--json", action="store_true", help="print the result as one JSON line")
     p.add_argument("--profile", type=int, default=0, metavar="N",
                    help="after the timed steps, run N more under torch.profiler and print where the time goes (stderr)")
@@ -131,6 +143,8 @@ def main():
     torch.manual_seed(OPT.seed)
     np.random.seed(OPT.seed)
 
+    if OPT.model is not None:
+        return family_main(device)
     adversarial_loss = torch.nn.BCELoss()
     generator = Generator(OPT.latent_dim, img_shape, OPT.width_mult).to(device)
     discriminator = Discriminator(img_shape).to(device)
@@ -232,6 +246,10 @@ def main():
                 optimizer_D.step()
             return (d_loss, g_loss), full
 
+    return time_and_report(device, batches, run, count, n_batches, chunk, B)
+
+
+def time_and_report(device, batches, run, count, n_batches, chunk, B, extra=None):
     it = batches()
     run(it, OPT.warmup)
     sync(device)
@@ -271,6 +289,7 @@ def main():
     full_ms = [t for t, f in samples if f] or [t for t, _ in samples]
     result = {
         "impl": "pytorch",
+        **(extra or {}),
         "mode": OPT.mode,
         "device": OPT.device,
         "device_name": torch.cuda.get_device_name() if device.type == "cuda" else "cpu",
@@ -309,6 +328,48 @@ def main():
             f"last losses D {d_loss:.4f} G {g_loss:.4f}"
         )
 
+
+def family_main(device):
+    """--model: family.py's networks, optimizers and step on the preloaded digits (see the module doc)."""
+    import family  # bench/reference/family.py
+
+    if device.type != "cpu" or OPT.mode != "preloaded":
+        sys.exit("gan_torch.py: --model runs in --mode preloaded on --device cpu only")
+    # family.step returns detached clones (for fixtures): time the loop body without the copies
+    family._out = lambda **tensors: {k: v.detach() for k, v in tensors.items()}
+    o = family.options(OPT.model, loss=OPT.loss)
+    torch.manual_seed(OPT.seed)
+    models = family.build_models(o)
+    optimizers = family.make_optimizers(models, o)
+    raw = mnist_dataset(None).data
+    data = ((raw.reshape(raw.shape[0], -1).to(torch.float32) / 255.0 - 0.5) / 0.5).contiguous()
+    count = data.shape[0]
+    B = OPT.batch_size
+    n_batches = math.ceil(count / B)
+    gen = torch.Generator()
+    gen.manual_seed(OPT.seed)
+
+    def batches():
+        while True:
+            perm = torch.randperm(count, generator=gen)
+            for i in range(n_batches):
+                yield i, perm[i * B:(i + 1) * B]
+
+    last_g = [float("nan")]
+
+    def run(it, n):
+        out, full = None, True
+        for _ in range(n):
+            i, idx = next(it)
+            full = full and idx.shape[0] == B
+            batch = {"i": i, "real": data.index_select(0, idx)}
+            out = family.step(models, optimizers, batch, family.draw_randomness(o, idx.shape[0], gen), o)
+            if "g_loss" in out:  # a critic-only step of a Wasserstein model has none: keep the last G update's
+                last_g[0] = out["g_loss"]
+        return (out["d_loss"], last_g[0]), full
+
+    extra = {"model": OPT.model, "loss": OPT.loss if OPT.model == "gan" else None}
+    return time_and_report(device, batches, run, count, n_batches, 1, B, extra)
 
 if __name__ == "__main__":
     main()

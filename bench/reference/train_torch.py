@@ -23,6 +23,15 @@ so the same loader reads both. A JSON line with the wall time goes to stdout and
     deno run --allow-read --allow-write bench/write_idx.ts      # bench/.data/MNIST/raw (the embedded digits)
     bench/.venv/bin/python bench/reference/train_torch.py --dataset mnist --n_epochs 10 --seed 0 --out /tmp/t0
 
+--model NAME (other than gan) or --loss LOSS (other than bce) trains a model of the family instead, through
+bench/reference/family.py: its networks (upstream's; the generator's state_dict names are the seed's), its optimizers
+and upstream's defaults (family.options: wgan RMSprop lr 5e-5, n_critic 5, clip 0.01; wgan_gp Adam 2e-4, lambda 10,
+n_critic 5; wgan_div k 2, p 6, n_critic 5) and its loop body family.step(...) for batch index i, in the same loop and
+data path as above; the draws as upstream makes them: z = Tensor(np.random.normal(0, 1, (B, latent_dim))), then for
+wgan_gp alpha = np.random.random((B, 1, 1, 1)) (drawn inside upstream's compute_gradient_penalty, after z). The log line
+is printed at the steps that update G (upstream's wgan scripts print inside `if i % n_critic == 0`). The --lr, --b1 and
+--b2 flags apply to the seed only; a family model takes upstream's.
+
 Fashion-MNIST needs bench/.data/FashionMNIST/raw/*-ubyte (bench/quality.ts unpacks Debian's .gz files there).
 """
 
@@ -54,6 +63,8 @@ def parse_args(argv=None):
     p.add_argument("--sample_interval", type=int, default=400, help="batches between image grids (0: none)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--model", default="gan", help="a model of bench/reference/family.py (default gan, the seed)")
+    p.add_argument("--loss", default="bce", help="the gan model's loss (bce, mse, hinge, relativistic, ...)")
     p.add_argument("--log", action="store_true", help="print upstream's per-batch log line (default: to os.devnull)")
     return p.parse_args(argv)
 
@@ -102,26 +113,68 @@ def load_dataset():
         sys.exit(f"train_torch.py: cannot open {cls.__name__} under {OPT.data_root!r} ({e}); see --help")
 
 
+def family_loop(dataloader, log):
+    """The family model's training loop (see the module doc); returns (generator, steps, d_loss, g_loss)."""
+    import family  # bench/reference/family.py
+
+    # family.step returns detached clones of its intermediates (for fixtures): keep them as detached views only
+    family._out = lambda **tensors: {k: v.detach() for k, v in tensors.items()}
+    o = family.options(OPT.model, loss=OPT.loss, latent_dim=OPT.latent_dim, img_size=OPT.img_size,
+                       channels=OPT.channels)
+    models = family.build_models(o)  # the init from torch's global generator, seeded in main
+    optimizers = family.make_optimizers(models, o)
+    steps, d_loss, g_loss = 0, None, None
+    for epoch in range(OPT.n_epochs):
+        for i, (imgs, _) in enumerate(dataloader):
+            B = imgs.shape[0]
+            rnd = {"z": torch.tensor(np.random.normal(0, 1, (B, o.latent_dim)), dtype=torch.float32)}
+            if o.model == "wgan_gp":
+                rnd["alpha"] = torch.tensor(np.random.random((B, 1, 1, 1)), dtype=torch.float32).view(B, 1)
+            out = family.step(models, optimizers, {"i": i, "real": imgs.type(torch.FloatTensor)}, rnd, o)
+            d_loss = out["d_loss"]
+            if "g_loss" in out:
+                g_loss = out["g_loss"]
+                print(
+                    "[Epoch %d/%d] [Batch %d/%d] [D loss: %f] [G loss: %f]"
+                    % (epoch, OPT.n_epochs, i, len(dataloader), d_loss.item(), g_loss.item()),
+                    file=log,
+                )
+            batches_done = epoch * len(dataloader) + i
+            if OPT.sample_interval and batches_done % OPT.sample_interval == 0:
+                imgs_out = out.get("gen_imgs", out.get("fake_imgs"))
+                path = os.path.join(OPT.out, "images", "%d.png" % batches_done)
+                save_image(imgs_out.data[:25], path, nrow=5, normalize=True)
+            steps += 1
+    return models["generator"], steps, d_loss, g_loss
+
+
 def main():
     torch.manual_seed(OPT.seed)
     np.random.seed(OPT.seed)
     os.makedirs(os.path.join(OPT.out, "images"), exist_ok=True)
     img_shape = (OPT.channels, OPT.img_size, OPT.img_size)
 
-    adversarial_loss = torch.nn.BCELoss()
-    generator = Generator(OPT.latent_dim, img_shape)
-    discriminator = Discriminator(img_shape)
-    dataloader = torch.utils.data.DataLoader(load_dataset(), batch_size=OPT.batch_size, shuffle=True)
-    optimizer_G = torch.optim.Adam(generator.parameters(), lr=OPT.lr, betas=(OPT.b1, OPT.b2))
-    optimizer_D = torch.optim.Adam(discriminator.parameters(), lr=OPT.lr, betas=(OPT.b1, OPT.b2))
+    seed_model = OPT.model == "gan" and OPT.loss == "bce"
     log = sys.stdout if OPT.log else open(os.devnull, "w")
-
-    load0 = os.getloadavg()[0]
-    busy0, cpu0 = machine_busy_s(), own_cpu_s()
-    t0 = time.perf_counter()
-    steps = 0
-    d_loss = g_loss = None
-    for epoch in range(OPT.n_epochs):
+    if not seed_model:
+        dataloader = torch.utils.data.DataLoader(load_dataset(), batch_size=OPT.batch_size, shuffle=True)
+        load0 = os.getloadavg()[0]
+        busy0, cpu0 = machine_busy_s(), own_cpu_s()
+        t0 = time.perf_counter()
+        generator, steps, d_loss, g_loss = family_loop(dataloader, log)
+    else:
+        adversarial_loss = torch.nn.BCELoss()
+        generator = Generator(OPT.latent_dim, img_shape)
+        discriminator = Discriminator(img_shape)
+        dataloader = torch.utils.data.DataLoader(load_dataset(), batch_size=OPT.batch_size, shuffle=True)
+        optimizer_G = torch.optim.Adam(generator.parameters(), lr=OPT.lr, betas=(OPT.b1, OPT.b2))
+        optimizer_D = torch.optim.Adam(discriminator.parameters(), lr=OPT.lr, betas=(OPT.b1, OPT.b2))
+        load0 = os.getloadavg()[0]
+        busy0, cpu0 = machine_busy_s(), own_cpu_s()
+        t0 = time.perf_counter()
+        steps = 0
+        d_loss = g_loss = None
+    for epoch in range(OPT.n_epochs if seed_model else 0):
         for i, (imgs, _) in enumerate(dataloader):
             valid = torch.ones(imgs.size(0), 1)  # Tensor(imgs.size(0), 1).fill_(1.0)
             fake = torch.zeros(imgs.size(0), 1)  # Tensor(imgs.size(0), 1).fill_(0.0)
@@ -165,6 +218,8 @@ def main():
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "dataset": OPT.dataset,
+        "model": OPT.model,
+        "loss": OPT.loss,
         "dataset_count": len(dataloader.dataset),
         "batches_per_epoch": len(dataloader),
         "n_epochs": OPT.n_epochs,
