@@ -13,8 +13,10 @@ Every file is built the same way:
     torch.manual_seed(0);
   - a batch of 8 real digits of the embedded set (bench/.data; indices 1250 k, k = 0..7; the second step 1250 k + 625)
     through upstream's transforms (Resize for img_size 32, ToTensor, Normalize(0.5, 0.5));
-  - the randomness from torch.Generator().manual_seed(1) (family.draw_randomness), and cgan's dropout masks recorded
-    as nn.Dropout draws them from the global generator after torch.manual_seed(1000 + step);
+  - the randomness from torch.Generator().manual_seed(1) (family.draw_randomness), except cgan's dropout masks: those
+    are OUR counter-based masks (native/src/rng.rs through rng_mirror.py, seed 0, stream = the step; cgan_masks),
+    replayed through family.DropoutMasks / InjectableDropout, so that the native library, which draws its own
+    masks, can be compared with this step;
   - family.step for batch index i = 0 (and i = 1 for wgan, wgan_gp, wgan_div: a critic-only iteration, n_critic 5);
   - cases (FILES): the model's defaults first, then the same initial state and inputs with one option changed
     (the gan loss options, the bug switches), each case's tensors prefixed by "<case>.".
@@ -23,7 +25,8 @@ Tensors (names of the networks' tensors are upstream's state_dict names, prefixe
 
   <net>.<name>              every state_dict entry before the step (F32; num_batches_tracked I64)
   input.<name>              the step's inputs: real [B, C*H*W] F32 in [-1, 1], z, labels / gen_labels I64,
-                            alpha [B, 1], eps [B, latent], dropout.<k> U8 [B, hidden] (keep masks, in draw order);
+                            alpha [B, 1], eps [B, latent], dropout.<k> U8 [B, hidden] (cgan: our keep masks, in
+                            upstream's draw order);
                             input2.<name>: step 2's
   out.<name>                the step's losses (F32 scalars) and intermediates (see each file's metadata)
   grad.<net>.<name>         the gradient each parameter was updated with (its .grad at its optimizer's step())
@@ -55,9 +58,38 @@ from safetensors.torch import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import family as fam  # noqa: E402
+import rng_mirror  # noqa: E402
 
 B = 8
-SEED_INIT, SEED_DRAWS, SEED_DROPOUT = 0, 1, 1000
+SEED_INIT, SEED_DRAWS = 0, 1
+# cgan's dropout masks: our stream (rng::dropout_key) under this seed, the GanConfig.seed of the parity test
+SEED_DROPOUT = 0
+# torch's global generator is seeded with this + step before each step. No step draws from it (cgan's masks were
+# nn.Dropout's draws after this seed before they came from our stream); the other files record it as
+# seeds.dropout, kept so that they are still written byte for byte as committed.
+SEED_GLOBAL = 1000
+
+# cgan: upstream's six Dropout forwards in draw order -> (our dropout pass, our layer, first row in our forward).
+# Our cgan step runs D's forwards as pass 1 = D(gen) in the G step (rows 0..B) and pass 2 = D over [fake; real]
+# (fakes rows 0..B, reals rows B..2B); our layer 1 is upstream's Linear model.2 (Dropout model.3), layer 2 model.5
+# (Dropout model.6).
+CGAN_MASKS = [
+    (1, 1, 0), (1, 2, 0),  # D(gen, gen_labels), G step
+    (2, 1, B), (2, 2, B),  # D(real, labels): the real rows of pass 2
+    (2, 1, 0), (2, 2, 0),  # D(gen.detach(), gen_labels): the fake rows of pass 2
+]
+
+
+def cgan_masks(o: fam.Options, s: int):
+    """The six keep masks [B, w] (float 0/1, upstream's draw order) of step s (0-based) from our counter-based
+    stream: mask k = CGAN_MASKS[k] = (pass, layer, r0), element (b, j) kept iff rng::dropout_mask(
+    dropout_key(SEED_DROPOUT, s, pass, layer), (r0 + b) * w + j, dropout_threshold(0.4), dropout_scale(0.4)) != 0,
+    w = D's hidden width. InjectableDropout then applies keep * (1 / 0.6f) in float32, the same value as our mask's."""
+    w = o.hidden(512)
+    return [
+        torch.from_numpy(rng_mirror.keep_mask(SEED_DROPOUT, s, pass_, layer, range(r0, r0 + B), w, 0.4)).float()
+        for pass_, layer, r0 in CGAN_MASKS
+    ]
 
 # file -> (model, cases). The first case is the model's defaults (upstream), stored unprefixed; every other case
 # starts from the same initial state and inputs with the options changed, its tensors prefixed by "<case>.".
@@ -261,7 +293,9 @@ def run_case(o: fam.Options, data, labels, steps):
         idx = batch_indices(s)
         batch = {"i": s, "real": data[idx].clone(), "labels": labels[idx].clone()}
         rnd = fam.draw_randomness(o, B, gen)
-        torch.manual_seed(SEED_DROPOUT + s)  # cgan's masks: what nn.Dropout would draw after this seed
+        torch.manual_seed(SEED_GLOBAL + s)
+        if o.model == "cgan":  # our masks, replayed (no draw from torch's generator)
+            rnd["dropout"] = fam.DropoutMasks(cgan_masks(o, s))
         grads.clear()
         out = flat(fam.step(models, optimizers, batch, rnd, o))
         inputs.append(inputs_of(batch, rnd, o))
@@ -291,9 +325,15 @@ def describe(tensors, models, o: fam.Options, cases):
         if head in ("input", "input2"):
             if parts[1] == "dropout":
                 k = int(parts[2])
-                meaning[key] = (f"keep mask {k} [B, {o.hidden(512)}] U8 of step {step}: {passes[k // 2]}, the dropout "
-                                f"after Linear model.{2 if k % 2 == 0 else 5}: out = pre * (mask / 0.6f) (float32 "
-                                f"1 / 0.6f = 0x3FD55555), then LeakyReLU")
+                pass_, layer, r0 = CGAN_MASKS[k]
+                w = o.hidden(512)
+                meaning[key] = (f"keep mask {k} [B, {w}] U8 of step {step}: {passes[k // 2]}, the dropout after "
+                                f"Linear model.{2 if k % 2 == 0 else 5}: our counter-based mask (native/src/rng.rs), "
+                                f"element (b, j) kept iff dropout_mask(dropout_key(seed {SEED_DROPOUT}, stream "
+                                f"{int(step) - 1}, pass {pass_}, layer {layer}), ({r0} + b) * {w} + j, "
+                                f"dropout_threshold(0.4), dropout_scale(0.4)) != 0 (rows {r0} to {r0 + B - 1} of "
+                                f"our pass {pass_}); out = pre * (mask / 0.6f) (float32 1 / 0.6f = 0x3FD55555), "
+                                f"then LeakyReLU")
             else:
                 meaning[key] = INPUT[parts[1]] + f", step {step}"
         elif head in ("out", "out2"):
@@ -356,7 +396,9 @@ def make(name, data_cache, width, idx_dir):
         "batch": B,
         "steps": steps_of(model),
         "batch_indices": [batch_indices(s) for s in range(steps_of(model))],
-        "seeds": {"init": SEED_INIT, "draws": SEED_DRAWS, "dropout": [SEED_DROPOUT + s for s in range(n_steps)]},
+        "seeds": {"init": SEED_INIT, "draws": SEED_DRAWS, "dropout": (
+            f"our stream: seed {SEED_DROPOUT}, stream = the step (see dropout_masks)" if model == "cgan"
+            else [SEED_GLOBAL + s for s in range(n_steps)])},
         "width": width,
         "hidden_widths": "upstream's hidden widths divided by width",
         "options": o0.as_dict(),
@@ -372,6 +414,19 @@ def make(name, data_cache, width, idx_dir):
         "about +-lr: compare them with a tolerance of a few lr, not bitwise",
         "nets": {n: str(m) for n, m in models0.items()},
         "step": STEP[model],
+        **({"dropout_masks": {
+            "source": "our counter-based stream (native/src/rng.rs, mirrored by bench/reference/rng_mirror.py), not "
+            "torch's generator",
+            "seed": SEED_DROPOUT,
+            "stream": "the step, 0-based",
+            "p": 0.4,
+            "order": [{"mask": k, "pass": pass_, "layer": layer, "first_row": r0}
+                      for k, (pass_, layer, r0) in enumerate(CGAN_MASKS)],
+            "kept": "element (b, j) of mask k kept iff dropout_mask(dropout_key(seed, stream, pass, layer), "
+            "(first_row + b) * width + j, dropout_threshold(p), dropout_scale(p)) != 0, width = D's hidden width; "
+            "pass 1 is D(gen) in the G step, pass 2 D over [fake; real] (2B rows), layer 1 the Linear model.2, "
+            "layer 2 model.5",
+        }} if model == "cgan" else {}),
         "tensors": describe(tensors, models0, o0, [c for c in cases if c != next(iter(cases))]),
     }
     return tensors, meta
