@@ -27,7 +27,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
 /// Bumped on any change of a signature below; `src/native/ffi.ts` checks it.
-pub const ABI_VERSION: u32 = 4;
+pub const ABI_VERSION: u32 = 5;
 
 thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
@@ -352,6 +352,33 @@ pub extern "C" fn gan_mlp_forward(
     })
 }
 
+/// `int32_t gan_mlp_forward_labeled(uint32_t mlp, const float* x, size_t x_len, const uint32_t* labels, size_t
+/// labels_len, uint32_t rows, uint32_t train, float* y, size_t y_len)`: as `gan_mlp_forward` for an MLP with a label
+/// embedding: `x [rows, input]` (without the embedding's columns) and `labels [rows]`, each a class of the embedding.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub extern "C" fn gan_mlp_forward_labeled(
+    mlp: u32,
+    x: *const f32,
+    x_len: usize,
+    labels: *const u32,
+    labels_len: usize,
+    rows: u32,
+    train: u32,
+    y: *mut f32,
+    y_len: usize,
+) -> i32 {
+    status(|| {
+        let train = flag(train, "train")?;
+        let x = unsafe { slice(x, x_len, "x")? };
+        let labels = unsafe { slice(labels, labels_len, "labels")? };
+        let y = unsafe { slice_mut(y, y_len, "y")? };
+        with_mlp(mlp, |m| {
+            m.forward_labeled(x, labels, rows as usize, train, y)
+        })
+    })
+}
+
 /// `int32_t gan_mlp_backward(uint32_t mlp, const float* dy, size_t dy_len, float* dx, size_t dx_len)`: backward of the
 /// last forward; parameter gradients land in the grads buffer (overwritten), `dx [rows, input]` in `dx`.
 #[no_mangle]
@@ -613,6 +640,16 @@ pub extern "C" fn gan_gan_set_data(gan: u32, pixels: *const u8, len: usize, coun
     })
 }
 
+/// `int32_t gan_gan_set_labels(uint32_t gan, const uint32_t* labels, size_t len)`: the labels `[count]` of the
+/// dataset just set, for a conditional model (cgan); each a class of its embeddings. `gan_gan_set_data` drops them.
+#[no_mangle]
+pub extern "C" fn gan_gan_set_labels(gan: u32, labels: *const u32, len: usize) -> i32 {
+    status(|| {
+        let labels = unsafe { slice(labels, len, "labels")? };
+        with_trainer(gan, |t| t.set_labels(labels))
+    })
+}
+
 /// `int32_t gan_gan_step(uint32_t gan, uint32_t n, float* out, size_t out_len)`: runs `n` training steps; writes one
 /// step record per step (the contract's `step_fields`: d_loss, g_loss, mean D(x), mean D(G(z))), `out_len == 4 n`.
 #[no_mangle]
@@ -626,7 +663,8 @@ pub extern "C" fn gan_gan_step(gan: u32, n: u32, out: *mut f32, out_len: usize) 
 /// `int32_t gan_gan_step_explicit(uint32_t gan, const float* z, size_t z_len, const float* x_real, size_t x_len,
 /// const float* aux, size_t aux_len, uint32_t rows, float* out, size_t out_len)`: one training step on the given
 /// noise `z [rows, latent]`, real batch `x_real [rows, features]` (in [-1, 1]), both row-major, and the step's other
-/// draws `aux` (wgan_gp's interpolation weights `alpha [rows]`; empty, and may be null, for every other model);
+/// draws `aux` (wgan_gp's interpolation weights `alpha [rows]`; cgan's labels of the fakes then of the real rows,
+/// `[2 rows]`, as integer floats; empty, and may be null, for every other model);
 /// writes its step record. For parity tests (not the seed's fused GPU step).
 #[no_mangle]
 #[allow(clippy::too_many_arguments)]
@@ -914,17 +952,19 @@ mod tests {
         assert_eq!(
             v,
             serde_json::json!({
-                "abi_version": 4,
+                "abi_version": 5,
                 "status": {"Ok":0,"InvalidArgument":1,"InvalidHandle":2,"InvalidState":3,"Backend":4,"Unavailable":5,
                            "Panic":6,"Diverged":7},
                 "step_fields": ["d_loss","g_loss","d_real","d_fake"],
                 "buffers": ["params","grads","adam_m","adam_v","running"],
-                "rng_domains": {"noise":1,"shuffle":2,"init":3,"fixed":4,"sample":5,"alpha":6,"dropout":7},
+                "rng_domains": {"noise":1,"shuffle":2,"init":3,"fixed":4,"sample":5,"alpha":6,"dropout":7,
+                                "labels":8},
                 "gan_losses": ["bce","mse","hinge","relativistic","relativistic_avg"],
                 "models": crate::core::recipe::models_contract(),
             })
         );
         assert_eq!(v["models"]["wgan_gp"]["options"]["lambda_gp"], 10.0);
+        assert_eq!(v["models"]["cgan"]["options"]["loss"], "mse");
         assert_eq!(v["abi_version"], gan_abi_version());
         assert_eq!(v["step_fields"].as_array().unwrap().len(), STEP_OUTPUTS);
         // Too small a buffer: nothing is written, the length is returned.

@@ -20,9 +20,11 @@ pub const DOMAIN_ALPHA: u32 = 6;
 /// Domain of the dropout masks: stream = the forward's stream (the global step inside a GAN step), one key per layer
 /// and pass (`dropout_key`), counter = `row * out + column`.
 pub const DOMAIN_DROPOUT: u32 = 7;
+/// Domain of cgan's labels of the fakes: stream = the global step, counter = the row (`class`).
+pub const DOMAIN_LABELS: u32 = 8;
 
 /// Every domain with its name (the contract's `rng_domains`).
-pub const DOMAINS: [(&str, u32); 7] = [
+pub const DOMAINS: [(&str, u32); 8] = [
     ("noise", DOMAIN_NOISE),
     ("shuffle", DOMAIN_SHUFFLE),
     ("init", DOMAIN_INIT),
@@ -30,6 +32,7 @@ pub const DOMAINS: [(&str, u32); 7] = [
     ("sample", DOMAIN_SAMPLE),
     ("alpha", DOMAIN_ALPHA),
     ("dropout", DOMAIN_DROPOUT),
+    ("labels", DOMAIN_LABELS),
 ];
 
 /// The domains whose streams are drawn as standard normals (the ones `gan_rng_normal` accepts).
@@ -135,6 +138,12 @@ pub fn dropout_mask(k: u32, counter: u32, threshold: u32, scale: f32) -> f32 {
     } else {
         0.0
     }
+}
+
+/// Element `counter` of the stream with key `k` as a class in `[0, classes)`: `floor(uniform24 * classes)`, exact in
+/// f64 (classes at most 2^29: the product needs 53 bits).
+pub fn class(k: u32, counter: u32, classes: usize) -> u32 {
+    (uniform24(k, counter) * classes as f64) as u32
 }
 
 /// Element `counter` of the stream with key `k` as a uniform number in [0, 1) with 24 bits (exact in f32 and f64).

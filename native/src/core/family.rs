@@ -31,8 +31,9 @@ use std::marker::PhantomData;
 pub struct FamilyGan<M: MlpBackend> {
     pub state: RunState,
     recipe: Recipe,
-    /// `[count, features]` u8 pixels.
+    /// `[count, features]` u8 pixels; `[count]` their labels (a conditional model's).
     data: Vec<u8>,
+    labels: Vec<u32>,
     s: Scratch,
     /// The step's count of train-mode forwards so far: each draws its own dropout masks (`core/dropout.rs`, stream =
     /// the step, pass = this count).
@@ -59,6 +60,8 @@ struct Scratch {
     gx2: Vec<f32>,
     /// `[2 batch]` ones (the penalty's `dy`).
     ones: Vec<f32>,
+    /// `[2 batch]` cgan's labels of D's input rows `[fake; real]` (the first half: G's labels).
+    dl: Vec<u32>,
 }
 
 impl Scratch {
@@ -76,6 +79,7 @@ impl Scratch {
             vx: vec![0.0; 2 * bf],
             gx2: vec![0.0; bf],
             ones: vec![1.0; 2 * batch],
+            dl: vec![0; 2 * batch],
         }
     }
 }
@@ -99,6 +103,7 @@ impl<M: MlpBackend> FamilyGan<M> {
             recipe: config.recipe,
             state,
             data: Vec::new(),
+            labels: Vec::new(),
             s,
             pass: 0,
             _mlp: PhantomData,
@@ -116,6 +121,12 @@ impl<M: MlpBackend> FamilyGan<M> {
                 *v = unit_pixel(p);
             }
         }
+        if !self.labels.is_empty() {
+            let dl = &mut self.s.dl[pos.rows..2 * pos.rows];
+            for (l, &k) in dl.iter_mut().zip(idx) {
+                *l = self.labels[k as usize];
+            }
+        }
         (pos.batch, pos.rows)
     }
 
@@ -128,6 +139,7 @@ impl<M: MlpBackend> FamilyGan<M> {
         self.pass = 0;
         let rec = match self.recipe.model {
             Model::Gan | Model::Bgan => self.g_then_d(g, d, &inp)?,
+            Model::Cgan => self.conditional(g, d, &inp)?,
             Model::SoftmaxGan => self.softmax(g, d, &inp)?,
             Model::Wgan | Model::WganGp | Model::WganDiv => self.wasserstein(g, d, &inp)?,
         };
@@ -144,10 +156,11 @@ impl<M: MlpBackend> FamilyGan<M> {
         );
         let (s, pass) = (&mut self.s, &mut self.pass);
         let z = &s.z[..rows * g.spec().input];
-        train_forward(g, z, rows, &mut s.din[..bf], (seed, step, pass))?;
+        train_forward(g, z, None, rows, &mut s.din[..bf], (seed, step, pass))?;
         train_forward(
             d,
             &s.din[..2 * bf],
+            None,
             2 * rows,
             &mut s.o[..2 * rows],
             (seed, step, pass),
@@ -169,6 +182,67 @@ impl<M: MlpBackend> FamilyGan<M> {
         d.backward_parts(&s.dg[..rows], false, Some(&mut s.gx[..bf]), rows)?;
         g.backward_parts(&s.gx[..bf], true, None, rows)?;
         update(g, self.recipe.g_opt, None, inp.step, "generator")?;
+        d.backward_parts(&s.dd[..2 * rows], true, None, 2 * rows)?;
+        update(
+            d,
+            self.recipe.d_opt,
+            self.recipe.clip,
+            inp.step,
+            "discriminator",
+        )?;
+        Ok(rec)
+    }
+
+    /// cgan.py's step: G and D on labelled rows (G's drawn labels for the fakes, the dataset's for the real rows); the
+    /// G update through a D pass of its own (its own dropout masks), then the D update on a fresh D pass over `[fake;
+    /// real]`. The record's `g_loss` is the first pass's, the rest the second's.
+    fn conditional(&mut self, g: &mut M, d: &mut M, inp: &StepIn) -> Result<StepRecord> {
+        let (rows, bf) = (inp.rows, inp.rows * self.state.features);
+        let (seed, step, loss) = (self.state.config.seed, self.state.step, self.recipe.loss);
+        let (s, pass) = (&mut self.s, &mut self.pass);
+        let z = &s.z[..rows * self.state.latent];
+        let gl = &s.dl[..rows];
+        train_forward(g, z, Some(gl), rows, &mut s.din[..bf], (seed, step, pass))?;
+        // The G step: D over the fakes (and the real rows when the loss compares them).
+        let both = loss.g_reads_real();
+        let n1 = if both { 2 * rows } else { rows };
+        let o1 = &mut s.o[..n1];
+        train_forward(
+            d,
+            &s.din[..n1 * self.state.features],
+            Some(&s.dl[..n1]),
+            n1,
+            o1,
+            (seed, step, pass),
+        )?;
+        if !both {
+            s.o.copy_within(..rows, rows); // G's loss reads only the fakes: any real half will do
+        }
+        let g_rec = loss.eval(&s.o[..2 * rows], &mut s.dg[..rows], &mut s.dd[..2 * rows]);
+        check_losses(
+            &StepRecord {
+                d_loss: 0.0,
+                ..g_rec
+            },
+            inp.step,
+        )?;
+        // Over the fake rows only (the real rows of a relativistic pass do not depend on G).
+        d.backward_parts(&s.dg[..rows], false, Some(&mut s.gx[..bf]), rows)?;
+        g.backward_parts(&s.gx[..bf], true, None, rows)?;
+        update(g, self.recipe.g_opt, None, inp.step, "generator")?;
+        // The D step: a fresh pass over [fake; real] (no BatchNorm in D: the same as two passes).
+        let s = &mut self.s;
+        train_forward(
+            d,
+            &s.din[..2 * bf],
+            Some(&s.dl[..2 * rows]),
+            2 * rows,
+            &mut s.o[..2 * rows],
+            (seed, step, &mut self.pass),
+        )?;
+        let mut rec = loss.eval(&s.o[..2 * rows], &mut s.dg[..rows], &mut s.dd[..2 * rows]);
+        rec.g_loss = g_rec.g_loss;
+        check_losses(&rec, inp.step)?;
         d.backward_parts(&s.dd[..2 * rows], true, None, 2 * rows)?;
         update(
             d,
@@ -219,9 +293,16 @@ impl<M: MlpBackend> FamilyGan<M> {
                 let (seed, step) = (self.state.config.seed, self.state.step);
                 let (s, pass) = (&mut self.s, &mut self.pass);
                 let z = &s.z[..rows * g.spec().input];
-                train_forward(g, z, rows, &mut s.din[..bf], (seed, step, pass))?;
+                train_forward(g, z, None, rows, &mut s.din[..bf], (seed, step, pass))?;
                 interpolate(s, rows, f);
-                train_forward(d, &s.xhat[..bf], rows, &mut s.o[..rows], (seed, step, pass))?;
+                train_forward(
+                    d,
+                    &s.xhat[..bf],
+                    None,
+                    rows,
+                    &mut s.o[..rows],
+                    (seed, step, pass),
+                )?;
                 d.backward_parts(&s.ones[..rows], false, Some(&mut s.gx[..bf]), rows)?;
                 gp_value_and_v(&s.gx[..bf], &mut s.vx[..bf], rows, r.penalty)
             }
@@ -235,6 +316,7 @@ impl<M: MlpBackend> FamilyGan<M> {
             train_forward(
                 d,
                 &s.din[..2 * bf],
+                None,
                 2 * rows,
                 &mut s.o[..2 * rows],
                 (seed, step, pass),
@@ -278,8 +360,15 @@ impl<M: MlpBackend> FamilyGan<M> {
         let (bf, seed) = (rows * self.state.features, self.state.config.seed);
         let (s, pass) = (&mut self.s, &mut self.pass);
         let z = &s.z[..rows * g.spec().input];
-        train_forward(g, z, rows, &mut s.xhat[..bf], (seed, step, pass))?;
-        train_forward(d, &s.xhat[..bf], rows, &mut s.o[..rows], (seed, step, pass))?;
+        train_forward(g, z, None, rows, &mut s.xhat[..bf], (seed, step, pass))?;
+        train_forward(
+            d,
+            &s.xhat[..bf],
+            None,
+            rows,
+            &mut s.o[..rows],
+            (seed, step, pass),
+        )?;
         let g_loss = -(s.o[..rows].iter().map(|&x| x as f64).sum::<f64>() / rows as f64) as f32;
         if !g_loss.is_finite() {
             return Err(Error::diverged(
@@ -308,6 +397,12 @@ impl<M: MlpBackend> GanBackend for FamilyGan<M> {
 
     fn load_data(&mut self, pixels: &[u8], _count: usize) -> Result<()> {
         self.data = pixels.to_vec();
+        self.labels.clear();
+        Ok(())
+    }
+
+    fn load_labels(&mut self, labels: &[u32]) -> Result<()> {
+        self.labels = labels.to_vec();
         Ok(())
     }
 
@@ -323,6 +418,9 @@ impl<M: MlpBackend> GanBackend for FamilyGan<M> {
                 step as u32,
             );
             draw_alpha(&mut self.s.alpha[..rows], c.seed, step);
+            if let Some(classes) = self.state.classes {
+                draw_labels(&mut self.s.dl[..rows], c.seed, step, classes);
+            }
             self.run_one(
                 g,
                 d,
@@ -356,7 +454,14 @@ impl<M: MlpBackend> GanBackend for FamilyGan<M> {
         let step = self.state.step;
         let i = self.state.position().batch;
         self.s.z[..z.len()].copy_from_slice(z);
-        self.s.alpha[..aux.len()].copy_from_slice(aux);
+        if self.state.classes.is_some() {
+            // [labels of the fakes; labels of the real rows], integers (checked)
+            for (l, &a) in self.s.dl[..2 * rows].iter_mut().zip(aux) {
+                *l = a as u32;
+            }
+        } else {
+            self.s.alpha[..aux.len()].copy_from_slice(aux);
+        }
         self.run_one(
             g,
             d,
@@ -373,10 +478,12 @@ impl<M: MlpBackend> GanBackend for FamilyGan<M> {
     }
 }
 
-/// A train-mode forward of `m` that draws its own dropout masks: stream `(seed, step)`, pass `*pass` (then counted).
+/// A train-mode forward of `m` (with `labels` when it embeds them) that draws its own dropout masks: stream `(seed,
+/// step)`, pass `*pass` (then counted).
 fn train_forward<M: MlpBackend>(
     m: &mut M,
     x: &[f32],
+    labels: Option<&[u32]>,
     rows: usize,
     y: &mut [f32],
     (seed, step, pass): (u64, u64, &mut u32),
@@ -389,7 +496,10 @@ fn train_forward<M: MlpBackend>(
         });
     }
     *pass += 1;
-    m.forward(x, rows, true, y)
+    match labels {
+        Some(l) => m.forward_labeled(x, l, rows, true, y),
+        None => m.forward(x, rows, true, y),
+    }
 }
 
 /// wgan_gp's `alpha [rows]`: uniform in [0, 1) from stream `(seed, DOMAIN_ALPHA, step)`, element `b` counter `b`.
@@ -397,6 +507,14 @@ fn draw_alpha(alpha: &mut [f32], seed: u64, step: u64) {
     let k = rng::key(seed, rng::DOMAIN_ALPHA, step as u32);
     for (b, a) in alpha.iter_mut().enumerate() {
         *a = rng::uniform24(k, b as u32) as f32; // 24 bits: exact in f32, below 1
+    }
+}
+
+/// cgan's labels of the fakes `[rows]`: classes from stream `(seed, DOMAIN_LABELS, step)`, row `b` counter `b`.
+fn draw_labels(labels: &mut [u32], seed: u64, step: u64, classes: usize) {
+    let k = rng::key(seed, rng::DOMAIN_LABELS, step as u32);
+    for (b, l) in labels.iter_mut().enumerate() {
+        *l = rng::class(k, b as u32, classes);
     }
 }
 
@@ -740,5 +858,129 @@ mod tests {
             };
             assert_eq!(g_updates, want_g, "{model}: generator updates");
         }
+    }
+
+    fn cgan_nets(classes: usize) -> (Spec, Spec) {
+        let (g, d) = nets();
+        let e = |first: bool, name: &str| crate::core::spec::Embed {
+            classes,
+            dim: classes,
+            first,
+            name: name.into(),
+        };
+        (
+            g.with_embedding(e(true, "label_emb")),
+            linear(d.with_dropout(1, 0.4)).with_embedding(e(false, "label_embedding")),
+        )
+    }
+
+    fn labels() -> Vec<u32> {
+        (0..COUNT as u32).map(|i| i * 7 % 3).collect()
+    }
+
+    /// cgan trains on labelled data for 12 steps (two epochs) with finite records, one call equals many, every step
+    /// updates G, and the tables learn; without labels, or with labels out of range, it refuses to step.
+    #[test]
+    fn cgan_trains_on_labels_and_refuses_to_train_without_them() {
+        let (gs, ds) = cgan_nets(3);
+        for loss in ["mse", "hinge", "relativistic_avg"] {
+            let cfg = config(serde_json::json!({"model": "cgan", "loss": loss}));
+            let run = |calls: usize| {
+                let (mut g, mut d) = mlps(&gs, &ds);
+                let before = (g.params[..9].to_vec(), d.params[..9].to_vec());
+                let mut t = FamilyGan::<CpuMlp>::new(cfg, &gs, &ds).unwrap();
+                t.set_data(&pixels(), COUNT).unwrap();
+                t.set_labels(&labels()).unwrap();
+                let mut out = vec![0f32; 12 * STEP_OUTPUTS];
+                for o in out.chunks_exact_mut(12 / calls * STEP_OUTPUTS) {
+                    t.step(&mut g, &mut d, 12 / calls, o).unwrap();
+                }
+                assert_ne!(before.0, g.params[..9], "{loss}: G's table moved");
+                assert_ne!(before.1, d.params[..9], "{loss}: D's table moved");
+                (out, g.params, d.params, g.state.adam_t)
+            };
+            let (out, gp, dp, n) = run(1);
+            assert!(out.iter().all(|v| v.is_finite()), "{loss}");
+            assert_eq!(n, 12, "{loss}: G updates");
+            assert_eq!(run(3), (out, gp, dp, n), "{loss}: one call vs many");
+        }
+        let cfg = config(serde_json::json!({"model": "cgan"}));
+        let (mut g, mut d) = mlps(&gs, &ds);
+        let mut t = FamilyGan::<CpuMlp>::new(cfg, &gs, &ds).unwrap();
+        let e = t.set_labels(&labels()).unwrap_err();
+        assert!(
+            e.message.contains("call set_data before set_labels"),
+            "{}",
+            e.message
+        );
+        t.set_data(&pixels(), COUNT).unwrap();
+        let mut o = vec![0f32; STEP_OUTPUTS];
+        let e = t.step(&mut g, &mut d, 1, &mut o).unwrap_err();
+        assert!(e.message.contains("no labels"), "{}", e.message);
+        let mut bad = labels();
+        bad[30] = 3;
+        let e = t.set_labels(&bad).unwrap_err();
+        assert_eq!(e.message, "label[30] is 3, expected a class in [0, 3)");
+        assert!(t.set_labels(&bad[..5]).is_err());
+        t.set_labels(&labels()).unwrap();
+        t.set_data(&pixels(), COUNT).unwrap(); // a new dataset drops the labels
+        assert!(t.step(&mut g, &mut d, 1, &mut o).is_err());
+        // The explicit step takes [labels of the fakes; real labels] as integers.
+        let (z, x) = (vec![0.1f32; 4 * 6], vec![0.5f32; 4 * 9]);
+        let e = t
+            .step_explicit(
+                &mut g,
+                &mut d,
+                &z,
+                &x,
+                &[0.0, 1.0, 2.0, 0.5, 0.0, 0.0, 0.0, 0.0],
+                4,
+                &mut o,
+            )
+            .unwrap_err();
+        assert!(
+            e.message.contains("aux[3] is 0.5, expected a label"),
+            "{}",
+            e.message
+        );
+        t.step_explicit(
+            &mut g,
+            &mut d,
+            &z,
+            &x,
+            &[0.0, 1.0, 2.0, 1.0, 2.0, 2.0, 0.0, 1.0],
+            4,
+            &mut o,
+        )
+        .unwrap();
+        // Embeddings belong to cgan only; cgan needs both, over the same classes, G's first and D's last.
+        let gan = config(serde_json::json!({"loss": "mse"}));
+        let plain_d = linear(nets().1);
+        assert!(FamilyGan::<CpuMlp>::new(gan, &gs, &plain_d).is_err());
+        assert!(FamilyGan::<CpuMlp>::new(cfg, &nets().0, &ds).is_err());
+        let e = FamilyGan::<CpuMlp>::new(cfg, &gs, &cgan_nets(4).1)
+            .err()
+            .unwrap();
+        assert!(
+            e.message.contains("embeds 3 classes, the discriminator 4"),
+            "{}",
+            e.message
+        );
+    }
+
+    /// cgan's labels are drawn from their own stream, uniform over the classes.
+    #[test]
+    fn labels_of_the_fakes_cover_the_classes() {
+        let mut l = vec![0u32; 10_000];
+        draw_labels(&mut l, 5, 3, 10);
+        let mut counts = [0usize; 10];
+        l.iter().for_each(|&c| counts[c as usize] += 1);
+        assert!(
+            counts.iter().all(|&c| (900..1100).contains(&c)),
+            "{counts:?}"
+        );
+        let mut m = vec![0u32; 10_000];
+        draw_labels(&mut m, 5, 4, 10);
+        assert_ne!(l, m);
     }
 }

@@ -6,7 +6,7 @@
 //! of another backend).
 
 use super::family::check_aux;
-use super::mlp::{Mlp, MlpBackend};
+use super::mlp::{check_labels, Mlp, MlpBackend};
 use super::record::STEP_OUTPUTS;
 use super::run::RunState;
 use crate::error::{bad_arg, bad_state, Code, Error, Result};
@@ -22,6 +22,14 @@ pub trait GanBackend: Sized + Send + 'static {
     fn state_mut(&mut self) -> &mut RunState;
     /// Takes the dataset `pixels [count, features]` u8 (its shape checked against the run).
     fn load_data(&mut self, pixels: &[u8], count: usize) -> Result<()>;
+    /// Takes the dataset's labels `[count]`, each a class of the run (checked). Only the trainers of conditional
+    /// models have labels (the default refuses them).
+    fn load_labels(&mut self, _labels: &[u32]) -> Result<()> {
+        Err(Error::new(
+            Code::Unavailable,
+            "this trainer takes no labels",
+        ))
+    }
     /// Runs `n >= 1` training steps from `state().step` in the seed's order on the dataset (loaded) and the noise
     /// streams, advancing the step; writes one step record per step into `out [n, STEP_OUTPUTS]`. A step whose losses
     /// or updated parameters are NaN or infinite ends the call with `Error::diverged` naming that step.
@@ -78,6 +86,8 @@ fn other_backend() -> Error {
 pub trait Gan: Send {
     /// Takes the dataset `pixels [count, features]` as u8 (0 black, 255 white), copied into the library once.
     fn set_data(&mut self, pixels: &[u8], count: usize) -> Result<()>;
+    /// Takes the labels `[count]` of the dataset just set (a conditional model's; each a class of its embeddings).
+    fn set_labels(&mut self, labels: &[u32]) -> Result<()>;
     /// Runs `n` training steps; writes `out [n, STEP_OUTPUTS]`. Remembers the step that diverged, if one did.
     fn step(
         &mut self,
@@ -113,6 +123,30 @@ impl<B: GanBackend> Gan for B {
         Ok(())
     }
 
+    fn set_labels(&mut self, labels: &[u32]) -> Result<()> {
+        let s = self.state();
+        let Some(classes) = s.classes else {
+            return Err(bad_arg!(
+                "model {} is not conditional: it takes no labels",
+                s.config.recipe.model.name()
+            ));
+        };
+        if !s.has_data() {
+            return Err(bad_state!("no dataset: call set_data before set_labels"));
+        }
+        if labels.len() != s.schedule.count {
+            return Err(bad_arg!(
+                "{} labels for a dataset of {} images",
+                labels.len(),
+                s.schedule.count
+            ));
+        }
+        check_labels(labels, classes)?;
+        self.load_labels(labels)?;
+        self.state_mut().has_labels = true;
+        Ok(())
+    }
+
     fn step(
         &mut self,
         g: &mut dyn MlpBackend,
@@ -133,6 +167,11 @@ impl<B: GanBackend> Gan for B {
             }
             if !self.state().has_data() {
                 return Err(bad_state!("no dataset: call set_data before training"));
+            }
+            if self.state().classes.is_some() && !self.state().has_labels {
+                return Err(bad_state!(
+                    "no labels: model cgan trains on the dataset's labels (call set_labels after set_data)"
+                ));
             }
             self.state().check_steps(n)?;
             self.run_steps(backend_of_mut(g)?, backend_of_mut(d)?, n, out)
@@ -189,11 +228,24 @@ impl<B: GanBackend> Gan for B {
         }
         let model = s.config.recipe.model.name();
         check_aux(self.explicit_aux(rows), aux.len(), model)?;
-        if let Some(i) = aux.iter().position(|a| !(0.0..=1.0).contains(a)) {
-            return Err(bad_arg!(
-                "aux[{i}] is {}, expected a weight in [0, 1]",
-                aux[i]
-            ));
+        match s.classes {
+            Some(c) => {
+                let bad = |a: f32| !(a >= 0.0 && a < c as f32 && a.fract() == 0.0);
+                if let Some(i) = aux.iter().position(|&a| bad(a)) {
+                    return Err(bad_arg!(
+                        "aux[{i}] is {}, expected a label (an integer in [0, {c}))",
+                        aux[i]
+                    ));
+                }
+            }
+            None => {
+                if let Some(i) = aux.iter().position(|a| !(0.0..=1.0).contains(a)) {
+                    return Err(bad_arg!(
+                        "aux[{i}] is {}, expected a weight in [0, 1]",
+                        aux[i]
+                    ));
+                }
+            }
         }
         self.state().check_steps(1)?;
         self.run_explicit(g, d, z, x, aux, rows, out)

@@ -80,6 +80,11 @@ impl GanLoss {
             .expect("listed") as u32
     }
 
+    /// Whether G's loss reads D's outputs on the real rows too (the relativistic losses).
+    pub fn g_reads_real(self) -> bool {
+        matches!(self, GanLoss::Relativistic | GanLoss::RelativisticAvg)
+    }
+
     /// Checks that D's last activation suits the loss: a sigmoid for `bce`, none (a linear score) for the others.
     pub fn check_discriminator(self, d: &Spec) -> Result<()> {
         let last = d.layers.last().map(|l| l.act);

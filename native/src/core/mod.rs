@@ -35,4 +35,4 @@ pub use optim::{Optimizer, RmsPropConfig};
 pub use recipe::{Model, Penalty, Recipe, MODELS};
 pub use record::{StepRecord, STEP_FIELDS, STEP_OUTPUTS};
 pub use run::{Position, RunState, Schedule};
-pub use spec::{Act, Bn, Layer, Spec};
+pub use spec::{Act, Bn, Embed, Layer, Spec};

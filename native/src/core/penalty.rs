@@ -20,6 +20,11 @@ use crate::error::{bad_arg, Result};
 
 /// Checks that `spec` has what the pass above needs: no BatchNorm, and LeakyReLU or no activation everywhere.
 pub fn check_piecewise_linear(spec: &Spec) -> Result<()> {
+    if spec.embed.is_some() {
+        return Err(bad_arg!(
+            "the gradient penalty's second-order pass needs a critic without a label embedding"
+        ));
+    }
     for (i, l) in spec.layers.iter().enumerate() {
         if l.bn.is_some() {
             return Err(bad_arg!(

@@ -26,11 +26,14 @@ pub enum Model {
     WganGp,
     /// wgan_div.py: the Wasserstein divergence penalty.
     WganDiv,
+    /// cgan.py: label embeddings on G's noise and D's input, dropout in D (a fresh D pass for each update), MSE.
+    Cgan,
 }
 
 /// Every model with its name.
-pub const MODELS: [(Model, &str); 6] = [
+pub const MODELS: [(Model, &str); 7] = [
     (Model::Gan, "gan"),
+    (Model::Cgan, "cgan"),
     (Model::Bgan, "bgan"),
     (Model::SoftmaxGan, "softmax_gan"),
     (Model::Wgan, "wgan"),
@@ -71,6 +74,7 @@ impl Model {
                 "channels": 1,
             }),
             Model::WganDiv => json!({"n_critic": 5, "div_k": 2.0, "div_p": 6.0}),
+            Model::Cgan => json!({"loss": "mse"}),
         };
         let rms = self == Model::Wgan;
         json!({
@@ -191,6 +195,7 @@ impl Recipe {
         (r.model, r.g_opt, r.d_opt) = (model, optimizer, optimizer);
         match model {
             Model::Gan => r.loss = GanLoss::parse(opt.string("loss", "bce")?)?,
+            Model::Cgan => r.loss = GanLoss::parse(opt.string("loss", "mse")?)?,
             Model::Bgan => {}
             Model::SoftmaxGan => {
                 r.softmax_fresh_d = opt.bool("softmax_fresh_d")?;
@@ -239,7 +244,7 @@ impl Recipe {
     /// linear score otherwise) and, with a gradient penalty, layers that its second-order pass supports.
     pub fn check_discriminator(&self, d: &Spec) -> Result<()> {
         match self.model {
-            Model::Gan => return self.loss.check_discriminator(d),
+            Model::Gan | Model::Cgan => return self.loss.check_discriminator(d),
             Model::Bgan => return GanLoss::Bce.check_discriminator(d),
             _ => {}
         }
@@ -268,10 +273,41 @@ impl Recipe {
         Ok(())
     }
 
-    /// Floats of a step's other draws (`aux` of an explicit step): wgan_gp's `alpha [rows]`, none otherwise.
+    /// Checks the label embeddings against the model: cgan's generator embeds its labels before the noise and its
+    /// discriminator after the image, both over the same classes; no other model takes labels.
+    pub fn check_embeddings(&self, g: &Spec, d: &Spec) -> Result<()> {
+        if self.model != Model::Cgan {
+            return match (&g.embed, &d.embed) {
+                (None, None) => Ok(()),
+                _ => Err(bad_arg!(
+                    "label embeddings are for model cgan, not {}",
+                    self.model.name()
+                )),
+            };
+        }
+        match (&g.embed, &d.embed) {
+            (Some(ge), Some(de)) if ge.first && !de.first && ge.classes == de.classes => Ok(()),
+            (Some(ge), Some(de)) if ge.classes != de.classes => Err(bad_arg!(
+                "cgan: the generator embeds {} classes, the discriminator {}",
+                ge.classes,
+                de.classes
+            )),
+            (Some(_), Some(_)) => Err(bad_arg!(
+                "cgan: the generator's embedding must come first (at \"first\") and the discriminator's last \
+                 (at \"last\"), as upstream's"
+            )),
+            _ => Err(bad_arg!(
+                "cgan needs a label embedding in the generator and in the discriminator"
+            )),
+        }
+    }
+
+    /// Floats of a step's other draws (`aux` of an explicit step): wgan_gp's `alpha [rows]`; cgan's labels of the
+    /// fakes then of the real rows, `[2 rows]`; none otherwise.
     pub fn aux_len(&self, rows: usize) -> usize {
-        match self.penalty {
-            Penalty::Gp { .. } => rows,
+        match (self.model, self.penalty) {
+            (Model::Cgan, _) => 2 * rows,
+            (_, Penalty::Gp { .. }) => rows,
             _ => 0,
         }
     }
@@ -405,7 +441,7 @@ mod tests {
         assert!(parse(json!({"model": "dcgan"}))
             .unwrap_err()
             .message
-            .contains("model must be one of gan, bgan"));
+            .contains("model must be one of gan, cgan, bgan"));
     }
 
     #[test]

@@ -58,6 +58,10 @@ pub struct RunState {
     pub latent: usize,
     /// Whether the generator has BatchNorm (a batch of 1 cannot train it).
     g_has_bn: bool,
+    /// The classes of a conditional model's labels (its embeddings'); `None` for the others.
+    pub classes: Option<usize>,
+    /// Whether the dataset's labels are loaded (`Gan::set_labels`; a new dataset drops them).
+    pub has_labels: bool,
     /// The dataset's schedule (`count` 0 before `set_data`).
     pub schedule: Schedule,
     /// Steps taken over the whole run: the next step's global index (its noise stream and its place in the epochs).
@@ -76,8 +80,10 @@ impl RunState {
         Ok(RunState {
             config,
             features: g.output(),
-            latent: g.input,
+            latent: g.data_input(),
             g_has_bn: g.has_bn(),
+            classes: g.embed.as_ref().map(|e| e.classes),
+            has_labels: false,
             schedule: Schedule {
                 count: 0,
                 batch_size: config.batch_size,
@@ -111,6 +117,7 @@ impl RunState {
     /// Starts the schedule over a new dataset of `count` images (the step count goes on).
     pub fn data_loaded(&mut self, count: usize) {
         self.schedule.count = count;
+        self.has_labels = false;
         self.order = vec![0u32; count];
         self.order_epoch = None;
     }

@@ -41,9 +41,42 @@ pub struct Layer {
     pub rvar: usize,
 }
 
+/// A label embedding (PyTorch's `nn.Embedding(classes, dim)`) concatenated to the input: its table `[classes, dim]`
+/// lies at the front of the flat parameter buffer (offset 0) and the first layer's input row is `[table[label], x]`
+/// (`first`: upstream cgan's generator) or `[x, table[label]]` (its discriminator). The backends see the
+/// concatenated rows; [`crate::core::Mlp`] builds them and scatters the table's gradient.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Embed {
+    pub classes: usize,
+    pub dim: usize,
+    /// Whether the embedding comes before `x` in the first layer's input (else after it).
+    pub first: bool,
+    /// The module's state_dict name (`label_emb`): the table is `<name>.weight`.
+    pub name: String,
+}
+
+impl Embed {
+    /// The table's size in floats.
+    pub fn size(&self) -> usize {
+        self.classes * self.dim
+    }
+
+    /// The columns of the first layer's input that hold `x` and the embedding, for `x` of `data` features.
+    pub fn columns(&self, data: usize) -> (std::ops::Range<usize>, std::ops::Range<usize>) {
+        if self.first {
+            (self.dim..self.dim + data, 0..self.dim)
+        } else {
+            (0..data, data..data + self.dim)
+        }
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct Spec {
+    /// The first layer's input width (with the embedding's columns, if any).
     pub input: usize,
+    /// The label embedding, if any.
+    pub embed: Option<Embed>,
     pub layers: Vec<Layer>,
     pub param_count: usize,
     pub buffer_count: usize,
@@ -65,6 +98,31 @@ impl Spec {
     }
     pub fn has_dropout(&self) -> bool {
         self.layers.iter().any(|l| l.dropout > 0.0)
+    }
+
+    /// The width of a caller's input row: `input` less the embedding's columns.
+    pub fn data_input(&self) -> usize {
+        self.input - self.embed.as_ref().map_or(0, |e| e.dim)
+    }
+
+    /// The same layers after a label embedding `e` (the first layer's input grows by `e.dim`, every offset moves up
+    /// by the table's size).
+    pub fn with_embedding(self, e: Embed) -> Spec {
+        let blocks: Vec<(usize, Option<Bn>, Act)> =
+            self.layers.iter().map(|l| (l.out, l.bn, l.act)).collect();
+        let drops: Vec<f64> = self.layers.iter().map(|l| l.dropout).collect();
+        let mut s = Spec::new(self.input + e.dim, &blocks);
+        let t = e.size();
+        for (l, p) in s.layers.iter_mut().zip(drops) {
+            l.dropout = p;
+            (l.w, l.b) = (l.w + t, l.b + t);
+            if l.bn.is_some() {
+                (l.gamma, l.beta) = (l.gamma + t, l.beta + t);
+            }
+        }
+        s.param_count += t;
+        s.embed = Some(e);
+        s
     }
 
     /// The same layout with dropout `p` after layer `i`'s activation.
@@ -95,9 +153,16 @@ impl Spec {
     /// weight then every bias `~ U(-1/sqrt(in), 1/sqrt(in))`, computed in f64 as `-bound + 2 bound u` from one counter
     /// over the whole MLP and rounded to f32; BatchNorm gamma 1, beta 0 (`default_params`). Bitwise equal to the
     /// TypeScript mirror (`initialState` in src/model/init.ts).
+    ///
+    /// A label embedding's table is `N(0, 1)` (PyTorch's `nn.Embedding` init), `rng::fill_normal` of stream
+    /// `(seed, DOMAIN_INIT, stream + 2^31)`.
     pub fn init_params(&self, seed: u64, stream: u32) -> Vec<f32> {
         let k = rng::key(seed, rng::DOMAIN_INIT, stream);
         let mut p = self.default_params();
+        if let Some(e) = &self.embed {
+            let s = stream.wrapping_add(1 << 31);
+            rng::fill_normal(&mut p[..e.size()], seed, rng::DOMAIN_INIT, s);
+        }
         let mut counter = 0u32;
         for l in &self.layers {
             let bound = 1.0 / (l.inp as f64).sqrt();
@@ -144,6 +209,7 @@ impl Spec {
         }
         Spec {
             input,
+            embed: None,
             layers,
             param_count: p,
             buffer_count: q,
@@ -158,6 +224,7 @@ impl Spec {
             serde_json::from_str(json).map_err(|e| bad_arg!("Invalid MLP spec: not JSON ({e})"))?;
         let spec = object(&v, "the spec", "an object {input, layers}")?;
         let input = size(spec.get("input"), "input")?;
+        let embed = embedding(spec.get("embedding"))?;
         let layers = match spec.get("layers") {
             Some(Value::Array(a)) if !a.is_empty() => a,
             Some(Value::Array(_)) => {
@@ -167,8 +234,8 @@ impl Spec {
         };
         let mut blocks = Vec::with_capacity(layers.len());
         let mut drops = Vec::with_capacity(layers.len());
-        let mut total: u64 = 0;
-        let mut inp = input;
+        let mut total: u64 = embed.as_ref().map_or(0, |e| e.size() as u64);
+        let mut inp = input + embed.as_ref().map_or(0, |e| e.dim);
         for (i, l) in layers.iter().enumerate() {
             let at = format!("layers[{i}]");
             let (out, bn, act) = layer(l, &at)?;
@@ -186,7 +253,10 @@ impl Spec {
         for (l, p) in spec.layers.iter_mut().zip(drops) {
             l.dropout = p;
         }
-        Ok(spec)
+        Ok(match embed {
+            Some(e) => spec.with_embedding(e),
+            None => spec,
+        })
     }
 
     /// Checks a batch size for a forward of this MLP (the same rules on every backend).
@@ -226,6 +296,9 @@ impl Spec {
             let size: usize = shape.iter().product();
             serde_json::json!({ "name": name, "shape": shape, "offset": offset, "size": size })
         };
+        if let Some(e) = &self.embed {
+            params.push(t(format!("{}.weight", e.name), vec![e.classes, e.dim], 0));
+        }
         for l in &self.layers {
             params.push(t(format!("model.{k}.weight"), vec![l.out, l.inp], l.w));
             params.push(t(format!("model.{k}.bias"), vec![l.out], l.b));
@@ -244,8 +317,14 @@ impl Spec {
                 k += 1;
             }
         }
+        let embedding = self.embed.as_ref().map(|e| {
+            serde_json::json!({
+                "classes": e.classes, "dim": e.dim, "at": if e.first { "first" } else { "last" }, "name": e.name,
+            })
+        });
         serde_json::json!({
-            "input": self.input,
+            "input": self.data_input(),
+            "embedding": embedding,
             "output": self.output(),
             "param_count": self.param_count,
             "buffer_count": self.buffer_count,
@@ -268,13 +347,14 @@ pub fn check_gan(g: &Spec, d: &Spec, batch_size: usize, recipe: &Recipe) -> Resu
             "batch_size 1 cannot train a generator with BatchNorm (PyTorch refuses it too)"
         ));
     }
-    if d.input != g.output() {
+    if d.data_input() != g.output() {
         return Err(bad_arg!(
             "discriminator input ({}) must equal generator output ({})",
-            d.input,
+            d.data_input(),
             g.output()
         ));
     }
+    recipe.check_embeddings(g, d)?;
     if d.output() != 1 {
         return Err(bad_arg!(
             "discriminator must have 1 output (a probability or a score), got {}",
@@ -374,6 +454,57 @@ fn layer(l: &Value, at: &str) -> Result<(usize, Option<Bn>, Act)> {
         }
     };
     Ok((out, bn, act))
+}
+
+/// The spec's optional `embedding`: `null` or `{classes, dim, at: "first" | "last", name}`.
+fn embedding(v: Option<&Value>) -> Result<Option<Embed>> {
+    let m = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(v) => object(v, "embedding", "null or an object {classes, dim, at, name}")?,
+    };
+    let classes = size(m.get("classes"), "embedding.classes")?;
+    let dim = size(m.get("dim"), "embedding.dim")?;
+    if (classes as u64) * (dim as u64) > 1 << 31 {
+        return Err(bad_arg!(
+            "Invalid MLP spec: embedding of {classes} x {dim} is more than 2^31 parameters"
+        ));
+    }
+    let first = match m.get("at").and_then(Value::as_str) {
+        Some("first") => true,
+        Some("last") => false,
+        _ => {
+            return Err(invalid(
+                "embedding.at",
+                "\"first\" or \"last\"",
+                m.get("at"),
+            ))
+        }
+    };
+    let name = match m.get("name").and_then(Value::as_str) {
+        Some(n) if is_identifier(n) => n.to_string(),
+        _ => {
+            return Err(invalid(
+                "embedding.name",
+                "an identifier (letters, digits, _; not starting with a digit; at most 64)",
+                m.get("name"),
+            ))
+        }
+    };
+    Ok(Some(Embed {
+        classes,
+        dim,
+        first,
+        name,
+    }))
+}
+
+/// `[A-Za-z_][A-Za-z0-9_]*`, at most 64 characters.
+fn is_identifier(s: &str) -> bool {
+    let mut c = s.chars();
+    s.len() <= 64
+        && c.next()
+            .is_some_and(|h| h.is_ascii_alphabetic() || h == '_')
+        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
 /// A layer's optional `dropout` (default 0): a probability in [0, 1).

@@ -317,6 +317,16 @@ impl MlpBackend for CpuMlp {
         Ok(())
     }
 
+    fn read_range(&self, which: Buffer, at: usize, out: &mut [f32]) -> Result<()> {
+        out.copy_from_slice(&self.buffer(which)[at..at + out.len()]);
+        Ok(())
+    }
+
+    fn write_range(&mut self, which: Buffer, at: usize, src: &[f32]) -> Result<()> {
+        self.buffer_mut(which)[at..at + src.len()].copy_from_slice(src);
+        Ok(())
+    }
+
     fn run_forward(&mut self, x: &[f32], rows: usize, train: bool, y: &mut [f32]) -> Result<()> {
         let (input, output) = (self.spec.input, self.spec.output());
         transpose(self.input_mut(rows), x, rows, input);

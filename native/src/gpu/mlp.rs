@@ -275,6 +275,15 @@ impl MlpBackend for GpuMlp {
             .write(self.buf(which), 0, bytemuck::cast_slice(src))
     }
 
+    fn read_range(&self, which: Buffer, at: usize, out: &mut [f32]) -> Result<()> {
+        read_f32(&self.dev, self.buf(which), at, out)
+    }
+
+    fn write_range(&mut self, which: Buffer, at: usize, src: &[f32]) -> Result<()> {
+        self.dev
+            .write(self.buf(which), at as u64 * 4, bytemuck::cast_slice(src))
+    }
+
     fn run_forward(&mut self, x: &[f32], rows: usize, train: bool, y: &mut [f32]) -> Result<()> {
         self.reserve(rows)?;
         let x_at = self.lay.x as u64 * 4;
