@@ -6,6 +6,7 @@
  */
 
 import type { EvaluateResult, QualityRow } from "./evaluate.ts";
+import type { LabelAccuracy } from "./class_stats.ts";
 
 /** One table row. */
 function tableRow(label: string, r: QualityRow): string {
@@ -75,7 +76,7 @@ export function formatTable(label: string, r: EvaluateResult): string {
  * assert.match(labelAccuracyLine({ mean: 1, per_label: [1, null], counts: [3, 0] }), /mean 1\.000 \(0: 1\.000, 1: -\)/);
  * ```
  */
-export function labelAccuracyLine(a: { mean: number; per_label: (number | null)[] }): string {
+export function labelAccuracyLine(a: LabelAccuracy): string {
   const each = a.per_label.map((v, k) => `${k}: ${v === null ? "-" : v.toFixed(3)}`).join(", ");
   return `label accuracy: mean ${a.mean.toFixed(3)} (${each}): how often the classifier names the label asked for`;
 }
