@@ -118,9 +118,13 @@ export {
 export {
   type Activation,
   type BatchNormSpec,
+  checkEmbedding,
+  EMBEDDING_NAME,
+  type EmbeddingSpec,
   GAN_LOSSES,
   type GanLoss,
   type LayerSpec,
+  MAX_EMBEDDING_CLASSES,
   type MlpSpec,
   seedDiscriminator,
   seedGenerator,
@@ -130,10 +134,13 @@ export {
 } from "./src/model/spec.ts";
 export {
   checkModel,
+  conditionalModels,
   GAN_MODELS,
   type GanModel,
   type GanModelOptions,
   type GanOptimizer,
+  isConditional,
+  MAX_CLASSES,
   MODEL_OPTIONS,
   modelDiscriminator,
   modelGenerator,
@@ -145,9 +152,11 @@ export {
   modelsWithOption,
   optionValueProblem,
   resolveModelOptions,
+  resolveNClasses,
   updatesGenerator,
   whyOptionDoesNotApply,
 } from "./src/model/models.ts";
+export { checkDatasetLabels, labelProblem, type SampleLabels, sampleLabels } from "./src/model/labels.ts";
 export {
   DEFAULT_RELEASE_URL,
   type LibraryLocation,
@@ -178,9 +187,11 @@ export {
   DivergenceError,
   type EvalEvent,
   GanTrainer,
+  MAX_GRID_CLASSES,
   type ResolvedTrainOptions,
   type RunSummary,
   type SampleEvent,
+  type SampleOptions,
   SEED_DEFAULTS,
   type StepEvent,
   type TrainCallbacks,
@@ -215,6 +226,7 @@ export {
   evaluate,
   type EvaluateOptions,
   type EvaluateResult,
+  evaluationLabels,
   Evaluator,
   type QualityRecord,
   qualityRecord,
@@ -222,7 +234,7 @@ export {
   type ResultRecord,
   resultRecord,
 } from "./src/eval/evaluate.ts";
-export { formatTable } from "./src/eval/table.ts";
+export { formatTable, labelAccuracyLine } from "./src/eval/table.ts";
 export {
   type CachedClassifier,
   type CachedClassifierOptions,
@@ -232,7 +244,13 @@ export {
   loadOrTrainClassifier,
   trainClassifier,
 } from "./src/eval/classifier.ts";
-export { type ClassStats, classStats, type ClassStatsOptions } from "./src/eval/class_stats.ts";
+export {
+  type ClassStats,
+  classStats,
+  type ClassStatsOptions,
+  type LabelAccuracy,
+  labelAccuracy,
+} from "./src/eval/class_stats.ts";
 export type { Features } from "./src/eval/features.ts";
 export { loadChartAssets, writeReport, type WriteReportOptions, type WriteReportResult } from "./src/report/write.ts";
 export { buildReportHtml, type BuildReportOptions, type ChartAssets } from "./src/report/report.ts";

@@ -8,9 +8,11 @@
 import type { BackendName } from "../native/handles.ts";
 import type { GanLoss } from "../model/spec.ts";
 import {
+  conditionalModels,
   GAN_MODELS,
   type GanModel,
   type GanOptimizer,
+  MAX_CLASSES,
   MODEL_OPTIONS,
   type ModelOptionSpec,
   MODELS,
@@ -38,7 +40,10 @@ export interface TrainFlags {
   b2: number | undefined;
   n_cpu: number;
   latent_dim: number;
+  /** The model's default (28, cgan 32) unless given. */
   img_size: number;
+  /** cgan's classes (default 10); undefined for the other models. */
+  n_classes: number | undefined;
   channels: number;
   sample_interval: number;
   backend: BackendName;
@@ -76,8 +81,12 @@ interface FlagSpec {
   help: string;
   choices?: string[];
   seed?: boolean;
-  /** The models it applies to (a model option's, from `MODELS`); absent: all. */
+  /** The models it applies to (a model option's, from `MODELS`; n_classes: the conditional ones); absent: all. */
   models?: GanModel[];
+  /** Its default per model where that differs from `def` (`--img_size` 32 for cgan, `--loss` mse for cgan). */
+  modelDefaults?: Partial<Record<GanModel, string>>;
+  /** The largest value of an `int+` flag. */
+  max?: number;
   /** A model option's rule (kind `option`). */
   option?: ModelOptionSpec;
   /** Adam's only. */
@@ -93,7 +102,17 @@ function modelOptionFlags(): Record<string, FlagSpec> {
     const def = MODELS[models[0]].options[key];
     const kind: Kind = o.kind === "bool" ? "switch" : "option";
     const choices = o.choices ? [...o.choices] : undefined;
-    out[key] = { kind, def: kind === "switch" ? undefined : String(def), help: o.help, choices, models, option: o };
+    const modelDefaults: Partial<Record<GanModel, string>> = {};
+    for (const m of models) if (MODELS[m].options[key] !== def) modelDefaults[m] = String(MODELS[m].options[key]);
+    out[key] = {
+      kind,
+      def: kind === "switch" ? undefined : String(def),
+      help: o.help,
+      choices,
+      models,
+      option: o,
+      ...(Object.keys(modelDefaults).length > 0 ? { modelDefaults } : {}),
+    };
   }
   out.n_critic.seed = out.clip_value.seed = true; // upstream's wgan.py flags
   return out;
@@ -132,7 +151,23 @@ export const TRAIN_FLAGS: Record<Exclude<keyof TrainFlags, "help">, FlagSpec> = 
   },
   n_cpu: { kind: "int+", def: "8", help: "CPU threads of the cpu backend (capped at the cores available)", seed: true },
   latent_dim: { kind: "int+", def: "100", help: "dimensionality of the latent space", seed: true },
-  img_size: { kind: "int+", def: "28", help: "size of each image dimension (images are resized to it)", seed: true },
+  img_size: {
+    kind: "int+",
+    def: "28",
+    modelDefaults: Object.fromEntries(
+      GAN_MODELS.filter((m) => MODELS[m].imgSize !== 28).map((m) => [m, String(MODELS[m].imgSize)]),
+    ),
+    help: "size of each image dimension (images are resized to it)",
+    seed: true,
+  },
+  n_classes: {
+    kind: "int+",
+    def: String(MODELS.cgan.nClasses),
+    max: MAX_CLASSES,
+    models: conditionalModels(),
+    help: "number of classes for dataset (the label embeddings' size; every label of the data must be below it)",
+    seed: true,
+  },
   channels: { kind: "int+", def: "1", help: "number of image channels (the data must have them)", seed: true },
   sample_interval: { kind: "int+", def: "400", help: "interval between image samples", seed: true },
   backend: { kind: "choice", def: "auto", choices: ["auto", "cpu", "gpu"], help: "where the arithmetic runs" },
@@ -183,7 +218,8 @@ export function trainUsage(): string {
     "Flags:",
   ];
   for (const [name, f] of Object.entries(TRAIN_FLAGS)) {
-    const def = f.def === undefined ? "" : ` (default ${f.def})`;
+    const others = Object.entries(f.modelDefaults ?? {}).map(([m, d]) => `; ${m} ${d}`).join("");
+    const def = f.def === undefined ? "" : ` (default ${f.def}${others})`;
     const choices = f.choices ? ` [${f.choices.join("|")}]` : "";
     const only = f.models ? ` {${f.models.join(", ")}}` : f.adam ? " {adam}" : "";
     lines.push(`  --${name}${choices}${def}${only}${f.seed ? "" : " *"}`, `      ${f.help}`);
@@ -211,7 +247,8 @@ function convert(name: string, f: FlagSpec, raw: string): number | string {
     case "int0": {
       const v = Number(raw);
       const min = f.kind === "int+" ? 1 : 0;
-      if (raw.trim() === "" || !Number.isSafeInteger(v) || v < min) {
+      if (raw.trim() === "" || !Number.isSafeInteger(v) || v < min || v > (f.max ?? Infinity)) {
+        if (f.max !== undefined) throw bad(`an integer in [${min}, ${f.max}]`);
         throw bad(f.kind === "int+" ? "a positive integer" : "a non-negative integer");
       }
       return v;
@@ -250,6 +287,9 @@ function doesNotApply(
     const why = optimizer === MODELS[model].optimizer ? `the default of model ${model}` : "--optimizer";
     return `applies to the adam optimizer only, and this run trains with ${optimizer} (${why})`;
   }
+  if (f.models && !f.option) {
+    return f.models.includes(model) ? null : `applies to ${f.models.join(", ")}, not to model ${model}`;
+  }
   return f.models ? whyOptionDoesNotApply(model, name, gpClip, (k) => `--${k}`) : null;
 }
 
@@ -283,9 +323,8 @@ export function parseTrainFlags(args: string[]): TrainFlags {
       out[name] = values[name] === true;
     } else {
       const raw = values[name] as string | undefined;
-      out[name] = raw === undefined
-        ? (f.def === undefined ? undefined : convert(name, f, f.def))
-        : convert(name, f, raw);
+      const def = f.modelDefaults?.[model] ?? f.def;
+      out[name] = raw === undefined ? (def === undefined ? undefined : convert(name, f, def)) : convert(name, f, raw);
     }
   }
   out.lr ??= MODELS[model].lr;

@@ -1,6 +1,7 @@
 /**
- * `deno task sample --checkpoint PATH [--n 64] [--out FILE.png] [--seed N] [--backend cpu]`: a grid of images from a
- * trained generator (a full checkpoint or a generator.safetensors), in eval mode.
+ * `deno task sample --checkpoint PATH [--n 64] [--out FILE.png] [--seed N] [--backend cpu] [--label 7 | 1,4,7]`: a
+ * grid of images from a trained generator (a full checkpoint or a generator.safetensors), in eval mode; a conditional
+ * model's (cgan's) of the labels asked for, or upstream's grid of every class.
  *
  * @module
  */
@@ -8,39 +9,57 @@
 import { Context, NativeMlp, nativeNormal } from "../native/handles.ts";
 import { saveGrid } from "../io/png.ts";
 import { type MlpSpec, seedGenerator } from "../model/spec.ts";
+import { labelProblem, sampleLabels } from "../model/labels.ts";
 import { loadStateDict, readCheckpoint } from "../train/checkpoint.ts";
 import { parseFlags, runCommand, UsageError } from "./run.ts";
 
 const USAGE =
   `Usage: deno task sample --checkpoint PATH [--n 64] [--out samples.png] [--seed 0] [--backend auto|cpu|gpu]
+                        [--label K | --label K1,K2,...]
 
 Writes a grid of n images (normalized as torchvision's save_image(normalize=True), ceil(sqrt(n)) per row) from the
-generator of a checkpoint (a full one from checkpoints/latest.safetensors, or generator.safetensors).`;
+generator of a checkpoint (a full one from checkpoints/latest.safetensors, or generator.safetensors).
+
+A conditional model (cgan) makes images of the labels asked for: --label 7 makes every image a 7, --label 1,4,7 cycles
+the images through the list. Without --label it writes upstream's grid (cgan.py's sample_image): n_classes rows of
+n_classes images (n defaults to n_classes^2) whose labels are 0..n_classes-1 within each row, so column k is label k.
+--label is refused for a model without labels.`;
+
+/** Parses `--label`: one label or a comma-separated list of them (each checked against the classes later). */
+function parseLabels(raw: string): number[] {
+  const parts = raw.split(",").map((p) => p.trim());
+  const bad = parts.find((p) => p === "" || !/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(p));
+  if (bad !== undefined) {
+    throw new UsageError(
+      `--label must be a label or a comma-separated list of labels (integers), got ${JSON.stringify(raw)}`,
+    );
+  }
+  return parts.map(Number);
+}
 
 /** Runs the command; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  const v = {
-    n: "64",
-    out: "samples.png",
-    seed: "0",
-    backend: "auto",
-    ...parseFlags(args, {
-      checkpoint: "string",
-      n: "string",
-      out: "string",
-      seed: "string",
-      backend: "string",
-      help: "boolean",
-    }),
-  } as Record<string, string | undefined> & { help?: boolean };
+  const given = parseFlags(args, {
+    checkpoint: "string",
+    n: "string",
+    out: "string",
+    seed: "string",
+    backend: "string",
+    label: "string",
+    help: "boolean",
+  });
+  const v = { n: "64", out: "samples.png", seed: "0", backend: "auto", ...given } as
+    & Record<string, string | undefined>
+    & { help?: boolean };
   if (v.help) {
     console.log(USAGE);
     return 0;
   }
-  const n = Number(v.n), seed = Number(v.seed);
   const fail = (msg: string): never => {
     throw new UsageError(msg);
   };
+  const asked = v.label === undefined ? undefined : parseLabels(v.label);
+  const n = Number(v.n), seed = Number(v.seed);
   if (!v.checkpoint) return fail("--checkpoint PATH is required");
   if (!Number.isSafeInteger(n) || n < 1 || n > 4096) return fail(`--n must be an integer in [1, 4096], got "${v.n}"`);
   if (!Number.isSafeInteger(seed) || seed < 0) return fail(`--seed must be a non-negative integer, got "${v.seed}"`);
@@ -49,15 +68,44 @@ export async function main(args: string[]): Promise<number> {
   }
 
   const { map, info } = await readCheckpoint(v.checkpoint);
-  const c = info.config as { generator?: MlpSpec; latent_dim?: number; img_size?: number; channels?: number };
+  const c = info.config as {
+    generator?: MlpSpec;
+    latent_dim?: number;
+    img_size?: number;
+    channels?: number;
+    model?: string;
+  };
   const spec = c.generator ?? seedGenerator(c.latent_dim, c.img_size, c.channels);
   const side = c.img_size ?? 28, ch = c.channels ?? 1;
+  const classes = spec.embedding?.classes;
+  if (asked !== undefined && classes === undefined) {
+    return fail(
+      `--label applies to a conditional model (cgan); the generator of "${v.checkpoint}" (model ` +
+        `${c.model ?? "gan"}) takes no labels`,
+    );
+  }
+  const badLabel = classes === undefined ? undefined : asked?.map((k) => labelProblem(k, classes)).find((p) => p);
+  if (badLabel) return fail(`--label: ${badLabel}`);
+  // A conditional model without --label: upstream's grid, n_classes per row (each column one class).
+  const grid = classes !== undefined && asked === undefined;
+  const count = grid && given.n === undefined ? Math.min(classes * classes, 4096) : n;
+  const labels = classes === undefined ? undefined : sampleLabels(count, classes, asked);
   using ctx = new Context({ backend: v.backend as "auto" });
   using g = new NativeMlp(ctx, spec);
   loadStateDict(map, v.checkpoint, g, map.has("generator.model.0.weight") ? "generator." : "");
-  const images = g.forward(nativeNormal(seed, 0, n * spec.input, "sample"), n, false);
-  await saveGrid(v.out!, images, n, ch, side, side, { nrow: Math.ceil(Math.sqrt(n)), normalize: true });
-  console.error(`wrote ${v.out}: ${n} samples of ${ch}x${side}x${side} from "${v.checkpoint}" (step ${info.step})`);
+  const images = g.forward(nativeNormal(seed, 0, count * spec.input, "sample"), count, false, labels);
+  const nrow = grid ? classes : Math.ceil(Math.sqrt(count));
+  await saveGrid(v.out!, images, count, ch, side, side, { nrow, normalize: true });
+  const what = classes === undefined
+    ? ""
+    : grid
+    ? `; upstream's grid, ${nrow} per row (column k: label k)`
+    : asked!.length === 1
+    ? `; label ${asked![0]}`
+    : `; labels ${asked!.join(",")} (cycled)`;
+  console.error(
+    `wrote ${v.out}: ${count} samples of ${ch}x${side}x${side} from "${v.checkpoint}" (step ${info.step})${what}`,
+  );
   return 0;
 }
 

@@ -61,6 +61,7 @@ export async function main(args: string[]): Promise<number> {
     b2: f.b2,
     latentDim: f.latent_dim,
     imgSize: f.img_size,
+    nClasses: f.n_classes,
     channels: f.channels,
     sampleInterval: f.sample_interval,
     seed: f.seed,
@@ -145,6 +146,7 @@ function evalLine(e: EvalEvent): string {
   const r = e.result;
   return `eval at step ${e.step}: FID ${r.fid.toFixed(2)}, precision ${r.precision.toFixed(3)}, recall ` +
     `${r.recall.toFixed(3)}` + (r.classes_covered === null ? "" : `, ${r.classes_covered} classes covered`) +
+    (r.label_accuracy === null ? "" : `, label accuracy ${r.label_accuracy.mean.toFixed(3)}`) +
     ` (${e.seconds.toFixed(1)} s)`;
 }
 

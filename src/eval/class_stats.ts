@@ -165,3 +165,56 @@ export function classStats(
     score: classifierScore(fakeProbs),
   };
 }
+
+/** How often a classifier names the label a conditional generator was asked for (see {@link labelAccuracy}). */
+export interface LabelAccuracy {
+  /** The mean of `per_label` over the labels that have samples. */
+  mean: number;
+  /** `[labels]` the share of each label's samples whose predicted class (argmax) is that label (null: no samples). */
+  per_label: (number | null)[];
+  /** `[labels]` the samples of each label. */
+  counts: number[];
+}
+
+/**
+ * Per-label accuracy of a conditional generator: for each label `k`, the share of the samples generated with label
+ * `k` that the classifier predicts as class `k` (the argmax of its probabilities, the first on ties), and their mean
+ * over the labels with samples. A label the classifier has no class for is never right.
+ *
+ * @param probs `[n, classes]` the classifier's probabilities for the samples (rows sum to 1).
+ * @param labels `[n]` the label each sample was generated with (integers in `0 .. labelCount - 1`).
+ * @param labelCount The generator's labels (its n_classes).
+ * @returns The accuracy per label and its mean.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { labelAccuracy } from "./class_stats.ts";
+ * // 4 samples of labels 0, 1, 0, 1; the classifier says 0, 1, 1, 1
+ * const probs = { data: new Float32Array([1, 0, 0, 1, 0, 1, 0, 1]), n: 4, d: 2 };
+ * const a = labelAccuracy(probs, [0, 1, 0, 1], 2);
+ * assert.deepEqual(a.per_label, [0.5, 1]);
+ * assert.equal(a.mean, 0.75);
+ * ```
+ */
+export function labelAccuracy(probs: Features, labels: ArrayLike<number>, labelCount: number): LabelAccuracy {
+  checkProbabilities(probs, "probabilities");
+  if (labels.length !== probs.n) throw new RangeError(`labels: ${labels.length} for ${probs.n} samples`);
+  if (!Number.isSafeInteger(labelCount) || labelCount < 1) {
+    throw new RangeError(`labelCount must be a positive integer, got ${labelCount}`);
+  }
+  const right = new Array<number>(labelCount).fill(0), counts = new Array<number>(labelCount).fill(0);
+  for (let i = 0; i < probs.n; i++) {
+    const y = labels[i];
+    if (!Number.isInteger(y) || y < 0 || y >= labelCount) {
+      throw new RangeError(`label [${i}] is ${y}, expected an integer in 0..${labelCount - 1}`);
+    }
+    let best = 0;
+    for (let c = 1; c < probs.d; c++) if (probs.data[i * probs.d + c] > probs.data[i * probs.d + best]) best = c;
+    counts[y]++;
+    if (best === y) right[y]++;
+  }
+  const per_label = counts.map((n, k) => (n === 0 ? null : right[k] / n));
+  const seen = per_label.filter((a): a is number => a !== null);
+  return { mean: seen.reduce((s, a) => s + a, 0) / Math.max(1, seen.length), per_label, counts };
+}

@@ -30,7 +30,7 @@ import { checkMemory, memoryLimit } from "../train/memory.ts";
 import { DEFAULT_BLOCK_SIZE, tileBytes } from "./pairwise.ts";
 import { cachedReferenceRows } from "./reference_cache.ts";
 import { type Metrics, type MetricsOptions, RealSide } from "./metrics.ts";
-import { classStats } from "./class_stats.ts";
+import { classStats, type LabelAccuracy, labelAccuracy } from "./class_stats.ts";
 import type { Features } from "./features.ts";
 
 /** Options of {@link evaluate}. */
@@ -80,6 +80,12 @@ export interface EvaluateResult extends QualityRow {
   real_histogram: number[] | null;
   /** Metrics that could not run, with why (e.g. the class metrics of a dataset without labels). */
   skipped: string[];
+  /**
+   * A conditional generator's (cgan's) per-label accuracy: how often the classifier predicts the label each sample was
+   * generated with (equal counts per label: sample `i` has label `i % n_classes`); null for a generator without labels
+   * or a dataset without a classifier.
+   */
+  label_accuracy: LabelAccuracy | null;
   /** The reference rows: two halves of the real images, and uniform noise. */
   reference?: { real: QualityRow; noise: QualityRow };
 }
@@ -93,12 +99,36 @@ function realImages(ds: Dataset, idx: Uint32Array): Float32Array<ArrayBuffer> {
   return out;
 }
 
-/** `n` samples of `g` in eval mode, 1,000 at a time, from the sample noise of `seed` (stream = chunk). */
+/**
+ * The labels of the samples of a conditional generator in an evaluation: sample `i` has label `i % classes` (equal
+ * counts per label when `n` is a multiple of `classes`, else they differ by one).
+ *
+ * @param n Samples.
+ * @param classes The generator's classes.
+ * @returns `[n]` labels.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { evaluationLabels } from "./evaluate.ts";
+ * assert.deepEqual([...evaluationLabels(5, 2)], [0, 1, 0, 1, 0]);
+ * ```
+ */
+export function evaluationLabels(n: number, classes: number): Uint32Array<ArrayBuffer> {
+  return Uint32Array.from({ length: n }, (_, i) => i % classes);
+}
+
+/**
+ * `n` samples of `g` in eval mode, 1,000 at a time, from the sample noise of `seed` (stream = chunk); a conditional
+ * generator's with the labels of {@link evaluationLabels}.
+ */
 function generate(g: NativeMlp, n: number, seed: number): Float32Array<ArrayBuffer> {
   const { input, output } = g.info(), out = new Float32Array(n * output);
+  const labels = g.embedding ? evaluationLabels(n, g.embedding.classes) : undefined;
   for (let r = 0, chunk = 0; r < n; r += 1000, chunk++) {
     const rows = Math.min(1000, n - r);
-    out.set(g.forward(nativeNormal(seed, chunk, rows * input, "sample"), rows, false), r * output);
+    const z = nativeNormal(seed, chunk, rows * input, "sample");
+    out.set(g.forward(z, rows, false, labels?.slice(r, r + rows)), r * output);
   }
   return out;
 }
@@ -240,9 +270,18 @@ export class Evaluator implements Disposable {
 
   /**
    * Scores a generator (`n` samples in eval mode from the sample noise of the seed) or given samples (`[m, features]`
-   * in [-1, 1], at least KID's subset size of them) against the prepared real side.
+   * in [-1, 1], at least KID's subset size of them) against the prepared real side. A conditional generator's samples
+   * have equal counts per label ({@link evaluationLabels}) and its result has their per-label accuracy; given samples
+   * have one when their labels are given too.
+   *
+   * @param source The generator or the samples.
+   * @param labels With given samples: the label each was generated with, and the generator's classes.
+   * @returns The scores.
    */
-  async score(source: NativeMlp | Float32Array<ArrayBuffer>): Promise<EvaluateResult> {
+  async score(
+    source: NativeMlp | Float32Array<ArrayBuffer>,
+    labels?: { labels: ArrayLike<number>; classes: number },
+  ): Promise<EvaluateResult> {
     const ds = this.#ds, f = ds.channels * ds.height * ds.width, c = this.#classifier;
     if (!(source instanceof Float32Array) && source.info().output !== f) {
       throw new RangeError(
@@ -256,14 +295,34 @@ export class Evaluator implements Disposable {
         `evaluate: the samples have ${samples.length} values, not a whole number of ${f}-value images`,
       );
     }
-    const row = await scoreRow(this.#real, featuresOf(samples, f, c), this.#labels, c);
+    const fake = featuresOf(samples, f, c);
+    const row = await scoreRow(this.#real, fake, this.#labels, c);
     const skipped = c ? [] : ["classes_covered, class_kl, classifier_score: the dataset has no labels (no classifier)"];
+    const asked = source instanceof Float32Array
+      ? labels
+      : source.embedding
+      ? { labels: evaluationLabels(this.#n, source.embedding.classes), classes: source.embedding.classes }
+      : undefined;
+    if (asked && asked.labels.length !== fake.n) {
+      throw new RangeError(`evaluate: ${asked.labels.length} labels for ${fake.n} samples`);
+    }
+    let accuracy: LabelAccuracy | null = null;
+    if (asked && c) {
+      accuracy = labelAccuracy(
+        { data: c.probabilities(fake.data, fake.n), n: fake.n, d: c.classes },
+        asked.labels,
+        asked.classes,
+      );
+    } else if (asked) {
+      skipped.push("label_accuracy: the dataset has no labels (no classifier)");
+    }
     const out: EvaluateResult = {
       ...row,
       features: c ? "classifier" : "pixels",
       classifier_accuracy: c?.accuracy ?? null,
       real_histogram: this.realHistogram,
       skipped,
+      label_accuracy: accuracy,
     };
     if (this.reference) out.reference = this.reference;
     return out;
@@ -456,7 +515,8 @@ export interface QualityRecord {
  * import { resultRecord } from "./evaluate.ts";
  * const row = { fid: 1, kid: { mean: 0.5, std: 0.1 }, precision: 1, recall: 1, density: 1, coverage: 1,
  *   classes_covered: null, class_kl: null, classifier_score: null, histogram: null, n: 100 };
- * const r = resultRecord({ ...row, features: "pixels", classifier_accuracy: null, real_histogram: null, skipped: [] });
+ * const r = resultRecord({ ...row, features: "pixels", classifier_accuracy: null, real_histogram: null, skipped: [],
+ *   label_accuracy: null });
  * assert.equal(r.fid, 1);
  * assert.equal(r.reference, null);
  * ```
@@ -468,6 +528,8 @@ export function resultRecord(r: EvaluateResult): ResultRecord {
     classifier_accuracy: r.classifier_accuracy,
     real_histogram: r.real_histogram,
     skipped: r.skipped,
+    label_accuracy: r.label_accuracy?.mean ?? null,
+    label_accuracy_per_label: r.label_accuracy?.per_label ?? null,
     reference: r.reference ? { real: qualityRecord(r.reference.real), noise: qualityRecord(r.reference.noise) } : null,
   };
 }
@@ -482,6 +544,10 @@ export interface ResultRecord extends QualityRecord {
   real_histogram: number[] | null;
   /** Metrics that could not run, with why. */
   skipped: string[];
+  /** A conditional generator's mean per-label accuracy (null for others; see {@link EvaluateResult.label_accuracy}). */
+  label_accuracy: number | null;
+  /** Its accuracy per label (null for others). */
+  label_accuracy_per_label: (number | null)[] | null;
   /** The reference rows (null when not computed). */
   reference: { real: QualityRecord; noise: QualityRecord } | null;
 }

@@ -6,6 +6,7 @@
  */
 
 import type { EvaluateResult, QualityRow } from "./evaluate.ts";
+import type { LabelAccuracy } from "./class_stats.ts";
 
 /** One table row. */
 function tableRow(label: string, r: QualityRow): string {
@@ -34,8 +35,11 @@ function tableRow(label: string, r: QualityRow): string {
  * const row = { fid: 12.5, kid: { mean: 0.5, std: 0.1 }, precision: 0.8, recall: 0.7, density: 0.9, coverage: 0.85,
  *   classes_covered: 10, class_kl: 0.01, classifier_score: 9.5, histogram: null, n: 100 };
  * const text = formatTable("generator", { ...row, features: "classifier", classifier_accuracy: 0.97,
- *   real_histogram: null, skipped: [] });
+ *   real_histogram: null, skipped: [], label_accuracy: null });
  * assert.match(text, /generator\s+12\.50/);
+ * const cgan = formatTable("generator", { ...row, features: "classifier", classifier_accuracy: 0.97,
+ *   real_histogram: null, skipped: [], label_accuracy: { mean: 0.75, per_label: [0.5, 1], counts: [2, 2] } });
+ * assert.match(cgan, /label accuracy: mean 0\.750 \(0: 0\.500, 1: 1\.000\)/);
  * ```
  */
 export function formatTable(label: string, r: EvaluateResult): string {
@@ -55,5 +59,24 @@ export function formatTable(label: string, r: EvaluateResult): string {
   if (r.reference) {
     lines.push(tableRow("real halves (best)", r.reference.real), tableRow("uniform noise (worst)", r.reference.noise));
   }
+  if (r.label_accuracy) lines.push(labelAccuracyLine(r.label_accuracy));
   return lines.join("\n");
+}
+
+/**
+ * A conditional generator's per-label accuracy as one line: its mean and each label's.
+ *
+ * @param a The accuracy.
+ * @returns `label accuracy: mean 0.912 (0: 0.980, 1: 0.990, ...): how often the classifier names the label asked for`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { labelAccuracyLine } from "./table.ts";
+ * assert.match(labelAccuracyLine({ mean: 1, per_label: [1, null], counts: [3, 0] }), /mean 1\.000 \(0: 1\.000, 1: -\)/);
+ * ```
+ */
+export function labelAccuracyLine(a: LabelAccuracy): string {
+  const each = a.per_label.map((v, k) => `${k}: ${v === null ? "-" : v.toFixed(3)}`).join(", ");
+  return `label accuracy: mean ${a.mean.toFixed(3)} (${each}): how often the classifier names the label asked for`;
 }

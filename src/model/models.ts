@@ -30,7 +30,7 @@ import { GAN_LOSSES, type GanLoss, type MlpSpec, seedDiscriminator, seedGenerato
  * assert.equal(GAN_MODELS[0], "gan"); // the seed's, the default
  * ```
  */
-export const GAN_MODELS = ["gan", "bgan", "softmax_gan", "wgan", "wgan_gp", "wgan_div"] as const;
+export const GAN_MODELS = ["gan", "bgan", "softmax_gan", "wgan", "wgan_gp", "wgan_div", "cgan"] as const;
 
 /** One of {@link GAN_MODELS}. */
 export type GanModel = typeof GAN_MODELS[number];
@@ -72,7 +72,7 @@ export interface ModelOptionSpec {
 
 /** The per-model options of a run (see {@link MODEL_OPTIONS} for what each is and {@link MODELS} for who takes it). */
 export interface GanModelOptions {
-  /** gan: the adversarial loss (default `bce`, the seed's; see `GAN_LOSSES`). */
+  /** gan and cgan: the adversarial loss (default gan's `bce`, the seed's, cgan's `mse`; see `GAN_LOSSES`). */
   loss?: GanLoss;
   /** wgan, wgan_gp, wgan_div: the generator updates at batch indices (within the epoch) divisible by it (default 5). */
   nCritic?: number;
@@ -110,8 +110,8 @@ export const MODEL_OPTIONS: Readonly<Record<string, ModelOptionSpec>> = {
     option: "loss",
     kind: "choice",
     choices: GAN_LOSSES,
-    help: "adversarial loss: bce (the seed's), mse (LSGAN), hinge, relativistic (RSGAN), relativistic_avg (RaGAN); " +
-      "all but bce train a D that ends in a linear layer",
+    help: "adversarial loss: bce (the seed's), mse (LSGAN; cgan's default), hinge, relativistic (RSGAN), " +
+      "relativistic_avg (RaGAN); all but bce train a D that ends in a linear layer",
   },
   n_critic: {
     option: "nCritic",
@@ -211,10 +211,18 @@ export interface ModelInfo {
   readonly dOutput: "sigmoid" | "linear";
   /** The model's options (keys of {@link MODEL_OPTIONS}) and their defaults; no other option applies to it. */
   readonly options: Readonly<Record<string, ModelOptionValue>>;
+  /** Upstream's default image side (`--img_size`): 28, cgan's 32 (its transform resizes the digits). */
+  readonly imgSize: number;
+  /**
+   * A conditional model's default number of classes (`--n_classes`, upstream's 10): its networks embed a label per
+   * image, its training reads the dataset's labels and its samples take labels. Absent for the others.
+   */
+  readonly nClasses?: number;
 }
 
 const BETAS = { b1: 0.5, b2: 0.999 } as const;
 const ADAM = { optimizer: "adam", lr: 2e-4, ...BETAS } as const;
+const IMG28 = { imgSize: 28 } as const;
 
 /**
  * The models and their upstream defaults (Adam's betas are 0.5 and 0.999 for all of them that use Adam).
@@ -234,6 +242,7 @@ export const MODELS: Readonly<Record<GanModel, ModelInfo>> = {
     ...ADAM,
     dOutput: "sigmoid",
     options: { loss: "bce" },
+    ...IMG28,
   },
   bgan: {
     description: "boundary-seeking GAN (Hjelm et al., 2017): G minimizes 0.5 mean(log D - log(1 - D))^2",
@@ -241,6 +250,7 @@ export const MODELS: Readonly<Record<GanModel, ModelInfo>> = {
     ...ADAM,
     dOutput: "sigmoid",
     options: {},
+    ...IMG28,
   },
   softmax_gan: {
     description: "Softmax GAN (Lin, 2017): the softmax over the batch's real and fake scores",
@@ -248,6 +258,7 @@ export const MODELS: Readonly<Record<GanModel, ModelInfo>> = {
     ...ADAM,
     dOutput: "linear",
     options: { softmax_fresh_d: false, softmax_g_loss_only: false },
+    ...IMG28,
   },
   wgan: {
     description: "Wasserstein GAN (Arjovsky et al., 2017): a weight-clipped critic, RMSprop",
@@ -257,6 +268,7 @@ export const MODELS: Readonly<Record<GanModel, ModelInfo>> = {
     ...BETAS,
     dOutput: "linear",
     options: { n_critic: 5, clip_value: 0.01 },
+    ...IMG28,
   },
   wgan_gp: {
     description: "WGAN with gradient penalty (Gulrajani et al., 2017)",
@@ -264,6 +276,7 @@ export const MODELS: Readonly<Record<GanModel, ModelInfo>> = {
     ...ADAM,
     dOutput: "linear",
     options: { n_critic: 5, lambda_gp: 10, gp_norm: "sample", gp_clip: false, clip_value: 0.01, channels: 1 },
+    ...IMG28,
   },
   wgan_div: {
     description: "Wasserstein divergence GAN (Wu et al., 2018): the penalty k/2 mean(|grad D|^p) on reals and fakes",
@@ -271,8 +284,78 @@ export const MODELS: Readonly<Record<GanModel, ModelInfo>> = {
     ...ADAM,
     dOutput: "linear",
     options: { n_critic: 5, div_k: 2, div_p: 6 },
+    ...IMG28,
+  },
+  cgan: {
+    description: "conditional GAN (Mirza and Osindero, 2014): G and D see a label embedding; LSGAN's loss",
+    upstream: "implementations/cgan/cgan.py",
+    ...ADAM,
+    dOutput: "linear",
+    options: { loss: "mse" },
+    imgSize: 32,
+    nClasses: 10,
   },
 };
+
+/**
+ * Whether a model is conditional (its networks embed a label per image; see {@link ModelInfo.nClasses}).
+ *
+ * @param model The model.
+ * @returns True for cgan.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { isConditional } from "./models.ts";
+ * assert.deepEqual([isConditional("cgan"), isConditional("gan")], [true, false]);
+ * ```
+ */
+export function isConditional(model: GanModel): boolean {
+  return MODELS[model].nClasses !== undefined;
+}
+
+/** The conditional models, for messages (`cgan`). */
+export function conditionalModels(): GanModel[] {
+  return GAN_MODELS.filter(isConditional);
+}
+
+/**
+ * Checks a conditional model's number of classes (`nClasses`, `--n_classes`): an integer in [1, 256] (the labels of
+ * every dataset are bytes). Refused for a model that is not conditional.
+ *
+ * @param model The model.
+ * @param nClasses The value given (undefined: the model's default).
+ * @param name How the caller names it (default `nClasses`), for the message.
+ * @returns The model's number of classes, or undefined for a model that is not conditional.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { resolveNClasses } from "./models.ts";
+ * assert.equal(resolveNClasses("cgan", undefined), 10);
+ * assert.throws(() => resolveNClasses("gan", 10), /^RangeError: nClasses applies to cgan, not to model gan$/);
+ * assert.throws(() => resolveNClasses("cgan", 0), /nClasses must be an integer in \[1, 256\], got 0/);
+ * ```
+ */
+export function resolveNClasses(model: GanModel, nClasses: unknown, name = "nClasses"): number | undefined {
+  const def = MODELS[model].nClasses;
+  if (def === undefined) {
+    if (nClasses !== undefined) {
+      throw new RangeError(`${name} applies to ${conditionalModels().join(", ")}, not to model ${model}`);
+    }
+    return undefined;
+  }
+  const v = nClasses ?? def;
+  if (!Number.isSafeInteger(v) || (v as number) < 1 || (v as number) > MAX_CLASSES) {
+    throw new RangeError(
+      `${name} must be an integer in [1, ${MAX_CLASSES}], got ${typeof v === "number" ? v : JSON.stringify(v)}`,
+    );
+  }
+  return v as number;
+}
+
+/** The most classes of a conditional model: every dataset's labels are bytes. */
+export const MAX_CLASSES = 256;
 
 /**
  * Checks a model name.
@@ -284,7 +367,7 @@ export const MODELS: Readonly<Record<GanModel, ModelInfo>> = {
  * ```ts
  * import assert from "node:assert/strict";
  * import { checkModel } from "./models.ts";
- * assert.throws(() => checkModel("cgan"), /model must be one of gan, bgan, softmax_gan, wgan, wgan_gp, wgan_div, got "cgan"/);
+ * assert.throws(() => checkModel("dcgan"), /model must be one of gan, bgan, softmax_gan, wgan, wgan_gp, wgan_div, cgan, got "dcgan"/);
  * ```
  */
 export function checkModel(model: unknown): GanModel {
@@ -405,13 +488,15 @@ export function updatesGenerator(options: Readonly<Record<string, ModelOptionVal
 }
 
 /**
- * A model's generator: the seed's for all of them (see `seedGenerator`).
+ * A model's generator: the seed's for all of them (see `seedGenerator`); cgan's has upstream's label embedding
+ * `label_emb = Embedding(n_classes, n_classes)` in front, its row before the noise (`cat(label_emb(labels), z)`).
  *
- * @param _model The model (every model has the seed's generator).
+ * @param model The model.
  * @param latentDim Noise size.
  * @param imgSize Image side.
  * @param channels Image channels.
  * @param bnEps BatchNorm eps (0.8, upstream's quirk).
+ * @param nClasses cgan: the classes (default 10); refused for the other models.
  * @returns The generator's spec.
  *
  * @example
@@ -419,21 +504,40 @@ export function updatesGenerator(options: Readonly<Record<string, ModelOptionVal
  * import assert from "node:assert/strict";
  * import { modelGenerator } from "./models.ts";
  * assert.equal(modelGenerator("wgan_gp").layers.at(-1)!.out, 784);
+ * assert.deepEqual(modelGenerator("cgan", 100, 32).embedding, { classes: 10, dim: 10, at: "first", name: "label_emb" });
  * ```
  */
-export function modelGenerator(_model: GanModel, latentDim = 100, imgSize = 28, channels = 1, bnEps = 0.8): MlpSpec {
-  return seedGenerator(latentDim, imgSize, channels, bnEps);
+export function modelGenerator(
+  model: GanModel,
+  latentDim = 100,
+  imgSize = 28,
+  channels = 1,
+  bnEps = 0.8,
+  nClasses?: number,
+): MlpSpec {
+  checkModel(model);
+  const classes = resolveNClasses(model, nClasses);
+  const spec = seedGenerator(latentDim, imgSize, channels, bnEps);
+  if (classes === undefined) return spec;
+  return {
+    input: spec.input,
+    embedding: { classes, dim: classes, at: "first", name: "label_emb" },
+    layers: spec.layers,
+  };
 }
 
 /**
  * A model's discriminator: the seed's `C*H*W -> 512 -> 256 -> 1`, ending in a Sigmoid or a linear layer as the model
  * (for gan: its loss) needs. softmax_gan's takes `img_size ** 2` inputs as upstream's does, so it is refused for
- * images of more than one channel.
+ * images of more than one channel. cgan's is upstream's: the image then `label_embedding = Embedding(n_classes,
+ * n_classes)` (`cat(img, label_embedding(labels))`), `-> 512 -> 512 (Dropout 0.4) -> 512 (Dropout 0.4) -> 1`, every
+ * hidden block LeakyReLU(0.2), linear at the end (a Sigmoid with `loss: "bce"`).
  *
  * @param model The model.
  * @param imgSize Image side.
  * @param channels Image channels.
- * @param loss gan's loss (default `bce`); no other model takes one.
+ * @param loss gan's and cgan's loss (default the model's: `bce`, cgan `mse`); no other model takes one.
+ * @param nClasses cgan: the classes (default 10); refused for the other models.
  * @returns The discriminator's spec.
  *
  * @example
@@ -443,11 +547,36 @@ export function modelGenerator(_model: GanModel, latentDim = 100, imgSize = 28, 
  * assert.equal(modelDiscriminator("bgan").layers.at(-1)!.act.kind, "sigmoid");
  * assert.equal(modelDiscriminator("gan", 28, 1, "hinge").layers.at(-1)!.act.kind, "none");
  * assert.throws(() => modelDiscriminator("softmax_gan", 28, 3), /softmax_gan.*of 1 channel only/);
+ * assert.deepEqual(modelDiscriminator("cgan", 32).layers.map((l) => l.dropout ?? 0), [0, 0.4, 0.4, 0]);
  * ```
  */
-export function modelDiscriminator(model: GanModel, imgSize = 28, channels = 1, loss?: GanLoss): MlpSpec {
+export function modelDiscriminator(
+  model: GanModel,
+  imgSize = 28,
+  channels = 1,
+  loss?: GanLoss,
+  nClasses?: number,
+): MlpSpec {
   checkModel(model);
-  if (loss !== undefined && model !== "gan") throw new RangeError(`loss applies to gan, not to model ${model}`);
+  if (loss !== undefined && !("loss" in MODELS[model].options)) {
+    throw new RangeError(`loss applies to ${modelsWithOption("loss").join(", ")}, not to model ${model}`);
+  }
+  const classes = resolveNClasses(model, nClasses);
+  if (classes !== undefined) {
+    const l = loss ?? MODELS[model].options.loss as GanLoss;
+    const seed = seedDiscriminator(imgSize, channels, l); // checks the sizes and the loss
+    const lrelu = () => ({ kind: "leaky_relu" as const, slope: 0.2 });
+    return {
+      input: seed.input,
+      embedding: { classes, dim: classes, at: "last", name: "label_embedding" },
+      layers: [
+        { out: 512, bn: null, act: lrelu() },
+        { out: 512, bn: null, act: lrelu(), dropout: 0.4 },
+        { out: 512, bn: null, act: lrelu(), dropout: 0.4 },
+        { out: 1, bn: null, act: { ...seed.layers[2].act } },
+      ],
+    };
+  }
   if (model === "softmax_gan" && channels !== 1) {
     throw new RangeError(
       `softmax_gan's discriminator takes img_size ** 2 inputs as upstream's does, which fits images of 1 channel ` +

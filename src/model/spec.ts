@@ -74,7 +74,32 @@ export interface LayerSpec {
 }
 
 /**
- * A multilayer perceptron: an input size and a list of fused blocks.
+ * A label embedding in front of an MLP (PyTorch's `nn.Embedding(classes, dim)`): a table `[classes, dim]` of
+ * parameters whose row of each input's label is concatenated with the caller's `x` before the first block, before it
+ * (`at: "first"`, upstream cgan's generator: `cat(label_emb(labels), z)`) or after it (`at: "last"`, its
+ * discriminator: `cat(img, label_embedding(labels))`). The table is the first tensor of the flat parameter buffer,
+ * named `<name>.weight` (docs/ARCHITECTURE.md, "Label embeddings").
+ *
+ * @example Usage
+ * ```ts
+ * import type { EmbeddingSpec } from "./spec.ts";
+ *
+ * const emb: EmbeddingSpec = { classes: 10, dim: 10, at: "first", name: "label_emb" };
+ * ```
+ */
+export interface EmbeddingSpec {
+  /** Labels it knows: every label must be below it. A positive integer. */
+  classes: number;
+  /** Width of a table row (features added to the first block's input). A positive integer. */
+  dim: number;
+  /** Where the row goes in the first block's input: before `x` (`first`) or after it (`last`). */
+  at: "first" | "last";
+  /** The module name of its `state_dict` entry (`<name>.weight`): letters, digits and `_`, not starting with a digit. */
+  name: string;
+}
+
+/**
+ * A multilayer perceptron: an input size and a list of fused blocks, with an optional label embedding.
  *
  * @example Usage
  * ```ts
@@ -84,8 +109,13 @@ export interface LayerSpec {
  * ```
  */
 export interface MlpSpec {
-  /** Input features. */
+  /** Input features: the width of the caller's `x` (without the embedding's `dim`). */
   input: number;
+  /**
+   * A label embedding (absent: none). With one, every forward takes a label per row, and the first block's input is
+   * `input + embedding.dim` wide.
+   */
+  embedding?: EmbeddingSpec;
   /** The blocks, in order; at least one. */
   layers: LayerSpec[];
 }
@@ -133,6 +163,8 @@ export interface TensorLayout {
   paramCount: number;
   /** Total elements of the running-statistics buffer. */
   bufferCount: number;
+  /** The label embedding (its table is `params[0]`), or null for none; absent where not reported. */
+  embedding?: EmbeddingSpec | null;
 }
 
 /**
@@ -235,6 +267,62 @@ function checkSeedArgs(sizes: Record<string, number>, bnEps?: number): void {
     checkBuilderArg(v, what, (x) => Number.isInteger(x) && x >= 1, "a positive integer");
   }
   if (bnEps !== undefined) checkBuilderArg(bnEps, "bnEps", (x) => x > 0, "a positive finite number");
+}
+
+/** The pattern of an embedding's module name (`name`), as the library checks it. */
+export const EMBEDDING_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** The most classes an embedding may have (labels travel as u32; a table of 2^24 rows is already 64 MiB per unit of `dim`). */
+export const MAX_EMBEDDING_CLASSES = 2 ** 24;
+
+/**
+ * Checks a spec's `embedding` (the library checks it too, with the same rules; this names the field and the value
+ * before anything crosses the FFI): absent, or an object `{ classes, dim, at, name }` with `classes` an integer in
+ * [1, 2^24], `dim` a positive integer, `at` `"first"` or `"last"`, `name` matching {@link EMBEDDING_NAME}, and no
+ * other key.
+ *
+ * @param spec The spec (possibly malformed; only its `embedding` is looked at).
+ * @param what How to name the spec in the message (e.g. `generator`); default none.
+ * @throws {RangeError} Naming the field and the value: `embedding.classes must be an integer in [1, 16777216], got 0`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkEmbedding } from "./spec.ts";
+ * checkEmbedding({ input: 100, embedding: { classes: 10, dim: 10, at: "first", name: "label_emb" }, layers: [] });
+ * assert.throws(
+ *   () => checkEmbedding({ input: 1, embedding: { classes: 10, dim: 10, at: "middle", name: "e" }, layers: [] } as never),
+ *   { message: 'embedding.at must be "first" or "last", got "middle"' },
+ * );
+ * ```
+ */
+export function checkEmbedding(spec: MlpSpec, what?: string): void {
+  const e = (spec as { embedding?: unknown })?.embedding;
+  if (e === undefined) return;
+  const field = (k?: string) => `${what ? `${what}.` : ""}embedding${k ? `.${k}` : ""}`;
+  const show = (v: unknown) => (typeof v === "number" ? String(v) : JSON.stringify(v) ?? String(v));
+  if (typeof e !== "object" || e === null || Array.isArray(e)) {
+    throw new RangeError(`${field()} must be an object {classes, dim, at, name} or absent, got ${show(e)}`);
+  }
+  const o = e as Record<string, unknown>;
+  const extra = Object.keys(o).find((k) => !["classes", "dim", "at", "name"].includes(k));
+  if (extra !== undefined) {
+    throw new RangeError(`${field()} has an unknown key "${extra}" (it takes classes, dim, at, name)`);
+  }
+  const int = (k: string, max: number) => {
+    const v = o[k];
+    if (!Number.isSafeInteger(v) || (v as number) < 1 || (v as number) > max) {
+      throw new RangeError(`${field(k)} must be an integer in [1, ${max}], got ${show(v)}`);
+    }
+  };
+  int("classes", MAX_EMBEDDING_CLASSES);
+  int("dim", 2 ** 20);
+  if (o.at !== "first" && o.at !== "last") {
+    throw new RangeError(`${field("at")} must be "first" or "last", got ${show(o.at)}`);
+  }
+  if (typeof o.name !== "string" || !EMBEDDING_NAME.test(o.name)) {
+    throw new RangeError(`${field("name")} must match ${EMBEDDING_NAME} (a module name), got ${show(o.name)}`);
+  }
 }
 
 /**

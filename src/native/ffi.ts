@@ -13,7 +13,7 @@ export { libraryFileName };
 export type { LibraryLocation, LoadOptions };
 
 /** The ABI version this file declares; the library must report the same. */
-export const ABI_VERSION = 4;
+export const ABI_VERSION = 5;
 
 /** The symbol table, with the C signature of each function. */
 export const SYMBOLS = {
@@ -50,6 +50,12 @@ export const SYMBOLS = {
   // int32_t gan_mlp_forward(uint32_t mlp, const float* x, size_t x_len, uint32_t rows, uint32_t train, float* y,
   //                         size_t y_len)
   gan_mlp_forward: { parameters: ["u32", "buffer", "usize", "u32", "u32", "buffer", "usize"], result: "i32" },
+  // int32_t gan_mlp_forward_labeled(uint32_t mlp, const float* x, size_t x_len, const uint32_t* labels,
+  //                                 size_t labels_len, uint32_t rows, uint32_t train, float* y, size_t y_len)
+  gan_mlp_forward_labeled: {
+    parameters: ["u32", "buffer", "usize", "buffer", "usize", "u32", "u32", "buffer", "usize"],
+    result: "i32",
+  },
   // int32_t gan_mlp_backward(uint32_t mlp, const float* dy, size_t dy_len, float* dx, size_t dx_len)
   gan_mlp_backward: { parameters: ["u32", "buffer", "usize", "buffer", "usize"], result: "i32" },
   // int32_t gan_mlp_output(uint32_t mlp, float* out, size_t len)
@@ -82,6 +88,8 @@ export const SYMBOLS = {
   gan_gan_new: { parameters: ["u32", "u32", "u32", "buffer", "usize"], result: "u32" },
   // int32_t gan_gan_set_data(uint32_t gan, const uint8_t* pixels, size_t len, uint32_t count)
   gan_gan_set_data: { parameters: ["u32", "buffer", "usize", "u32"], result: "i32" },
+  // int32_t gan_gan_set_labels(uint32_t gan, const uint32_t* labels, size_t len)
+  gan_gan_set_labels: { parameters: ["u32", "buffer", "usize"], result: "i32" },
   // int32_t gan_gan_step(uint32_t gan, uint32_t n, float* out, size_t out_len)
   gan_gan_step: { parameters: ["u32", "u32", "buffer", "usize"], result: "i32" },
   // int32_t gan_gan_step_explicit(uint32_t gan, const float* z, size_t z_len, const float* x_real, size_t x_len,

@@ -8,7 +8,14 @@
 
 import { f32Arg, intArg, u32ArrayArg, u64Arg, u8Arg } from "./args.ts";
 import { check, checkHandle, lib, type LibraryLocation, loadLibrary, nativeContract, readJson, utf8 } from "./ffi.ts";
-import { type GanLoss, type MlpSpec, specJson, type TensorLayout } from "../model/spec.ts";
+import {
+  checkEmbedding,
+  type EmbeddingSpec,
+  type GanLoss,
+  type MlpSpec,
+  specJson,
+  type TensorLayout,
+} from "../model/spec.ts";
 
 /** A backend name: `cpu`, `gpu`, or `auto` (a hardware GPU when there is one, else the CPU). */
 export type BackendName = "cpu" | "gpu" | "auto";
@@ -124,8 +131,10 @@ export interface NativeTensorInfo {
 
 /** The layout and counters of an MLP, as the native library reports them. */
 export interface MlpInfo {
-  /** Input features. */
+  /** Input features (the caller's `x`, without the embedding's columns). */
   input: number;
+  /** The label embedding (its table is `params[0]`), or null for none. */
+  embedding: EmbeddingSpec | null;
   /** Output features. */
   output: number;
   /** Floats in the flat parameter buffer (and in the gradient and Adam buffers). */
@@ -161,13 +170,17 @@ export interface MlpInfo {
  * assert.deepEqual(l.buffers.map((t) => t.name), ["model.1.running_mean", "model.1.running_var"]);
  * ```
  */
-export function describeSpec(spec: MlpSpec): TensorLayout & { input: number; output: number } {
+export function describeSpec(
+  spec: MlpSpec,
+): TensorLayout & { input: number; output: number; embedding: EmbeddingSpec | null } {
+  checkEmbedding(spec);
   const s = lib();
   const json = utf8(specJson(spec));
   const info = readJson("gan_spec_info", (b, n) => s.gan_spec_info(json, BigInt(json.length), b, BigInt(n))) as MlpInfo;
   return {
     input: info.input,
     output: info.output,
+    embedding: info.embedding ?? null,
     params: info.params,
     buffers: info.buffers,
     paramCount: info.param_count,
@@ -227,6 +240,7 @@ export class NativeMlp extends Handle {
 
   /** Builds the MLP; parameters start at zero (BN gamma 1) until set. */
   constructor(ctx: Context, spec: MlpSpec) {
+    checkEmbedding(spec);
     const s = lib();
     const json = utf8(specJson(spec));
     super(checkHandle(s.gan_mlp_new(ctx.handle, json, BigInt(json.length)), "NativeMlp"), s.gan_mlp_free);
@@ -246,7 +260,18 @@ export class NativeMlp extends Handle {
    */
   layout(): TensorLayout {
     const l = this.#layout;
-    return { params: l.params, buffers: l.buffers, paramCount: l.param_count, bufferCount: l.buffer_count };
+    return {
+      params: l.params,
+      buffers: l.buffers,
+      paramCount: l.param_count,
+      bufferCount: l.buffer_count,
+      embedding: l.embedding ?? this.embedding,
+    };
+  }
+
+  /** The label embedding, or null: an MLP with one takes a label per row in {@link forward}. */
+  get embedding(): EmbeddingSpec | null {
+    return this.spec.embedding ?? null;
   }
 
   /** Element count of a flat buffer. */
@@ -285,15 +310,40 @@ export class NativeMlp extends Handle {
     check(lib().gan_mlp_set_counters(this.handle, a, b), fn);
   }
 
-  /** `x [rows, input]` -> `[rows, output]`; train mode uses batch statistics and updates the running ones. */
-  forward(x: Float32Array<ArrayBuffer>, rows: number, train: boolean): Float32Array<ArrayBuffer> {
+  /**
+   * `x [rows, input]` -> `[rows, output]`; train mode uses batch statistics and updates the running ones. An MLP with
+   * a label embedding takes `labels [rows]` (each below its `classes`), and one without refuses them: the first
+   * block then reads `[table[label], x]` (`at: "first"`) or `[x, table[label]]` (`at: "last"`) per row.
+   */
+  forward(
+    x: Float32Array<ArrayBuffer>,
+    rows: number,
+    train: boolean,
+    labels?: Uint32Array<ArrayBuffer>,
+  ): Float32Array<ArrayBuffer> {
     const fn = "NativeMlp.forward";
     intArg(rows, "rows", fn);
     const xs = f32Arg(x, "x", fn);
+    const emb = this.embedding;
+    if (labels === undefined && emb !== null) {
+      throw new TypeError(
+        `${fn}: this MLP has the label embedding "${emb.name}" (${emb.classes} classes): pass labels [rows]`,
+      );
+    }
+    if (labels !== undefined && emb === null) {
+      throw new TypeError(`${fn}: labels were given, but this MLP has no label embedding`);
+    }
     // Allocate y only when x holds rows x input values, so that rows alone never sizes an allocation (with a short x
     // the library refuses the call, naming both sizes).
     const y = new Float32Array(xs.length === rows * this.#layout.input ? rows * this.#layout.output : 0);
-    check(lib().gan_mlp_forward(this.handle, xs, BigInt(xs.length), rows, train ? 1 : 0, y, BigInt(y.length)), fn);
+    const t = train ? 1 : 0;
+    if (labels === undefined) {
+      check(lib().gan_mlp_forward(this.handle, xs, BigInt(xs.length), rows, t, y, BigInt(y.length)), fn);
+    } else {
+      const ls = u32ArrayArg(labels, "labels", fn);
+      const n = [BigInt(xs.length), BigInt(ls.length), BigInt(y.length)] as const;
+      check(lib().gan_mlp_forward_labeled(this.handle, xs, n[0], ls, n[1], rows, t, y, n[2]), fn);
+    }
     this.#rows = rows;
     return y;
   }
@@ -326,11 +376,15 @@ export interface GanConfig extends AdamOptions {
   batch_size: number;
   /** Seed of the noise and the shuffles (an integer below 2^53). */
   seed: number;
-  /** The adversarial loss of model `gan` (default `bce`; see `GAN_LOSSES`): D's last activation must suit it. */
+  /**
+   * The adversarial loss of models `gan` (default `bce`) and `cgan` (default `mse`; see `GAN_LOSSES`): D's last
+   * activation must suit it.
+   */
   loss?: GanLoss;
   /**
-   * The model (default `gan`): `gan`, `bgan`, `softmax_gan`, `wgan`, `wgan_gp` or `wgan_div` (the contract's
-   * `models`, with upstream's defaults). A key below that the model does not take is refused.
+   * The model (default `gan`): `gan`, `bgan`, `softmax_gan`, `wgan`, `wgan_gp`, `wgan_div` or `cgan` (the contract's
+   * `models`, with upstream's defaults; cgan needs a generator embedding at `first` and a discriminator embedding at
+   * `last` with the same classes, and {@link NativeGan.setLabels}). A key below that the model does not take is refused.
    */
   model?: string;
   /** `adam` or `rmsprop` (PyTorch's, alpha 0.99, its average in `adam_v`); default the model's. */
@@ -464,6 +518,17 @@ export class NativeGan extends Handle {
     check(lib().gan_gan_set_data(this.handle, px, BigInt(px.length), intArg(count, "count", fn)), fn);
   }
 
+  /**
+   * Uploads the dataset's labels (a conditional model's: cgan), one per image of the last {@link setData} and each
+   * below the networks' `classes`; {@link setData} forgets them, so call it after each. A conditional step without
+   * labels is refused (BadState).
+   */
+  setLabels(labels: Uint32Array<ArrayBuffer>): void {
+    const fn = "NativeGan.setLabels";
+    const ls = u32ArrayArg(labels, "labels", fn);
+    check(lib().gan_gan_set_labels(this.handle, ls, BigInt(ls.length)), fn);
+  }
+
   /** Runs `n` steps in one call; returns each step's losses. */
   step(n = 1): StepResult[] {
     return decodeSteps(this.stepRaw(n));
@@ -484,7 +549,8 @@ export class NativeGan extends Handle {
   /**
    * One training step on a given noise batch `z [rows, latent]` and real batch `xReal [rows, features]` (already in
    * [-1, 1]), both row-major, and the step's other draws `aux` (wgan_gp's interpolation weights `alpha [rows]` in
-   * [0, 1]; empty for every other model), instead of the library's own noise and data; it counts as a step, and the
+   * [0, 1]; cgan's labels `[gen_labels (rows), real labels (rows)]` as integer values; empty for every other model),
+   * instead of the library's own noise and data; it counts as a step, and the
    * Wasserstein models' batch index is the position of the run's step in the epoch. For parity tests.
    */
   stepExplicit(

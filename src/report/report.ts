@@ -204,6 +204,14 @@ function finalSection(run: Record<string, unknown>): string {
   if (num(fe.classifier_accuracy) !== null) {
     facts.push(`classifier accuracy (held out): ${fmt(num(fe.classifier_accuracy)! * 100)}%`);
   }
+  if (num(fe.label_accuracy) !== null) {
+    const per = Array.isArray(fe.label_accuracy_per_label) ? fe.label_accuracy_per_label : [];
+    const each = per.map((v, k) => `${k}: ${num(v) === null ? "-" : fmt(num(v))}`).join(", ");
+    facts.push(
+      `<span id="label-accuracy">label accuracy (how often the classifier names the label asked for): mean ` +
+        `${fmt(num(fe.label_accuracy))}${each ? ` (${esc(each)})` : ""}</span>`,
+    );
+  }
   if (Array.isArray(fe.skipped) && fe.skipped.length > 0) facts.push(`skipped: ${esc(fe.skipped.join("; "))}`);
   return `<section id="final-metrics"><h2>Final scores</h2><div class="card scroll"><table class="metrics"><thead><tr>` +
     `<th></th>${cols.map(([, h]) => `<th>${esc(h)}</th>`).join("")}</tr></thead><tbody>${body}</tbody></table>` +

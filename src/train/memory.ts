@@ -27,7 +27,7 @@ export const ASSUMED_MEMORY = 16 * 2 ** 30;
 /** Bytes of one MLP inside the library and the trainer: 4 parameter-sized buffers, running stats, activations. */
 function mlpBytes(spec: MlpSpec, rows: number): { native: number; params: number } {
   const l = describeSpec(spec); // validates the spec; allocates nothing
-  const widths = spec.layers.reduce((a, x) => a + x.out, spec.input);
+  const widths = spec.layers.reduce((a, x) => a + x.out, spec.input + 2 * (spec.embedding?.dim ?? 0));
   // params, grads, Adam m and v (f32); running stats; per row: activations, saved pre-BN values and gradients.
   const native = 4 * (4 * l.paramCount + l.bufferCount) + 4 * rows * widths * 4;
   return { native, params: l.paramCount + l.bufferCount };

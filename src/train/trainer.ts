@@ -27,17 +27,20 @@ import { OutDir } from "../io/out_dir.ts";
 import { checkpointSizeLimit, checkResume } from "../io/checkpoint_checks.ts";
 import { type DatasetIdentity, datasetIdentity } from "../data/identity.ts";
 import type { GanLoss, MlpSpec } from "../model/spec.ts";
+import { checkDatasetLabels, type SampleLabels, sampleLabels } from "../model/labels.ts";
 import {
   checkModel,
   type GanModel,
   type GanModelOptions,
   type GanOptimizer,
+  isConditional,
   MODEL_OPTIONS,
   modelDiscriminator,
   modelGenerator,
   type ModelOptionValue,
   MODELS,
   resolveModelOptions,
+  resolveNClasses,
 } from "../model/models.ts";
 import { loadCheckpoint, NonFiniteStateError, saveCheckpoint, saveGenerator, syncGeneratorFile } from "./checkpoint.ts";
 import { checkMemory, estimateRunBytes, memoryLimit } from "./memory.ts";
@@ -77,8 +80,13 @@ export interface TrainOptions extends GanModelOptions {
   b2?: number;
   /** Noise size (default 100). */
   latentDim?: number;
-  /** Image side (default 28): it must match the dataset. */
+  /** Image side (default the model's: 28, cgan 32): it must match the dataset. */
   imgSize?: number;
+  /**
+   * cgan: the classes of its label embeddings (default 10, upstream's `--n_classes`); the dataset's labels must be
+   * below it. Refused for the other models.
+   */
+  nClasses?: number;
   /** Image channels (default 1): they must match the dataset. */
   channels?: number;
   /** Save a grid every this many batches (default 400). */
@@ -239,6 +247,7 @@ export type ResolvedTrainOptions =
       | "evalClassifier"
       | "model"
       | "optimizer"
+      | "nClasses"
       | keyof GanModelOptions
     >
   >
@@ -250,6 +259,8 @@ export type ResolvedTrainOptions =
     optimizer: GanOptimizer;
     /** The model's options by native key, defaults filled in (the GAN config's and the checkpoints' keys). */
     modelOptions: Readonly<Record<string, ModelOptionValue>>;
+    /** A conditional model's classes (cgan: default 10); undefined for the others. */
+    nClasses?: number;
     evalCacheDir?: string;
     evalClassifier?: Classifier;
     memoryLimit?: number;
@@ -260,6 +271,9 @@ export type ResolvedTrainOptions =
     generator: MlpSpec;
     discriminator: MlpSpec;
   };
+
+/** The most classes a conditional model's fixed-noise grid shows (a grid of 32 x 32 images). */
+export const MAX_GRID_CLASSES = 32;
 
 /** The seed's defaults. */
 export const SEED_DEFAULTS = {
@@ -331,12 +345,15 @@ export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
   const m = resolveModel(o);
   const r = {
     ...seed,
+    imgSize: MODELS[m.model].imgSize,
     ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)),
     ...m,
   } as ResolvedTrainOptions;
   for (const [key, v] of Object.entries(m.modelOptions)) Object.assign(r, { [MODEL_OPTIONS[key].option]: v });
-  r.generator ??= modelGenerator(r.model, r.latentDim, r.imgSize, r.channels, r.bnEps);
-  r.discriminator ??= modelDiscriminator(r.model, r.imgSize, r.channels, r.loss);
+  r.nClasses = resolveNClasses(r.model, o.nClasses);
+  if (r.nClasses === undefined) delete r.nClasses;
+  r.generator ??= modelGenerator(r.model, r.latentDim, r.imgSize, r.channels, r.bnEps, r.nClasses);
+  r.discriminator ??= modelDiscriminator(r.model, r.imgSize, r.channels, r.loss, r.nClasses);
   if (!Number.isSafeInteger(r.stepsPerCall) || r.stepsPerCall < 1 || r.stepsPerCall > 65536) {
     throw new RangeError(`stepsPerCall must be an integer in [1, 65536], got ${r.stepsPerCall}`);
   }
@@ -365,9 +382,48 @@ function configRecord(r: ResolvedTrainOptions): Record<string, unknown> {
     model: r.model,
     optimizer: r.optimizer,
     ...r.modelOptions,
+    ...(r.nClasses !== undefined ? { n_classes: r.generator.embedding?.classes ?? r.nClasses } : {}),
     generator: r.generator,
     discriminator: r.discriminator,
   };
+}
+
+/** The classes of a run's generator (its label embedding's), or undefined for a model without labels. */
+function classesOf(r: ResolvedTrainOptions): number | undefined {
+  return r.generator.embedding?.classes;
+}
+
+/**
+ * The labels a conditional run trains on: the dataset's, checked against the model's classes. A dataset without
+ * labels is refused, naming it.
+ */
+function trainingLabels(r: ResolvedTrainOptions, dataset: Dataset): Uint32Array<ArrayBuffer> | null {
+  if (!isConditional(r.model)) return null;
+  const classes = classesOf(r) ?? r.nClasses!;
+  if (!dataset.labels) {
+    throw new RangeError(
+      `dataset "${dataset.name}" has no labels, and model ${r.model} trains on each image's label ` +
+        `(give an IDX folder with its train-labels-idx1-ubyte file, or the embedded digits)`,
+    );
+  }
+  if (dataset.labels.length !== dataset.count) {
+    throw new RangeError(
+      `dataset "${dataset.name}" has ${dataset.labels.length} labels for ${dataset.count} images`,
+    );
+  }
+  checkDatasetLabels(dataset.labels, classes, dataset.name);
+  return Uint32Array.from(dataset.labels);
+}
+
+/** Options of {@link GanTrainer.sample}. */
+export interface SampleOptions {
+  /** Seed of the noise (default 0): the same seed gives the same images. */
+  seed?: number;
+  /**
+   * A conditional model's labels (cgan): one label for every image, or a list the images cycle through (default:
+   * upstream's grid order, image `i` of label `i % n_classes`). Refused for a model without labels.
+   */
+  labels?: SampleLabels;
 }
 
 /**
@@ -469,6 +525,7 @@ export class GanTrainer implements Disposable {
       );
     }
     if (gOut !== features) throw new RangeError(`generator outputs ${gOut} values, the images have ${features}`);
+    const labels = trainingLabels(r, dataset);
     const need = estimateRunBytes(r.generator, r.discriminator, r.batchSize, { count: dataset.count, features });
     const evalNeed = r.evalEvery > 0 ? estimateEvalBytes(dataset, r.evalN, true) : 0;
     checkMemory(
@@ -489,6 +546,7 @@ export class GanTrainer implements Disposable {
       const gan = new NativeGan(ctx, g, d, nativeGanConfig(r));
       closeAll.push(gan);
       gan.setData(dataset.pixels as Uint8Array<ArrayBuffer>, dataset.count);
+      if (labels) gan.setLabels(labels); // after setData, which forgets them
       const t = new GanTrainer(r, dataset, ctx, g, d, gan);
       t.#dataId = await datasetIdentity(dataset);
       if (r.resume) await t.#resume(r.resume);
@@ -529,14 +587,25 @@ export class GanTrainer implements Disposable {
 
   /**
    * `n` samples of the generator in eval mode (BN running statistics), `[n, features]` in [-1, 1], from noise
-   * drawn with `seed` (the same seed gives the same images).
+   * drawn with `seed` (the same seed gives the same images). A conditional model (cgan) takes `labels`: one for
+   * every image, or a list they cycle through (default: upstream's grid order, image `i` of label `i % n_classes`).
+   *
+   * @param n Images.
+   * @param options The seed (a number, as before) or {@link SampleOptions}.
+   * @returns The images.
    */
-  sample(n: number, seed = 0): Float32Array<ArrayBuffer> {
+  sample(n: number, options: number | SampleOptions = 0): Float32Array<ArrayBuffer> {
     if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`sample: n must be a positive integer, got ${n}`);
+    const o = typeof options === "number" ? { seed: options } : options;
+    const classes = classesOf(this.options);
+    if (o.labels !== undefined && classes === undefined) {
+      throw new RangeError(`sample: labels apply to a conditional model (cgan); model ${this.options.model} has none`);
+    }
+    const labels = classes === undefined ? undefined : sampleLabels(n, classes, o.labels);
     const { input } = this.options.generator, features = this.g.info().output;
-    checkMemory(4 * n * (input + 2 * features), `sample(${n})`, limitOf(this.options));
-    const z = nativeNormal(seed, 0, n * input, "sample");
-    return this.g.forward(z, n, false);
+    checkMemory(4 * n * (input + 2 * features + 1), `sample(${n})`, limitOf(this.options));
+    const z = nativeNormal(o.seed ?? 0, 0, n * input, "sample");
+    return this.g.forward(z, n, false, labels);
   }
 
   /** Writes a full checkpoint (and generator.safetensors beside it) atomically. */
@@ -575,7 +644,7 @@ export class GanTrainer implements Disposable {
     const start = this.step, total = this.totalSteps;
     const outDir = await this.#openOutputs();
     const metrics = outDir?.metrics;
-    const fixedZ = nativeNormal(r.seed, 0, 25 * r.generator.input, "fixed"); // [25, latent]
+    const fixedZ = nativeNormal(r.seed, 0, this.#fixedGrid().n * r.generator.input, "fixed"); // [n, latent]
     const clock = { t0: performance.now(), total, nb: this.gan.info().batches_per_epoch };
     const buf = new Float32Array(stepRecordLength() * r.stepsPerCall); // [stepsPerCall, record]
     let step = start;
@@ -700,6 +769,18 @@ export class GanTrainer implements Disposable {
     return last;
   }
 
+  /**
+   * The fixed-noise grid: 25 images, 5 per row; for a conditional model upstream's `sample_image` grid, `n_row =
+   * n_classes` rows of `n_row` images whose labels are 0..n_row-1 within each row (each column one class), at most
+   * 32 x 32.
+   */
+  #fixedGrid(): { n: number; nrow: number; labels?: Uint32Array<ArrayBuffer> } {
+    const classes = classesOf(this.options);
+    if (classes === undefined) return { n: 25, nrow: 5 };
+    const side = Math.min(classes, MAX_GRID_CLASSES);
+    return { n: side * side, nrow: side, labels: sampleLabels(side * side, side) };
+  }
+
   /** The grids of a sampled step: the first 25 images of its batch and the fixed-noise grid (eval mode). */
   async #writeGrids(step: number, fixedZ: Float32Array<ArrayBuffer>, cb: TrainCallbacks): Promise<void> {
     const { imgSize: side, channels: ch, outDir: out } = this.options;
@@ -714,9 +795,10 @@ export class GanTrainer implements Disposable {
       const grid = { nrow: 5, normalize: true };
       paths.push(`${out}/images/${step}.png`);
       await saveGrid(paths[0], images, k, ch, side, side, grid);
-      const fixed = this.g.forward(fixedZ, 25, false); // [25, ch * side * side]
+      const f = this.#fixedGrid();
+      const fixed = this.g.forward(fixedZ, f.n, false, f.labels); // [n, ch * side * side]
       paths.push(`${out}/images/fixed_${step}.png`);
-      await saveGrid(paths[1], fixed, 25, ch, side, side, grid);
+      await saveGrid(paths[1], fixed, f.n, ch, side, side, { nrow: f.nrow, normalize: true });
     }
     await cb.onSample?.({ step, images, paths });
   }
