@@ -338,7 +338,7 @@ Deno.test("label accuracy: the classifier's agreement with the label asked for, 
   assert.deepEqual(a.per_label, [1, 1, 0.5]);
   assert.deepEqual(a.counts, [1, 1, 2]);
   assert.ok(Math.abs(a.mean - 2.5 / 3) < 1e-12);
-  assert.deepEqual(labelAccuracy(probs, [0, 0, 0, 0], 4).per_label, [0.25, null, null, null]);
+  assert.deepEqual(labelAccuracy(probs, [0, 0, 0, 0], 4).per_label, [0.5, null, null, null]); // rows 0 and 3 say 0
   assert.throws(() => labelAccuracy(probs, [0, 1, 2, 3], 3), /label \[3\] is 3, expected an integer in 0..2/);
   // Through the evaluator: real digits labelled with their own labels score the classifier's accuracy; shifted
   // labels score near 0; a conditional generator is sampled with equal counts per label.

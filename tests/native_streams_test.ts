@@ -9,6 +9,7 @@ import {
   DOMAIN_DROPOUT,
   DOMAIN_FIXED,
   DOMAIN_INIT,
+  DOMAIN_LABELS,
   DOMAIN_NOISE,
   DOMAIN_SAMPLE,
   DOMAIN_SHUFFLE,
@@ -91,6 +92,7 @@ Deno.test("the library's rng domains are the mirror's; nativeNormal names them",
     sample: DOMAIN_SAMPLE,
     alpha: DOMAIN_ALPHA,
     dropout: DOMAIN_DROPOUT,
+    labels: DOMAIN_LABELS,
   });
   for (const [name, domain] of [["noise", DOMAIN_NOISE], ["fixed", DOMAIN_FIXED], ["sample", DOMAIN_SAMPLE]] as const) {
     assertTensorClose(`nativeNormal ${name}`, nativeNormal(5, 2, 101, name), normal(5, 2, 101, domain), 1e-5, 1e-5);
