@@ -296,7 +296,7 @@ export class NativeMlp extends Handle {
   /**
    * PyTorch's default initialization, drawn by the library from its init stream `(seed, stream)`: Linear weight and
    * bias ~ U(-1/sqrt(in), 1/sqrt(in)), BN gamma 1 and beta 0, running mean 0 and var 1. The same seed gives the same
-   * weights on every backend. By convention stream 0 is the generator and 1 the discriminator.
+   * weights on every backend. By convention stream 0 is the generator, 1 the discriminator and 2 aae's encoder.
    */
   init(seed: number, stream: number): void {
     const fn = "NativeMlp.init";

@@ -175,7 +175,10 @@ export interface StepEvent {
 export interface SampleEvent {
   /** The step whose generated batch this is (the seed's `batches_done`). */
   step: number;
-  /** The first 25 images of that step's generated batch, `[n, channels * imgSize^2]` in [-1, 1]. */
+  /**
+   * The first 25 images of that step's generated batch (aae: the decoder's reconstructions of the step's real batch),
+   * `[n, channels * imgSize^2]` in [-1, 1].
+   */
   images: Float32Array;
   /** Paths written (the batch grid and the fixed-noise grid), empty without an outDir. */
   paths: string[];
