@@ -9,7 +9,16 @@ import { parseTrainFlags, trainUsage, UsageError } from "../src/cli/flags.ts";
 import { loadEmbeddedMnist } from "../src/data/dataset.ts";
 import { writeIdx } from "../src/data/idx.ts";
 import { checkResume } from "../src/io/checkpoint_checks.ts";
-import { GAN_MODELS, type GanModel, hasEncoder, isConditional, MODEL_OPTIONS, MODELS } from "../src/model/models.ts";
+import {
+  GAN_MODELS,
+  type GanModel,
+  hasEncoder,
+  isConditional,
+  MODEL_OPTIONS,
+  modelEncoder,
+  MODELS,
+} from "../src/model/models.ts";
+import { Context, NativeGan, NativeMlp } from "../src/native/handles.ts";
 import type { MlpSpec } from "../src/model/spec.ts";
 import { nativeContract } from "../src/native/ffi.ts";
 import { readCheckpoint } from "../src/train/checkpoint.ts";
@@ -31,6 +40,29 @@ Deno.test("MODELS is the library's table: nativeContract().models, model by mode
   for (const m of GAN_MODELS) {
     const { optimizer, lr, b1, b2, dOutput, options } = MODELS[m];
     assert.deepEqual(models[m], { optimizer, lr, b1, b2, d_output: dOutput, options }, m);
+  }
+});
+
+Deno.test("MODELS' encoder is the library's: aae needs one (gan_gan_new_with_encoder), every other model refuses one", () => {
+  using ctx = new Context({ backend: "cpu", threads: 1 });
+  const tiny = { imgSize: 4, latentDim: 2, batchSize: 8 };
+  using e = new NativeMlp(ctx, modelEncoder("aae", 4, 1, 2));
+  for (const model of GAN_MODELS) {
+    const r = resolveTrainOptions({ model, ...tiny });
+    using g = new NativeMlp(ctx, r.generator);
+    using d = new NativeMlp(ctx, r.discriminator);
+    const config = nativeGanConfig(r);
+    if (hasEncoder(model)) {
+      assert.deepEqual(r.encoder, modelEncoder("aae", 4, 1, 2));
+      assert.throws(() => new NativeGan(ctx, g, d, config), /model aae needs an encoder \(gan_gan_new_with_encoder\)/);
+      using gan = new NativeGan(ctx, g, d, config, e);
+      assert.equal(gan.info().step, 0);
+    } else {
+      assert.equal(r.encoder, undefined, model);
+      assert.throws(() => new NativeGan(ctx, g, d, config, e), new RegExp(`model ${model} takes no encoder`), model);
+      using gan = new NativeGan(ctx, g, d, config);
+      assert.equal(gan.info().step, 0, model);
+    }
   }
 });
 
