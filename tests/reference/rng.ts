@@ -19,7 +19,7 @@ export const DOMAIN_SAMPLE = 5;
 export const DOMAIN_ALPHA = 6;
 /** Domain of the dropout masks (stream = the forward's stream; one key per pass and layer; counter = r * out + j). */
 export const DOMAIN_DROPOUT = 7;
-/** Domain of cgan's labels of the fakes (stream = global step, counter = row; `floor(uniform24 * classes)`). */
+/** Domain of cgan's labels of the fakes: stream = the global step, row `b` is `floor(uniform24(k, b) * classes)`. */
 export const DOMAIN_LABELS = 8;
 
 /**
