@@ -15,6 +15,8 @@ import { trainClassifier } from "../src/eval/classifier.ts";
 import { Evaluator } from "../src/eval/evaluate.ts";
 import { decodePng, saveGrid } from "../src/io/png.ts";
 import { readSafetensorsFile } from "../src/io/safetensors.ts";
+import { buildReportHtml } from "../src/report/report.ts";
+import { readRunFolder } from "../src/report/run_files.ts";
 import { sampleLabels } from "../src/model/labels.ts";
 import { isConditional, modelDiscriminator, modelGenerator, MODELS } from "../src/model/models.ts";
 import { checkEmbedding, type MlpSpec } from "../src/model/spec.ts";
@@ -420,9 +422,19 @@ Deno.test("CLI: train --model cgan (a checkpoint and upstream's grid), resume it
     "--max_steps=3",
     "--sample_interval=2",
     "--log_format=seed",
+    "--eval_every=3",
+    "--eval_n=100",
   ], cache);
   assert.equal(train.code, 0, train.stderr);
   assert.match(train.stderr, /deno-gan: cgan on idx, 300 images/);
+  assert.match(train.stderr, /eval at step 3: FID .*, label accuracy \d\.\d{3} \(/);
+  assert.match(train.stderr, /^label accuracy: mean \d\.\d{3} \(0: /m); // under the final table
+  const evalRow = (await Deno.readTextFile(`${out}/run/metrics.jsonl`)).trim().split("\n").map((l) => JSON.parse(l))
+    .find((r) => r.kind === "eval");
+  assert.equal(typeof evalRow.label_accuracy, "number");
+  assert.equal(evalRow.label_accuracy_per_label.length, 10);
+  const finalEval = JSON.parse(await Deno.readTextFile(`${out}/run/run.json`)).final_eval;
+  assert.equal(finalEval.label_accuracy, evalRow.label_accuracy);
   assert.deepEqual(train.stdout.trimEnd().split("\n").map((l) => l.match(/^\[Epoch 0\/50\] \[Batch (\d)\/19\]/)?.[1]), [
     "0",
     "1",
@@ -512,5 +524,20 @@ Deno.test("CLI: train --model cgan (a checkpoint and upstream's grid), resume it
   const record = JSON.parse(await Deno.readTextFile(json));
   assert.equal(typeof record.label_accuracy, "number");
   assert.equal(record.label_accuracy_per_label.length, 10);
+  const mean = record.label_accuracy_per_label.reduce((a: number, v: number) => a + v, 0) / 10;
+  assert.ok(Math.abs(record.label_accuracy - mean) < 1e-12, "the mean of the labels' accuracies");
+  // The report shows a final_eval's label accuracy under the final scores.
+  const run = JSON.parse(await Deno.readTextFile(`${out}/run/run.json`));
+  run.final_eval = {
+    ...record,
+    label_accuracy: 0.625,
+    label_accuracy_per_label: [0.5, 0.75, ...new Array(8).fill(null)],
+  };
+  await Deno.writeTextFile(`${out}/run/run.json`, JSON.stringify(run));
+  const html = buildReportHtml(readRunFolder(`${out}/run`), { uplotJs: "", uplotCss: "" });
+  assert.match(
+    html,
+    /<span id="label-accuracy">label accuracy \(how often the classifier names the label asked for\): mean 0\.625 \(0: 0\.5, 1: 0\.75, 2: -, /,
+  );
   for (const d of [data, cache, out]) await Deno.remove(d, { recursive: true });
 });
