@@ -50,6 +50,25 @@
  * assert.throws(() => resolveModelOptions("gan", { nCritic: 5 }), /nCritic applies to wgan, wgan_gp, wgan_div/);
  * ```
  *
+ * A conditional model (cgan, `model: "cgan"`) trains on the dataset's labels, and its samples take labels: one for
+ * every image, or a list the images cycle through (upstream's grid order `i % n_classes` by default):
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { GanTrainer } from "./mod.ts";
+ *
+ * const pixels = new Uint8Array(64 * 49).map((_, i) => (i * 37) % 256); // 64 images of 7x7
+ * const labels = new Uint8Array(64).map((_, i) => i % 3); // three classes
+ * const data = { name: "toy", count: 64, height: 7, width: 7, channels: 1, pixels, labels };
+ * using cgan = await GanTrainer.create(data, { model: "cgan", nClasses: 3, backend: "cpu", imgSize: 7, latentDim: 8, batchSize: 16, maxSteps: 2 });
+ * await cgan.run();
+ * const twos = cgan.sample(4, { labels: 2, seed: 1 }); // 4 images of label 2
+ * assert.equal(twos.length, 4 * 49);
+ * assert.deepEqual(cgan.sample(2, { labels: [0, 1] }), cgan.sample(2)); // the default order: 0, 1, 2, 0, ...
+ * assert.throws(() => cgan.sample(1, { labels: 3 }), /label 3 is not a class of this generator/);
+ * ```
+ *
  * Sample quality, from features of real and generated samples (e.g. a classifier's penultimate activations) and from
  * the classifier's probabilities:
  *

@@ -15,6 +15,8 @@ import { trainClassifier } from "../src/eval/classifier.ts";
 import { Evaluator } from "../src/eval/evaluate.ts";
 import { decodePng, saveGrid } from "../src/io/png.ts";
 import { readSafetensorsFile } from "../src/io/safetensors.ts";
+import { buildReportHtml } from "../src/report/report.ts";
+import { readRunFolder } from "../src/report/run_files.ts";
 import { sampleLabels } from "../src/model/labels.ts";
 import { isConditional, modelDiscriminator, modelGenerator, MODELS } from "../src/model/models.ts";
 import { checkEmbedding, type MlpSpec } from "../src/model/spec.ts";
@@ -81,29 +83,33 @@ Deno.test("spec: the embedding is checked in TypeScript, naming the field and th
   };
   checkEmbedding(ok);
   checkEmbedding({ input: 4, layers: [] }); // none
-  const bad: [unknown, string][] = [
-    [null, "embedding must be an object {classes, dim, at, name} or absent, got null"],
-    [7, "embedding must be an object {classes, dim, at, name} or absent, got 7"],
-    [{ ...ok.embedding, classes: 0 }, "embedding.classes must be an integer in [1, 16777216], got 0"],
-    [{ ...ok.embedding, classes: 2.5 }, "embedding.classes must be an integer in [1, 16777216], got 2.5"],
-    [{ ...ok.embedding, classes: "10" }, 'embedding.classes must be an integer in [1, 16777216], got "10"'],
+  checkEmbedding({ input: 4, embedding: null, layers: [] }); // none, as the library's describe reports it
+  const bad: [unknown, string | RegExp][] = [
+    [7, "embedding must be an object {classes, dim, at, name}, null or absent, got 7"],
+    [[1], "embedding must be an object {classes, dim, at, name}, null or absent, got [1]"],
+    [{ ...ok.embedding, classes: 0 }, "embedding.classes must be an integer in [1, 1048576], got 0"],
+    [{ ...ok.embedding, classes: 2.5 }, "embedding.classes must be an integer in [1, 1048576], got 2.5"],
+    [{ ...ok.embedding, classes: "10" }, 'embedding.classes must be an integer in [1, 1048576], got "10"'],
     [{ ...ok.embedding, dim: -1 }, "embedding.dim must be an integer in [1, 1048576], got -1"],
     [{ ...ok.embedding, dim: undefined }, "embedding.dim must be an integer in [1, 1048576], got undefined"],
     [{ ...ok.embedding, at: "middle" }, 'embedding.at must be "first" or "last", got "middle"'],
     [
       { ...ok.embedding, name: "1st" },
-      'embedding.name must match /^[A-Za-z_][A-Za-z0-9_]*$/ (a module name), got "1st"',
+      'embedding.name must match /^[A-Za-z_][A-Za-z0-9_]*$/ in at most 64 characters (a module name), got "1st"',
     ],
     [
       { ...ok.embedding, name: "a.b" },
-      'embedding.name must match /^[A-Za-z_][A-Za-z0-9_]*$/ (a module name), got "a.b"',
+      'embedding.name must match /^[A-Za-z_][A-Za-z0-9_]*$/ in at most 64 characters (a module name), got "a.b"',
     ],
     [{ ...ok.embedding, size: 3 }, 'embedding has an unknown key "size" (it takes classes, dim, at, name)'],
+    [{ ...ok.embedding, classes: 2 ** 20, dim: 4096 }, "embedding of 1048576 x 4096 is more than 2^31 parameters"],
+    [{ ...ok.embedding, name: "x".repeat(65) }, /RangeError: embedding.name must match .* in at most 64 characters/],
   ];
   for (const [embedding, message] of bad) {
     const spec = { ...ok, embedding } as MlpSpec;
-    assert.throws(() => checkEmbedding(spec), { name: "RangeError", message }, JSON.stringify(embedding));
-    assert.throws(() => describeSpec(spec), { message }, "describeSpec checks it before the library");
+    const want = typeof message === "string" ? { name: "RangeError", message } : message;
+    assert.throws(() => checkEmbedding(spec), want, JSON.stringify(embedding));
+    assert.throws(() => describeSpec(spec), want, "describeSpec checks it before the library");
   }
   assert.throws(() => checkEmbedding({ ...ok, embedding: { ...ok.embedding!, dim: 0 } }, "generator"), {
     message: "generator.embedding.dim must be an integer in [1, 1048576], got 0",
@@ -174,7 +180,11 @@ testOnBackends(
       // Both rows have label 2: the table's gradient is their scatter-add (1 + 2 times the embedding's weights).
       assert.deepEqual([...grads.subarray(0, 6)], [0, 0, 0, 0, 3 * we[0], 3 * we[1]], `${at}: table gradient`);
       assert.throws(() => mlp.forward(x, 2, false), /has the label embedding "e" \(3 classes\): pass labels/);
-      assert.throws(() => mlp.forward(x, 2, false, new Uint32Array([0, 3])), /3/); // the library: below classes
+      assert.throws(
+        () => mlp.forward(x, 2, false, new Uint32Array([0, 3])),
+        /NativeMlp.forward: label\[1\] is 3, expected a class in \[0, 3\)$/, // the library's check
+      );
+      assert.throws(() => mlp.forward(x, 2, false, new Uint32Array([0])), /1 labels for a batch of 2/);
     }
     using plain = new NativeMlp(ctx, { input: 2, layers: [{ out: 1, bn: null, act: { kind: "none" } }] });
     assert.throws(() => plain.forward(new Float32Array(2), 1, false, new Uint32Array([0])), /no label embedding/);
@@ -253,8 +263,13 @@ Deno.test("cgan trains on the dataset's labels: a dataset without labels, or a l
   );
   // The library's own check: labels from the caller, one per image, each below classes.
   using t = await GanTrainer.create(small14, smallOptions({ maxSteps: 2 }));
-  assert.throws(() => t.gan.setLabels(new Uint32Array(small14.count).fill(10)), /10/);
-  assert.throws(() => t.gan.setLabels(new Uint32Array(3)), /3/);
+  assert.throws(
+    () => t.gan.setLabels(new Uint32Array(small14.count).fill(10)),
+    /NativeGan.setLabels: label\[0\] is 10, expected a class in \[0, 10\)$/,
+  );
+  assert.throws(() => t.gan.setLabels(new Uint32Array(3)), /3 labels for a dataset of 200 images/);
+  t.gan.setData(small14.pixels as Uint8Array<ArrayBuffer>, small14.count); // forgets the labels
+  assert.throws(() => t.gan.step(1), /no labels: model cgan trains on the dataset's labels/);
 });
 
 Deno.test("cgan: a stopped and resumed run gives bitwise the same losses and networks; the fixed grid is upstream's (column = class)", async () => {
@@ -407,9 +422,19 @@ Deno.test("CLI: train --model cgan (a checkpoint and upstream's grid), resume it
     "--max_steps=3",
     "--sample_interval=2",
     "--log_format=seed",
+    "--eval_every=3",
+    "--eval_n=100",
   ], cache);
   assert.equal(train.code, 0, train.stderr);
   assert.match(train.stderr, /deno-gan: cgan on idx, 300 images/);
+  assert.match(train.stderr, /eval at step 3: FID .*, label accuracy \d\.\d{3} \(/);
+  assert.match(train.stderr, /^label accuracy: mean \d\.\d{3} \(0: /m); // under the final table
+  const evalRow = (await Deno.readTextFile(`${out}/run/metrics.jsonl`)).trim().split("\n").map((l) => JSON.parse(l))
+    .find((r) => r.kind === "eval");
+  assert.equal(typeof evalRow.label_accuracy, "number");
+  assert.equal(evalRow.label_accuracy_per_label.length, 10);
+  const finalEval = JSON.parse(await Deno.readTextFile(`${out}/run/run.json`)).final_eval;
+  assert.equal(finalEval.label_accuracy, evalRow.label_accuracy);
   assert.deepEqual(train.stdout.trimEnd().split("\n").map((l) => l.match(/^\[Epoch 0\/50\] \[Batch (\d)\/19\]/)?.[1]), [
     "0",
     "1",
@@ -499,5 +524,20 @@ Deno.test("CLI: train --model cgan (a checkpoint and upstream's grid), resume it
   const record = JSON.parse(await Deno.readTextFile(json));
   assert.equal(typeof record.label_accuracy, "number");
   assert.equal(record.label_accuracy_per_label.length, 10);
+  const mean = record.label_accuracy_per_label.reduce((a: number, v: number) => a + v, 0) / 10;
+  assert.ok(Math.abs(record.label_accuracy - mean) < 1e-12, "the mean of the labels' accuracies");
+  // The report shows a final_eval's label accuracy under the final scores.
+  const run = JSON.parse(await Deno.readTextFile(`${out}/run/run.json`));
+  run.final_eval = {
+    ...record,
+    label_accuracy: 0.625,
+    label_accuracy_per_label: [0.5, 0.75, ...new Array(8).fill(null)],
+  };
+  await Deno.writeTextFile(`${out}/run/run.json`, JSON.stringify(run));
+  const html = buildReportHtml(readRunFolder(`${out}/run`), { uplotJs: "", uplotCss: "" });
+  assert.match(
+    html,
+    /<span id="label-accuracy">label accuracy \(how often the classifier names the label asked for\): mean 0\.625 \(0: 0\.5, 1: 0\.75, 2: -, /,
+  );
   for (const d of [data, cache, out]) await Deno.remove(d, { recursive: true });
 });

@@ -138,10 +138,10 @@ export interface MlpSpec {
   /** Input features: the width of the caller's `x` (without the embedding's `dim`). */
   input: number;
   /**
-   * A label embedding (absent: none). With one, every forward takes a label per row, and the first block's input is
-   * `input + embedding.dim` wide.
+   * A label embedding (absent or null: none). With one, every forward takes a label per row, and the first block's
+   * input is `input + embedding.dim` wide.
    */
-  embedding?: EmbeddingSpec;
+  embedding?: EmbeddingSpec | null;
   /** The blocks, in order; at least one. */
   layers: LayerSpec[];
 }
@@ -298,18 +298,18 @@ function checkSeedArgs(sizes: Record<string, number>, bnEps?: number): void {
 /** The pattern of an embedding's module name (`name`), as the library checks it. */
 export const EMBEDDING_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-/** The most classes an embedding may have (labels travel as u32; a table of 2^24 rows is already 64 MiB per unit of `dim`). */
-export const MAX_EMBEDDING_CLASSES = 2 ** 24;
+/** The most classes (and the widest `dim`) an embedding may have: the library's widest layer, 2^20. */
+export const MAX_EMBEDDING_CLASSES = 2 ** 20;
 
 /**
  * Checks a spec's `embedding` (the library checks it too, with the same rules; this names the field and the value
- * before anything crosses the FFI): absent, or an object `{ classes, dim, at, name }` with `classes` an integer in
- * [1, 2^24], `dim` a positive integer, `at` `"first"` or `"last"`, `name` matching {@link EMBEDDING_NAME}, and no
- * other key.
+ * before anything crosses the FFI, and also refuses a key it does not know): absent or null, or an object
+ * `{ classes, dim, at, name }` with `classes` and `dim` integers in [1, 2^20] and at most 2^31 table entries, `at`
+ * `"first"` or `"last"`, `name` matching {@link EMBEDDING_NAME} in at most 64 characters, and no other key.
  *
  * @param spec The spec (possibly malformed; only its `embedding` is looked at).
  * @param what How to name the spec in the message (e.g. `generator`); default none.
- * @throws {RangeError} Naming the field and the value: `embedding.classes must be an integer in [1, 16777216], got 0`.
+ * @throws {RangeError} Naming the field and the value: `embedding.classes must be an integer in [1, 1048576], got 0`.
  *
  * @example
  * ```ts
@@ -324,11 +324,11 @@ export const MAX_EMBEDDING_CLASSES = 2 ** 24;
  */
 export function checkEmbedding(spec: MlpSpec, what?: string): void {
   const e = (spec as { embedding?: unknown })?.embedding;
-  if (e === undefined) return;
+  if (e === undefined || e === null) return;
   const field = (k?: string) => `${what ? `${what}.` : ""}embedding${k ? `.${k}` : ""}`;
   const show = (v: unknown) => (typeof v === "number" ? String(v) : JSON.stringify(v) ?? String(v));
   if (typeof e !== "object" || e === null || Array.isArray(e)) {
-    throw new RangeError(`${field()} must be an object {classes, dim, at, name} or absent, got ${show(e)}`);
+    throw new RangeError(`${field()} must be an object {classes, dim, at, name}, null or absent, got ${show(e)}`);
   }
   const o = e as Record<string, unknown>;
   const extra = Object.keys(o).find((k) => !["classes", "dim", "at", "name"].includes(k));
@@ -342,12 +342,17 @@ export function checkEmbedding(spec: MlpSpec, what?: string): void {
     }
   };
   int("classes", MAX_EMBEDDING_CLASSES);
-  int("dim", 2 ** 20);
+  int("dim", MAX_EMBEDDING_CLASSES);
+  if ((o.classes as number) * (o.dim as number) > 2 ** 31) {
+    throw new RangeError(`${field()} of ${o.classes} x ${o.dim} is more than 2^31 parameters`);
+  }
   if (o.at !== "first" && o.at !== "last") {
     throw new RangeError(`${field("at")} must be "first" or "last", got ${show(o.at)}`);
   }
-  if (typeof o.name !== "string" || !EMBEDDING_NAME.test(o.name)) {
-    throw new RangeError(`${field("name")} must match ${EMBEDDING_NAME} (a module name), got ${show(o.name)}`);
+  if (typeof o.name !== "string" || !EMBEDDING_NAME.test(o.name) || o.name.length > 64) {
+    throw new RangeError(
+      `${field("name")} must match ${EMBEDDING_NAME} in at most 64 characters (a module name), got ${show(o.name)}`,
+    );
   }
 }
 

@@ -165,3 +165,20 @@ export function dropoutKept(
   const k = mix32((key(seed, DOMAIN_DROPOUT, stream) ^ mix32(((pass * 256 + layer) ^ 0x85ebca6b) >>> 0)) >>> 0);
   return rand(k, counter) >>> 8 < Math.ceil((1 - p) * 16777216);
 }
+
+/**
+ * cgan's labels of the fakes of step `step` (`rows` of them), as the library draws them (`rng::class` over stream
+ * `(seed, DOMAIN_LABELS, step)`): row `b` is `floor(uniform24(key, b) * classes)`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { labelDraws } from "./rng.ts";
+ * const l = labelDraws(1, 0, 64, 10);
+ * assert.ok(l.every((k) => k >= 0 && k < 10) && new Set(l).size > 5);
+ * ```
+ */
+export function labelDraws(seed: number, step: number, rows: number, classes: number): Uint32Array<ArrayBuffer> {
+  const u = uniformStream(seed, DOMAIN_LABELS, step);
+  return Uint32Array.from({ length: rows }, () => Math.floor(u() * classes));
+}
