@@ -101,11 +101,18 @@ Deno.test("spec: heads are checked in TypeScript, naming the field and the value
   const mu = { name: "mu", out: 2 }, logvar = { name: "logvar", out: 2 };
   checkHeads(last([mu, logvar]));
   checkHeads(last(undefined)); // none
+  checkHeads(last(null)); // none, as the library reads it
   checkHeads(last([{ name: "all", out: 4 }])); // one head renames the whole layer
   const bad: [MlpSpec, string][] = [
-    [last([]), "layers[1].heads must be a non-empty array of {name, out} or absent, got []"],
-    [last("mu"), 'layers[1].heads must be a non-empty array of {name, out} or absent, got "mu"'],
-    [last(null), "layers[1].heads must be a non-empty array of {name, out} or absent, got null"],
+    [last([]), "layers[1].heads must be a non-empty array of {name, out}, null or absent, got []"],
+    [last("mu"), 'layers[1].heads must be a non-empty array of {name, out}, null or absent, got "mu"'],
+    [last(7), "layers[1].heads must be a non-empty array of {name, out}, null or absent, got 7"],
+    [
+      last([mu, { name: "x".repeat(65), out: 2 }]),
+      `layers[1].heads[1].name must match /^[A-Za-z_][A-Za-z0-9_]*$/ in at most 64 characters (a module name), got "${
+        "x".repeat(65)
+      }"`,
+    ],
     [
       last([mu, logvar], { bn: { eps: 1e-5, momentum: 0.1 } }),
       'layers[1].heads: a layer with heads must have no BatchNorm (bn: null), got bn {"eps":0.00001,"momentum":0.1}',
@@ -114,15 +121,15 @@ Deno.test("spec: heads are checked in TypeScript, naming the field and the value
     [last([{ ...mu, size: 2 }, logvar]), 'layers[1].heads[0] has an unknown key "size" (it takes name, out)'],
     [
       last([{ name: "1st", out: 2 }, logvar]),
-      'layers[1].heads[0].name must match /^[A-Za-z_][A-Za-z0-9_]*$/ (a module name), got "1st"',
+      'layers[1].heads[0].name must match /^[A-Za-z_][A-Za-z0-9_]*$/ in at most 64 characters (a module name), got "1st"',
     ],
     [
       last([mu, { name: "log.var", out: 2 }]),
-      'layers[1].heads[1].name must match /^[A-Za-z_][A-Za-z0-9_]*$/ (a module name), got "log.var"',
+      'layers[1].heads[1].name must match /^[A-Za-z_][A-Za-z0-9_]*$/ in at most 64 characters (a module name), got "log.var"',
     ],
     [
       last([mu, { out: 2 }]),
-      "layers[1].heads[1].name must match /^[A-Za-z_][A-Za-z0-9_]*$/ (a module name), got undefined",
+      "layers[1].heads[1].name must match /^[A-Za-z_][A-Za-z0-9_]*$/ in at most 64 characters (a module name), got undefined",
     ],
     [last([mu, { name: "mu", out: 2 }]), 'layers[1].heads[1].name repeats the head name "mu"'],
     [last([mu, { name: "logvar", out: 0 }]), "layers[1].heads[1].out must be a positive integer, got 0"],

@@ -78,7 +78,7 @@ export interface LayerSpec {
    * `<name>.weight [out, in]` and `<name>.bias [out]` per head instead of `model.<k>.weight` and `model.<k>.bias`.
    * The heads' `out`s sum to the layer's `out` (see {@link checkHeads}).
    */
-  heads?: HeadSpec[];
+  heads?: HeadSpec[] | null;
 }
 
 /**
@@ -358,9 +358,9 @@ export function checkEmbedding(spec: MlpSpec, what?: string): void {
 
 /**
  * Checks the `heads` of a spec's layers (the library checks them too, with the same rules; this names the field and
- * the value before anything crosses the FFI): only the last layer may have them, as a non-empty array of
- * `{ name, out }` with no other key, each `name` matching {@link EMBEDDING_NAME} and distinct, each `out` a positive
- * integer, the `out`s summing to the layer's `out`, on a layer without BatchNorm.
+ * the value before anything crosses the FFI): absent or null (none), or on the last layer only a non-empty array of
+ * `{ name, out }` with no other key, each `name` matching {@link EMBEDDING_NAME} in at most 64 characters and
+ * distinct, each `out` a positive integer, the `out`s summing to the layer's `out`, on a layer without BatchNorm.
  *
  * @param spec The spec (possibly malformed; only its layers' `heads` are looked at).
  * @param what How to name the spec in the message (e.g. `encoder`); default none.
@@ -384,7 +384,7 @@ export function checkHeads(spec: MlpSpec, what?: string): void {
   const show = (v: unknown) => (typeof v === "number" ? String(v) : JSON.stringify(v) ?? String(v));
   layers.forEach((layer: unknown, i) => {
     const heads = (layer as { heads?: unknown } | null)?.heads;
-    if (heads === undefined) return;
+    if (heads === undefined || heads === null) return;
     const field = (k = "") => `${what ? `${what}.` : ""}layers[${i}].heads${k}`;
     if (i !== layers.length - 1) {
       throw new RangeError(
@@ -393,7 +393,7 @@ export function checkHeads(spec: MlpSpec, what?: string): void {
       );
     }
     if (!Array.isArray(heads) || heads.length === 0) {
-      throw new RangeError(`${field()} must be a non-empty array of {name, out} or absent, got ${show(heads)}`);
+      throw new RangeError(`${field()} must be a non-empty array of {name, out}, null or absent, got ${show(heads)}`);
     }
     const bn = (layer as { bn?: unknown }).bn;
     if (bn !== null && bn !== undefined) {
@@ -409,9 +409,11 @@ export function checkHeads(spec: MlpSpec, what?: string): void {
       if (extra !== undefined) {
         throw new RangeError(`${field(`[${j}]`)} has an unknown key "${extra}" (it takes name, out)`);
       }
-      if (typeof o.name !== "string" || !EMBEDDING_NAME.test(o.name)) {
+      if (typeof o.name !== "string" || !EMBEDDING_NAME.test(o.name) || o.name.length > 64) {
         throw new RangeError(
-          `${field(`[${j}].name`)} must match ${EMBEDDING_NAME} (a module name), got ${show(o.name)}`,
+          `${field(`[${j}].name`)} must match ${EMBEDDING_NAME} in at most 64 characters (a module name), got ${
+            show(o.name)
+          }`,
         );
       }
       if (names.has(o.name)) throw new RangeError(`${field(`[${j}].name`)} repeats the head name "${o.name}"`);
