@@ -7,10 +7,13 @@
 //     [--backend cpu|gpu] [--threads 2] [--batch_size 64] [--steps 300] [--warmup 20] [--per_call 1] \
 //     [--width_mult 1] [--idx_dir bench/.data] [--model gan] [--loss bce] [--json]
 //
-// --model picks one of the library's models (gan, bgan, softmax_gan, wgan, wgan_gp, wgan_div) with upstream's defaults
-// (wgan: RMSprop lr 5e-5, n_critic 5, clip 0.01; wgan_gp: Adam 2e-4, lambda 10, n_critic 5; wgan_div: Adam 2e-4, k 2,
-// p 6, n_critic 5; the others Adam 2e-4); D ends in a sigmoid for gan (loss bce) and bgan, else in a linear layer. One
-// step is one batch of upstream's loop: the Wasserstein models update G at every n_critic-th batch of an epoch.
+// --model picks one of the library's models (gan, bgan, softmax_gan, wgan, wgan_gp, wgan_div, cgan) with upstream's
+// defaults (wgan: RMSprop lr 5e-5, n_critic 5, clip 0.01; wgan_gp: Adam 2e-4, lambda 10, n_critic 5; wgan_div: Adam
+// 2e-4, k 2, p 6, n_critic 5; the others Adam 2e-4); D ends in a sigmoid for gan (loss bce) and bgan, else in a linear
+// layer. One step is one batch of upstream's loop: the Wasserstein models update G at every n_critic-th batch of an
+// epoch. cgan is the trainer's (`resolveTrainOptions({ model: "cgan" })`: its networks with the label embeddings and
+// D's dropout, its GanConfig), on the digits resized to its 32x32 (`resizeBilinear`, as the trainer's CLI does) with
+// their labels uploaded beside them (`setLabels`); --loss does not apply to it.
 //
 // --allow-all lets it read its true peak RSS (VmHWM); with --allow-read --allow-ffi --allow-env --allow-run it reports
 // the largest sampled RSS instead (see peakRss).
@@ -20,9 +23,10 @@
 // every call ends with a read-back (a sync): use --per_call 10 or more there, as PyTorch's cuda run samples every 10.
 
 import { parseArgs } from "node:util";
-import { Context, NativeGan, NativeMlp } from "../src/native/handles.ts";
-import { loadIdxDataset } from "../src/data/dataset.ts";
+import { Context, type GanConfig, NativeGan, NativeMlp } from "../src/native/handles.ts";
+import { loadIdxDataset, resizeBilinear } from "../src/data/dataset.ts";
 import { type GanLoss, type MlpSpec, seedDiscriminator, seedGenerator } from "../src/model/spec.ts";
+import { nativeGanConfig, resolveTrainOptions } from "../src/train/trainer.ts";
 
 /** The seed generator with every hidden width multiplied by `mult` (the output layer keeps its size). */
 export function widerGenerator(mult: number): MlpSpec {
@@ -102,16 +106,28 @@ if (import.meta.main) {
   const warmup = Math.ceil(int(values.warmup, "warmup") / perCall) * perCall; // whole calls
   const mult = Math.max(1, int(values.width_mult, "width_mult")), seed = int(values.seed, "seed");
 
-  const ds = await loadIdxDataset(values.idx_dir!, "mnist");
+  const model = values.model!, loss = values.loss as GanLoss;
+  const conditional = model === "cgan";
+  if (conditional && mult !== 1) throw new Error("--width_mult applies to the seed's generator, not to cgan");
+  if (conditional && loss !== "bce") throw new Error("--loss does not apply to cgan (its loss is mse, upstream's)");
+  // cgan: the trainer's resolved networks and step settings (upstream's defaults: img 32, 10 classes, mse, dropout)
+  const cgan = conditional ? resolveTrainOptions({ model: "cgan", batchSize: batch, seed }) : null;
+  let ds = await loadIdxDataset(values.idx_dir!, "mnist");
+  if (cgan && ds.height !== cgan.imgSize) ds = resizeBilinear(ds, cgan.imgSize);
   sampleRss();
   using ctx = new Context({ backend: values.backend as "cpu" | "gpu", threads: int(values.threads, "threads") });
-  using g = new NativeMlp(ctx, mult === 1 ? seedGenerator() : widerGenerator(mult));
-  const model = values.model!, loss = values.loss as GanLoss;
   const sigmoid = (model === "gan" && loss === "bce") || model === "bgan";
-  using d = new NativeMlp(ctx, sigmoid ? seedDiscriminator() : seedDiscriminator(28, 1, loss === "bce" ? "mse" : loss));
+  const gSpec = cgan ? cgan.generator : mult === 1 ? seedGenerator() : widerGenerator(mult);
+  const dSpec = cgan
+    ? cgan.discriminator
+    : sigmoid
+    ? seedDiscriminator()
+    : seedDiscriminator(28, 1, loss === "bce" ? "mse" : loss);
+  using g = new NativeMlp(ctx, gSpec);
+  using d = new NativeMlp(ctx, dSpec);
   g.init(seed, 0);
   d.init(seed, 1);
-  using gan = new NativeGan(ctx, g, d, {
+  const config: GanConfig = cgan ? nativeGanConfig(cgan) : {
     batch_size: batch,
     seed,
     lr: model === "wgan" ? 5e-5 : 2e-4, // upstream's defaults; the rest (n_critic, clip, lambda, k, p) the library's
@@ -119,8 +135,10 @@ if (import.meta.main) {
     b2: 0.999,
     eps: 1e-8,
     ...(model === "gan" ? { loss } : { model }),
-  });
+  };
+  using gan = new NativeGan(ctx, g, d, config);
   gan.setData(new Uint8Array(ds.pixels), ds.count);
+  if (cgan) gan.setLabels(Uint32Array.from(ds.labels!)); // after setData, which forgets them
   sampleRss();
 
   const out = new Float32Array(4 * perCall);
@@ -159,7 +177,8 @@ if (import.meta.main) {
     impl: "ours",
     mode: "native",
     model,
-    loss: model === "gan" ? loss : undefined,
+    loss: model === "gan" ? loss : conditional ? "mse" : undefined,
+    img_size: ds.height,
     device: info.backend,
     device_name: info.adapter?.name ?? `cpu (${info.simd.join("/")})`,
     library: info.library.path,

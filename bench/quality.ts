@@ -11,13 +11,28 @@
 //
 //   deno task bench:quality [--configs digits-10,digits-50,fashion-10] [--seeds 0,1,2] [--sides ours,pytorch]
 //     [--epochs N] [--n 10000] [--out bench/results/quality.jsonl] [--runs bench/.runs] [--omp-passive]
-//     [--table-only] [--md FILE] [--python bench/.venv/bin/python] [--train-mode] [--models gan,wgan_gp,gan:mse]
+//     [--table-only] [--md FILE] [--python bench/.venv/bin/python] [--train-mode] [--models gan,wgan_gp,gan:mse,cgan]
+//     [--compare-with bench/results/quality_gan_rerun.jsonl]
 //
 // --models picks the models (default gan, the seed): a model of the family (gan, bgan, softmax_gan, wgan, wgan_gp,
-// wgan_div), or gan:LOSS for a loss option of gan (gan:mse is LSGAN, gan:hinge, ...), each with upstream's defaults on
-// both sides: ours through `TrainOptions.model` / `loss`, PyTorch through train_torch.py --model / --loss (family.py's
-// networks and step in upstream's loop and data path). A model other than the seed names its cells after it:
-// "digits-10-wgan_gp", "digits-10-gan-mse" (the seed's stay "digits-10").
+// wgan_div, cgan), or gan:LOSS for a loss option of gan (gan:mse is LSGAN, gan:hinge, ...), each with upstream's
+// defaults on both sides: ours through `TrainOptions.model` / `loss`, PyTorch through train_torch.py --model / --loss
+// (family.py's networks and step in upstream's loop and data path). A model other than the seed names its cells after
+// it: "digits-10-wgan_gp", "digits-10-gan-mse" (the seed's stay "digits-10").
+//
+// cgan (conditional, 32x32 as upstream's default): ours trains on the dataset resized by `resizeBilinear` (PIL's
+// bilinear, as torchvision's Resize), PyTorch through its own Resize(32); the two sides' resized bytes are checked to be
+// equal before training. Its generator (label_emb.weight and the seed's names, either side's) is loaded into a
+// `NativeMlp` of the trainer's cgan spec and scored twice, from the same 10,000 samples drawn as `evaluate` draws a
+// conditional generator's (eval mode, sample noise of seed 0, sample i of label i % 10: 1,000 per label):
+//   - at 32x32 (`scores`): against the resized dataset with its own classifier (trained on the 32x32 digits, cached),
+//     through `Evaluator.score(generator)`, the library's path, which adds the per-label accuracy;
+//   - at 28x28 (`scores_28`): the samples as bytes (as an image file holds them), resized to 28 by the same
+//     `resizeBilinear` and scored as given samples with their labels against the original dataset with its 28x28
+//     classifier: the feature space of every other model's rows, so its FID and recall compare with theirs. The
+//     reference rows of this space add the real 32x32 images resized back to 28 (what the round trip alone costs).
+// --compare-with FILE[,FILE] reads more rows (e.g. the gan cells of an earlier --out) for the table of the models
+// against the seed's gan only.
 //
 // Results go to --out as JSON lines, one per trained and scored generator (kind "run") and one per dataset's reference
 // rows (kind "reference"), each appended as soon as it is known: an interrupted run loses at most the cell under way,
@@ -38,17 +53,19 @@
 //
 // --train-mode (a check, after the runs): scores every generator of --out again with its samples drawn in train mode
 // (BatchNorm with the statistics of each batch of 64, the batch size of training; upstream's image grids are such
-// batches) instead of eval mode, into <out without .jsonl>_train_mode.jsonl, and prints both modes side by side.
+// batches) instead of eval mode, into <out without .jsonl>_train_mode.jsonl, and prints both modes side by side
+// (unconditional models only: a cgan row is skipped).
 
 import os from "node:os";
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { type Dataset, loadEmbeddedMnist, loadIdxDataset } from "../src/data/dataset.ts";
-import { evaluate, type QualityRow } from "../src/eval/evaluate.ts";
+import { type Dataset, loadEmbeddedMnist, loadIdxDataset, pixelsToFloat, resizeBilinear } from "../src/data/dataset.ts";
+import { evaluate, type EvaluateResult, evaluationLabels, Evaluator, type QualityRow } from "../src/eval/evaluate.ts";
 import { type Classifier, loadOrTrainClassifier } from "../src/eval/classifier.ts";
 import { readSafetensorsFile } from "../src/io/safetensors.ts";
-import { type GanLoss, seedGenerator } from "../src/model/spec.ts";
-import { Context, NativeMlp, nativeNormal } from "../src/native/handles.ts";
+import { checkModel, isConditional, modelGenerator, MODELS } from "../src/model/models.ts";
+import { type GanLoss, type MlpSpec, seedGenerator } from "../src/model/spec.ts";
+import { Context, NativeMlp, nativeNormal, nativePermutation } from "../src/native/handles.ts";
 import { loadStateDict } from "../src/train/checkpoint.ts";
 import { GanTrainer, type TrainOptions } from "../src/train/trainer.ts";
 
@@ -80,6 +97,7 @@ const { values: opt } = parseArgs({
     "train-mode": { type: "boolean", default: false },
     md: { type: "string" },
     models: { type: "string", default: "gan" },
+    "compare-with": { type: "string" },
   },
 });
 
@@ -99,8 +117,15 @@ const nSamples = ints(opt.n!, "n")[0];
 const epochsOverride = opt.epochs === undefined ? undefined : ints(opt.epochs, "epochs")[0];
 /** The models: [model, loss] ("gan:mse" is the gan model with the mse loss). */
 const models = opt.models!.split(",").map((m) => {
-  const [model, loss = "bce"] = m.trim().split(":");
-  if (model !== "gan" && loss !== "bce") fail(`--models: "${m}": a loss option is the gan model's only`);
+  const [model, given] = m.trim().split(":");
+  if (model !== "gan" && given !== undefined) fail(`--models: "${m}": a loss option is the gan model's only`);
+  try {
+    checkModel(model);
+  } catch (e) {
+    fail(`--models: ${(e as Error).message}`);
+  }
+  // cgan's loss is upstream's mse (recorded so); the others but gan have none (bce in the rows, as before)
+  const loss = given ?? (model === "cgan" ? "mse" : "bce");
   return { model, loss: loss as GanLoss };
 });
 /**
@@ -112,7 +137,8 @@ const configs = opt.configs!.split(",").flatMap((k) => {
   const epochs = epochsOverride ?? c.epochs;
   return models.map(({ model, loss }) => {
     const tag = model === "gan" && loss === "bce" ? "" : model === "gan" ? `-gan-${loss}` : `-${model}`;
-    return { key: `${c.dataset}-${epochs}${tag}`, dataset: c.dataset, epochs, model, loss };
+    const imgSize = MODELS[model as keyof typeof MODELS].imgSize;
+    return { key: `${c.dataset}-${epochs}${tag}`, dataset: c.dataset, epochs, model, loss, imgSize };
   });
 });
 
@@ -129,6 +155,10 @@ interface Scores {
   class_kl: number | null;
   classifier_score: number | null;
   n: number;
+  /** A conditional generator's mean per-label accuracy (absent or null for the others). */
+  label_accuracy?: number | null;
+  /** Its accuracy per label. */
+  label_accuracy_per_label?: (number | null)[] | null;
 }
 
 /** One trained and scored generator. */
@@ -142,6 +172,13 @@ interface RunRow {
   loss?: string;
   side: Side;
   seed: number;
+  /** The model's image side (absent: 28). */
+  img_size?: number;
+  /**
+   * A model of another image side (cgan, 32): its samples resized to 28x28 and scored in the 28x28 feature space of
+   * the other rows (`scores` is its own side's).
+   */
+  scores_28?: Scores;
   steps: number;
   /** The training loop's wall time (ours: `GanTrainer.run`; PyTorch: its epoch loop, DataLoader included). */
   train_s: number;
@@ -165,16 +202,21 @@ interface RunRow {
 interface ReferenceRow {
   kind: "reference";
   dataset: string;
+  /** The image side of the rows (absent: 28). */
+  img_size?: number;
   n: number;
   classifier_accuracy: number | null;
   real: Scores;
   noise: Scores;
+  /** img_size other than 28: the real images of that side resized back to 28, scored in the 28x28 space. */
+  round_trip_28?: Scores;
   date: string;
 }
 
 type Row = RunRow | ReferenceRow;
 
-function scores(r: QualityRow): Scores {
+function scores(r: QualityRow | EvaluateResult): Scores {
+  const la = "label_accuracy" in r ? r.label_accuracy : null;
   return {
     fid: r.fid,
     kid_mean: r.kid.mean,
@@ -187,6 +229,7 @@ function scores(r: QualityRow): Scores {
     class_kl: r.class_kl,
     classifier_score: r.classifier_score,
     n: r.n,
+    ...(la ? { label_accuracy: la.mean, label_accuracy_per_label: la.per_label } : {}),
   };
 }
 
@@ -272,6 +315,49 @@ async function prepareDataset(key: DatasetKey): Promise<Dataset> {
     fail(`${raw} does not hold ${FASHION_SRC}'s training set: remove it and run again`);
   }
   return ds;
+}
+
+/** torchvision's Resize(size) of each training image, as its dataset class reads the files: the SHA-256 of the bytes. */
+const TORCH_RESIZE_SHA = `
+import hashlib, sys
+import numpy as np
+import torchvision.transforms as T
+from torchvision import datasets
+cls = datasets.MNIST if sys.argv[2] == "mnist" else datasets.FashionMNIST
+ds = cls(sys.argv[1], train=True, download=False, transform=T.Resize(int(sys.argv[3])))
+h = hashlib.sha256()
+for i in range(len(ds)):
+    h.update(np.asarray(ds[i][0], dtype=np.uint8).tobytes())
+print(h.hexdigest())
+`;
+
+/**
+ * The dataset resized to `size` (a model of another image side: cgan's 32) by `resizeBilinear`, as our trainer gets
+ * it; with `checkTorch`, the bytes are checked to equal what torchvision's `Resize(size)` makes of the same files (the
+ * PyTorch side's data path).
+ */
+async function resizedDataset(key: DatasetKey, ds: Dataset, size: number, checkTorch: boolean): Promise<Dataset> {
+  const out = resizeBilinear(ds, size);
+  if (checkTorch) {
+    const r = await new Deno.Command(opt.python!, {
+      args: ["-c", TORCH_RESIZE_SHA, `${ROOT}/bench/.data`, key === "digits" ? "mnist" : "fashion-mnist", String(size)],
+      stdout: "piped",
+      stderr: "inherit",
+    }).output();
+    const theirs = new TextDecoder().decode(r.stdout).trim();
+    const ours = [...new Uint8Array(await crypto.subtle.digest("SHA-256", out.pixels as Uint8Array<ArrayBuffer>))]
+      .map((b) => b.toString(16).padStart(2, "0")).join("");
+    if (!r.success) fail(`the torchvision Resize(${size}) check failed (exit ${r.code})`);
+    if (theirs !== ours) {
+      fail(`torchvision's Resize(${size}) of ${ds.name} (sha256 ${theirs}) differs from resizeBilinear's (${ours})`);
+    }
+    console.error(
+      `${ds.name} at ${size}x${size}: resizeBilinear's bytes equal torchvision's Resize(${size}) (sha256 ${
+        ours.slice(0, 16)
+      }...)`,
+    );
+  }
+  return out;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -374,7 +460,7 @@ async function trainTorch(
       `--threads=${threads}`,
       `--out=${dir}`,
       `--model=${m.model}`,
-      `--loss=${m.loss}`,
+      ...(m.model === "gan" ? [`--loss=${m.loss}`] : []), // the others take none (cgan's mse is its step's)
     ],
     env,
     stdout: "piped",
@@ -404,9 +490,15 @@ async function trainTorch(
 // Scoring: the same loader and the same call for both sides
 // ---------------------------------------------------------------------------------------------------------------
 
-async function loadGenerator(ctx: Context, path: string): Promise<NativeMlp> {
+/** The generator of a cell's model: the seed's for every model but cgan (its label embedding, 32x32). */
+function generatorSpec(model: string | undefined): MlpSpec {
+  const m = checkModel(model ?? "gan");
+  return isConditional(m) ? modelGenerator(m, 100, MODELS[m].imgSize) : seedGenerator();
+}
+
+async function loadGenerator(ctx: Context, path: string, spec: MlpSpec = seedGenerator()): Promise<NativeMlp> {
   const map = await readSafetensorsFile(path);
-  const g = new NativeMlp(ctx, seedGenerator());
+  const g = new NativeMlp(ctx, spec);
   try {
     loadStateDict(map, path, g, ""); // every name, dtype and shape checked: a plain state_dict, either side's
   } catch (e) {
@@ -414,6 +506,95 @@ async function loadGenerator(ctx: Context, path: string): Promise<NativeMlp> {
     throw e;
   }
   return g;
+}
+
+/**
+ * `n` samples of a conditional generator exactly as `Evaluator.score(generator)` draws them (eval mode, 1,000 at a
+ * time, the sample noise of seed 0, stream = chunk; sample i of label i % classes) and their labels.
+ */
+function conditionalSamples(g: NativeMlp, n: number): { samples: Float32Array<ArrayBuffer>; labels: Uint32Array } {
+  const { input, output } = g.info(), out = new Float32Array(n * output);
+  const labels = evaluationLabels(n, g.embedding!.classes);
+  for (let r = 0, chunk = 0; r < n; r += 1000, chunk++) {
+    const rows = Math.min(1000, n - r), z = nativeNormal(0, chunk, rows * input, "sample");
+    out.set(g.forward(z, rows, false, labels.slice(r, r + rows)), r * output);
+  }
+  return { samples: out, labels };
+}
+
+/**
+ * Images `[n, side * side]` in [-1, 1] as bytes (`round((x + 1) / 2 * 255)`, what an image file of them holds), resized
+ * to `to` by `resizeBilinear` (PIL's bilinear, antialiased when shrinking), back in [-1, 1].
+ */
+function resizeSamples(x: Float32Array, side: number, to: number): Float32Array<ArrayBuffer> {
+  const pixels = new Uint8Array(x.length);
+  for (let i = 0; i < x.length; i++) pixels[i] = Math.max(0, Math.min(255, Math.round((x[i] + 1) * 127.5)));
+  const n = x.length / (side * side);
+  const small = resizeBilinear({ name: "samples", count: n, height: side, width: side, channels: 1, pixels }, to);
+  return pixelsToFloat(small.pixels) as Float32Array<ArrayBuffer>;
+}
+
+/** What a conditional cell's scoring gives: its own side's scores, those at 28x28, and the reference rows asked for. */
+interface ConditionalScores {
+  own: EvaluateResult;
+  at28: EvaluateResult;
+  /** The reference rows of the own side (with the round trip of its real images to 28), when asked for. */
+  reference?: { real: Scores; noise: Scores; round_trip_28: Scores };
+  /** The reference rows of the 28x28 space, when asked for. */
+  reference28?: { real: Scores; noise: Scores };
+}
+
+/**
+ * Scores a conditional generator of `own.height` (cgan: 32) on its own side through the library's path
+ * (`Evaluator.score(generator)`: equal counts per label and the per-label accuracy), and the same samples resized to
+ * 28 against `ds28` with its classifier, as given samples with their labels.
+ */
+async function scoreConditional(
+  ctx: Context,
+  g: NativeMlp,
+  own: { ds: Dataset; classifier: Classifier; reference: boolean },
+  at28: { ds: Dataset; classifier: Classifier; reference: boolean },
+): Promise<ConditionalScores> {
+  const side = own.ds.height, classes = g.embedding!.classes;
+  let result: ConditionalScores;
+  {
+    using ev = await Evaluator.create(own.ds, {
+      context: ctx,
+      classifier: own.classifier,
+      n: nSamples,
+      reference: own.reference,
+    });
+    const e = await ev.score(g);
+    const { samples, labels } = conditionalSamples(g, nSamples);
+    using ev28 = await Evaluator.create(at28.ds, {
+      context: ctx,
+      classifier: at28.classifier,
+      n: nSamples,
+      reference: at28.reference,
+    });
+    const e28 = await ev28.score(resizeSamples(samples, side, 28), { labels, classes });
+    result = { own: e, at28: e28 };
+    if (ev.reference) {
+      // The real images of the own side resized back to 28: what the round trip alone costs. The same images as the
+      // real side at 28 (the evaluator's draw: permutation of seed 0, epoch 1; all of them when n >= count), so this
+      // is the distortion of the two resizes alone.
+      const count = Math.min(nSamples, own.ds.count), f = side * side;
+      const idx = nativePermutation(0, 1, own.ds.count).subarray(0, count);
+      const real = new Float32Array(count * f);
+      idx.forEach((i, k) => real.set(pixelsToFloat(own.ds.pixels.subarray(i * f, (i + 1) * f)), k * f));
+      const trip = await ev28.score(resizeSamples(real, side, 28), {
+        labels: Uint8Array.from(idx, (i) => own.ds.labels![i]),
+        classes,
+      });
+      result.reference = {
+        real: scores(ev.reference.real),
+        noise: scores(ev.reference.noise),
+        round_trip_28: scores(trip),
+      };
+    }
+    if (ev28.reference) result.reference28 = { real: scores(ev28.reference.real), noise: scores(ev28.reference.noise) };
+  }
+  return result;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -445,7 +626,11 @@ const METRICS: [keyof Scores, string, number][] = [
   ["classes_covered", "classes covered", 1],
 ];
 
-function tables(rows: Row[]): string {
+/**
+ * The markdown tables of `rows`; `extra` (rows of other files) only adds the seed's gan cells that the models are
+ * compared with.
+ */
+function tables(rows: Row[], extra: Row[] = []): string {
   const runs = rows.filter((r): r is RunRow => r.kind === "run");
   const refs = rows.filter((r): r is ReferenceRow => r.kind === "reference");
   const order = [...new Set(runs.map((r) => r.config))];
@@ -473,9 +658,12 @@ function tables(rows: Row[]): string {
     lines.push(`| reference | n | ${metricHead.join(" | ")} |`);
     lines.push(`| --- | --: | ${metricHead.map(() => "--:").join(" | ")} |`);
     for (const r of refs) {
-      for (const [what, s] of [["real halves", r.real], ["uniform noise", r.noise]] as const) {
+      const at = r.img_size === undefined ? "" : ` at ${r.img_size}x${r.img_size}`;
+      const parts: [string, Scores][] = [["real halves", r.real], ["uniform noise", r.noise]];
+      if (r.round_trip_28) parts.push([`real images resized back to 28x28 (vs the 28x28 set)`, r.round_trip_28]);
+      for (const [what, s] of parts) {
         const ms = METRICS.map(([k, , d]) => s[k] === null ? "" : fmt(s[k] as number, d));
-        lines.push(`| ${r.dataset}, ${what} | ${s.n} | ${ms.join(" | ")} |`);
+        lines.push(`| ${r.dataset}${at}, ${what} | ${s.n} | ${ms.join(" | ")} |`);
       }
     }
   }
@@ -495,9 +683,55 @@ function tables(rows: Row[]): string {
     });
     lines.push(`| ${config} | ${cells.join(" | ")} |`);
   }
+  // A conditional model's cells: its own side's scores and those at 28x28, and the per-label accuracy.
+  const conditional = order.filter((c) => runs.some((r) => r.config === c && r.scores.label_accuracy != null));
+  if (conditional.length) {
+    const own = (r: RunRow) => `${r.img_size ?? 28}`;
+    lines.push("");
+    lines.push(
+      "| config | side | seeds | FID (own side) | FID (at 28x28) | recall (own side) | recall (at 28x28) | label accuracy (own side) | label accuracy (at 28x28) | classes covered (own side) |",
+    );
+    lines.push("| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: |");
+    for (const config of conditional) {
+      for (const side of ["ours", "pytorch"] as Side[]) {
+        const rs = runs.filter((r) => r.config === config && r.side === side).sort((a, b) => a.seed - b.seed);
+        if (!rs.length) continue;
+        const of = (pick: (r: RunRow) => Scores | undefined, k: keyof Scores, d: number) =>
+          cell(rs.map((r) => pick(r)?.[k]).filter((v): v is number => typeof v === "number"), d);
+        const [o, t] = [(r: RunRow) => r.scores, (r: RunRow) => r.scores_28];
+        lines.push(
+          `| ${config} (own side ${own(rs[0])}x${own(rs[0])}) | ${side} | ${rs.map((r) => r.seed).join(",")} | ${
+            of(o, "fid", 2)
+          } | ${of(t, "fid", 2)} | ${of(o, "recall", 3)} | ${of(t, "recall", 3)} | ${of(o, "label_accuracy", 3)} | ${
+            of(t, "label_accuracy", 3)
+          } | ${of(o, "classes_covered", 1)} |`,
+        );
+      }
+    }
+    // Per label, the mean over the seeds (own side).
+    const classes = Math.max(...runs.map((r) => r.scores.label_accuracy_per_label?.length ?? 0));
+    lines.push("");
+    lines.push(`| config | side | ${Array.from({ length: classes }, (_, k) => `label ${k}`).join(" | ")} |`);
+    lines.push(`| --- | --- | ${Array.from({ length: classes }, () => "--:").join(" | ")} |`);
+    for (const config of conditional) {
+      for (const side of ["ours", "pytorch"] as Side[]) {
+        const rs = runs.filter((r) => r.config === config && r.side === side);
+        if (!rs.length) continue;
+        const per = Array.from({ length: classes }, (_, k) => {
+          const xs = rs.map((r) => r.scores.label_accuracy_per_label?.[k]).filter((v): v is number =>
+            typeof v === "number"
+          );
+          return xs.length ? fmt(stats(xs).mean, 3) : "";
+        });
+        lines.push(`| ${config} | ${side} | ${per.join(" | ")} |`);
+      }
+    }
+  }
   // The models against the seed's gan on the same side, dataset and epochs: FID and recall, and the wall-time ratio.
+  // A model of another image side (cgan) is compared by its scores at 28x28, the gan cells' feature space.
   const isSeed = (r: RunRow) => (r.model ?? "gan") === "gan" && (r.loss ?? "bce") === "bce";
   const others = order.filter((c) => runs.some((r) => r.config === c && !isSeed(r)));
+  const seedRuns = [...runs, ...extra.filter((r): r is RunRow => r.kind === "run")].filter(isSeed);
   if (others.length) {
     lines.push("");
     lines.push(
@@ -508,17 +742,23 @@ function tables(rows: Row[]): string {
       for (const side of ["ours", "pytorch"] as Side[]) {
         const rs = runs.filter((r) => r.config === config && r.side === side);
         if (!rs.length) continue;
-        const base = runs.filter((r) =>
-          r.side === side && r.dataset === rs[0].dataset && r.epochs === rs[0].epochs && isSeed(r)
-        );
+        const base = [
+          ...new Map(
+            seedRuns.filter((r) => r.side === side && r.dataset === rs[0].dataset && r.epochs === rs[0].epochs)
+              .map((r) => [r.seed, r]), // one row per seed: the last file's (extra's come after this file's)
+          ).values(),
+        ];
         const mean = (xs: number[]) => xs.length ? stats(xs).mean : NaN;
-        const [fm, fb] = [mean(rs.map((r) => r.scores.fid)), mean(base.map((r) => r.scores.fid))];
-        const [rm, rb] = [mean(rs.map((r) => r.scores.recall)), mean(base.map((r) => r.scores.recall))];
+        const at28 = (r: RunRow) => r.scores_28 ?? r.scores;
+        const [fm, fb] = [mean(rs.map((r) => at28(r).fid)), mean(base.map((r) => r.scores.fid))];
+        const [rm, rb] = [mean(rs.map((r) => at28(r).recall)), mean(base.map((r) => r.scores.recall))];
         const [wm, wb] = [mean(rs.map((r) => r.train_s)), mean(base.map((r) => r.train_s))];
         lines.push(
-          `| ${config} | ${side} | ${fmt(fm, 2)} | ${base.length ? fmt(fb, 2) : ""} | ${fmt(rm, 3)} | ${
-            base.length ? fmt(rb, 3) : ""
-          } | ${fmt(wm, 1)} | ${base.length ? fmt(wb, 1) : ""} | ${base.length ? fmt(wm / wb, 2) : ""} |`,
+          `| ${config}${rs[0].scores_28 ? " (at 28x28)" : ""} | ${side} | ${fmt(fm, 2)} | ${
+            base.length ? fmt(fb, 2) : ""
+          } | ${fmt(rm, 3)} | ${base.length ? fmt(rb, 3) : ""} | ${fmt(wm, 1)} | ${base.length ? fmt(wb, 1) : ""} | ${
+            base.length ? fmt(wm / wb, 2) : ""
+          } |`,
         );
       }
     }
@@ -582,7 +822,8 @@ async function trainModeCheck(outPath: string): Promise<void> {
       ? await loadIdxDataset(FASHION_SRC, "fashion-mnist")
       : await loadEmbeddedMnist();
     using classifier = (await loadOrTrainClassifier(ctx, ds)).classifier;
-    for (const r of runs.filter((r) => r.dataset === name)) {
+    // a conditional model's cells (cgan: labels, its own image side) are not scored in train mode
+    for (const r of runs.filter((r) => r.dataset === name && r.img_size === undefined && r.model !== "cgan")) {
       const done = (await readRows(path)) as unknown as TrainModeRow[];
       if (done.some((d) => d.config === r.config && d.side === r.side && d.seed === r.seed)) continue;
       using g = await loadGenerator(ctx, r.generator.startsWith("/") ? r.generator : `${ROOT}/${r.generator}`);
@@ -644,9 +885,25 @@ async function main(): Promise<void> {
     using ctx = new Context({ backend: "cpu", threads });
     for (const key of [...new Set(configs.map((c) => c.dataset))]) {
       const ds = await prepareDataset(key);
-      let classifier: Classifier | null = null;
+      /** The dataset and its classifier per image side (28: the dataset as it is; cgan's 32: resized). */
+      const sized = new Map<number, { ds: Dataset; classifier: Classifier | null }>([[28, { ds, classifier: null }]]);
+      const atSize = async (size: number) => {
+        if (!sized.has(size)) {
+          sized.set(size, { ds: await resizedDataset(key, ds, size, sides.includes("pytorch")), classifier: null });
+        }
+        return sized.get(size)!;
+      };
+      const classifierAt = async (size: number) => {
+        const s = await atSize(size);
+        s.classifier ??= (await loadOrTrainClassifier(ctx, s.ds, {
+          onTrain: () =>
+            console.error(`  training the ${s.ds.name} classifier at ${size}x${size} (cached afterwards)...`),
+        })).classifier;
+        return s.classifier;
+      };
       try {
         for (const config of configs.filter((c) => c.dataset === key)) {
+          const { ds: cds } = await atSize(config.imgSize); // the data of the model's side
           for (const seed of seeds) {
             // Alternate which side goes first, so that a slow drift of the machine's load hits both alike.
             const order = seed % 2 === 0 ? sides : [...sides].reverse();
@@ -659,9 +916,10 @@ async function main(): Promise<void> {
               const dir = `${opt.runs}/${config.key}/${side}-seed${seed}`;
               await Deno.remove(dir, { recursive: true }).catch(() => {});
               await Deno.mkdir(dir, { recursive: true });
-              console.error(`${config.key} ${side} seed ${seed}: training ${config.epochs} epochs on ${ds.name}...`);
+              const what = config.imgSize === 28 ? ds.name : `${ds.name} at ${config.imgSize}x${config.imgSize}`;
+              console.error(`${config.key} ${side} seed ${seed}: training ${config.epochs} epochs on ${what}...`);
               const tr = side === "ours"
-                ? await trainOurs(ds, config.epochs, seed, dir, config)
+                ? await trainOurs(cds, config.epochs, seed, dir, config)
                 : await trainTorch(key, config.epochs, seed, dir, config);
               console.error(
                 `  ${tr.steps} steps in ${tr.train_s.toFixed(1)} s (${tr.steps_per_s.toFixed(1)} steps/s; load ` +
@@ -669,26 +927,61 @@ async function main(): Promise<void> {
                     tr.other_cores?.toFixed(2)
                   }); scoring...`,
               );
-              classifier ??= (await loadOrTrainClassifier(ctx, ds, {
-                onTrain: () => console.error(`  training the ${ds.name} classifier (cached afterwards)...`),
-              })).classifier;
-              const needRef = !done.some((r) => r.kind === "reference" && r.dataset === ds.name && r.n === nSamples);
+              const hasRef = (size: number) =>
+                done.some((r) =>
+                  r.kind === "reference" && r.dataset === ds.name && r.n === nSamples && (r.img_size ?? 28) === size
+                );
               const t0 = performance.now();
-              using g = await loadGenerator(ctx, tr.generator);
-              const e = await evaluate(g, ds, { context: ctx, classifier, n: nSamples, reference: needRef });
-              const evalS = (performance.now() - t0) / 1000;
+              using g = await loadGenerator(ctx, tr.generator, generatorSpec(config.model));
+              let e: EvaluateResult, e28: EvaluateResult | undefined;
+              const refs: ReferenceRow[] = [];
               const date = new Date().toISOString();
-              if (e.reference) {
-                await appendRow(outPath, {
-                  kind: "reference",
-                  dataset: ds.name,
-                  n: nSamples,
-                  classifier_accuracy: e.classifier_accuracy,
-                  real: scores(e.reference.real),
-                  noise: scores(e.reference.noise),
-                  date,
-                });
+              if (config.imgSize === 28) {
+                const classifier = await classifierAt(28);
+                e = await evaluate(g, ds, { context: ctx, classifier, n: nSamples, reference: !hasRef(28) });
+                if (e.reference) {
+                  refs.push({
+                    kind: "reference",
+                    dataset: ds.name,
+                    n: nSamples,
+                    classifier_accuracy: e.classifier_accuracy,
+                    real: scores(e.reference.real),
+                    noise: scores(e.reference.noise),
+                    date,
+                  });
+                }
+              } else {
+                const c = await scoreConditional(
+                  ctx,
+                  g,
+                  { ds: cds, classifier: await classifierAt(config.imgSize), reference: !hasRef(config.imgSize) },
+                  { ds, classifier: await classifierAt(28), reference: !hasRef(28) },
+                );
+                [e, e28] = [c.own, c.at28];
+                if (c.reference) {
+                  refs.push({
+                    kind: "reference",
+                    dataset: ds.name,
+                    img_size: config.imgSize,
+                    n: nSamples,
+                    classifier_accuracy: c.own.classifier_accuracy,
+                    ...c.reference,
+                    date,
+                  });
+                }
+                if (c.reference28) {
+                  refs.push({
+                    kind: "reference",
+                    dataset: ds.name,
+                    n: nSamples,
+                    classifier_accuracy: c.at28.classifier_accuracy,
+                    ...c.reference28,
+                    date,
+                  });
+                }
               }
+              const evalS = (performance.now() - t0) / 1000;
+              for (const ref of refs) await appendRow(outPath, ref);
               const row: RunRow = {
                 kind: "run",
                 config: config.key,
@@ -698,26 +991,35 @@ async function main(): Promise<void> {
                 loss: config.loss,
                 side,
                 seed,
+                ...(config.imgSize === 28 ? {} : { img_size: config.imgSize }),
                 ...tr,
                 generator: tr.generator.startsWith(ROOT) ? tr.generator.slice(ROOT.length + 1) : tr.generator,
                 scores: scores(e),
+                ...(e28 ? { scores_28: scores(e28) } : {}),
                 eval_s: evalS,
                 date,
               };
               await appendRow(outPath, row);
+              const la = (x: EvaluateResult | undefined) =>
+                x?.label_accuracy ? `, label accuracy ${x.label_accuracy.mean.toFixed(3)}` : "";
               console.error(
                 `  FID ${e.fid.toFixed(2)}, precision ${e.precision.toFixed(3)}, recall ${e.recall.toFixed(3)}, ` +
-                  `classes ${e.classes_covered} (scored in ${evalS.toFixed(1)} s)`,
+                  `classes ${e.classes_covered}${la(e)}` +
+                  (e28 ? `; at 28x28: FID ${e28.fid.toFixed(2)}, recall ${e28.recall.toFixed(3)}${la(e28)}` : "") +
+                  ` (scored in ${evalS.toFixed(1)} s)`,
               );
             }
           }
         }
       } finally {
-        classifier?.[Symbol.dispose]();
+        for (const s of sized.values()) s.classifier?.[Symbol.dispose]();
       }
     }
   }
-  const md = tables(await readRows(outPath));
+  const extra = opt["compare-with"] === undefined
+    ? []
+    : (await Promise.all(opt["compare-with"].split(",").map((f) => readRows(f.trim())))).flat();
+  const md = tables(await readRows(outPath), extra);
   console.log(md);
   if (opt.md) await Deno.writeTextFile(opt.md, md + "\n");
 }

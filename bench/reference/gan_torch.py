@@ -30,6 +30,10 @@ wgan_gp Adam 2e-4, lambda 10, n_critic 5; wgan_div Adam 2e-4, k 2, p 6, n_critic
 body family.step(...) for batch index i (restarting at 0 each epoch, so the Wasserstein models update G at every
 n_critic-th batch as upstream), with the step's draws from family.draw_randomness (z = torch.randn, wgan_gp's alpha =
 torch.rand) on the same preloaded tensor and torch.randperm batches. --loss picks the gan model's loss (mse, hinge, ...).
+cgan (img_size 32, upstream's default) preloads the digits through upstream's transform (family.load_digits: Resize(32)
+on each PIL image, ToTensor, Normalize, once) with their labels; each step takes the real batch's labels, z from
+torch.randn and gen_labels as upstream draws them (LongTensor(np.random.randint(0, n_classes, B))), and D's Dropout
+layers draw their own masks as nn.Dropout does (no injected masks).
 family.step returns detached *clones* of its losses and intermediates (for fixtures); here they are detached views
 only, so that the loop times upstream's body and not the copies.
 
@@ -341,8 +345,13 @@ def family_main(device):
     torch.manual_seed(OPT.seed)
     models = family.build_models(o)
     optimizers = family.make_optimizers(models, o)
-    raw = mnist_dataset(None).data
-    data = ((raw.reshape(raw.shape[0], -1).to(torch.float32) / 255.0 - 0.5) / 0.5).contiguous()
+    if o.model == "cgan":
+        # upstream's transform for cgan (Resize(32), ToTensor, Normalize) applied once to the whole set, and the labels
+        data, labels = family.load_digits(OPT.idx_dir, o.img_size)
+    else:
+        raw = mnist_dataset(None).data
+        data = ((raw.reshape(raw.shape[0], -1).to(torch.float32) / 255.0 - 0.5) / 0.5).contiguous()
+        labels = None
     count = data.shape[0]
     B = OPT.batch_size
     n_batches = math.ceil(count / B)
@@ -355,6 +364,14 @@ def family_main(device):
             for i in range(n_batches):
                 yield i, perm[i * B:(i + 1) * B]
 
+    def randomness(rows):
+        if o.model != "cgan":
+            return family.draw_randomness(o, rows, gen)
+        # cgan as upstream draws it: z, then gen_labels = LongTensor(np.random.randint(0, n_classes, batch_size));
+        # z from the generator as for the other models; no "dropout" source: D's nn.Dropout draws its own masks
+        z = torch.randn(rows, o.latent_dim, generator=gen)
+        return {"z": z, "gen_labels": torch.LongTensor(np.random.randint(0, o.n_classes, rows))}
+
     last_g = [float("nan")]
 
     def run(it, n):
@@ -363,12 +380,15 @@ def family_main(device):
             i, idx = next(it)
             full = full and idx.shape[0] == B
             batch = {"i": i, "real": data.index_select(0, idx)}
-            out = family.step(models, optimizers, batch, family.draw_randomness(o, idx.shape[0], gen), o)
+            if labels is not None:
+                batch["labels"] = labels.index_select(0, idx)  # the real batch's own labels
+            out = family.step(models, optimizers, batch, randomness(idx.shape[0]), o)
             if "g_loss" in out:  # a critic-only step of a Wasserstein model has none: keep the last G update's
                 last_g[0] = out["g_loss"]
         return (out["d_loss"], last_g[0]), full
 
-    extra = {"model": OPT.model, "loss": OPT.loss if OPT.model == "gan" else None}
+    extra = {"model": OPT.model, "loss": OPT.loss if OPT.model == "gan" else "mse" if OPT.model == "cgan" else None,
+             "img_size": o.img_size}
     return time_and_report(device, batches, run, count, n_batches, 1, B, extra)
 
 if __name__ == "__main__":

@@ -32,6 +32,14 @@ wgan_gp alpha = np.random.random((B, 1, 1, 1)) (drawn inside upstream's compute_
 is printed at the steps that update G (upstream's wgan scripts print inside `if i % n_critic == 0`). The --lr, --b1 and
 --b2 flags apply to the seed only; a family model takes upstream's.
 
+--model cgan is upstream's cgan.py loop: img_size 32 by default (its Resize(32) in the DataLoader's transform), each
+batch's labels from the DataLoader (`for i, (imgs, labels) in enumerate(dataloader)`), z as above, then gen_labels =
+LongTensor(np.random.randint(0, n_classes, B)); D's Dropout(0.4) layers draw their masks as nn.Dropout does (no
+injected masks). Its sample_image(n_row=10) every --sample_interval batches (batch 0 included) is upstream's too: z of
+100 rows from np.random.normal, labels 0..9 in each row of ten, G in train mode (one more BatchNorm statistics update,
+family.upstream_sample_forward), the 10x10 grid saved as images/<batches_done>.png. The generator's state_dict then
+holds label_emb.weight beside the seed's names, as ours does.
+
 Fashion-MNIST needs bench/.data/FashionMNIST/raw/*-ubyte (bench/quality.ts unpacks Debian's .gz files there).
 """
 
@@ -58,7 +66,8 @@ def parse_args(argv=None):
     p.add_argument("--b1", type=float, default=0.5)
     p.add_argument("--b2", type=float, default=0.999)
     p.add_argument("--latent_dim", type=int, default=100)
-    p.add_argument("--img_size", type=int, default=28)
+    p.add_argument("--img_size", type=int, default=None, help="image side (default: the model's upstream default, "
+                   "28; cgan 32)")
     p.add_argument("--channels", type=int, default=1)
     p.add_argument("--sample_interval", type=int, default=400, help="batches between image grids (0: none)")
     p.add_argument("--seed", type=int, default=0)
@@ -102,9 +111,9 @@ def own_cpu_s():
     return u.ru_utime + u.ru_stime
 
 
-def load_dataset():
+def load_dataset(img_size):
     transform = transforms.Compose(
-        [transforms.Resize(OPT.img_size), transforms.ToTensor(), transforms.Normalize([0.5], [0.5])]
+        [transforms.Resize(img_size), transforms.ToTensor(), transforms.Normalize([0.5], [0.5])]
     )
     cls = datasets.MNIST if OPT.dataset == "mnist" else datasets.FashionMNIST
     try:
@@ -113,24 +122,36 @@ def load_dataset():
         sys.exit(f"train_torch.py: cannot open {cls.__name__} under {OPT.data_root!r} ({e}); see --help")
 
 
-def family_loop(dataloader, log):
+def family_options():
+    """The family model's options: upstream's defaults (family.options), with --latent_dim, --channels and (when
+    given) --img_size."""
+    import family  # bench/reference/family.py
+
+    sizes = {} if OPT.img_size is None else {"img_size": OPT.img_size}
+    return family.options(OPT.model, loss=OPT.loss, latent_dim=OPT.latent_dim, channels=OPT.channels, **sizes)
+
+
+def family_loop(o, dataloader, log):
     """The family model's training loop (see the module doc); returns (generator, steps, d_loss, g_loss)."""
     import family  # bench/reference/family.py
 
     # family.step returns detached clones of its intermediates (for fixtures): keep them as detached views only
     family._out = lambda **tensors: {k: v.detach() for k, v in tensors.items()}
-    o = family.options(OPT.model, loss=OPT.loss, latent_dim=OPT.latent_dim, img_size=OPT.img_size,
-                       channels=OPT.channels)
     models = family.build_models(o)  # the init from torch's global generator, seeded in main
     optimizers = family.make_optimizers(models, o)
     steps, d_loss, g_loss = 0, None, None
     for epoch in range(OPT.n_epochs):
-        for i, (imgs, _) in enumerate(dataloader):
+        for i, (imgs, labels) in enumerate(dataloader):
             B = imgs.shape[0]
             rnd = {"z": torch.tensor(np.random.normal(0, 1, (B, o.latent_dim)), dtype=torch.float32)}
             if o.model == "wgan_gp":
                 rnd["alpha"] = torch.tensor(np.random.random((B, 1, 1, 1)), dtype=torch.float32).view(B, 1)
-            out = family.step(models, optimizers, {"i": i, "real": imgs.type(torch.FloatTensor)}, rnd, o)
+            batch = {"i": i, "real": imgs.type(torch.FloatTensor)}
+            if o.model == "cgan":
+                # cgan.py: labels.type(LongTensor); gen_labels = LongTensor(np.random.randint(0, n_classes, batch_size))
+                batch["labels"] = labels.type(torch.LongTensor)
+                rnd["gen_labels"] = torch.LongTensor(np.random.randint(0, o.n_classes, B))
+            out = family.step(models, optimizers, batch, rnd, o)
             d_loss = out["d_loss"]
             if "g_loss" in out:
                 g_loss = out["g_loss"]
@@ -141,9 +162,14 @@ def family_loop(dataloader, log):
                 )
             batches_done = epoch * len(dataloader) + i
             if OPT.sample_interval and batches_done % OPT.sample_interval == 0:
-                imgs_out = out.get("gen_imgs", out.get("fake_imgs"))
                 path = os.path.join(OPT.out, "images", "%d.png" % batches_done)
-                save_image(imgs_out.data[:25], path, nrow=5, normalize=True)
+                if o.model == "cgan":
+                    # cgan.py's sample_image(n_row=10, batches_done): G in train mode on 100 fresh z
+                    z = torch.tensor(np.random.normal(0, 1, (10**2, o.latent_dim)), dtype=torch.float32)
+                    save_image(family.upstream_sample_forward(models, o, z).data, path, nrow=10, normalize=True)
+                else:
+                    imgs_out = out.get("gen_imgs", out.get("fake_imgs"))
+                    save_image(imgs_out.data[:25], path, nrow=5, normalize=True)
             steps += 1
     return models["generator"], steps, d_loss, g_loss
 
@@ -152,21 +178,23 @@ def main():
     torch.manual_seed(OPT.seed)
     np.random.seed(OPT.seed)
     os.makedirs(os.path.join(OPT.out, "images"), exist_ok=True)
-    img_shape = (OPT.channels, OPT.img_size, OPT.img_size)
-
     seed_model = OPT.model == "gan" and OPT.loss == "bce"
+    img_size = 28 if OPT.img_size is None else OPT.img_size
     log = sys.stdout if OPT.log else open(os.devnull, "w")
     if not seed_model:
-        dataloader = torch.utils.data.DataLoader(load_dataset(), batch_size=OPT.batch_size, shuffle=True)
+        o = family_options()
+        img_size = o.img_size
+        dataloader = torch.utils.data.DataLoader(load_dataset(img_size), batch_size=OPT.batch_size, shuffle=True)
         load0 = os.getloadavg()[0]
         busy0, cpu0 = machine_busy_s(), own_cpu_s()
         t0 = time.perf_counter()
-        generator, steps, d_loss, g_loss = family_loop(dataloader, log)
+        generator, steps, d_loss, g_loss = family_loop(o, dataloader, log)
     else:
+        img_shape = (OPT.channels, img_size, img_size)
         adversarial_loss = torch.nn.BCELoss()
         generator = Generator(OPT.latent_dim, img_shape)
         discriminator = Discriminator(img_shape)
-        dataloader = torch.utils.data.DataLoader(load_dataset(), batch_size=OPT.batch_size, shuffle=True)
+        dataloader = torch.utils.data.DataLoader(load_dataset(img_size), batch_size=OPT.batch_size, shuffle=True)
         optimizer_G = torch.optim.Adam(generator.parameters(), lr=OPT.lr, betas=(OPT.b1, OPT.b2))
         optimizer_D = torch.optim.Adam(discriminator.parameters(), lr=OPT.lr, betas=(OPT.b1, OPT.b2))
         load0 = os.getloadavg()[0]
@@ -220,6 +248,7 @@ def main():
         "dataset": OPT.dataset,
         "model": OPT.model,
         "loss": OPT.loss,
+        "img_size": img_size,
         "dataset_count": len(dataloader.dataset),
         "batches_per_epoch": len(dataloader),
         "n_epochs": OPT.n_epochs,

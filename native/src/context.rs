@@ -2,6 +2,7 @@
 //! that knows both backends: it makes the MLPs and GAN trainers of its backend, behind the core's traits, and holds
 //! its backend's context-level ops (softmax cross-entropy).
 
+use crate::core::spec::check_encoder;
 use crate::core::{backend_of, FamilyGan, Gan, GanConfig, MlpBackend, Model, Ops, Optimizer, Spec};
 use crate::cpu::{CpuGan, CpuMlp, CpuOps};
 use crate::error::{bad_arg, Code, Error, Result};
@@ -101,23 +102,30 @@ impl Context {
         })
     }
 
-    /// A new GAN trainer on this context's backend for generator `g` and discriminator `d` (MLPs of this context):
-    /// the backend's fused step for the seed's recipe (model `gan` with Adam), the general step (`FamilyGan`) for
-    /// every other.
+    /// A new GAN trainer on this context's backend for generator `g` and discriminator `d` (and aae's encoder `e`;
+    /// MLPs of this context): the backend's fused step for the seed's recipe (model `gan` with Adam), the general step
+    /// (`FamilyGan`) for every other.
     pub fn new_gan(
         &self,
         config: GanConfig,
         g: &dyn MlpBackend,
         d: &dyn MlpBackend,
+        e: Option<&dyn MlpBackend>,
     ) -> Result<Box<dyn Gan>> {
         let r = &config.recipe;
+        let e = e.map(|e| e.spec());
+        check_encoder(r, g.spec(), e)?;
         // The fused step runs one D forward per step and draws no dropout masks of its own.
         let dropout = g.spec().has_dropout() || d.spec().has_dropout();
         let fused = r.model == Model::Gan && matches!(r.g_opt, Optimizer::Adam(_)) && !dropout;
         if !fused {
             return Ok(match self.backend {
-                BackendKind::Gpu => Box::new(FamilyGan::<GpuMlp>::new(config, g.spec(), d.spec())?),
-                BackendKind::Cpu => Box::new(FamilyGan::<CpuMlp>::new(config, g.spec(), d.spec())?),
+                BackendKind::Gpu => {
+                    Box::new(FamilyGan::<GpuMlp>::new(config, g.spec(), d.spec(), e)?)
+                }
+                BackendKind::Cpu => {
+                    Box::new(FamilyGan::<CpuMlp>::new(config, g.spec(), d.spec(), e)?)
+                }
             });
         }
         Ok(match self.backend {

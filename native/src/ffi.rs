@@ -27,7 +27,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex};
 
 /// Bumped on any change of a signature below; `src/native/ffi.ts` checks it.
-pub const ABI_VERSION: u32 = 5;
+pub const ABI_VERSION: u32 = 6;
 
 thread_local! {
     static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
@@ -153,17 +153,36 @@ fn with_trainer<T: Send>(h: u32, f: impl FnOnce(&mut dyn Gan) -> Result<T> + Sen
     ctx.run(move || f(trainer))
 }
 
-/// Runs `f` on the trainer of GAN handle `h` with its generator and discriminator (all three locked, in that order).
+/// The networks of a GAN handle as [`with_gan`] lends them.
+type Nets<'a> = (
+    &'a mut dyn MlpBackend,
+    &'a mut dyn MlpBackend,
+    Option<&'a mut dyn MlpBackend>,
+);
+
+/// Runs `f` on the trainer of GAN handle `h` with its generator, discriminator and encoder, if any (all locked, in
+/// that order).
 fn with_gan<T: Send>(
     h: u32,
-    f: impl FnOnce(&mut dyn Gan, &mut dyn MlpBackend, &mut dyn MlpBackend) -> Result<T> + Send,
+    f: impl FnOnce(&mut dyn Gan, Nets<'_>) -> Result<T> + Send,
 ) -> Result<T> {
     let gan = registry::gan(h)?;
     let mut gan = lock(&gan)?;
-    let GanObject { ctx, g, d, trainer } = &mut *gan;
+    let GanObject {
+        ctx,
+        g,
+        d,
+        e,
+        trainer,
+    } = &mut *gan;
     let (mut g, mut d) = (lock(g)?, lock(d)?);
+    let mut e = match e {
+        Some(e) => Some(lock(e)?),
+        None => None,
+    };
+    let e = e.as_mut().map(|e| e.net.as_mut());
     let (trainer, g, d) = (trainer.as_mut(), g.net.as_mut(), d.net.as_mut());
-    ctx.run(move || f(trainer, g, d))
+    ctx.run(move || f(trainer, (g, d, e)))
 }
 
 // ---------------------------------------------------------------------------------------------------------------------
@@ -604,30 +623,76 @@ pub extern "C" fn gan_rng_permutation(seed: u64, epoch: u32, out: *mut u32, n: u
 // GAN training
 
 /// `uint32_t gan_gan_new(uint32_t ctx, uint32_t g, uint32_t d, const uint8_t* config_json, size_t len)`: config is
-/// `{"batch_size", "lr", "b1", "b2", "eps", "seed"}` (seed an integer below 2^53).
+/// `{"batch_size", "lr", "b1", "b2", "eps", "seed"}` (seed an integer below 2^53) with `model` and its options.
 #[no_mangle]
 pub extern "C" fn gan_gan_new(ctx: u32, g: u32, d: u32, config: *const u8, len: usize) -> u32 {
+    handle(|| new_gan(ctx, g, d, None, unsafe { str_arg(config, len, "config")? }))
+}
+
+/// `uint32_t gan_gan_new_with_encoder(uint32_t ctx, uint32_t g, uint32_t d, uint32_t e, const uint8_t* config_json,
+/// size_t len)`: as `gan_gan_new` with a third MLP, the encoder of model aae (whose generator is its decoder); every
+/// step trains it too. Other models refuse an encoder.
+#[no_mangle]
+pub extern "C" fn gan_gan_new_with_encoder(
+    ctx: u32,
+    g: u32,
+    d: u32,
+    e: u32,
+    config: *const u8,
+    len: usize,
+) -> u32 {
     handle(|| {
-        let ctx = registry::context(ctx)?;
-        let (g, d) = (registry::mlp(g)?, registry::mlp(d)?);
-        if Arc::ptr_eq(&g, &d) {
+        new_gan(ctx, g, d, Some(e), unsafe {
+            str_arg(config, len, "config")?
+        })
+    })
+}
+
+/// A GAN trainer of the networks with handles `g`, `d` (and `e`): distinct MLPs of context `ctx`.
+fn new_gan(ctx: u32, g: u32, d: u32, e: Option<u32>, config: &str) -> Result<u32> {
+    let ctx = registry::context(ctx)?;
+    let (g, d) = (registry::mlp(g)?, registry::mlp(d)?);
+    let e = e.map(registry::mlp).transpose()?;
+    if Arc::ptr_eq(&g, &d) {
+        return Err(bad_arg!(
+            "generator and discriminator must be two different MLPs"
+        ));
+    }
+    if e.as_ref()
+        .is_some_and(|e| Arc::ptr_eq(e, &g) || Arc::ptr_eq(e, &d))
+    {
+        return Err(bad_arg!(
+            "the encoder must be a third MLP, not the generator or the discriminator"
+        ));
+    }
+    let config = GanConfig::parse(config)?;
+    let trainer = {
+        let (gl, dl) = (lock(&g)?, lock(&d)?);
+        let el = match &e {
+            Some(e) => Some(lock(e)?),
+            None => None,
+        };
+        let ours = |m: &MlpObject| Arc::ptr_eq(&m.ctx, &ctx);
+        if !ours(&gl) || !ours(&dl) || el.as_deref().is_some_and(|m| !ours(m)) {
             return Err(bad_arg!(
-                "generator and discriminator must be two different MLPs"
+                "generator, discriminator and encoder must belong to the GAN's context"
             ));
         }
-        let config = GanConfig::parse(unsafe { str_arg(config, len, "config")? })?;
-        let trainer = {
-            let (gl, dl) = (lock(&g)?, lock(&d)?);
-            if !Arc::ptr_eq(&gl.ctx, &ctx) || !Arc::ptr_eq(&dl.ctx, &ctx) {
-                return Err(bad_arg!(
-                    "generator and discriminator must belong to the GAN's context"
-                ));
-            }
-            ctx.new_gan(config, gl.net.as_ref(), dl.net.as_ref())?
-        };
-        let gan = GanObject { ctx, g, d, trainer };
-        registry::insert(Object::Gan(Arc::new(Mutex::new(gan))))
-    })
+        ctx.new_gan(
+            config,
+            gl.net.as_ref(),
+            dl.net.as_ref(),
+            el.as_deref().map(|m| m.net.as_ref()),
+        )?
+    };
+    let gan = GanObject {
+        ctx,
+        g,
+        d,
+        e,
+        trainer,
+    };
+    registry::insert(Object::Gan(Arc::new(Mutex::new(gan))))
 }
 
 /// `int32_t gan_gan_set_data(uint32_t gan, const uint8_t* pixels, size_t len, uint32_t count)`: the dataset as u8
@@ -656,7 +721,7 @@ pub extern "C" fn gan_gan_set_labels(gan: u32, labels: *const u32, len: usize) -
 pub extern "C" fn gan_gan_step(gan: u32, n: u32, out: *mut f32, out_len: usize) -> i32 {
     status(|| {
         let out = unsafe { slice_mut(out, out_len, "out")? };
-        with_gan(gan, |t, g, d| t.step(g, d, n as usize, out))
+        with_gan(gan, |t, (g, d, e)| t.step_with(g, d, e, n as usize, out))
     })
 }
 
@@ -685,8 +750,8 @@ pub extern "C" fn gan_gan_step_explicit(
         let z = unsafe { slice(z, z_len, "z")? };
         let x = unsafe { slice(x_real, x_len, "x_real")? };
         let aux = unsafe { slice(aux, aux_len, "aux")? };
-        with_gan(gan, |t, g, d| {
-            t.step_explicit(g, d, z, x, aux, rows as usize, out)
+        with_gan(gan, |t, (g, d, e)| {
+            t.step_explicit_with(g, d, e, z, x, aux, rows as usize, out)
         })
     })
 }
@@ -818,6 +883,97 @@ mod tests {
         );
         gan_mlp_free(m);
         gan_context_free(c);
+    }
+
+    /// aae through the ABI: the encoder is a third MLP of the context, named as upstream's (`mu`, `logvar` heads); every
+    /// step trains it; the other models refuse one, aae needs one.
+    #[test]
+    fn aae_trains_its_encoder_through_the_abi() {
+        let c = ctx();
+        let lr = r#"{"kind":"leaky_relu","slope":0.2}"#;
+        let g = mlp(
+            c,
+            &format!(
+                r#"{{"input":2,"layers":[{{"out":4,"bn":null,"act":{lr}}},{{"out":9,"bn":null,"act":{{"kind":"tanh"}}}}]}}"#
+            ),
+        );
+        let d = mlp(
+            c,
+            &format!(
+                r#"{{"input":2,"layers":[{{"out":3,"bn":null,"act":{lr}}},{{"out":1,"bn":null,"act":{{"kind":"sigmoid"}}}}]}}"#
+            ),
+        );
+        let e = mlp(
+            c,
+            &format!(
+                r#"{{"input":9,"layers":[{{"out":5,"bn":null,"act":{lr}}},{{"out":4,"bn":null,"act":{{"kind":"none"}},
+               "heads":[{{"name":"mu","out":2}},{{"name":"logvar","out":2}}]}}]}}"#
+            ),
+        );
+        assert!(g != 0 && d != 0 && e != 0, "{}", last());
+        for (k, m) in [g, d, e].into_iter().enumerate() {
+            assert_eq!(gan_mlp_init(m, 5, k as u32), 0, "{}", last());
+        }
+        let names: Vec<String> = json_of(|b, n| gan_mlp_info(e, b, n))["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "model.0.weight",
+                "model.0.bias",
+                "mu.weight",
+                "logvar.weight",
+                "mu.bias",
+                "logvar.bias"
+            ]
+        );
+        let aae =
+            r#"{"batch_size":4,"seed":1,"lr":0.0002,"b1":0.5,"b2":0.999,"eps":1e-8,"model":"aae"}"#;
+        assert_eq!(gan_gan_new(c, g, d, aae.as_ptr(), aae.len()), 0);
+        assert!(last().contains("model aae needs an encoder"), "{}", last());
+        assert_eq!(
+            gan_gan_new_with_encoder(c, g, d, g, aae.as_ptr(), aae.len()),
+            0
+        );
+        assert!(
+            last().contains("the encoder must be a third MLP"),
+            "{}",
+            last()
+        );
+        let gan_cfg = r#"{"batch_size":4,"seed":1,"lr":0.0002,"b1":0.5,"b2":0.999,"eps":1e-8}"#;
+        assert_eq!(
+            gan_gan_new_with_encoder(c, g, d, e, gan_cfg.as_ptr(), gan_cfg.len()),
+            0
+        );
+        assert_eq!(last(), "model gan takes no encoder");
+        let gan = gan_gan_new_with_encoder(c, g, d, e, aae.as_ptr(), aae.len());
+        assert!(gan != 0, "{}", last());
+        let px: Vec<u8> = (0..90).map(|i| (i * 37 % 256) as u8).collect();
+        assert_eq!(
+            gan_gan_set_data(gan, px.as_ptr(), px.len(), 10),
+            0,
+            "{}",
+            last()
+        );
+        let before = get(e, 0, 5 * 9 + 5 + 4 * 5 + 4);
+        let mut out = [0f32; 4 * 3];
+        assert_eq!(
+            gan_gan_step(gan, 3, out.as_mut_ptr(), out.len()),
+            0,
+            "{}",
+            last()
+        );
+        assert!(out.iter().all(|v| v.is_finite()));
+        assert_ne!(get(e, 0, before.len()), before, "the encoder trained");
+        assert_eq!(gan_gan_free(gan), 0);
+        for h in [g, d, e] {
+            assert_eq!(gan_mlp_free(h), 0);
+        }
+        assert_eq!(gan_context_free(c), 0);
     }
 
     #[test]
@@ -952,13 +1108,13 @@ mod tests {
         assert_eq!(
             v,
             serde_json::json!({
-                "abi_version": 5,
+                "abi_version": 6,
                 "status": {"Ok":0,"InvalidArgument":1,"InvalidHandle":2,"InvalidState":3,"Backend":4,"Unavailable":5,
                            "Panic":6,"Diverged":7},
                 "step_fields": ["d_loss","g_loss","d_real","d_fake"],
                 "buffers": ["params","grads","adam_m","adam_v","running"],
                 "rng_domains": {"noise":1,"shuffle":2,"init":3,"fixed":4,"sample":5,"alpha":6,"dropout":7,
-                                "labels":8},
+                                "labels":8,"eps":9},
                 "gan_losses": ["bce","mse","hinge","relativistic","relativistic_avg"],
                 "models": crate::core::recipe::models_contract(),
             })

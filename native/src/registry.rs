@@ -20,6 +20,8 @@ pub struct GanObject {
     pub ctx: Arc<Context>,
     pub g: Arc<Mutex<MlpObject>>,
     pub d: Arc<Mutex<MlpObject>>,
+    /// aae's encoder.
+    pub e: Option<Arc<Mutex<MlpObject>>>,
     pub trainer: Box<dyn Gan>,
 }
 

@@ -22,9 +22,11 @@ pub const DOMAIN_ALPHA: u32 = 6;
 pub const DOMAIN_DROPOUT: u32 = 7;
 /// Domain of cgan's labels of the fakes: stream = the global step, counter = the row (`class`).
 pub const DOMAIN_LABELS: u32 = 8;
+/// Domain of aae's reparameterization noise: stream = the global step, normals (element `b * latent + c`).
+pub const DOMAIN_EPS: u32 = 9;
 
 /// Every domain with its name (the contract's `rng_domains`).
-pub const DOMAINS: [(&str, u32); 8] = [
+pub const DOMAINS: [(&str, u32); 9] = [
     ("noise", DOMAIN_NOISE),
     ("shuffle", DOMAIN_SHUFFLE),
     ("init", DOMAIN_INIT),
@@ -33,6 +35,7 @@ pub const DOMAINS: [(&str, u32); 8] = [
     ("alpha", DOMAIN_ALPHA),
     ("dropout", DOMAIN_DROPOUT),
     ("labels", DOMAIN_LABELS),
+    ("eps", DOMAIN_EPS),
 ];
 
 /// The domains whose streams are drawn as standard normals (the ones `gan_rng_normal` accepts).

@@ -1109,8 +1109,8 @@ fn family_models_match_cpu() {
         let mut d = GpuMlp::new(ds.clone(), dev.clone()).unwrap();
         g.set(Buffer::Params, &cg.params).unwrap();
         d.set(Buffer::Params, &cd.params).unwrap();
-        let mut ct = FamilyGan::<CpuMlp>::new(cfg, &gs, ds).unwrap();
-        let mut gt = FamilyGan::<GpuMlp>::new(cfg, &gs, ds).unwrap();
+        let mut ct = FamilyGan::<CpuMlp>::new(cfg, &gs, ds, None).unwrap();
+        let mut gt = FamilyGan::<GpuMlp>::new(cfg, &gs, ds, None).unwrap();
         ct.set_data(&pixels, count).unwrap();
         gt.set_data(&pixels, count).unwrap();
         let (mut co, mut go) = (vec![0f32; 4 * STEP_OUTPUTS], vec![0f32; 4 * STEP_OUTPUTS]);
@@ -1297,8 +1297,8 @@ fn cgan_matches_cpu() {
     let mut d = GpuMlp::new(ds.clone(), dev.clone()).unwrap();
     g.set(Buffer::Params, &cg.params).unwrap();
     d.set(Buffer::Params, &cd.params).unwrap();
-    let mut ct = FamilyGan::<CpuMlp>::new(cfg, &gs, &ds).unwrap();
-    let mut gt = FamilyGan::<GpuMlp>::new(cfg, &gs, &ds).unwrap();
+    let mut ct = FamilyGan::<CpuMlp>::new(cfg, &gs, &ds, None).unwrap();
+    let mut gt = FamilyGan::<GpuMlp>::new(cfg, &gs, &ds, None).unwrap();
     for t in [&mut ct as &mut dyn Gan, &mut gt] {
         t.set_data(&pixels, count).unwrap();
         t.set_labels(&labels).unwrap();
@@ -1323,4 +1323,72 @@ fn cgan_matches_cpu() {
     }
     // The tables themselves moved, alike on both backends.
     assert_ne!(cg.params[..25], params_like(&gs, 1)[..25]);
+}
+
+/// aae on the GPU against the CPU: the encoder with its two heads, the reparameterization, the decoder and D on the
+/// code, 4 steps of the general step (the three networks' parameters compared).
+#[test]
+fn aae_matches_cpu() {
+    let Some(dev) = device() else { return };
+    let (lr, bn) = (
+        Act::LeakyRelu(0.2),
+        Some(Bn {
+            eps: 1e-5,
+            momentum: 0.1,
+        }),
+    );
+    let gs = Spec::new(4, &[(16, None, lr), (16, bn, lr), (12, None, Act::Tanh)]);
+    let ds = Spec::new(4, &[(10, None, lr), (6, None, lr), (1, None, Act::Sigmoid)]);
+    let mut es = Spec::new(12, &[(16, None, lr), (16, bn, lr), (8, None, Act::None)]);
+    es.layers[2].heads = vec![("mu".into(), 4), ("logvar".into(), 4)];
+    let count = 37;
+    let pixels: Vec<u8> = rand_vec(count * 12, 13, 0.0, 256.0)
+        .iter()
+        .map(|&v| v as u8)
+        .collect();
+    let cfg = GanConfig::parse(
+        r#"{"batch_size": 8, "b1": 0.5, "b2": 0.999, "eps": 1e-8, "seed": 78, "lr": 2e-4, "model": "aae"}"#,
+    )
+    .unwrap();
+    let specs = [&gs, &ds, &es];
+    let mut cpu: Vec<CpuMlp> = specs.iter().map(|s| CpuMlp::new((*s).clone(), 1)).collect();
+    let mut gpu: Vec<GpuMlp> = specs
+        .iter()
+        .map(|s| GpuMlp::new((*s).clone(), dev.clone()).unwrap())
+        .collect();
+    for (k, (c, g)) in cpu.iter_mut().zip(gpu.iter_mut()).enumerate() {
+        c.params = params_like(specs[k], k as u32 + 3);
+        g.set(Buffer::Params, &c.params).unwrap();
+    }
+    let mut ct = FamilyGan::<CpuMlp>::new(cfg, &gs, &ds, Some(&es)).unwrap();
+    let mut gt = FamilyGan::<GpuMlp>::new(cfg, &gs, &ds, Some(&es)).unwrap();
+    ct.set_data(&pixels, count).unwrap();
+    gt.set_data(&pixels, count).unwrap();
+    let (mut co, mut go) = (vec![0f32; 4 * STEP_OUTPUTS], vec![0f32; 4 * STEP_OUTPUTS]);
+    let [cg, cd, ce] = &mut cpu[..] else {
+        unreachable!()
+    };
+    ct.step_with(cg, cd, Some(ce), 4, &mut co).unwrap();
+    let [gg, gd, ge] = &mut gpu[..] else {
+        unreachable!()
+    };
+    gt.step_with(gg, gd, Some(ge), 4, &mut go).unwrap();
+    check(
+        "aae losses, step 1",
+        &go[..STEP_OUTPUTS],
+        &co[..STEP_OUTPUTS],
+        1e-4,
+        1e-5,
+    );
+    check("aae records, 4 steps", &go, &co, 1e-3, 2e-3);
+    for (k, what) in ["decoder", "discriminator", "encoder"].iter().enumerate() {
+        check(
+            &format!("aae {what} params"),
+            &gpu[k].get_vec(Buffer::Params).unwrap(),
+            &cpu[k].params,
+            1e-4,
+            2e-3,
+        );
+    }
+    assert_eq!(cpu[2].state.adam_t, 4, "the encoder updated every step");
 }

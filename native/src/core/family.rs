@@ -22,7 +22,7 @@ use super::optim::Optimizer;
 use super::recipe::{Model, Penalty, Recipe};
 use super::record::{StepRecord, STEP_OUTPUTS};
 use super::run::{unit_pixel, RunState};
-use super::spec::Spec;
+use super::spec::{check_encoder, Spec};
 use crate::error::{bad_arg, Code, Error, Result};
 use crate::rng;
 use std::marker::PhantomData;
@@ -62,6 +62,40 @@ struct Scratch {
     ones: Vec<f32>,
     /// `[2 batch]` cgan's labels of D's input rows `[fake; real]` (the first half: G's labels).
     dl: Vec<u32>,
+    /// aae's (empty for the other models).
+    ae: AaeScratch,
+}
+
+/// aae's per-step buffers (row-major; L the latent size, f the image size).
+#[derive(Default)]
+struct AaeScratch {
+    /// `[batch, L]` the reparameterization noise; `[batch, 2L]` the encoder's `[mu, logvar]` and its gradient.
+    eps: Vec<f32>,
+    h: Vec<f32>,
+    dh: Vec<f32>,
+    /// `[2 batch, L]` D's input `[encoded; prior z]`, then D's input gradient.
+    code: Vec<f32>,
+    dcode: Vec<f32>,
+    /// `[batch, L]` the decoder's input gradient; `[batch, f]` the decoded images and the L1 term's gradient.
+    ddec_in: Vec<f32>,
+    dec: Vec<f32>,
+    ddec: Vec<f32>,
+}
+
+impl AaeScratch {
+    fn new(batch: usize, latent: usize, features: usize) -> AaeScratch {
+        let (bl, bf) = (batch * latent, batch * features);
+        AaeScratch {
+            eps: vec![0.0; bl],
+            h: vec![0.0; 2 * bl],
+            dh: vec![0.0; 2 * bl],
+            code: vec![0.0; 2 * bl],
+            dcode: vec![0.0; 2 * bl],
+            ddec_in: vec![0.0; bl],
+            dec: vec![0.0; bf],
+            ddec: vec![0.0; bf],
+        }
+    }
 }
 
 impl Scratch {
@@ -80,6 +114,7 @@ impl Scratch {
             gx2: vec![0.0; bf],
             ones: vec![1.0; 2 * batch],
             dl: vec![0; 2 * batch],
+            ae: AaeScratch::default(),
         }
     }
 }
@@ -96,9 +131,19 @@ struct StepIn<'a> {
 
 impl<M: MlpBackend> FamilyGan<M> {
     /// A trainer of `config.recipe` for generator `g` and discriminator `d` (checked to fit: `spec::check_gan`).
-    pub fn new(config: super::config::GanConfig, g: &Spec, d: &Spec) -> Result<FamilyGan<M>> {
+    /// `e`: aae's encoder (`spec::check_encoder`).
+    pub fn new(
+        config: super::config::GanConfig,
+        g: &Spec,
+        d: &Spec,
+        e: Option<&Spec>,
+    ) -> Result<FamilyGan<M>> {
         let state = RunState::new(config, g, d)?;
-        let s = Scratch::new(config.batch_size, state.latent, state.features);
+        check_encoder(&config.recipe, g, e)?;
+        let mut s = Scratch::new(config.batch_size, state.latent, state.features);
+        if config.recipe.model == Model::Aae {
+            s.ae = AaeScratch::new(config.batch_size, state.latent, state.features);
+        }
         Ok(FamilyGan {
             recipe: config.recipe,
             state,
@@ -131,7 +176,14 @@ impl<M: MlpBackend> FamilyGan<M> {
     }
 
     /// Runs one step and writes its record into `out [STEP_OUTPUTS]`.
-    fn run_one(&mut self, g: &mut M, d: &mut M, inp: StepIn, out: &mut [f32]) -> Result<()> {
+    fn run_one(
+        &mut self,
+        g: &mut M,
+        d: &mut M,
+        e: Option<&mut M>,
+        inp: StepIn,
+        out: &mut [f32],
+    ) -> Result<()> {
         let f = self.state.features;
         if let Some(x) = inp.real {
             self.s.din[inp.rows * f..2 * inp.rows * f].copy_from_slice(x);
@@ -140,6 +192,7 @@ impl<M: MlpBackend> FamilyGan<M> {
         let rec = match self.recipe.model {
             Model::Gan | Model::Bgan => self.g_then_d(g, d, &inp)?,
             Model::Cgan => self.conditional(g, d, &inp)?,
+            Model::Aae => self.autoencoder(g, d, e.expect("checked by Gan"), &inp)?,
             Model::SoftmaxGan => self.softmax(g, d, &inp)?,
             Model::Wgan | Model::WganGp | Model::WganDiv => self.wasserstein(g, d, &inp)?,
         };
@@ -251,6 +304,63 @@ impl<M: MlpBackend> FamilyGan<M> {
             inp.step,
             "discriminator",
         )?;
+        Ok(rec)
+    }
+
+    /// aae.py's step: the encoder on the real batch gives `[mu, logvar]`, the code `encoded = eps exp(logvar / 2) +
+    /// mu` (the reparameterization), the decoder (the generator) reconstructs from it; D judges `[encoded; prior z]`
+    /// in one pass (no BatchNorm: as upstream's two). `g_loss = 0.001 BCE(D(encoded), 1) + 0.999 L1(decoded, real)`
+    /// trains the encoder and the decoder (one Adam over both upstream: per parameter the same as one each), then
+    /// `d_loss = (BCE(D(z), 1) + BCE(D(encoded), 0)) / 2` trains D.
+    fn autoencoder(&mut self, g: &mut M, d: &mut M, e: &mut M, inp: &StepIn) -> Result<StepRecord> {
+        let (rows, f, l) = (inp.rows, self.state.features, self.state.latent);
+        let (seed, step) = (self.state.config.seed, self.state.step);
+        let (s, pass) = (&mut self.s, &mut self.pass);
+        let (bl, bf) = (rows * l, rows * f);
+        let real = &s.din[bf..2 * bf];
+        let a = &mut s.ae;
+        train_forward(e, real, None, rows, &mut a.h[..2 * bl], (seed, step, pass))?;
+        reparameterize(&a.h[..2 * bl], &a.eps[..bl], &mut a.code[..bl], l);
+        a.code[bl..2 * bl].copy_from_slice(&s.z[..bl]); // the prior sample: D's "real" codes
+        train_forward(
+            g,
+            &a.code[..bl],
+            None,
+            rows,
+            &mut a.dec[..bf],
+            (seed, step, pass),
+        )?;
+        train_forward(
+            d,
+            &a.code[..2 * bl],
+            None,
+            2 * rows,
+            &mut s.o[..2 * rows],
+            (seed, step, pass),
+        )?;
+        let mut rec = GanLoss::Bce.eval(&s.o[..2 * rows], &mut s.dg[..rows], &mut s.dd[..2 * rows]);
+        let pixel = l1_and_grad(&a.dec[..bf], real, &mut a.ddec[..bf], AAE_PIXEL);
+        rec.g_loss = (AAE_ADV * rec.g_loss as f64 + AAE_PIXEL as f64 * pixel) as f32;
+        check_losses(&rec, inp.step)?;
+        // The code's gradient: through D (the adversarial term) and through the decoder (the L1 term).
+        s.dg[..rows].iter_mut().for_each(|v| *v *= AAE_ADV as f32);
+        d.backward_parts(&s.dg[..rows], false, Some(&mut a.dcode[..bl]), rows)?;
+        g.backward_parts(&a.ddec[..bf], true, Some(&mut a.ddec_in[..bl]), rows)?;
+        for (x, &y) in a.dcode[..bl].iter_mut().zip(&a.ddec_in[..bl]) {
+            *x += y;
+        }
+        reparameterize_backward(
+            &a.h[..2 * bl],
+            &a.eps[..bl],
+            &a.dcode[..bl],
+            &mut a.dh[..2 * bl],
+            l,
+        );
+        e.backward_parts(&a.dh[..2 * bl], true, None, rows)?;
+        update(e, self.recipe.g_opt, None, inp.step, "encoder")?;
+        update(g, self.recipe.g_opt, None, inp.step, "decoder")?;
+        d.backward_parts(&s.dd[..2 * rows], true, None, 2 * rows)?;
+        update(d, self.recipe.d_opt, None, inp.step, "discriminator")?;
         Ok(rec)
     }
 
@@ -406,7 +516,14 @@ impl<M: MlpBackend> GanBackend for FamilyGan<M> {
         Ok(())
     }
 
-    fn run_steps(&mut self, g: &mut M, d: &mut M, _n: usize, out: &mut [f32]) -> Result<()> {
+    fn run_steps(
+        &mut self,
+        g: &mut M,
+        d: &mut M,
+        mut e: Option<&mut M>,
+        _n: usize,
+        out: &mut [f32],
+    ) -> Result<()> {
         for o in out.chunks_exact_mut(STEP_OUTPUTS) {
             let step = self.state.step;
             let (c, latent) = (self.state.config, self.state.latent);
@@ -421,9 +538,14 @@ impl<M: MlpBackend> GanBackend for FamilyGan<M> {
             if let Some(classes) = self.state.classes {
                 draw_labels(&mut self.s.dl[..rows], c.seed, step, classes);
             }
+            if e.is_some() {
+                let eps = &mut self.s.ae.eps[..rows * latent];
+                rng::fill_normal(eps, c.seed, rng::DOMAIN_EPS, step as u32);
+            }
             self.run_one(
                 g,
                 d,
+                e.as_deref_mut(),
                 StepIn {
                     step,
                     i,
@@ -438,13 +560,14 @@ impl<M: MlpBackend> GanBackend for FamilyGan<M> {
     }
 
     fn explicit_aux(&self, rows: usize) -> usize {
-        self.recipe.aux_len(rows)
+        self.recipe.aux_len(rows, self.state.latent)
     }
 
     fn run_explicit(
         &mut self,
         g: &mut M,
         d: &mut M,
+        e: Option<&mut M>,
         z: &[f32],
         x: &[f32],
         aux: &[f32],
@@ -454,7 +577,9 @@ impl<M: MlpBackend> GanBackend for FamilyGan<M> {
         let step = self.state.step;
         let i = self.state.position().batch;
         self.s.z[..z.len()].copy_from_slice(z);
-        if self.state.classes.is_some() {
+        if e.is_some() {
+            self.s.ae.eps[..aux.len()].copy_from_slice(aux);
+        } else if self.state.classes.is_some() {
             // [labels of the fakes; labels of the real rows], integers (checked)
             for (l, &a) in self.s.dl[..2 * rows].iter_mut().zip(aux) {
                 *l = a as u32;
@@ -465,6 +590,7 @@ impl<M: MlpBackend> GanBackend for FamilyGan<M> {
         self.run_one(
             g,
             d,
+            e,
             StepIn {
                 step,
                 i,
@@ -508,6 +634,63 @@ fn draw_alpha(alpha: &mut [f32], seed: u64, step: u64) {
     for (b, a) in alpha.iter_mut().enumerate() {
         *a = rng::uniform24(k, b as u32) as f32; // 24 bits: exact in f32, below 1
     }
+}
+
+/// aae's weights of the adversarial and the reconstruction terms of `g_loss` (upstream's constants).
+const AAE_ADV: f64 = 0.001;
+const AAE_PIXEL: f32 = 0.999;
+
+/// aae's reparameterization, upstream's float32 expression: `code = eps * exp(logvar / 2) + mu` per element, from the
+/// encoder's rows `h [rows, 2L] = [mu, logvar]` and `eps [rows, L]`.
+fn reparameterize(h: &[f32], eps: &[f32], code: &mut [f32], l: usize) {
+    for ((hr, er), cr) in h
+        .chunks_exact(2 * l)
+        .zip(eps.chunks_exact(l))
+        .zip(code.chunks_exact_mut(l))
+    {
+        let (mu, logvar) = hr.split_at(l);
+        for c in 0..l {
+            cr[c] = er[c] * (logvar[c] / 2.0).exp() + mu[c];
+        }
+    }
+}
+
+/// The reparameterization's backward: from the code's gradient `dcode [rows, L]`, `dh [rows, 2L]`: `d mu = dcode`,
+/// `d logvar = dcode * eps * exp(logvar / 2) / 2` (in autograd's order: `((dcode * eps) * std) * 0.5`).
+fn reparameterize_backward(h: &[f32], eps: &[f32], dcode: &[f32], dh: &mut [f32], l: usize) {
+    let rows = dcode.chunks_exact(l);
+    for (((hr, er), dr), out) in h
+        .chunks_exact(2 * l)
+        .zip(eps.chunks_exact(l))
+        .zip(rows)
+        .zip(dh.chunks_exact_mut(2 * l))
+    {
+        let (dmu, dlogvar) = out.split_at_mut(l);
+        for c in 0..l {
+            dmu[c] = dr[c];
+            dlogvar[c] = dr[c] * er[c] * (hr[l + c] / 2.0).exp() * 0.5;
+        }
+    }
+}
+
+/// `mean |x - y|` over every element (in f64), and `w d/dx` of it into `dx`: `w sign(x - y) / n` (PyTorch's
+/// L1Loss: the sign of 0 is 0).
+fn l1_and_grad(x: &[f32], y: &[f32], dx: &mut [f32], w: f32) -> f64 {
+    let n = x.len() as f64;
+    let k = w / x.len() as f32;
+    let mut sum = 0f64;
+    for ((d, &a), &b) in dx.iter_mut().zip(x).zip(y) {
+        let t = a - b;
+        sum += t.abs() as f64;
+        *d = if t > 0.0 {
+            k
+        } else if t < 0.0 {
+            -k
+        } else {
+            0.0
+        };
+    }
+    sum / n
 }
 
 /// cgan's labels of the fakes `[rows]`: classes from stream `(seed, DOMAIN_LABELS, step)`, row `b` counter `b`.
@@ -767,7 +950,7 @@ mod tests {
             let (mut g1, mut d1) = mlps(&gs, &ds);
             let (mut g2, mut d2) = mlps(&gs, &ds);
             let mut fused = CpuGan::new(cfg, &g1, &d1).unwrap();
-            let mut general = FamilyGan::<CpuMlp>::new(cfg, &gs, &ds).unwrap();
+            let mut general = FamilyGan::<CpuMlp>::new(cfg, &gs, &ds, None).unwrap();
             fused.set_data(&pixels(), COUNT).unwrap();
             general.set_data(&pixels(), COUNT).unwrap();
             let (mut o1, mut o2) = (vec![0f32; 7 * STEP_OUTPUTS], vec![0f32; 7 * STEP_OUTPUTS]);
@@ -835,7 +1018,7 @@ mod tests {
             let cfg = config(e);
             let run = |calls: usize| {
                 let (mut g, mut d) = mlps(&gs, &ds);
-                let mut t = FamilyGan::<CpuMlp>::new(cfg, &gs, &ds).unwrap();
+                let mut t = FamilyGan::<CpuMlp>::new(cfg, &gs, &ds, None).unwrap();
                 t.set_data(&pixels(), COUNT).unwrap();
                 let mut out = vec![0f32; 12 * STEP_OUTPUTS];
                 for o in out.chunks_exact_mut(12 / calls * STEP_OUTPUTS) {
@@ -888,7 +1071,7 @@ mod tests {
             let run = |calls: usize| {
                 let (mut g, mut d) = mlps(&gs, &ds);
                 let before = (g.params[..9].to_vec(), d.params[..9].to_vec());
-                let mut t = FamilyGan::<CpuMlp>::new(cfg, &gs, &ds).unwrap();
+                let mut t = FamilyGan::<CpuMlp>::new(cfg, &gs, &ds, None).unwrap();
                 t.set_data(&pixels(), COUNT).unwrap();
                 t.set_labels(&labels()).unwrap();
                 let mut out = vec![0f32; 12 * STEP_OUTPUTS];
@@ -906,7 +1089,7 @@ mod tests {
         }
         let cfg = config(serde_json::json!({"model": "cgan"}));
         let (mut g, mut d) = mlps(&gs, &ds);
-        let mut t = FamilyGan::<CpuMlp>::new(cfg, &gs, &ds).unwrap();
+        let mut t = FamilyGan::<CpuMlp>::new(cfg, &gs, &ds, None).unwrap();
         let e = t.set_labels(&labels()).unwrap_err();
         assert!(
             e.message.contains("call set_data before set_labels"),
@@ -956,9 +1139,9 @@ mod tests {
         // Embeddings belong to cgan only; cgan needs both, over the same classes, G's first and D's last.
         let gan = config(serde_json::json!({"loss": "mse"}));
         let plain_d = linear(nets().1);
-        assert!(FamilyGan::<CpuMlp>::new(gan, &gs, &plain_d).is_err());
-        assert!(FamilyGan::<CpuMlp>::new(cfg, &nets().0, &ds).is_err());
-        let e = FamilyGan::<CpuMlp>::new(cfg, &gs, &cgan_nets(4).1)
+        assert!(FamilyGan::<CpuMlp>::new(gan, &gs, &plain_d, None).is_err());
+        assert!(FamilyGan::<CpuMlp>::new(cfg, &nets().0, &ds, None).is_err());
+        let e = FamilyGan::<CpuMlp>::new(cfg, &gs, &cgan_nets(4).1, None)
             .err()
             .unwrap();
         assert!(
@@ -982,5 +1165,158 @@ mod tests {
         let mut m = vec![0u32; 10_000];
         draw_labels(&mut m, 5, 4, 10);
         assert_ne!(l, m);
+    }
+
+    /// aae's networks: a decoder 3 -> 8 -> 8 (BN) -> 9, D on the 3-wide code, an encoder 9 -> 8 -> 6 = [mu, logvar].
+    fn aae_nets() -> (Spec, Spec, Spec) {
+        let (lr, bn) = (
+            Act::LeakyRelu(0.2),
+            Some(Bn {
+                eps: 1e-5,
+                momentum: 0.1,
+            }),
+        );
+        let g = Spec::new(3, &[(8, None, lr), (8, bn, lr), (9, None, Act::Tanh)]);
+        let d = Spec::new(3, &[(6, None, lr), (1, None, Act::Sigmoid)]);
+        let mut e = Spec::new(9, &[(8, None, lr), (8, bn, lr), (6, None, Act::None)]);
+        e.layers[2].heads = vec![("mu".into(), 3), ("logvar".into(), 3)];
+        (g, d, e)
+    }
+
+    fn aae_mlps() -> (CpuMlp, CpuMlp, CpuMlp) {
+        let (gs, ds, es) = aae_nets();
+        let (g, d) = mlps(&gs, &ds);
+        let mut e = CpuMlp::new(es, 1);
+        e.init(3, 2).unwrap();
+        (g, d, e)
+    }
+
+    /// aae's `g_loss` in float64 from a train-mode pass (`0.001 BCE(D(code), 1) + 0.999 L1(Dec(code), x)`).
+    fn aae_g_loss(g: &mut CpuMlp, d: &mut CpuMlp, e: &mut CpuMlp, x: &[f32], eps: &[f32]) -> f64 {
+        let rows = x.len() / 9;
+        let mut h = vec![0f32; rows * 6];
+        e.forward(x, rows, true, &mut h).unwrap();
+        let mut code = vec![0f32; rows * 3];
+        reparameterize(&h, eps, &mut code, 3);
+        let (mut dec, mut p) = (vec![0f32; rows * 9], vec![0f32; rows]);
+        g.forward(&code, rows, true, &mut dec).unwrap();
+        d.forward(&code, rows, true, &mut p).unwrap();
+        let bce = p.iter().map(|&v| -(v as f64).ln()).sum::<f64>() / rows as f64;
+        let l1 = dec
+            .iter()
+            .zip(x)
+            .map(|(&a, &b)| (a as f64 - b as f64).abs())
+            .sum::<f64>()
+            / dec.len() as f64;
+        0.001 * bce + 0.999 * l1
+    }
+
+    /// The gradient aae's step gives the encoder (through D, the decoder and the reparameterization) against central
+    /// differences of `g_loss`, for weights of the first layer and of both heads; the step's record is that `g_loss`.
+    #[test]
+    fn aae_encoder_gradient_matches_finite_differences() {
+        let (gs, ds, es) = aae_nets();
+        let cfg = config(serde_json::json!({"model": "aae"}));
+        let (mut g, mut d, mut e) = aae_mlps();
+        let (g0, d0, e0) = (g.params.clone(), d.params.clone(), e.params.clone());
+        let mut t = FamilyGan::<CpuMlp>::new(cfg, &gs, &ds, Some(&es)).unwrap();
+        let rows = 6;
+        let x: Vec<f32> = (0..rows * 9)
+            .map(|i| ((i * 37 % 19) as f32 - 9.0) / 10.0)
+            .collect();
+        let z: Vec<f32> = (0..rows * 3)
+            .map(|i| ((i * 11 % 7) as f32 - 3.0) / 2.0)
+            .collect();
+        let eps: Vec<f32> = (0..rows * 3)
+            .map(|i| ((i * 5 % 9) as f32 - 4.0) / 3.0)
+            .collect();
+        let mut o = vec![0f32; STEP_OUTPUTS];
+        t.step_explicit_with(&mut g, &mut d, Some(&mut e), &z, &x, &eps, rows, &mut o)
+            .unwrap();
+        let grads = e.grads.clone();
+        let fresh = |p: &[f32]| {
+            let (mut g2, mut d2) = (CpuMlp::new(gs.clone(), 1), CpuMlp::new(ds.clone(), 1));
+            (g2.params, d2.params) = (g0.clone(), d0.clone());
+            let mut e2 = CpuMlp::new(es.clone(), 1);
+            e2.params = p.to_vec();
+            aae_g_loss(&mut g2, &mut d2, &mut e2, &x, &eps)
+        };
+        let base = fresh(&e0);
+        assert!(
+            (base - o[1] as f64).abs() <= 1e-6,
+            "g_loss {} vs {base}",
+            o[1]
+        );
+        let l = &es.layers;
+        let picks = [
+            l[0].w + 3,
+            l[0].w + 40,
+            l[2].w + 5,
+            l[2].w + 3 * 8 + 2,
+            l[2].w + 5 * 8 + 7,
+            l[2].b + 4,
+        ];
+        for k in picks {
+            let h = 1e-3f32;
+            let (mut up, mut down) = (e0.clone(), e0.clone());
+            up[k] += h;
+            down[k] -= h;
+            let fd = (fresh(&up) - fresh(&down)) / (2.0 * h as f64);
+            assert!(
+                (fd - grads[k] as f64).abs() <= 2e-2 * fd.abs() + 2e-5,
+                "encoder param {k}: fd {fd} vs {}",
+                grads[k]
+            );
+        }
+    }
+
+    /// aae trains 12 steps with finite records (every step updates the encoder, the decoder and D), one call equals
+    /// many; the encoder is required by aae and refused by the others.
+    #[test]
+    fn aae_trains_and_needs_its_encoder() {
+        let (gs, ds, es) = aae_nets();
+        let cfg = config(serde_json::json!({"model": "aae"}));
+        let data: Vec<u8> = (0..COUNT * 9).map(|i| (i * 53 % 256) as u8).collect();
+        let run = |calls: usize| {
+            let (mut g, mut d, mut e) = aae_mlps();
+            let mut t = FamilyGan::<CpuMlp>::new(cfg, &gs, &ds, Some(&es)).unwrap();
+            t.set_data(&data, COUNT).unwrap();
+            let mut out = vec![0f32; 12 * STEP_OUTPUTS];
+            for o in out.chunks_exact_mut(12 / calls * STEP_OUTPUTS) {
+                t.step_with(&mut g, &mut d, Some(&mut e), 12 / calls, o)
+                    .unwrap();
+            }
+            (
+                out,
+                g.params,
+                d.params,
+                e.params,
+                e.state.adam_t,
+                d.state.adam_t,
+            )
+        };
+        let first = run(1);
+        assert!(first.0.iter().all(|v| v.is_finite()));
+        assert_eq!((first.4, first.5), (12, 12));
+        assert_eq!(run(4), first, "one call vs many");
+        assert!(FamilyGan::<CpuMlp>::new(cfg, &gs, &ds, None).is_err());
+        let gan = config(serde_json::json!({}));
+        let e = FamilyGan::<CpuMlp>::new(gan, &nets().0, &nets().1, Some(&es))
+            .err()
+            .unwrap();
+        assert_eq!(e.message, "model gan takes no encoder");
+        // Without the encoder at step time, or with a non-finite eps.
+        let (mut g, mut d, mut e) = aae_mlps();
+        let mut t = FamilyGan::<CpuMlp>::new(cfg, &gs, &ds, Some(&es)).unwrap();
+        t.set_data(&data, COUNT).unwrap();
+        let mut o = vec![0f32; STEP_OUTPUTS];
+        assert!(t.step(&mut g, &mut d, 1, &mut o).is_err());
+        let (z, x) = (vec![0.0f32; 12], vec![0.0f32; 36]);
+        let mut eps = vec![0.5f32; 12];
+        eps[7] = f32::NAN;
+        let err = t
+            .step_explicit_with(&mut g, &mut d, Some(&mut e), &z, &x, &eps, 4, &mut o)
+            .unwrap_err();
+        assert!(err.message.contains("aux[7] is NaN"), "{}", err.message);
     }
 }

@@ -7,6 +7,7 @@
 
 use super::family::check_aux;
 use super::mlp::{check_labels, Mlp, MlpBackend};
+use super::recipe::Model;
 use super::record::STEP_OUTPUTS;
 use super::run::RunState;
 use crate::error::{bad_arg, bad_state, Code, Error, Result};
@@ -33,10 +34,12 @@ pub trait GanBackend: Sized + Send + 'static {
     /// Runs `n >= 1` training steps from `state().step` in the seed's order on the dataset (loaded) and the noise
     /// streams, advancing the step; writes one step record per step into `out [n, STEP_OUTPUTS]`. A step whose losses
     /// or updated parameters are NaN or infinite ends the call with `Error::diverged` naming that step.
+    /// `e` is aae's encoder (checked present exactly when the model takes one).
     fn run_steps(
         &mut self,
         g: &mut Self::Mlp,
         d: &mut Self::Mlp,
+        e: Option<&mut Self::Mlp>,
         n: usize,
         out: &mut [f32],
     ) -> Result<()>;
@@ -52,6 +55,7 @@ pub trait GanBackend: Sized + Send + 'static {
         &mut self,
         _g: &mut Self::Mlp,
         _d: &mut Self::Mlp,
+        _e: Option<&mut Self::Mlp>,
         _z: &[f32],
         _x: &[f32],
         _aux: &[f32],
@@ -77,6 +81,20 @@ pub fn backend_of_mut<M: MlpBackend>(m: &mut dyn MlpBackend) -> Result<&mut M> {
     any.downcast_mut::<M>().ok_or_else(other_backend)
 }
 
+/// The encoder as the backend's MLP type, present exactly when the run's model takes one (aae).
+fn encoder_of<'a, M: MlpBackend>(
+    s: &RunState,
+    e: Option<&'a mut dyn MlpBackend>,
+) -> Result<Option<&'a mut M>> {
+    let model = s.config.recipe.model;
+    match (model == Model::Aae, e) {
+        (true, Some(e)) => Ok(Some(backend_of_mut::<M>(e)?)),
+        (false, None) => Ok(None),
+        (true, None) => Err(bad_state!("model aae trains an encoder: none was given")),
+        (false, Some(_)) => Err(bad_arg!("model {} takes no encoder", model.name())),
+    }
+}
+
 fn other_backend() -> Error {
     bad_arg!("generator and discriminator must be on the same backend as the GAN")
 }
@@ -95,14 +113,41 @@ pub trait Gan: Send {
         d: &mut dyn MlpBackend,
         n: usize,
         out: &mut [f32],
+    ) -> Result<()> {
+        self.step_with(g, d, None, n, out)
+    }
+    /// As [`Gan::step`], with the encoder `e` of a model that has one (aae).
+    fn step_with(
+        &mut self,
+        g: &mut dyn MlpBackend,
+        d: &mut dyn MlpBackend,
+        e: Option<&mut dyn MlpBackend>,
+        n: usize,
+        out: &mut [f32],
     ) -> Result<()>;
     /// One step on given noise `z [rows, latent]`, real rows `x [rows, features]` and other draws `aux` (wgan_gp's
-    /// `alpha [rows]`, else empty); writes `out [STEP_OUTPUTS]`.
+    /// `alpha [rows]`, cgan's labels `[2 rows]`, else empty); writes `out [STEP_OUTPUTS]`.
     #[allow(clippy::too_many_arguments)]
     fn step_explicit(
         &mut self,
         g: &mut dyn MlpBackend,
         d: &mut dyn MlpBackend,
+        z: &[f32],
+        x: &[f32],
+        aux: &[f32],
+        rows: usize,
+        out: &mut [f32],
+    ) -> Result<()> {
+        self.step_explicit_with(g, d, None, z, x, aux, rows, out)
+    }
+    /// As [`Gan::step_explicit`], with the encoder `e` of a model that has one (aae: `z` the prior sample, `aux`
+    /// the reparameterization noise `[rows, latent]`).
+    #[allow(clippy::too_many_arguments)]
+    fn step_explicit_with(
+        &mut self,
+        g: &mut dyn MlpBackend,
+        d: &mut dyn MlpBackend,
+        e: Option<&mut dyn MlpBackend>,
         z: &[f32],
         x: &[f32],
         aux: &[f32],
@@ -147,10 +192,11 @@ impl<B: GanBackend> Gan for B {
         Ok(())
     }
 
-    fn step(
+    fn step_with(
         &mut self,
         g: &mut dyn MlpBackend,
         d: &mut dyn MlpBackend,
+        e: Option<&mut dyn MlpBackend>,
         n: usize,
         out: &mut [f32],
     ) -> Result<()> {
@@ -174,7 +220,8 @@ impl<B: GanBackend> Gan for B {
                 ));
             }
             self.state().check_steps(n)?;
-            self.run_steps(backend_of_mut(g)?, backend_of_mut(d)?, n, out)
+            let e = encoder_of::<B::Mlp>(self.state(), e)?;
+            self.run_steps(backend_of_mut(g)?, backend_of_mut(d)?, e, n, out)
         })();
         self.state_mut().diverged_step = match &r {
             Err(e) if e.code == Code::Diverged => e.step,
@@ -183,10 +230,11 @@ impl<B: GanBackend> Gan for B {
         r
     }
 
-    fn step_explicit(
+    fn step_explicit_with(
         &mut self,
         g: &mut dyn MlpBackend,
         d: &mut dyn MlpBackend,
+        e: Option<&mut dyn MlpBackend>,
         z: &[f32],
         x: &[f32],
         aux: &[f32],
@@ -228,7 +276,13 @@ impl<B: GanBackend> Gan for B {
         }
         let model = s.config.recipe.model.name();
         check_aux(self.explicit_aux(rows), aux.len(), model)?;
+        let aae = s.config.recipe.model == Model::Aae;
         match s.classes {
+            _ if aae => {
+                if let Some(i) = aux.iter().position(|a| !a.is_finite()) {
+                    return Err(bad_arg!("aux[{i}] is {}, expected a finite number", aux[i]));
+                }
+            }
             Some(c) => {
                 let bad = |a: f32| !(a >= 0.0 && a < c as f32 && a.fract() == 0.0);
                 if let Some(i) = aux.iter().position(|&a| bad(a)) {
@@ -248,7 +302,8 @@ impl<B: GanBackend> Gan for B {
             }
         }
         self.state().check_steps(1)?;
-        self.run_explicit(g, d, z, x, aux, rows, out)
+        let e = encoder_of::<B::Mlp>(self.state(), e)?;
+        self.run_explicit(g, d, e, z, x, aux, rows, out)
     }
 
     fn set_step(&mut self, step: u64) -> Result<()> {

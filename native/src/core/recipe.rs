@@ -28,10 +28,13 @@ pub enum Model {
     WganDiv,
     /// cgan.py: label embeddings on G's noise and D's input, dropout in D (a fresh D pass for each update), MSE.
     Cgan,
+    /// aae.py: the adversarial autoencoder: an encoder with the reparameterization, the decoder (the generator), D on
+    /// the latent code, the L1 reconstruction term.
+    Aae,
 }
 
 /// Every model with its name.
-pub const MODELS: [(Model, &str); 7] = [
+pub const MODELS: [(Model, &str); 8] = [
     (Model::Gan, "gan"),
     (Model::Cgan, "cgan"),
     (Model::Bgan, "bgan"),
@@ -39,6 +42,7 @@ pub const MODELS: [(Model, &str); 7] = [
     (Model::Wgan, "wgan"),
     (Model::WganGp, "wgan_gp"),
     (Model::WganDiv, "wgan_div"),
+    (Model::Aae, "aae"),
 ];
 
 impl Model {
@@ -75,13 +79,14 @@ impl Model {
             }),
             Model::WganDiv => json!({"n_critic": 5, "div_k": 2.0, "div_p": 6.0}),
             Model::Cgan => json!({"loss": "mse"}),
+            Model::Aae => json!({}),
         };
         let rms = self == Model::Wgan;
         json!({
             "optimizer": if rms { "rmsprop" } else { "adam" },
             "lr": if rms { 5e-5 } else { 2e-4 },
             "b1": 0.5, "b2": 0.999,
-            "d_output": if matches!(self, Model::Gan | Model::Bgan) { "sigmoid" } else { "linear" },
+            "d_output": if matches!(self, Model::Gan | Model::Bgan | Model::Aae) { "sigmoid" } else { "linear" },
             "options": options,
         })
     }
@@ -196,7 +201,7 @@ impl Recipe {
         match model {
             Model::Gan => r.loss = GanLoss::parse(opt.string("loss", "bce")?)?,
             Model::Cgan => r.loss = GanLoss::parse(opt.string("loss", "mse")?)?,
-            Model::Bgan => {}
+            Model::Bgan | Model::Aae => {}
             Model::SoftmaxGan => {
                 r.softmax_fresh_d = opt.bool("softmax_fresh_d")?;
                 r.softmax_g_loss_only = opt.bool("softmax_g_loss_only")?;
@@ -245,7 +250,7 @@ impl Recipe {
     pub fn check_discriminator(&self, d: &Spec) -> Result<()> {
         match self.model {
             Model::Gan | Model::Cgan => return self.loss.check_discriminator(d),
-            Model::Bgan => return GanLoss::Bce.check_discriminator(d),
+            Model::Bgan | Model::Aae => return GanLoss::Bce.check_discriminator(d),
             _ => {}
         }
         if d.layers.last().map(|l| l.act) != Some(Act::None) {
@@ -303,10 +308,11 @@ impl Recipe {
     }
 
     /// Floats of a step's other draws (`aux` of an explicit step): wgan_gp's `alpha [rows]`; cgan's labels of the
-    /// fakes then of the real rows, `[2 rows]`; none otherwise.
-    pub fn aux_len(&self, rows: usize) -> usize {
+    /// fakes then of the real rows, `[2 rows]`; aae's reparameterization noise `eps [rows, latent]`; none otherwise.
+    pub fn aux_len(&self, rows: usize, latent: usize) -> usize {
         match (self.model, self.penalty) {
             (Model::Cgan, _) => 2 * rows,
+            (Model::Aae, _) => rows * latent,
             (_, Penalty::Gp { .. }) => rows,
             _ => 0,
         }

@@ -1,6 +1,6 @@
 //! MLP specifications (parsed from the JSON that the TypeScript side sends) and the flat parameter layout.
 
-use super::recipe::Recipe;
+use super::recipe::{Model, Recipe};
 use crate::error::{bad_arg, Result};
 use crate::rng;
 use serde_json::Value;
@@ -31,6 +31,9 @@ pub struct Layer {
     pub act: Act,
     /// Dropout probability after the activation, in train-mode forwards (0: none). See `core/dropout.rs`.
     pub dropout: f64,
+    /// Names of consecutive groups of the outputs (`[(name, out)]`, empty for none): a last layer made of several
+    /// heads (aae's encoder: `mu`, `logvar`), each named `<name>.weight` / `<name>.bias` rather than `model.{k}`.
+    pub heads: Vec<(String, usize)>,
     /// Offsets into the flat parameter buffer: weight [out, inp], bias [out], gamma [out], beta [out].
     pub w: usize,
     pub b: usize,
@@ -110,11 +113,10 @@ impl Spec {
     pub fn with_embedding(self, e: Embed) -> Spec {
         let blocks: Vec<(usize, Option<Bn>, Act)> =
             self.layers.iter().map(|l| (l.out, l.bn, l.act)).collect();
-        let drops: Vec<f64> = self.layers.iter().map(|l| l.dropout).collect();
         let mut s = Spec::new(self.input + e.dim, &blocks);
         let t = e.size();
-        for (l, p) in s.layers.iter_mut().zip(drops) {
-            l.dropout = p;
+        for (l, old) in s.layers.iter_mut().zip(self.layers) {
+            (l.dropout, l.heads) = (old.dropout, old.heads);
             (l.w, l.b) = (l.w + t, l.b + t);
             if l.bn.is_some() {
                 (l.gamma, l.beta) = (l.gamma + t, l.beta + t);
@@ -198,6 +200,7 @@ impl Spec {
                 bn,
                 act,
                 dropout: 0.0,
+                heads: Vec::new(),
                 w,
                 b,
                 gamma,
@@ -234,12 +237,14 @@ impl Spec {
         };
         let mut blocks = Vec::with_capacity(layers.len());
         let mut drops = Vec::with_capacity(layers.len());
+        let mut heads = Vec::new();
         let mut total: u64 = embed.as_ref().map_or(0, |e| e.size() as u64);
         let mut inp = input + embed.as_ref().map_or(0, |e| e.dim);
         for (i, l) in layers.iter().enumerate() {
             let at = format!("layers[{i}]");
             let (out, bn, act) = layer(l, &at)?;
             drops.push(dropout(l, &at)?);
+            heads = layer_heads(l, &at, out, i + 1 == layers.len(), bn.is_some())?;
             total += (out * inp + out + if bn.is_some() { 2 * out } else { 0 }) as u64;
             if total > 1 << 31 {
                 return Err(bad_arg!(
@@ -253,6 +258,7 @@ impl Spec {
         for (l, p) in spec.layers.iter_mut().zip(drops) {
             l.dropout = p;
         }
+        spec.layers.last_mut().expect("non-empty").heads = heads;
         Ok(match embed {
             Some(e) => spec.with_embedding(e),
             None => spec,
@@ -300,8 +306,25 @@ impl Spec {
             params.push(t(format!("{}.weight", e.name), vec![e.classes, e.dim], 0));
         }
         for l in &self.layers {
-            params.push(t(format!("model.{k}.weight"), vec![l.out, l.inp], l.w));
-            params.push(t(format!("model.{k}.bias"), vec![l.out], l.b));
+            if l.heads.is_empty() {
+                params.push(t(format!("model.{k}.weight"), vec![l.out, l.inp], l.w));
+                params.push(t(format!("model.{k}.bias"), vec![l.out], l.b));
+            } else {
+                let mut at = 0;
+                for (name, n) in &l.heads {
+                    params.push(t(
+                        format!("{name}.weight"),
+                        vec![*n, l.inp],
+                        l.w + at * l.inp,
+                    ));
+                    at += n;
+                }
+                at = 0;
+                for (name, n) in &l.heads {
+                    params.push(t(format!("{name}.bias"), vec![*n], l.b + at));
+                    at += n;
+                }
+            }
             k += 1;
             if l.bn.is_some() {
                 params.push(t(format!("model.{k}.weight"), vec![l.out], l.gamma));
@@ -347,7 +370,16 @@ pub fn check_gan(g: &Spec, d: &Spec, batch_size: usize, recipe: &Recipe) -> Resu
             "batch_size 1 cannot train a generator with BatchNorm (PyTorch refuses it too)"
         ));
     }
-    if d.data_input() != g.output() {
+    if recipe.model == Model::Aae {
+        // aae's D judges latent codes: the decoder's (the generator's) input
+        if d.data_input() != g.input {
+            return Err(bad_arg!(
+                "aae: the discriminator's input ({}) must equal the decoder's latent size ({})",
+                d.data_input(),
+                g.input
+            ));
+        }
+    } else if d.data_input() != g.output() {
         return Err(bad_arg!(
             "discriminator input ({}) must equal generator output ({})",
             d.data_input(),
@@ -368,6 +400,35 @@ pub fn check_gan(g: &Spec, d: &Spec, batch_size: usize, recipe: &Recipe) -> Resu
         ));
     }
     Ok(())
+}
+
+/// Checks the encoder `e` of a GAN whose generator is `g`: aae takes one, mapping images (`g`'s output) to `[mu,
+/// logvar]` (twice `g`'s latent input), without a label embedding; every other model takes none.
+pub fn check_encoder(recipe: &Recipe, g: &Spec, e: Option<&Spec>) -> Result<()> {
+    match (recipe.model == Model::Aae, e) {
+        (false, None) => Ok(()),
+        (false, Some(_)) => Err(bad_arg!("model {} takes no encoder", recipe.model.name())),
+        (true, None) => Err(bad_arg!(
+            "model aae needs an encoder (gan_gan_new_with_encoder)"
+        )),
+        (true, Some(e)) => {
+            if e.embed.is_some() || e.data_input() != g.output() {
+                return Err(bad_arg!(
+                    "aae: the encoder's input ({}) must be the decoder's output ({}), without labels",
+                    e.data_input(),
+                    g.output()
+                ));
+            }
+            if e.output() != 2 * g.input {
+                return Err(bad_arg!(
+                    "aae: the encoder's output ({}) must be [mu, logvar], twice the latent size ({})",
+                    e.output(),
+                    2 * g.input
+                ));
+            }
+            Ok(())
+        }
+    }
 }
 
 /// Checks a GAN's dataset, `pixels [count, features]` u8, for batches of `batch` (every backend); `g_has_bn`: whether
@@ -507,6 +568,56 @@ fn is_identifier(s: &str) -> bool {
         && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
 }
 
+/// A layer's optional `heads`: `[{name, out}]` whose outs sum to the layer's, on the last layer only, without
+/// BatchNorm; their names distinct identifiers.
+fn layer_heads(
+    l: &Value,
+    at: &str,
+    out: usize,
+    last: bool,
+    bn: bool,
+) -> Result<Vec<(String, usize)>> {
+    let a = match l.get("heads") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(a)) if !a.is_empty() => a,
+        other => {
+            return Err(invalid(
+                &format!("{at}.heads"),
+                "null or a non-empty array of {name, out}",
+                other,
+            ))
+        }
+    };
+    if !last || bn {
+        return Err(bad_arg!(
+            "Invalid MLP spec: {at}.heads: only the last layer, without BatchNorm, may have heads"
+        ));
+    }
+    let mut heads: Vec<(String, usize)> = Vec::with_capacity(a.len());
+    for (j, h) in a.iter().enumerate() {
+        let hat = format!("{at}.heads[{j}]");
+        let h = object(h, &hat, "an object {name, out}")?;
+        let name = match h.get("name").and_then(Value::as_str) {
+            Some(n) if is_identifier(n) && !heads.iter().any(|(m, _)| m == n) => n.to_string(),
+            _ => {
+                return Err(invalid(
+                    &format!("{hat}.name"),
+                    "an identifier not used by another head",
+                    h.get("name"),
+                ))
+            }
+        };
+        heads.push((name, size(h.get("out"), &format!("{hat}.out"))?));
+    }
+    let sum: usize = heads.iter().map(|h| h.1).sum();
+    if sum != out {
+        return Err(bad_arg!(
+            "Invalid MLP spec: {at}.heads have {sum} outputs in all, the layer {out}"
+        ));
+    }
+    Ok(heads)
+}
+
 /// A layer's optional `dropout` (default 0): a probability in [0, 1).
 fn dropout(l: &Value, at: &str) -> Result<f64> {
     match l.get("dropout") {
@@ -627,5 +738,63 @@ mod tests {
         assert!(e.unwrap_err().message.contains("input must be an integer"));
         let e = Spec::parse(r#"{"input":3,"layers":[{"out":2,"bn":null,"act":{"kind":"relu6"}}]}"#);
         assert!(e.unwrap_err().message.contains("act.kind must be one of"));
+    }
+
+    /// A last layer's heads rename its tensors to upstream's (aae's encoder: `mu`, `logvar`), at the offsets of the
+    /// rows they cover; bad heads are refused by name.
+    #[test]
+    fn heads_name_parts_of_the_last_layer() {
+        let s = Spec::parse(
+            r#"{"input":6,"layers":[{"out":5,"bn":null,"act":{"kind":"leaky_relu","slope":0.2}},
+               {"out":4,"bn":null,"act":{"kind":"none"},"heads":[{"name":"mu","out":1},{"name":"logvar","out":3}]}]}"#,
+        )
+        .unwrap();
+        let d = s.describe();
+        let got: Vec<(String, usize)> = d["params"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| {
+                (
+                    t["name"].as_str().unwrap().into(),
+                    t["offset"].as_u64().unwrap() as usize,
+                )
+            })
+            .collect();
+        let l = &s.layers[1];
+        let want = [
+            ("model.0.weight", 0),
+            ("model.0.bias", 30),
+            ("mu.weight", l.w),
+            ("logvar.weight", l.w + 5),
+        ];
+        for (g, w) in got.iter().zip(want) {
+            assert_eq!((g.0.as_str(), g.1), w);
+        }
+        assert_eq!(got[4], ("mu.bias".into(), l.b));
+        assert_eq!(got[5], ("logvar.bias".into(), l.b + 1));
+        for (heads, msg) in [
+            (
+                r#"[{"name":"mu","out":1},{"name":"mu","out":3}]"#,
+                "heads[1].name must be",
+            ),
+            (
+                r#"[{"name":"mu","out":1},{"name":"lv","out":2}]"#,
+                "3 outputs in all, the layer 4",
+            ),
+            (r#"[]"#, "heads must be null or a non-empty array"),
+        ] {
+            let json = format!(
+                r#"{{"input":6,"layers":[{{"out":4,"bn":null,"act":{{"kind":"none"}},"heads":{heads}}}]}}"#
+            );
+            let e = Spec::parse(&json).unwrap_err();
+            assert!(e.message.contains(msg), "{}", e.message);
+        }
+        let e = Spec::parse(
+            r#"{"input":6,"layers":[{"out":4,"bn":null,"act":{"kind":"none"},"heads":[{"name":"a","out":4}]},
+               {"out":1,"bn":null,"act":{"kind":"none"}}]}"#,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("only the last layer"), "{}", e.message);
     }
 }

@@ -80,6 +80,7 @@ impl GanBackend for CpuGan {
         &mut self,
         g: &mut CpuMlp,
         d: &mut CpuMlp,
+        _e: Option<&mut CpuMlp>,
         _n: usize,
         out: &mut [f32],
     ) -> Result<()> {
@@ -93,6 +94,7 @@ impl GanBackend for CpuGan {
         &mut self,
         g: &mut CpuMlp,
         d: &mut CpuMlp,
+        _e: Option<&mut CpuMlp>,
         z: &[f32],
         x: &[f32],
         _aux: &[f32],

@@ -337,6 +337,7 @@ impl GanBackend for GpuGan {
         &mut self,
         g: &mut GpuMlp,
         d: &mut GpuMlp,
+        _e: Option<&mut GpuMlp>,
         n: usize,
         out: &mut [f32],
     ) -> Result<()> {
