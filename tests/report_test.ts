@@ -210,6 +210,17 @@ Deno.test("report: without eval rows, a plain note; without a final eval, no his
     const evil = buildReportHtml(readRunFolder(dir), { uplotJs: "", uplotCss: "" });
     assert.doesNotMatch(evil, /<img src=x/);
     assert.match(evil, /&#60;\/script&#62;&#60;img src=x/);
+    // aae's encoder is shown as the other networks are, its heads named (and escaped).
+    run.config.encoder = {
+      input: 16,
+      layers: [{ out: 4, bn: null, act: { kind: "none" }, heads: [{ name: "mu", out: 2 }, { name: "<b>", out: 2 }] }],
+    };
+    await Deno.writeTextFile(`${dir}/run.json`, JSON.stringify(run));
+    const aae = buildReportHtml(readRunFolder(dir), { uplotJs: "", uplotCss: "" });
+    assert.match(
+      aae,
+      /<tr><th>encoder<\/th><td>16 → 4 <span class="muted">\(none, heads mu 2, &#60;b&#62; 2\)<\/span>/,
+    );
   });
 });
 
