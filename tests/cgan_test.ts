@@ -215,7 +215,7 @@ Deno.test("train --model cgan: upstream's defaults (img_size 32, n_classes 10, m
   usage(["--model", "cgan", "--n_critic", "2"], "--n_critic applies to wgan, wgan_gp, wgan_div, not to model cgan");
   const help = trainUsage();
   assert.match(help, /--n_classes \(default 10\) \{cgan\}\n/);
-  assert.match(help, /--img_size \(default 28; cgan 32\)\n/);
+  assert.match(help, /--img_size \(default 28; cgan, aae 32\)\n/);
   assert.match(
     help,
     /--loss \[bce\|mse\|hinge\|relativistic\|relativistic_avg\] \(default bce; cgan mse\) \{gan, cgan\}/,

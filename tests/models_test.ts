@@ -9,7 +9,16 @@ import { parseTrainFlags, trainUsage, UsageError } from "../src/cli/flags.ts";
 import { loadEmbeddedMnist } from "../src/data/dataset.ts";
 import { writeIdx } from "../src/data/idx.ts";
 import { checkResume } from "../src/io/checkpoint_checks.ts";
-import { GAN_MODELS, type GanModel, isConditional, MODEL_OPTIONS, MODELS } from "../src/model/models.ts";
+import {
+  GAN_MODELS,
+  type GanModel,
+  hasEncoder,
+  isConditional,
+  MODEL_OPTIONS,
+  modelEncoder,
+  MODELS,
+} from "../src/model/models.ts";
+import { Context, NativeGan, NativeMlp } from "../src/native/handles.ts";
 import type { MlpSpec } from "../src/model/spec.ts";
 import { nativeContract } from "../src/native/ffi.ts";
 import { readCheckpoint } from "../src/train/checkpoint.ts";
@@ -31,6 +40,29 @@ Deno.test("MODELS is the library's table: nativeContract().models, model by mode
   for (const m of GAN_MODELS) {
     const { optimizer, lr, b1, b2, dOutput, options } = MODELS[m];
     assert.deepEqual(models[m], { optimizer, lr, b1, b2, d_output: dOutput, options }, m);
+  }
+});
+
+Deno.test("MODELS' encoder is the library's: aae needs one (gan_gan_new_with_encoder), every other model refuses one", () => {
+  using ctx = new Context({ backend: "cpu", threads: 1 });
+  const tiny = { imgSize: 4, latentDim: 2, batchSize: 8 };
+  using e = new NativeMlp(ctx, modelEncoder("aae", 4, 1, 2));
+  for (const model of GAN_MODELS) {
+    const r = resolveTrainOptions({ model, ...tiny });
+    using g = new NativeMlp(ctx, r.generator);
+    using d = new NativeMlp(ctx, r.discriminator);
+    const config = nativeGanConfig(r);
+    if (hasEncoder(model)) {
+      assert.deepEqual(r.encoder, modelEncoder("aae", 4, 1, 2));
+      assert.throws(() => new NativeGan(ctx, g, d, config), /model aae needs an encoder \(gan_gan_new_with_encoder\)/);
+      using gan = new NativeGan(ctx, g, d, config, e);
+      assert.equal(gan.info().step, 0);
+    } else {
+      assert.equal(r.encoder, undefined, model);
+      assert.throws(() => new NativeGan(ctx, g, d, config, e), new RegExp(`model ${model} takes no encoder`), model);
+      using gan = new NativeGan(ctx, g, d, config);
+      assert.equal(gan.info().step, 0, model);
+    }
   }
 });
 
@@ -76,7 +108,10 @@ Deno.test("train --model: each model's defaults (upstream's), and only its own f
 
 Deno.test("train --model: a flag of another model, a bad value or a beta without Adam is a usage error naming it", () => {
   const bad: [string[], RegExp][] = [
-    [["--model", "dcgan"], /--model must be one of gan, bgan, softmax_gan, wgan, wgan_gp, wgan_div, cgan, got "dcgan"/],
+    [
+      ["--model", "dcgan"],
+      /--model must be one of gan, bgan, softmax_gan, wgan, wgan_gp, wgan_div, cgan, aae, got "dcgan"/,
+    ],
     [["--n_critic", "3"], /^--n_critic applies to wgan, wgan_gp, wgan_div, not to model gan$/],
     [["--model", "wgan", "--loss", "hinge"], /^--loss applies to gan, cgan, not to model wgan$/],
     [["--model", "bgan", "--clip_value", "0.1"], /^--clip_value applies to wgan, wgan_gp, not to model bgan$/],
@@ -110,7 +145,7 @@ Deno.test("train --model: a flag of another model, a bad value or a beta without
 
 Deno.test("train --help lists the model and every model option with its models", () => {
   const help = trainUsage();
-  assert.match(help, /--model \[gan\|bgan\|softmax_gan\|wgan\|wgan_gp\|wgan_div\|cgan\] \(default gan\) \*/);
+  assert.match(help, /--model \[gan\|bgan\|softmax_gan\|wgan\|wgan_gp\|wgan_div\|cgan\|aae\] \(default gan\) \*/);
   assert.match(help, /--n_critic \(default 5\) \{wgan, wgan_gp, wgan_div\}\n/); // upstream's flag: no *
   assert.match(help, /--clip_value \(default 0\.01\) \{wgan, wgan_gp\}\n/);
   assert.match(help, /--gp_norm \[sample\|pixel\] \(default sample\) \{wgan_gp\} \*/);
@@ -136,7 +171,7 @@ Deno.test("TrainOptions: the model's defaults; another model's option, a bad val
   const bad: [TrainOptions, RegExp][] = [
     [
       { model: "dcgan" as GanModel },
-      /model must be one of gan, bgan, softmax_gan, wgan, wgan_gp, wgan_div, cgan, got "dcgan"/,
+      /model must be one of gan, bgan, softmax_gan, wgan, wgan_gp, wgan_div, cgan, aae, got "dcgan"/,
     ],
     [{ nCritic: 2 }, /nCritic applies to wgan, wgan_gp, wgan_div, not to model gan$/],
     [{ model: "wgan", loss: "hinge" }, /loss applies to gan, cgan, not to model wgan$/],
@@ -220,8 +255,9 @@ Deno.test("every model trains a few steps on the digits: finite losses, the chec
   const data = { ...digits, count: 320, pixels: digits.pixels.slice(0, 320 * 784) };
   const out = await Deno.makeTempDir();
   const run = { backend: "cpu" as const, threads: 2, batchSize: 32, maxSteps: 12, checkpointEvery: 0, seed: 3 };
-  // The models of the seed's networks (their checkpoints fit each other's); cgan's: tests/cgan_test.ts.
-  const models = GAN_MODELS.filter((m) => !isConditional(m));
+  // The models of the seed's networks (their checkpoints fit each other's); cgan's: tests/cgan_test.ts, aae's:
+  // tests/aae_test.ts.
+  const models = GAN_MODELS.filter((m) => !isConditional(m) && !hasEncoder(m));
   for (const [i, model] of models.entries()) {
     const dir = `${out}/${model}`;
     const losses: number[] = [];

@@ -223,9 +223,10 @@ Deno.test("checkpoints: a mismatched resume and a damaged file are refused with 
     () => GanTrainer.create(smallData, { ...small, batchSize: 8, resume: path }),
     /Cannot resume from ".*latest.safetensors": it was trained with batch_size = 16, this run has 8/,
   );
+  // The settings are compared before any tensor is read: another latent size is named as a setting, not as a shape.
   await assert.rejects(
     () => GanTrainer.create(smallData, { ...small, latentDim: 12, resume: path }),
-    /tensor "generator.model.0.weight" has shape \[128, 16\], expected \[128, 12\]/,
+    /Cannot resume from ".*latest.safetensors": it was trained with latent_dim = 16, this run has 12$/,
   );
   const bytes = await Deno.readFile(path);
   await Deno.writeFile(`${out}/cut.safetensors`, bytes.slice(0, bytes.length - 100));

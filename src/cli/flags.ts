@@ -39,8 +39,9 @@ export interface TrainFlags {
   /** Adam only (undefined with rmsprop). */
   b2: number | undefined;
   n_cpu: number;
+  /** The model's default (100, aae 10) unless given. */
   latent_dim: number;
-  /** The model's default (28, cgan 32) unless given. */
+  /** The model's default (28, cgan and aae 32) unless given. */
   img_size: number;
   /** cgan's classes (default 10); undefined for the other models. */
   n_classes: number | undefined;
@@ -93,6 +94,12 @@ interface FlagSpec {
   adam?: boolean;
 }
 
+/** The models whose `key` differs from gan's, with their value: a flag's `modelDefaults`. */
+function modelDefaults(key: "imgSize" | "latentDim" | "bnEps"): Partial<Record<GanModel, string>> {
+  const def = MODELS.gan[key];
+  return Object.fromEntries(GAN_MODELS.filter((m) => MODELS[m][key] !== def).map((m) => [m, String(MODELS[m][key])]));
+}
+
 /** The flags of the model options, from the one table (`MODEL_OPTIONS`, `MODELS`): their defaults, models, help. */
 function modelOptionFlags(): Record<string, FlagSpec> {
   const out: Record<string, FlagSpec> = {};
@@ -124,7 +131,8 @@ export const TRAIN_FLAGS: Record<Exclude<keyof TrainFlags, "help">, FlagSpec> = 
     kind: "choice",
     def: "gan",
     choices: [...GAN_MODELS],
-    help: "the PyTorch-GAN model (see the README's Models): gan (the seed), bgan, softmax_gan, wgan, wgan_gp, wgan_div",
+    help: "the PyTorch-GAN model (see the README's Models): gan (the seed), bgan, softmax_gan, wgan, wgan_gp, " +
+      "wgan_div, cgan, aae",
   },
   optimizer: {
     kind: "choice",
@@ -150,13 +158,17 @@ export const TRAIN_FLAGS: Record<Exclude<keyof TrainFlags, "help">, FlagSpec> = 
     adam: true,
   },
   n_cpu: { kind: "int+", def: "8", help: "CPU threads of the cpu backend (capped at the cores available)", seed: true },
-  latent_dim: { kind: "int+", def: "100", help: "dimensionality of the latent space", seed: true },
+  latent_dim: {
+    kind: "int+",
+    def: String(MODELS.gan.latentDim),
+    modelDefaults: modelDefaults("latentDim"),
+    help: "dimensionality of the latent space",
+    seed: true,
+  },
   img_size: {
     kind: "int+",
-    def: "28",
-    modelDefaults: Object.fromEntries(
-      GAN_MODELS.filter((m) => MODELS[m].imgSize !== 28).map((m) => [m, String(MODELS[m].imgSize)]),
-    ),
+    def: String(MODELS.gan.imgSize),
+    modelDefaults: modelDefaults("imgSize"),
     help: "size of each image dimension (images are resized to it)",
     seed: true,
   },
@@ -189,7 +201,12 @@ export const TRAIN_FLAGS: Record<Exclude<keyof TrainFlags, "help">, FlagSpec> = 
     def: undefined,
     help: "with --resume: continue even if the checkpoint was trained on other data (count, shape or pixels)",
   },
-  bn_eps: { kind: "float+", def: "0.8", help: "BatchNorm eps of the generator (0.8 is the seed's quirk)" },
+  bn_eps: {
+    kind: "float+",
+    def: String(MODELS.gan.bnEps),
+    modelDefaults: modelDefaults("bnEps"),
+    help: "BatchNorm eps of the generator (0.8 is the seed's quirk; aae: of its decoder and encoder, PyTorch's 1e-5)",
+  },
   log_format: {
     kind: "choice",
     def: "bar",
@@ -218,7 +235,9 @@ export function trainUsage(): string {
     "Flags:",
   ];
   for (const [name, f] of Object.entries(TRAIN_FLAGS)) {
-    const others = Object.entries(f.modelDefaults ?? {}).map(([m, d]) => `; ${m} ${d}`).join("");
+    const byValue = new Map<string, string[]>(); // models that share a default are listed together
+    for (const [m, d] of Object.entries(f.modelDefaults ?? {})) byValue.set(d!, [...byValue.get(d!) ?? [], m]);
+    const others = [...byValue].map(([d, ms]) => `; ${ms.join(", ")} ${d}`).join("");
     const def = f.def === undefined ? "" : ` (default ${f.def}${others})`;
     const choices = f.choices ? ` [${f.choices.join("|")}]` : "";
     const only = f.models ? ` {${f.models.join(", ")}}` : f.adam ? " {adam}" : "";

@@ -18,7 +18,9 @@ const USAGE =
                         [--label K | --label K1,K2,...]
 
 Writes a grid of n images (normalized as torchvision's save_image(normalize=True), ceil(sqrt(n)) per row) from the
-generator of a checkpoint (a full one from checkpoints/latest.safetensors, or generator.safetensors).
+generator of a checkpoint (a full one from checkpoints/latest.safetensors, or generator.safetensors). For an
+adversarial autoencoder (aae) the generator is its decoder: the images are the decoder on prior noise z ~ N(0, 1) of
+its latent size (10).
 
 A conditional model (cgan) makes images of the labels asked for: --label 7 makes every image a 7, --label 1,4,7 cycles
 the images through the list. Without --label it writes upstream's grid (cgan.py's sample_image): n_classes rows of

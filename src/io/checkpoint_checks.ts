@@ -48,12 +48,13 @@ function networkBytes(spec: MlpSpec): number {
 }
 
 /**
- * The size limit of a full checkpoint of these two networks: the bytes of its tensors (computed from the specs)
- * plus {@linkcode CHECKPOINT_HEADER_ALLOWANCE}. A file above it cannot be a checkpoint of this model and is refused
- * before it is read.
+ * The size limit of a full checkpoint of these networks: the bytes of its tensors (computed from the specs) plus
+ * {@linkcode CHECKPOINT_HEADER_ALLOWANCE}. A file above it cannot be a checkpoint of this model and is refused before
+ * it is read.
  *
  * @param g The generator's spec.
  * @param d The discriminator's spec.
+ * @param e aae's encoder's spec (absent: none).
  * @returns Options for `readSafetensorsFile` (the limit and why).
  *
  * @example
@@ -66,8 +67,8 @@ function networkBytes(spec: MlpSpec): number {
  * assert.ok(maxBytes > 24e6 && maxBytes < 24e6 + 17 * 2 ** 20);
  * ```
  */
-export function checkpointSizeLimit(g: MlpSpec, d: MlpSpec): Required<ReadSafetensorsFileOptions> {
-  const tensors = networkBytes(g) + networkBytes(d) + 16; // + train.step, train.seed
+export function checkpointSizeLimit(g: MlpSpec, d: MlpSpec, e?: MlpSpec): Required<ReadSafetensorsFileOptions> {
+  const tensors = networkBytes(g) + networkBytes(d) + (e ? networkBytes(e) : 0) + 16; // + train.step, train.seed
   return {
     maxBytes: tensors + CHECKPOINT_HEADER_ALLOWANCE,
     limitNote: `what a checkpoint of this model can hold: ${tensors} bytes of tensors and up to ${
@@ -147,6 +148,12 @@ export const RESUME_FIELDS: readonly string[] = [
   "generator",
   "discriminator",
 ];
+
+/**
+ * The settings of some models only, compared like {@linkcode RESUME_FIELDS} when the checkpoint or the run has one:
+ * aae's `encoder` (the other models record none).
+ */
+export const MODEL_RESUME_FIELDS: readonly string[] = ["encoder"];
 
 function show(v: unknown): string {
   return typeof v === "number" ? String(v) : JSON.stringify(v);
@@ -254,6 +261,13 @@ export function checkResume(
   if (model) fail(`it was trained with ${model.key} = ${show(model.a)}, this run has ${show(model.b)}`);
   for (const k of RESUME_FIELDS) {
     if (got[k] === undefined) fail(`its config has no ${k} (this run has ${show(want[k])})`);
+    const d = firstDifference(got[k], want[k], k);
+    if (d) fail(`it was trained with ${d.path} = ${show(d.a)}, this run has ${show(d.b)}`);
+  }
+  for (const k of MODEL_RESUME_FIELDS) {
+    if (got[k] === undefined && want[k] === undefined) continue;
+    if (got[k] === undefined) fail(`its config has no ${k}, and this run has one`);
+    if (want[k] === undefined) fail(`it was trained with an ${k}, and this run has none`);
     const d = firstDifference(got[k], want[k], k);
     if (d) fail(`it was trained with ${d.path} = ${show(d.a)}, this run has ${show(d.b)}`);
   }

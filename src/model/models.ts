@@ -18,7 +18,7 @@
  * @module
  */
 
-import { GAN_LOSSES, type GanLoss, type MlpSpec, seedDiscriminator, seedGenerator } from "./spec.ts";
+import { type Activation, GAN_LOSSES, type GanLoss, type MlpSpec, seedDiscriminator, seedGenerator } from "./spec.ts";
 
 /**
  * The model names, in the order `--help` and the README list them.
@@ -30,7 +30,7 @@ import { GAN_LOSSES, type GanLoss, type MlpSpec, seedDiscriminator, seedGenerato
  * assert.equal(GAN_MODELS[0], "gan"); // the seed's, the default
  * ```
  */
-export const GAN_MODELS = ["gan", "bgan", "softmax_gan", "wgan", "wgan_gp", "wgan_div", "cgan"] as const;
+export const GAN_MODELS = ["gan", "bgan", "softmax_gan", "wgan", "wgan_gp", "wgan_div", "cgan", "aae"] as const;
 
 /** One of {@link GAN_MODELS}. */
 export type GanModel = typeof GAN_MODELS[number];
@@ -211,8 +211,20 @@ export interface ModelInfo {
   readonly dOutput: "sigmoid" | "linear";
   /** The model's options (keys of {@link MODEL_OPTIONS}) and their defaults; no other option applies to it. */
   readonly options: Readonly<Record<string, ModelOptionValue>>;
-  /** Upstream's default image side (`--img_size`): 28, cgan's 32 (its transform resizes the digits). */
+  /** Upstream's default image side (`--img_size`): 28, cgan's and aae's 32 (their transforms resize the digits). */
   readonly imgSize: number;
+  /** Upstream's default noise size (`--latent_dim`): 100, aae's 10 (the size of its code). */
+  readonly latentDim: number;
+  /**
+   * The generator's BatchNorm eps (`--bn_eps`): the generators' `BatchNorm1d(out, 0.8)` sets it to 0.8 (upstream's
+   * quirk); aae's `BatchNorm1d(512)` keeps PyTorch's 1e-5, in its decoder and its encoder.
+   */
+  readonly bnEps: number;
+  /**
+   * Whether the model trains a third network, an encoder of the images (aae: an adversarial autoencoder, whose
+   * generator is the decoder and whose discriminator judges codes, not images). Absent for the others.
+   */
+  readonly encoder?: boolean;
   /**
    * A conditional model's default number of classes (`--n_classes`, upstream's 10): its networks embed a label per
    * image, its training reads the dataset's labels and its samples take labels. Absent for the others.
@@ -222,7 +234,7 @@ export interface ModelInfo {
 
 const BETAS = { b1: 0.5, b2: 0.999 } as const;
 const ADAM = { optimizer: "adam", lr: 2e-4, ...BETAS } as const;
-const IMG28 = { imgSize: 28 } as const;
+const IMG28 = { imgSize: 28, latentDim: 100, bnEps: 0.8 } as const;
 
 /**
  * The models and their upstream defaults (Adam's betas are 0.5 and 0.999 for all of them that use Adam).
@@ -293,9 +305,44 @@ export const MODELS: Readonly<Record<GanModel, ModelInfo>> = {
     dOutput: "linear",
     options: { loss: "mse" },
     imgSize: 32,
+    latentDim: 100,
+    bnEps: 0.8,
     nClasses: 10,
   },
+  aae: {
+    description: "adversarial autoencoder (Makhzani et al., 2015): an encoder, a decoder and a D on the latent code",
+    upstream: "implementations/aae/aae.py",
+    ...ADAM,
+    dOutput: "sigmoid",
+    options: {},
+    imgSize: 32,
+    latentDim: 10,
+    bnEps: 1e-5,
+    encoder: true,
+  },
 };
+
+/**
+ * Whether a model trains an encoder (see {@link ModelInfo.encoder}): a third network, built by {@link modelEncoder}.
+ *
+ * @param model The model.
+ * @returns True for aae.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { hasEncoder } from "./models.ts";
+ * assert.deepEqual([hasEncoder("aae"), hasEncoder("gan")], [true, false]);
+ * ```
+ */
+export function hasEncoder(model: GanModel): boolean {
+  return MODELS[model].encoder === true;
+}
+
+/** The models with an encoder, for messages (`aae`). */
+export function encoderModels(): GanModel[] {
+  return GAN_MODELS.filter(hasEncoder);
+}
 
 /**
  * Whether a model is conditional (its networks embed a label per image; see {@link ModelInfo.nClasses}).
@@ -367,7 +414,7 @@ export const MAX_CLASSES = 256;
  * ```ts
  * import assert from "node:assert/strict";
  * import { checkModel } from "./models.ts";
- * assert.throws(() => checkModel("dcgan"), /model must be one of gan, bgan, softmax_gan, wgan, wgan_gp, wgan_div, cgan, got "dcgan"/);
+ * assert.throws(() => checkModel("dcgan"), /model must be one of gan, bgan, softmax_gan, wgan, wgan_gp, wgan_div, cgan, aae, got "dcgan"/);
  * ```
  */
 export function checkModel(model: unknown): GanModel {
@@ -488,14 +535,17 @@ export function updatesGenerator(options: Readonly<Record<string, ModelOptionVal
 }
 
 /**
- * A model's generator: the seed's for all of them (see `seedGenerator`); cgan's has upstream's label embedding
+ * A model's generator: the seed's for all of them (see `seedGenerator`) but aae; cgan's has upstream's label embedding
  * `label_emb = Embedding(n_classes, n_classes)` in front, its row before the noise (`cat(label_emb(labels), z)`).
+ * aae's is upstream's decoder: `latent -> 512 (LeakyReLU 0.2) -> 512 (BatchNorm1d(512), LeakyReLU 0.2) -> C*H*W
+ * (Tanh)`, named `model.0`, `model.2`, `model.3` (BN), `model.5` as upstream's `Decoder`. The defaults are the
+ * model's (upstream's): latent 100 (aae 10), img 28 (cgan and aae 32), BatchNorm eps 0.8 (aae 1e-5).
  *
  * @param model The model.
- * @param latentDim Noise size.
+ * @param latentDim Noise size (aae: the code's size).
  * @param imgSize Image side.
  * @param channels Image channels.
- * @param bnEps BatchNorm eps (0.8, upstream's quirk).
+ * @param bnEps BatchNorm eps (0.8, upstream's quirk; aae's 1e-5).
  * @param nClasses cgan: the classes (default 10); refused for the other models.
  * @returns The generator's spec.
  *
@@ -505,18 +555,30 @@ export function updatesGenerator(options: Readonly<Record<string, ModelOptionVal
  * import { modelGenerator } from "./models.ts";
  * assert.equal(modelGenerator("wgan_gp").layers.at(-1)!.out, 784);
  * assert.deepEqual(modelGenerator("cgan", 100, 32).embedding, { classes: 10, dim: 10, at: "first", name: "label_emb" });
+ * assert.deepEqual(modelGenerator("aae").layers.map((l) => l.out), [512, 512, 1024]); // the decoder, from 10
  * ```
  */
 export function modelGenerator(
   model: GanModel,
-  latentDim = 100,
-  imgSize = 28,
+  latentDim: number = MODELS[checkModel(model)].latentDim,
+  imgSize: number = MODELS[model].imgSize,
   channels = 1,
-  bnEps = 0.8,
+  bnEps: number = MODELS[model].bnEps,
   nClasses?: number,
 ): MlpSpec {
   checkModel(model);
   const classes = resolveNClasses(model, nClasses);
+  if (hasEncoder(model)) {
+    checkSizes({ latentDim, imgSize, channels }, bnEps);
+    return {
+      input: latentDim,
+      layers: [
+        { out: 512, bn: null, act: lrelu() },
+        { out: 512, bn: { eps: bnEps, momentum: 0.1 }, act: lrelu() },
+        { out: channels * imgSize * imgSize, bn: null, act: { kind: "tanh" } },
+      ],
+    };
+  }
   const spec = seedGenerator(latentDim, imgSize, channels, bnEps);
   if (classes === undefined) return spec;
   return {
@@ -531,13 +593,16 @@ export function modelGenerator(
  * (for gan: its loss) needs. softmax_gan's takes `img_size ** 2` inputs as upstream's does, so it is refused for
  * images of more than one channel. cgan's is upstream's: the image then `label_embedding = Embedding(n_classes,
  * n_classes)` (`cat(img, label_embedding(labels))`), `-> 512 -> 512 (Dropout 0.4) -> 512 (Dropout 0.4) -> 1`, every
- * hidden block LeakyReLU(0.2), linear at the end (a Sigmoid with `loss: "bce"`).
+ * hidden block LeakyReLU(0.2), linear at the end (a Sigmoid with `loss: "bce"`). aae's judges codes, not images:
+ * `latent -> 512 -> 256 -> 1 (Sigmoid)`, LeakyReLU(0.2) between (`imgSize` and `channels` are then unused). The
+ * image side defaults to the model's (28, cgan and aae 32).
  *
  * @param model The model.
  * @param imgSize Image side.
  * @param channels Image channels.
  * @param loss gan's and cgan's loss (default the model's: `bce`, cgan `mse`); no other model takes one.
  * @param nClasses cgan: the classes (default 10); refused for the other models.
+ * @param latentDim aae: the code's size, its input (default 10); unused by the other models.
  * @returns The discriminator's spec.
  *
  * @example
@@ -548,24 +613,29 @@ export function modelGenerator(
  * assert.equal(modelDiscriminator("gan", 28, 1, "hinge").layers.at(-1)!.act.kind, "none");
  * assert.throws(() => modelDiscriminator("softmax_gan", 28, 3), /softmax_gan.*of 1 channel only/);
  * assert.deepEqual(modelDiscriminator("cgan", 32).layers.map((l) => l.dropout ?? 0), [0, 0.4, 0.4, 0]);
+ * assert.equal(modelDiscriminator("aae").input, 10); // the latent code
  * ```
  */
 export function modelDiscriminator(
   model: GanModel,
-  imgSize = 28,
+  imgSize: number = MODELS[checkModel(model)].imgSize,
   channels = 1,
   loss?: GanLoss,
   nClasses?: number,
+  latentDim: number = MODELS[model].latentDim,
 ): MlpSpec {
   checkModel(model);
   if (loss !== undefined && !("loss" in MODELS[model].options)) {
     throw new RangeError(`loss applies to ${modelsWithOption("loss").join(", ")}, not to model ${model}`);
   }
   const classes = resolveNClasses(model, nClasses);
+  if (hasEncoder(model)) {
+    checkSizes({ latentDim });
+    return { ...seedDiscriminator(imgSize, channels, "bce"), input: latentDim };
+  }
   if (classes !== undefined) {
     const l = loss ?? MODELS[model].options.loss as GanLoss;
     const seed = seedDiscriminator(imgSize, channels, l); // checks the sizes and the loss
-    const lrelu = () => ({ kind: "leaky_relu" as const, slope: 0.2 });
     return {
       input: seed.input,
       embedding: { classes, dim: classes, at: "last", name: "label_embedding" },
@@ -585,4 +655,70 @@ export function modelDiscriminator(
   }
   if (model === "gan") return seedDiscriminator(imgSize, channels, loss ?? "bce");
   return seedDiscriminator(imgSize, channels, MODELS[model].dOutput === "sigmoid" ? "bce" : "mse");
+}
+
+/**
+ * A model's encoder (aae, the one model with one; see {@link hasEncoder}): upstream's `Encoder`, `C*H*W -> 512
+ * (LeakyReLU 0.2) -> 512 (BatchNorm1d(512), LeakyReLU 0.2)`, then its two heads `mu = Linear(512, latent)` and
+ * `logvar = Linear(512, latent)` as one Linear to `2 * latent` with no activation whose `heads` name its rows
+ * `[mu, logvar]`: the tensors `model.0`, `model.2`, `model.3` (BN), `mu` and `logvar`, upstream's `state_dict`. The
+ * code is `eps * exp(logvar / 2) + mu` (in the library's step). Refused for the other models.
+ *
+ * @param model The model.
+ * @param imgSize Image side (default the model's: 32).
+ * @param channels Image channels.
+ * @param latentDim The code's size (default the model's: 10).
+ * @param bnEps BatchNorm eps (default the model's: PyTorch's 1e-5).
+ * @returns The encoder's spec.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { modelEncoder } from "./models.ts";
+ * const e = modelEncoder("aae");
+ * assert.equal(e.input, 1024);
+ * assert.deepEqual(e.layers.at(-1)!.heads, [{ name: "mu", out: 10 }, { name: "logvar", out: 10 }]);
+ * assert.throws(() => modelEncoder("gan"), /^RangeError: model gan has no encoder \(aae has one\)$/);
+ * ```
+ */
+export function modelEncoder(
+  model: GanModel,
+  imgSize: number = MODELS[checkModel(model)].imgSize,
+  channels = 1,
+  latentDim: number = MODELS[model].latentDim,
+  bnEps: number = MODELS[model].bnEps,
+): MlpSpec {
+  checkModel(model);
+  if (!hasEncoder(model)) {
+    throw new RangeError(`model ${model} has no encoder (${encoderModels().join(", ")} has one)`);
+  }
+  checkSizes({ latentDim, imgSize, channels }, bnEps);
+  return {
+    input: channels * imgSize * imgSize,
+    layers: [
+      { out: 512, bn: null, act: lrelu() },
+      { out: 512, bn: { eps: bnEps, momentum: 0.1 }, act: lrelu() },
+      {
+        out: 2 * latentDim,
+        bn: null,
+        act: { kind: "none" },
+        heads: [{ name: "mu", out: latentDim }, { name: "logvar", out: latentDim }],
+      },
+    ],
+  };
+}
+
+/** LeakyReLU(0.2), upstream's activation of every hidden layer. */
+function lrelu(): Activation {
+  return { kind: "leaky_relu", slope: 0.2 };
+}
+
+/** Checks a builder's sizes (positive integers) and BatchNorm eps (positive and finite), naming the argument. */
+function checkSizes(sizes: Record<string, number>, bnEps?: number): void {
+  for (const [what, v] of Object.entries(sizes)) {
+    if (!Number.isSafeInteger(v) || v < 1) throw new RangeError(`${what} must be a positive integer, got ${v}`);
+  }
+  if (bnEps !== undefined && !(typeof bnEps === "number" && Number.isFinite(bnEps) && bnEps > 0)) {
+    throw new RangeError(`bnEps must be a positive finite number, got ${bnEps}`);
+  }
 }

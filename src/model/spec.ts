@@ -71,6 +71,32 @@ export interface LayerSpec {
    * the library's counter-based streams (docs/ARCHITECTURE.md, "Random numbers").
    */
   dropout?: number;
+  /**
+   * The last layer only, without BatchNorm: names for consecutive row ranges of its Linear, in order (aae's encoder:
+   * `[{ name: "mu", out: 10 }, { name: "logvar", out: 10 }]`, upstream's two `Linear(512, latent)` heads as one
+   * `Linear(512, 20)`). It changes no arithmetic, only the `state_dict` names: the layer's tensors become
+   * `<name>.weight [out, in]` and `<name>.bias [out]` per head instead of `model.<k>.weight` and `model.<k>.bias`.
+   * The heads' `out`s sum to the layer's `out` (see {@link checkHeads}).
+   */
+  heads?: HeadSpec[] | null;
+}
+
+/**
+ * One named head of a layer (see {@link LayerSpec.heads}): `out` consecutive output features, named `name` in the
+ * `state_dict`.
+ *
+ * @example Usage
+ * ```ts
+ * import type { HeadSpec } from "./spec.ts";
+ *
+ * const mu: HeadSpec = { name: "mu", out: 10 };
+ * ```
+ */
+export interface HeadSpec {
+  /** The module name of its tensors (`<name>.weight`, `<name>.bias`): letters, digits and `_`, not starting with a digit. */
+  name: string;
+  /** Its output features: a positive integer. */
+  out: number;
 }
 
 /**
@@ -328,6 +354,106 @@ export function checkEmbedding(spec: MlpSpec, what?: string): void {
       `${field("name")} must match ${EMBEDDING_NAME} in at most 64 characters (a module name), got ${show(o.name)}`,
     );
   }
+}
+
+/**
+ * Checks the `heads` of a spec's layers (the library checks them too, with the same rules; this names the field and
+ * the value before anything crosses the FFI): absent or null (none), or on the last layer only a non-empty array of
+ * `{ name, out }` with no other key, each `name` matching {@link EMBEDDING_NAME} in at most 64 characters and
+ * distinct, each `out` a positive integer, the `out`s summing to the layer's `out`, on a layer without BatchNorm.
+ *
+ * @param spec The spec (possibly malformed; only its layers' `heads` are looked at).
+ * @param what How to name the spec in the message (e.g. `encoder`); default none.
+ * @throws {RangeError} Naming the field and the value: `layers[2].heads[1].out must be a positive integer, got 0`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkHeads } from "./spec.ts";
+ * const heads = [{ name: "mu", out: 2 }, { name: "logvar", out: 2 }];
+ * checkHeads({ input: 3, layers: [{ out: 4, bn: null, act: { kind: "none" }, heads }] });
+ * assert.throws(
+ *   () => checkHeads({ input: 3, layers: [{ out: 5, bn: null, act: { kind: "none" }, heads }] }),
+ *   { message: "layers[0].heads: the heads' outs sum to 4 (mu 2 + logvar 2), the layer's out is 5" },
+ * );
+ * ```
+ */
+export function checkHeads(spec: MlpSpec, what?: string): void {
+  const layers = (spec as { layers?: unknown })?.layers;
+  if (!Array.isArray(layers)) return; // the library names a missing or malformed layer list
+  const show = (v: unknown) => (typeof v === "number" ? String(v) : JSON.stringify(v) ?? String(v));
+  layers.forEach((layer: unknown, i) => {
+    const heads = (layer as { heads?: unknown } | null)?.heads;
+    if (heads === undefined || heads === null) return;
+    const field = (k = "") => `${what ? `${what}.` : ""}layers[${i}].heads${k}`;
+    if (i !== layers.length - 1) {
+      throw new RangeError(
+        `${field()}: only the last layer (layers[${layers.length - 1}]) may have heads, layer ${i} of ` +
+          `${layers.length} has ${show(heads)}`,
+      );
+    }
+    if (!Array.isArray(heads) || heads.length === 0) {
+      throw new RangeError(`${field()} must be a non-empty array of {name, out}, null or absent, got ${show(heads)}`);
+    }
+    const bn = (layer as { bn?: unknown }).bn;
+    if (bn !== null && bn !== undefined) {
+      throw new RangeError(`${field()}: a layer with heads must have no BatchNorm (bn: null), got bn ${show(bn)}`);
+    }
+    const names = new Set<string>();
+    heads.forEach((h: unknown, j) => {
+      if (typeof h !== "object" || h === null || Array.isArray(h)) {
+        throw new RangeError(`${field(`[${j}]`)} must be an object {name, out}, got ${show(h)}`);
+      }
+      const o = h as Record<string, unknown>;
+      const extra = Object.keys(o).find((k) => k !== "name" && k !== "out");
+      if (extra !== undefined) {
+        throw new RangeError(`${field(`[${j}]`)} has an unknown key "${extra}" (it takes name, out)`);
+      }
+      if (typeof o.name !== "string" || !EMBEDDING_NAME.test(o.name) || o.name.length > 64) {
+        throw new RangeError(
+          `${field(`[${j}].name`)} must match ${EMBEDDING_NAME} in at most 64 characters (a module name), got ${
+            show(o.name)
+          }`,
+        );
+      }
+      if (names.has(o.name)) throw new RangeError(`${field(`[${j}].name`)} repeats the head name "${o.name}"`);
+      names.add(o.name);
+      if (!Number.isSafeInteger(o.out) || (o.out as number) < 1) {
+        throw new RangeError(`${field(`[${j}].out`)} must be a positive integer, got ${show(o.out)}`);
+      }
+    });
+    const list = heads as HeadSpec[];
+    const sum = list.reduce((a, h) => a + h.out, 0), out = (layer as { out?: unknown }).out;
+    if (sum !== out) {
+      throw new RangeError(
+        `${field()}: the heads' outs sum to ${sum} (${list.map((h) => `${h.name} ${h.out}`).join(" + ")}), ` +
+          `the layer's out is ${show(out)}`,
+      );
+    }
+  });
+}
+
+/**
+ * The checks of a spec that TypeScript makes before the library sees it: its `embedding` ({@link checkEmbedding}) and
+ * its layers' `heads` ({@link checkHeads}). The library checks everything else (and these again).
+ *
+ * @param spec The spec (possibly malformed).
+ * @param what How to name the spec in the message (e.g. `generator`); default none.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkSpecFields } from "./spec.ts";
+ * const head = { out: 1, bn: null, act: { kind: "none" as const }, heads: [{ name: "x", out: 1 }] };
+ * assert.throws(
+ *   () => checkSpecFields({ input: 1, layers: [head, { out: 1, bn: null, act: { kind: "none" } }] }, "encoder"),
+ *   /^RangeError: encoder\.layers\[0\]\.heads: only the last layer/,
+ * );
+ * ```
+ */
+export function checkSpecFields(spec: MlpSpec, what?: string): void {
+  checkEmbedding(spec, what);
+  checkHeads(spec, what);
 }
 
 /**

@@ -13,7 +13,7 @@ export { libraryFileName };
 export type { LibraryLocation, LoadOptions };
 
 /** The ABI version this file declares; the library must report the same. */
-export const ABI_VERSION = 5;
+export const ABI_VERSION = 6;
 
 /** The symbol table, with the C signature of each function. */
 export const SYMBOLS = {
@@ -86,6 +86,9 @@ export const SYMBOLS = {
   gan_rng_permutation: { parameters: ["u64", "u32", "buffer", "usize"], result: "i32" },
   // uint32_t gan_gan_new(uint32_t ctx, uint32_t g, uint32_t d, const uint8_t* config_json, size_t len)
   gan_gan_new: { parameters: ["u32", "u32", "u32", "buffer", "usize"], result: "u32" },
+  // uint32_t gan_gan_new_with_encoder(uint32_t ctx, uint32_t g, uint32_t d, uint32_t e, const uint8_t* config_json,
+  //                                   size_t len)
+  gan_gan_new_with_encoder: { parameters: ["u32", "u32", "u32", "u32", "buffer", "usize"], result: "u32" },
   // int32_t gan_gan_set_data(uint32_t gan, const uint8_t* pixels, size_t len, uint32_t count)
   gan_gan_set_data: { parameters: ["u32", "buffer", "usize", "u32"], result: "i32" },
   // int32_t gan_gan_set_labels(uint32_t gan, const uint32_t* labels, size_t len)

@@ -9,7 +9,7 @@
 import { f32Arg, intArg, u32ArrayArg, u64Arg, u8Arg } from "./args.ts";
 import { check, checkHandle, lib, type LibraryLocation, loadLibrary, nativeContract, readJson, utf8 } from "./ffi.ts";
 import {
-  checkEmbedding,
+  checkSpecFields,
   type EmbeddingSpec,
   type GanLoss,
   type MlpSpec,
@@ -173,7 +173,7 @@ export interface MlpInfo {
 export function describeSpec(
   spec: MlpSpec,
 ): TensorLayout & { input: number; output: number; embedding: EmbeddingSpec | null } {
-  checkEmbedding(spec);
+  checkSpecFields(spec);
   const s = lib();
   const json = utf8(specJson(spec));
   const info = readJson("gan_spec_info", (b, n) => s.gan_spec_info(json, BigInt(json.length), b, BigInt(n))) as MlpInfo;
@@ -240,7 +240,7 @@ export class NativeMlp extends Handle {
 
   /** Builds the MLP; parameters start at zero (BN gamma 1) until set. */
   constructor(ctx: Context, spec: MlpSpec) {
-    checkEmbedding(spec);
+    checkSpecFields(spec);
     const s = lib();
     const json = utf8(specJson(spec));
     super(checkHandle(s.gan_mlp_new(ctx.handle, json, BigInt(json.length)), "NativeMlp"), s.gan_mlp_free);
@@ -296,7 +296,7 @@ export class NativeMlp extends Handle {
   /**
    * PyTorch's default initialization, drawn by the library from its init stream `(seed, stream)`: Linear weight and
    * bias ~ U(-1/sqrt(in), 1/sqrt(in)), BN gamma 1 and beta 0, running mean 0 and var 1. The same seed gives the same
-   * weights on every backend. By convention stream 0 is the generator and 1 the discriminator.
+   * weights on every backend. By convention stream 0 is the generator, 1 the discriminator and 2 aae's encoder.
    */
   init(seed: number, stream: number): void {
     const fn = "NativeMlp.init";
@@ -382,9 +382,11 @@ export interface GanConfig extends AdamOptions {
    */
   loss?: GanLoss;
   /**
-   * The model (default `gan`): `gan`, `bgan`, `softmax_gan`, `wgan`, `wgan_gp`, `wgan_div` or `cgan` (the contract's
-   * `models`, with upstream's defaults; cgan needs a generator embedding at `first` and a discriminator embedding at
-   * `last` with the same classes, and {@link NativeGan.setLabels}). A key below that the model does not take is refused.
+   * The model (default `gan`): `gan`, `bgan`, `softmax_gan`, `wgan`, `wgan_gp`, `wgan_div`, `cgan` or `aae` (the
+   * contract's `models`, with upstream's defaults; cgan needs a generator embedding at `first` and a discriminator
+   * embedding at `last` with the same classes, and {@link NativeGan.setLabels}; aae an encoder, the constructor's
+   * fifth argument, whose last layer has `mu` and `logvar` heads, a decoder as `g` and a D on the latent). A key below
+   * that the model does not take is refused.
    */
   model?: string;
   /** `adam` or `rmsprop` (PyTorch's, alpha 0.99, its average in `adam_v`); default the model's. */
@@ -501,12 +503,22 @@ export interface StepResult {
  * ```
  */
 export class NativeGan extends Handle {
-  /** Creates the trainer for generator `g` and discriminator `d` (which stay owned by the caller). */
-  constructor(ctx: Context, g: NativeMlp, d: NativeMlp, config: GanConfig) {
+  /**
+   * Creates the trainer for generator `g` and discriminator `d` (which stay owned by the caller), and for model `aae`
+   * its `encoder` (a third MLP of the same context, also the caller's; `gan_gan_new_with_encoder`), which every step
+   * then trains too. aae needs one and every other model refuses one (the library's messages).
+   */
+  constructor(ctx: Context, g: NativeMlp, d: NativeMlp, config: GanConfig, encoder?: NativeMlp) {
     const s = lib();
     const json = utf8(JSON.stringify(config));
+    const n = BigInt(json.length);
     super(
-      checkHandle(s.gan_gan_new(ctx.handle, g.handle, d.handle, json, BigInt(json.length)), "NativeGan"),
+      checkHandle(
+        encoder === undefined
+          ? s.gan_gan_new(ctx.handle, g.handle, d.handle, json, n)
+          : s.gan_gan_new_with_encoder(ctx.handle, g.handle, d.handle, encoder.handle, json, n),
+        "NativeGan",
+      ),
       s.gan_gan_free,
     );
   }
@@ -549,8 +561,9 @@ export class NativeGan extends Handle {
   /**
    * One training step on a given noise batch `z [rows, latent]` and real batch `xReal [rows, features]` (already in
    * [-1, 1]), both row-major, and the step's other draws `aux` (wgan_gp's interpolation weights `alpha [rows]` in
-   * [0, 1]; cgan's labels `[gen_labels (rows), real labels (rows)]` as integer values; empty for every other model),
-   * instead of the library's own noise and data; it counts as a step, and the
+   * [0, 1]; cgan's labels `[gen_labels (rows), real labels (rows)]` as integer values; aae's reparameterization noise
+   * `eps [rows, latent]`, with `z` the prior sample of its D step; empty for every other model), instead of the
+   * library's own noise and data; it counts as a step, and the
    * Wasserstein models' batch index is the position of the run's step in the epoch. For parity tests.
    */
   stepExplicit(

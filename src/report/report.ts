@@ -113,6 +113,9 @@ function layerText(l: unknown): string {
   const parts: string[] = [];
   if (bn !== null) parts.push(`BN eps ${fmt(bn.eps)}`);
   if (act !== null) parts.push(`${esc(act.kind)}${act.slope !== undefined ? ` ${fmt(act.slope)}` : ""}`);
+  if (Array.isArray(layer.heads)) {
+    parts.push(`heads ${layer.heads.map((h) => `${esc(obj(h)?.name ?? "?")} ${fmt(obj(h)?.out)}`).join(", ")}`);
+  }
   return `${fmt(layer.out)}${parts.length ? ` <span class="muted">(${parts.join(", ")})</span>` : ""}`;
 }
 
@@ -148,9 +151,9 @@ function objectRows(o: Record<string, unknown> | null, skip: string[] = []): [st
 /** The settings section: config, dataset, backend, versions, times. */
 function settingsSection(run: Record<string, unknown>): string {
   const config = obj(run.config);
-  const configRows = objectRows(config, ["generator", "discriminator"]);
-  if (config?.generator !== undefined) configRows.push(["generator", specText(config.generator)]);
-  if (config?.discriminator !== undefined) configRows.push(["discriminator", specText(config.discriminator)]);
+  const nets = ["generator", "discriminator", "encoder"];
+  const configRows = objectRows(config, nets);
+  for (const net of nets) if (config?.[net] !== undefined) configRows.push([net, specText(config[net])]);
   const backend = obj(run.backend);
   const backendRows = objectRows(backend, ["library"]);
   const lib = obj(backend?.library);

@@ -1,11 +1,15 @@
 /**
- * Checkpoints in safetensors: both networks under PyTorch's state_dict names, both Adam states, the BN running
- * statistics, and the run's position (its random streams are counter-based, so seed + step is the whole RNG state).
+ * Checkpoints in safetensors: both networks (aae: all three) under PyTorch's state_dict names, their Adam states, the
+ * BN running statistics, and the run's position (its random streams are counter-based, so seed + step is the whole RNG
+ * state).
  *
  * Names in the file (a "prefix." before each state_dict name):
  * - `generator.model.0.weight`, ..., `generator.model.3.running_mean`, `generator.model.3.num_batches_tracked` (I64)
  * - `discriminator.model.0.weight`, ...
- * - `optimizer_G.exp_avg.<name>`, `optimizer_G.exp_avg_sq.<name>`, `optimizer_G.step` (I64); the same for optimizer_D
+ * - aae only: `encoder.model.0.weight`, ..., `encoder.mu.weight`, `encoder.logvar.bias` (its state_dict)
+ * - `optimizer_G.exp_avg.<name>`, `optimizer_G.exp_avg_sq.<name>`, `optimizer_G.step` (I64); the same for optimizer_D,
+ *   and for aae optimizer_E (the encoder's half of upstream's one Adam over the encoder and the decoder: Adam is per
+ *   parameter, so its moments split by network; each half counts the same steps)
  * - `train.step` (I64): training steps done; `train.seed` (I64)
  * - metadata: `format` ("deno-gan/1"), `config` (the run's settings as JSON), `dataset` (the training data's
  *   identity as JSON: name, count, shape, SHA-256 of the pixels; see src/data/identity.ts)
@@ -126,21 +130,34 @@ function assertFinite(tensors: TensorEntry[]): void {
   }
 }
 
+/** A network and the spec it was built from. */
+export interface NetworkState {
+  /** The spec. */
+  spec: MlpSpec;
+  /** The network. */
+  net: NativeMlp;
+}
+
 /**
  * Writes a full checkpoint atomically (a temporary file, then rename). A state with a NaN or infinite value is refused
  * with {@link NonFiniteStateError} before anything is written, so a diverged run never replaces a good checkpoint.
+ * aae's encoder (`options.encoder`) goes in as `encoder.*` and `optimizer_E.*`.
  */
 export async function saveCheckpoint(
   path: string,
-  g: { spec: MlpSpec; net: NativeMlp },
-  d: { spec: MlpSpec; net: NativeMlp },
+  g: NetworkState,
+  d: NetworkState,
   info: CheckpointInfo,
+  options: { encoder?: NetworkState } = {},
 ): Promise<void> {
+  const e = options.encoder;
   const tensors = [
     ...stateDictEntries(g.net, "generator."),
     ...stateDictEntries(d.net, "discriminator."),
+    ...(e ? stateDictEntries(e.net, "encoder.") : []),
     ...adamEntries(g.net, "optimizer_G"),
     ...adamEntries(d.net, "optimizer_D"),
+    ...(e ? adamEntries(e.net, "optimizer_E") : []),
     { name: "train.step", dtype: "I64", shape: [], data: BigInt64Array.of(BigInt(info.step)) },
     { name: "train.seed", dtype: "I64", shape: [], data: BigInt64Array.of(BigInt(info.seed)) },
   ] satisfies TensorEntry[];
@@ -248,18 +265,43 @@ export async function readCheckpoint(
   };
 }
 
-/** Loads a full checkpoint into both networks and their Adam states; returns its info. */
+/** Options of {@link loadCheckpoint}. */
+export interface LoadCheckpointOptions {
+  /** aae's encoder: loaded from `encoder.*` and `optimizer_E.*`; a checkpoint with an encoder needs one, and one without refuses it. */
+  encoder?: NetworkState;
+  /** Called with the checkpoint's info after its header is read and before any tensor is (a resume's settings check). */
+  check?: (info: CheckpointInfo) => void;
+}
+
+/** Loads a full checkpoint into both networks (aae: all three) and their Adam states; returns its info. */
 export async function loadCheckpoint(
   path: string,
-  g: { spec: MlpSpec; net: NativeMlp },
-  d: { spec: MlpSpec; net: NativeMlp },
+  g: NetworkState,
+  d: NetworkState,
+  options: LoadCheckpointOptions = {},
 ): Promise<CheckpointInfo> {
-  const { map, info } = await readCheckpoint(path, checkpointSizeLimit(g.spec, d.spec));
+  const e = options.encoder;
+  const { map, info } = await readCheckpoint(path, checkpointSizeLimit(g.spec, d.spec, e?.spec));
   if (!map.has("train.step")) throw new Error(`Cannot resume from "${path}": it holds no training state (train.step)`);
+  options.check?.(info);
+  const model = JSON.stringify(info.config.model ?? "gan");
+  const stored = [...map.keys()].some((k) => k.startsWith("encoder."));
+  if (stored && !e) {
+    throw new Error(
+      `Cannot resume from "${path}": it holds an encoder (encoder.* tensors; model ${model}) and this run has none`,
+    );
+  }
+  if (!stored && e) {
+    throw new Error(
+      `Cannot resume from "${path}": it holds no encoder (no encoder.* tensors; model ${model}) and this run trains one`,
+    );
+  }
   loadStateDict(map, path, g.net, "generator.");
   loadStateDict(map, path, d.net, "discriminator.");
+  if (e) loadStateDict(map, path, e.net, "encoder.");
   loadAdam(map, path, g.net, "optimizer_G");
   loadAdam(map, path, d.net, "optimizer_D");
+  if (e) loadAdam(map, path, e.net, "optimizer_E");
   return info;
 }
 

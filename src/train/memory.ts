@@ -34,15 +34,16 @@ function mlpBytes(spec: MlpSpec, rows: number): { native: number; params: number
 }
 
 /**
- * Estimated peak bytes of a training run: both networks in the library (parameters, gradients, both Adam moments,
- * running statistics, activations for the batch; D sees real and generated rows), the dataset held twice (the
- * caller's copy and the library's), and a checkpoint being written (every tensor copied out, then serialized: about
- * three float32 copies of all four parameter-sized buffers).
+ * Estimated peak bytes of a training run: the networks in the library (parameters, gradients, both Adam moments,
+ * running statistics, activations for the batch; D sees real and generated rows; aae's encoder sees the batch), the
+ * dataset held twice (the caller's copy and the library's), and a checkpoint being written (every tensor copied out,
+ * then serialized: about three float32 copies of all four parameter-sized buffers).
  *
  * @param generator The generator's spec.
  * @param discriminator The discriminator's spec.
  * @param batchSize Images per step.
  * @param data The dataset's image count and values per image.
+ * @param encoder aae's encoder's spec (absent: none).
  * @returns Bytes.
  *
  * @example
@@ -59,10 +60,12 @@ export function estimateRunBytes(
   discriminator: MlpSpec,
   batchSize: number,
   data: { count: number; features: number },
+  encoder?: MlpSpec,
 ): number {
   const g = mlpBytes(generator, batchSize), d = mlpBytes(discriminator, 2 * batchSize);
-  const checkpoint = 3 * 4 * 4 * (g.params + d.params);
-  return g.native + d.native + 2 * data.count * data.features + checkpoint;
+  const e = encoder ? mlpBytes(encoder, batchSize) : { native: 0, params: 0 };
+  const checkpoint = 3 * 4 * 4 * (g.params + d.params + e.params);
+  return g.native + d.native + e.native + 2 * data.count * data.features + checkpoint;
 }
 
 /**

@@ -30,12 +30,15 @@ import type { GanLoss, MlpSpec } from "../model/spec.ts";
 import { checkDatasetLabels, type SampleLabels, sampleLabels } from "../model/labels.ts";
 import {
   checkModel,
+  encoderModels,
   type GanModel,
   type GanModelOptions,
   type GanOptimizer,
+  hasEncoder,
   isConditional,
   MODEL_OPTIONS,
   modelDiscriminator,
+  modelEncoder,
   modelGenerator,
   type ModelOptionValue,
   MODELS,
@@ -78,9 +81,9 @@ export interface TrainOptions extends GanModelOptions {
   b1?: number;
   /** Adam beta2 (default 0.999); Adam only. */
   b2?: number;
-  /** Noise size (default 100). */
+  /** Noise size (default the model's: 100, aae 10, the size of its code). */
   latentDim?: number;
-  /** Image side (default the model's: 28, cgan 32): it must match the dataset. */
+  /** Image side (default the model's: 28, cgan and aae 32): it must match the dataset. */
   imgSize?: number;
   /**
    * cgan: the classes of its label embeddings (default 10, upstream's `--n_classes`); the dataset's labels must be
@@ -97,7 +100,7 @@ export interface TrainOptions extends GanModelOptions {
   backend?: BackendName;
   /** CPU threads (default 0: the cores available). */
   threads?: number;
-  /** BatchNorm eps of the generator (default 0.8, the seed's quirk). */
+  /** BatchNorm eps of the generator (default the model's: 0.8, the seed's quirk; aae 1e-5, its decoder's and encoder's). */
   bnEps?: number;
   /** Where images/, checkpoints/, metrics.jsonl and run.json go; nothing is written when absent. */
   outDir?: string;
@@ -132,9 +135,14 @@ export interface TrainOptions extends GanModelOptions {
   generator?: MlpSpec;
   /**
    * Discriminator spec (default: the seed's, from imgSize and channels, ending as the model needs: a Sigmoid for gan
-   * with `bce` and bgan, a linear layer for the others); it must not use BatchNorm.
+   * with `bce` and bgan, a linear layer for the others; aae's judges the latent code); it must not use BatchNorm.
    */
   discriminator?: MlpSpec;
+  /**
+   * aae: the encoder's spec (default upstream's, `modelEncoder`: the images to `mu` and `logvar` heads of `latentDim`
+   * each). Refused for the other models, which have no encoder.
+   */
+  encoder?: MlpSpec;
 }
 
 /** One training step's results, with its place in the run. */
@@ -167,7 +175,10 @@ export interface StepEvent {
 export interface SampleEvent {
   /** The step whose generated batch this is (the seed's `batches_done`). */
   step: number;
-  /** The first 25 images of that step's generated batch, `[n, channels * imgSize^2]` in [-1, 1]. */
+  /**
+   * The first 25 images of that step's generated batch (aae: the decoder's reconstructions of the step's real batch),
+   * `[n, channels * imgSize^2]` in [-1, 1].
+   */
   images: Float32Array;
   /** Paths written (the batch grid and the fixed-noise grid), empty without an outDir. */
   paths: string[];
@@ -242,6 +253,7 @@ export type ResolvedTrainOptions =
       | "maxSteps"
       | "generator"
       | "discriminator"
+      | "encoder"
       | "memoryLimit"
       | "evalCacheDir"
       | "evalClassifier"
@@ -270,10 +282,15 @@ export type ResolvedTrainOptions =
     maxSteps?: number;
     generator: MlpSpec;
     discriminator: MlpSpec;
+    /** aae's encoder (present exactly for a model with one). */
+    encoder?: MlpSpec;
   };
 
 /** The most classes a conditional model's fixed-noise grid shows (a grid of 32 x 32 images). */
 export const MAX_GRID_CLASSES = 32;
+
+/** The rows (and columns) of aae's fixed-noise grid: upstream's `sample_image(n_row=10)`. */
+const AAE_GRID_ROWS = 10;
 
 /** The seed's defaults. */
 export const SEED_DEFAULTS = {
@@ -343,9 +360,12 @@ function resolveModel(
 export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
   const { loss: _loss, lr: _lr, b1: _b1, b2: _b2, ...seed } = SEED_DEFAULTS; // the loss is gan's, the rest the model's
   const m = resolveModel(o);
+  const { imgSize, latentDim, bnEps } = MODELS[m.model];
   const r = {
     ...seed,
-    imgSize: MODELS[m.model].imgSize,
+    imgSize,
+    latentDim,
+    bnEps,
     ...Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)),
     ...m,
   } as ResolvedTrainOptions;
@@ -353,15 +373,21 @@ export function resolveTrainOptions(o: TrainOptions): ResolvedTrainOptions {
   r.nClasses = resolveNClasses(r.model, o.nClasses);
   if (r.nClasses === undefined) delete r.nClasses;
   r.generator ??= modelGenerator(r.model, r.latentDim, r.imgSize, r.channels, r.bnEps, r.nClasses);
-  r.discriminator ??= modelDiscriminator(r.model, r.imgSize, r.channels, r.loss, r.nClasses);
+  r.discriminator ??= modelDiscriminator(r.model, r.imgSize, r.channels, r.loss, r.nClasses, r.latentDim);
+  if (hasEncoder(r.model)) {
+    r.encoder ??= modelEncoder(r.model, r.imgSize, r.channels, r.latentDim, r.bnEps);
+  } else if (r.encoder !== undefined) {
+    throw new RangeError(`encoder applies to ${encoderModels().join(", ")}, not to model ${r.model}`);
+  }
   if (!Number.isSafeInteger(r.stepsPerCall) || r.stepsPerCall < 1 || r.stepsPerCall > 65536) {
     throw new RangeError(`stepsPerCall must be an integer in [1, 65536], got ${r.stepsPerCall}`);
   }
   for (const [name, v, min] of [["evalEvery", r.evalEvery, 0], ["evalN", r.evalN, 4]] as const) {
     if (!Number.isSafeInteger(v) || v < min) throw new RangeError(`${name} must be an integer >= ${min}, got ${v}`);
   }
-  describeSpec(r.generator); // the library validates both specs before anything is built
+  describeSpec(r.generator); // the library validates every spec before anything is built
   describeSpec(r.discriminator);
+  if (r.encoder) describeSpec(r.encoder);
   return r;
 }
 
@@ -385,6 +411,7 @@ function configRecord(r: ResolvedTrainOptions): Record<string, unknown> {
     ...(r.nClasses !== undefined ? { n_classes: r.generator.embedding?.classes ?? r.nClasses } : {}),
     generator: r.generator,
     discriminator: r.discriminator,
+    ...(r.encoder ? { encoder: r.encoder } : {}),
   };
 }
 
@@ -483,6 +510,8 @@ export class GanTrainer implements Disposable {
   readonly g: NativeMlp;
   /** The discriminator. */
   readonly d: NativeMlp;
+  /** aae's encoder (the images to their codes), trained by every step with the decoder `g`; null for the others. */
+  readonly e: NativeMlp | null;
   /** The native trainer holding the dataset, the random streams and the step. */
   readonly gan: NativeGan;
   /** The training images. */
@@ -502,6 +531,7 @@ export class GanTrainer implements Disposable {
     ctx: Context,
     g: NativeMlp,
     d: NativeMlp,
+    e: NativeMlp | null,
     gan: NativeGan,
   ) {
     this.options = r;
@@ -509,6 +539,7 @@ export class GanTrainer implements Disposable {
     this.ctx = ctx;
     this.g = g;
     this.d = d;
+    this.e = e;
     this.gan = gan;
   }
 
@@ -525,8 +556,12 @@ export class GanTrainer implements Disposable {
       );
     }
     if (gOut !== features) throw new RangeError(`generator outputs ${gOut} values, the images have ${features}`);
+    if (r.encoder && r.encoder.input !== features) {
+      throw new RangeError(`encoder takes ${r.encoder.input} values, the images have ${features}`);
+    }
     const labels = trainingLabels(r, dataset);
-    const need = estimateRunBytes(r.generator, r.discriminator, r.batchSize, { count: dataset.count, features });
+    const data = { count: dataset.count, features };
+    const need = estimateRunBytes(r.generator, r.discriminator, r.batchSize, data, r.encoder);
     const evalNeed = r.evalEvery > 0 ? estimateEvalBytes(dataset, r.evalN, true) : 0;
     checkMemory(
       need + evalNeed,
@@ -541,13 +576,16 @@ export class GanTrainer implements Disposable {
       closeAll.push(g);
       const d = new NativeMlp(ctx, r.discriminator);
       closeAll.push(d);
+      const e = r.encoder ? new NativeMlp(ctx, r.encoder) : null;
+      if (e) closeAll.push(e);
       g.init(r.seed, 0);
       d.init(r.seed, 1);
-      const gan = new NativeGan(ctx, g, d, nativeGanConfig(r));
+      e?.init(r.seed, 2);
+      const gan = new NativeGan(ctx, g, d, nativeGanConfig(r), e ?? undefined);
       closeAll.push(gan);
       gan.setData(dataset.pixels as Uint8Array<ArrayBuffer>, dataset.count);
       if (labels) gan.setLabels(labels); // after setData, which forgets them
-      const t = new GanTrainer(r, dataset, ctx, g, d, gan);
+      const t = new GanTrainer(r, dataset, ctx, g, d, e, gan);
       t.#dataId = await datasetIdentity(dataset);
       if (r.resume) await t.#resume(r.resume);
       return t;
@@ -558,13 +596,20 @@ export class GanTrainer implements Disposable {
   }
 
   async #resume(path: string): Promise<void> {
-    const info = await loadCheckpoint(path, { spec: this.options.generator, net: this.g }, {
-      spec: this.options.discriminator,
-      net: this.d,
-    });
-    checkResume(path, info, { config: configRecord(this.options), dataset: this.#dataId! }, {
-      allowOtherDataset: this.options.allowOtherDataset,
-    });
+    const r = this.options;
+    // The settings are compared before any tensor is read: another model's checkpoint is refused by its config.
+    const info = await loadCheckpoint(
+      path,
+      { spec: r.generator, net: this.g },
+      { spec: r.discriminator, net: this.d },
+      {
+        encoder: r.encoder && this.e ? { spec: r.encoder, net: this.e } : undefined,
+        check: (info) =>
+          checkResume(path, info, { config: configRecord(r), dataset: this.#dataId! }, {
+            allowOtherDataset: r.allowOtherDataset,
+          }),
+      },
+    );
     this.gan.setStep(info.step);
     this.#lastCheckpoint = path;
   }
@@ -612,10 +657,14 @@ export class GanTrainer implements Disposable {
   async saveCheckpoint(path: string): Promise<void> {
     const step = this.step;
     const config = configRecord(this.options);
-    await saveCheckpoint(path, { spec: this.options.generator, net: this.g }, {
-      spec: this.options.discriminator,
-      net: this.d,
-    }, { step, seed: this.options.seed, config, dataset: this.#dataId ?? undefined });
+    const r = this.options;
+    await saveCheckpoint(
+      path,
+      { spec: r.generator, net: this.g },
+      { spec: r.discriminator, net: this.d },
+      { step, seed: r.seed, config, dataset: this.#dataId ?? undefined },
+      { encoder: r.encoder && this.e ? { spec: r.encoder, net: this.e } : undefined },
+    );
     const dir = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : ".";
     await saveGenerator(`${dir}/generator.safetensors`, this.g, config);
     this.#lastCheckpoint = path;
@@ -684,7 +733,7 @@ export class GanTrainer implements Disposable {
     const step = this.step;
     const outDir = OutDir.open(out, { resumeStep: step > 0 ? step : undefined });
     try {
-      await syncGeneratorFile(`${out}/checkpoints`, checkpointSizeLimit(r.generator, r.discriminator));
+      await syncGeneratorFile(`${out}/checkpoints`, checkpointSizeLimit(r.generator, r.discriminator, r.encoder));
       this.#runRecord = {
         config: configRecord(r),
         eval: r.evalEvery > 0 ? { every: r.evalEvery, n: r.evalN } : null,
@@ -770,12 +819,13 @@ export class GanTrainer implements Disposable {
   }
 
   /**
-   * The fixed-noise grid: 25 images, 5 per row; for a conditional model upstream's `sample_image` grid, `n_row =
-   * n_classes` rows of `n_row` images whose labels are 0..n_row-1 within each row (each column one class), at most
-   * 32 x 32.
+   * The fixed-noise grid: 25 images, 5 per row; for aae upstream's `sample_image(n_row=10)`, 10 rows of 10 images of
+   * the decoder; for a conditional model upstream's `sample_image` grid, `n_row = n_classes` rows of `n_row` images
+   * whose labels are 0..n_row-1 within each row (each column one class), at most 32 x 32.
    */
   #fixedGrid(): { n: number; nrow: number; labels?: Uint32Array<ArrayBuffer> } {
     const classes = classesOf(this.options);
+    if (hasEncoder(this.options.model)) return { n: AAE_GRID_ROWS ** 2, nrow: AAE_GRID_ROWS };
     if (classes === undefined) return { n: 25, nrow: 5 };
     const side = Math.min(classes, MAX_GRID_CLASSES);
     return { n: side * side, nrow: side, labels: sampleLabels(side * side, side) };
@@ -861,6 +911,7 @@ export class GanTrainer implements Disposable {
     this.#evaluator?.close();
     this.#evaluator = null;
     this.gan.close();
+    this.e?.close();
     this.d.close();
     this.g.close();
     this.ctx.close();

@@ -21,6 +21,8 @@ export const DOMAIN_ALPHA = 6;
 export const DOMAIN_DROPOUT = 7;
 /** Domain of cgan's labels of the fakes: stream = the global step, row `b` is `floor(uniform24(k, b) * classes)`. */
 export const DOMAIN_LABELS = 8;
+/** Domain of aae's reparameterization noise `eps`: stream = the global step, normals (element `b * latent + c`). */
+export const DOMAIN_EPS = 9;
 
 /**
  * The `lowbias32` integer mixer.
