@@ -6,14 +6,16 @@
 //   deno run --allow-read --allow-write --allow-run --allow-sys=loadavg bench/compare.ts \
 //     [--rounds 3] [--threads 2] [--no-scaling] [--gpu auto|on|off] [--omp-passive] [--json results.json] \
 //     [--max-minutes 10] [--no-cpu] [--python bench/.venv/bin/python] [--max-other 0.25] [--retries 2]
-//     [--models gan,bgan,softmax_gan,wgan,wgan_gp,wgan_div,cgan] [--jsonl bench/results/family_speed.jsonl]
+//     [--models gan,bgan,softmax_gan,wgan,wgan_gp,wgan_div,cgan,aae] [--jsonl bench/results/family_speed.jsonl]
 //
 // With --models (or --model) it times the PyTorch-GAN family instead (CPU, batch 64 only): per model, ours
 // (NativeGan.stepRaw(1) with `model` set; one step = one batch of upstream's loop) against PyTorch preloaded running
 // that model's loop body from bench/reference/family.py (gan_torch.py --model), alternating as above. A model may be
 // written gan:hinge (the gan model with a loss option). cgan runs at its 32x32 on both sides, with the digits' labels
 // (ours: the trainer's networks and config, the digits resized by resizeBilinear; PyTorch: upstream's Resize(32) once,
-// gen_labels from np.random.randint, nn.Dropout's own masks). --jsonl appends one summary line per model.
+// gen_labels from np.random.randint, nn.Dropout's own masks). aae runs at its 32x32 and latent 10 on both sides, with
+// its three networks (ours: the trainer's encoder, decoder and latent D; PyTorch: family.py's step_aae, eps then the
+// prior z from np.random.normal). --jsonl appends one summary line per model.
 //
 // Tables (markdown, on stdout):
 // 1. batch 64: PyTorch's seed data path (torchvision MNIST + DataLoader), PyTorch with the data preloaded as one

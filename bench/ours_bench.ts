@@ -7,13 +7,16 @@
 //     [--backend cpu|gpu] [--threads 2] [--batch_size 64] [--steps 300] [--warmup 20] [--per_call 1] \
 //     [--width_mult 1] [--idx_dir bench/.data] [--model gan] [--loss bce] [--json]
 //
-// --model picks one of the library's models (gan, bgan, softmax_gan, wgan, wgan_gp, wgan_div, cgan) with upstream's
+// --model picks one of the library's models (gan, bgan, softmax_gan, wgan, wgan_gp, wgan_div, cgan, aae) with upstream's
 // defaults (wgan: RMSprop lr 5e-5, n_critic 5, clip 0.01; wgan_gp: Adam 2e-4, lambda 10, n_critic 5; wgan_div: Adam
 // 2e-4, k 2, p 6, n_critic 5; the others Adam 2e-4); D ends in a sigmoid for gan (loss bce) and bgan, else in a linear
 // layer. One step is one batch of upstream's loop: the Wasserstein models update G at every n_critic-th batch of an
 // epoch. cgan is the trainer's (`resolveTrainOptions({ model: "cgan" })`: its networks with the label embeddings and
 // D's dropout, its GanConfig), on the digits resized to its 32x32 (`resizeBilinear`, as the trainer's CLI does) with
-// their labels uploaded beside them (`setLabels`); --loss does not apply to it.
+// their labels uploaded beside them (`setLabels`); --loss does not apply to it. aae is the trainer's too
+// (`resolveTrainOptions({ model: "aae" })`: the decoder as the generator, D on the latent code, the encoder as a third
+// network inited on stream 2 and given to NativeGan, latent 10), on the digits resized to its 32x32; every step trains
+// all three (the eps and the prior z drawn by the library).
 //
 // --allow-all lets it read its true peak RSS (VmHWM); with --allow-read --allow-ffi --allow-env --allow-run it reports
 // the largest sampled RSS instead (see peakRss).
@@ -108,10 +111,12 @@ if (import.meta.main) {
 
   const model = values.model!, loss = values.loss as GanLoss;
   const conditional = model === "cgan";
-  if (conditional && mult !== 1) throw new Error("--width_mult applies to the seed's generator, not to cgan");
-  if (conditional && loss !== "bce") throw new Error("--loss does not apply to cgan (its loss is mse, upstream's)");
-  // cgan: the trainer's resolved networks and step settings (upstream's defaults: img 32, 10 classes, mse, dropout)
-  const cgan = conditional ? resolveTrainOptions({ model: "cgan", batchSize: batch, seed }) : null;
+  const trainers = model === "cgan" || model === "aae"; // the trainer's resolved networks and config
+  if (trainers && mult !== 1) throw new Error(`--width_mult applies to the seed's generator, not to ${model}`);
+  if (trainers && loss !== "bce") throw new Error(`--loss does not apply to ${model} (its loss is upstream's)`);
+  // cgan: the trainer's resolved networks and step settings (upstream's defaults: img 32, 10 classes, mse, dropout);
+  // aae: likewise (latent 10, img 32, the decoder as G, D on the code, the encoder)
+  const cgan = trainers ? resolveTrainOptions({ model: model as "cgan" | "aae", batchSize: batch, seed }) : null;
   let ds = await loadIdxDataset(values.idx_dir!, "mnist");
   if (cgan && ds.height !== cgan.imgSize) ds = resizeBilinear(ds, cgan.imgSize);
   sampleRss();
@@ -125,8 +130,10 @@ if (import.meta.main) {
     : seedDiscriminator(28, 1, loss === "bce" ? "mse" : loss);
   using g = new NativeMlp(ctx, gSpec);
   using d = new NativeMlp(ctx, dSpec);
+  using e = cgan?.encoder ? new NativeMlp(ctx, cgan.encoder) : undefined;
   g.init(seed, 0);
   d.init(seed, 1);
+  e?.init(seed, 2);
   const config: GanConfig = cgan ? nativeGanConfig(cgan) : {
     batch_size: batch,
     seed,
@@ -136,9 +143,9 @@ if (import.meta.main) {
     eps: 1e-8,
     ...(model === "gan" ? { loss } : { model }),
   };
-  using gan = new NativeGan(ctx, g, d, config);
+  using gan = new NativeGan(ctx, g, d, config, e);
   gan.setData(new Uint8Array(ds.pixels), ds.count);
-  if (cgan) gan.setLabels(Uint32Array.from(ds.labels!)); // after setData, which forgets them
+  if (conditional) gan.setLabels(Uint32Array.from(ds.labels!)); // after setData, which forgets them
   sampleRss();
 
   const out = new Float32Array(4 * perCall);
@@ -179,6 +186,7 @@ if (import.meta.main) {
     model,
     loss: model === "gan" ? loss : conditional ? "mse" : undefined,
     img_size: ds.height,
+    latent_dim: g.spec.input,
     device: info.backend,
     device_name: info.adapter?.name ?? `cpu (${info.simd.join("/")})`,
     library: info.library.path,

@@ -11,11 +11,11 @@
 //
 //   deno task bench:quality [--configs digits-10,digits-50,fashion-10] [--seeds 0,1,2] [--sides ours,pytorch]
 //     [--epochs N] [--n 10000] [--out bench/results/quality.jsonl] [--runs bench/.runs] [--omp-passive]
-//     [--table-only] [--md FILE] [--python bench/.venv/bin/python] [--train-mode] [--models gan,wgan_gp,gan:mse,cgan]
+//     [--table-only] [--md FILE] [--python bench/.venv/bin/python] [--train-mode] [--models gan,wgan_gp,gan:mse,cgan,aae]
 //     [--compare-with bench/results/quality_gan_rerun.jsonl]
 //
 // --models picks the models (default gan, the seed): a model of the family (gan, bgan, softmax_gan, wgan, wgan_gp,
-// wgan_div, cgan), or gan:LOSS for a loss option of gan (gan:mse is LSGAN, gan:hinge, ...), each with upstream's
+// wgan_div, cgan, aae), or gan:LOSS for a loss option of gan (gan:mse is LSGAN, gan:hinge, ...), each with upstream's
 // defaults on both sides: ours through `TrainOptions.model` / `loss`, PyTorch through train_torch.py --model / --loss
 // (family.py's networks and step in upstream's loop and data path). A model other than the seed names its cells after
 // it: "digits-10-wgan_gp", "digits-10-gan-mse" (the seed's stay "digits-10").
@@ -31,6 +31,11 @@
 //     `resizeBilinear` and scored as given samples with their labels against the original dataset with its 28x28
 //     classifier: the feature space of every other model's rows, so its FID and recall compare with theirs. The
 //     reference rows of this space add the real 32x32 images resized back to 28 (what the round trip alone costs).
+// aae (32x32 and latent 10, upstream's defaults; no labels) is scored the same way, both at 32x32 and at 28x28: its
+// generator is the decoder (model.0, model.2, model.3, model.5: ours from the trainer's checkpoint, PyTorch's the
+// decoder's state_dict that train_torch.py --model aae writes), loaded into a `NativeMlp` of the trainer's aae
+// generator spec and sampled as `evaluate` samples an unconditional generator (eval mode, prior noise z ~ N(0, 1) of
+// 10 from the sample noise of seed 0); there is no label accuracy.
 // --compare-with FILE[,FILE] reads more rows (e.g. the gan cells of an earlier --out) for the table of the models
 // against the seed's gan only.
 //
@@ -490,9 +495,13 @@ async function trainTorch(
 // Scoring: the same loader and the same call for both sides
 // ---------------------------------------------------------------------------------------------------------------
 
-/** The generator of a cell's model: the seed's for every model but cgan (its label embedding, 32x32). */
+/**
+ * The generator of a cell's model: the seed's for every model but cgan (its label embedding, 32x32) and aae (the
+ * decoder: latent 10, 32x32, BatchNorm eps 1e-5).
+ */
 function generatorSpec(model: string | undefined): MlpSpec {
   const m = checkModel(model ?? "gan");
+  if (m === "aae") return modelGenerator(m, MODELS[m].latentDim, MODELS[m].imgSize, 1, MODELS[m].bnEps);
   return isConditional(m) ? modelGenerator(m, 100, MODELS[m].imgSize) : seedGenerator();
 }
 
@@ -509,15 +518,19 @@ async function loadGenerator(ctx: Context, path: string, spec: MlpSpec = seedGen
 }
 
 /**
- * `n` samples of a conditional generator exactly as `Evaluator.score(generator)` draws them (eval mode, 1,000 at a
- * time, the sample noise of seed 0, stream = chunk; sample i of label i % classes) and their labels.
+ * `n` samples of a generator exactly as `Evaluator.score(generator)` draws them (eval mode, 1,000 at a time, the
+ * sample noise of seed 0, stream = chunk; a conditional one's sample i of label i % classes) and their labels (null
+ * for an unconditional generator: aae's decoder).
  */
-function conditionalSamples(g: NativeMlp, n: number): { samples: Float32Array<ArrayBuffer>; labels: Uint32Array } {
+function evaluationSamples(
+  g: NativeMlp,
+  n: number,
+): { samples: Float32Array<ArrayBuffer>; labels: Uint32Array | null } {
   const { input, output } = g.info(), out = new Float32Array(n * output);
-  const labels = evaluationLabels(n, g.embedding!.classes);
+  const labels = g.embedding ? evaluationLabels(n, g.embedding.classes) : null;
   for (let r = 0, chunk = 0; r < n; r += 1000, chunk++) {
     const rows = Math.min(1000, n - r), z = nativeNormal(0, chunk, rows * input, "sample");
-    out.set(g.forward(z, rows, false, labels.slice(r, r + rows)), r * output);
+    out.set(g.forward(z, rows, false, labels?.slice(r, r + rows)), r * output);
   }
   return { samples: out, labels };
 }
@@ -545,9 +558,9 @@ interface ConditionalScores {
 }
 
 /**
- * Scores a conditional generator of `own.height` (cgan: 32) on its own side through the library's path
- * (`Evaluator.score(generator)`: equal counts per label and the per-label accuracy), and the same samples resized to
- * 28 against `ds28` with its classifier, as given samples with their labels.
+ * Scores a generator of `own.height` (cgan, aae: 32) on its own side through the library's path
+ * (`Evaluator.score(generator)`: for cgan equal counts per label and the per-label accuracy), and the same samples
+ * resized to 28 against `ds28` with its classifier, as given samples (cgan: with their labels).
  */
 async function scoreConditional(
   ctx: Context,
@@ -555,7 +568,7 @@ async function scoreConditional(
   own: { ds: Dataset; classifier: Classifier; reference: boolean },
   at28: { ds: Dataset; classifier: Classifier; reference: boolean },
 ): Promise<ConditionalScores> {
-  const side = own.ds.height, classes = g.embedding!.classes;
+  const side = own.ds.height, classes = g.embedding?.classes;
   let result: ConditionalScores;
   {
     using ev = await Evaluator.create(own.ds, {
@@ -565,14 +578,17 @@ async function scoreConditional(
       reference: own.reference,
     });
     const e = await ev.score(g);
-    const { samples, labels } = conditionalSamples(g, nSamples);
+    const { samples, labels } = evaluationSamples(g, nSamples);
     using ev28 = await Evaluator.create(at28.ds, {
       context: ctx,
       classifier: at28.classifier,
       n: nSamples,
       reference: at28.reference,
     });
-    const e28 = await ev28.score(resizeSamples(samples, side, 28), { labels, classes });
+    const e28 = await ev28.score(
+      resizeSamples(samples, side, 28),
+      labels && classes !== undefined ? { labels, classes } : undefined,
+    );
     result = { own: e, at28: e28 };
     if (ev.reference) {
       // The real images of the own side resized back to 28: what the round trip alone costs. The same images as the
@@ -582,10 +598,10 @@ async function scoreConditional(
       const idx = nativePermutation(0, 1, own.ds.count).subarray(0, count);
       const real = new Float32Array(count * f);
       idx.forEach((i, k) => real.set(pixelsToFloat(own.ds.pixels.subarray(i * f, (i + 1) * f)), k * f));
-      const trip = await ev28.score(resizeSamples(real, side, 28), {
-        labels: Uint8Array.from(idx, (i) => own.ds.labels![i]),
-        classes,
-      });
+      const trip = await ev28.score(
+        resizeSamples(real, side, 28),
+        classes === undefined ? undefined : { labels: Uint8Array.from(idx, (i) => own.ds.labels![i]), classes },
+      );
       result.reference = {
         real: scores(ev.reference.real),
         noise: scores(ev.reference.noise),

@@ -34,6 +34,10 @@ cgan (img_size 32, upstream's default) preloads the digits through upstream's tr
 on each PIL image, ToTensor, Normalize, once) with their labels; each step takes the real batch's labels, z from
 torch.randn and gen_labels as upstream draws them (LongTensor(np.random.randint(0, n_classes, B))), and D's Dropout
 layers draw their own masks as nn.Dropout does (no injected masks).
+aae (latent 10, img_size 32, upstream's defaults) preloads the digits the same way (Resize(32) once); each step draws
+as upstream does, both with np.random.normal and rounded to float32 as Tensor(...) does: first eps [B, 10] (drawn
+inside upstream's reparameterization, in the encoder's forward), then the prior z [B, 10] (the D update's "real"
+code); family.step_aae then trains the encoder and the decoder (one Adam) and the latent discriminator.
 family.step returns detached *clones* of its losses and intermediates (for fixtures); here they are detached views
 only, so that the loop times upstream's body and not the copies.
 
@@ -345,8 +349,8 @@ def family_main(device):
     torch.manual_seed(OPT.seed)
     models = family.build_models(o)
     optimizers = family.make_optimizers(models, o)
-    if o.model == "cgan":
-        # upstream's transform for cgan (Resize(32), ToTensor, Normalize) applied once to the whole set, and the labels
+    if o.model in ("cgan", "aae"):
+        # upstream's transform for cgan and aae (Resize(32), ToTensor, Normalize) applied once to the whole set, and the labels
         data, labels = family.load_digits(OPT.idx_dir, o.img_size)
     else:
         raw = mnist_dataset(None).data
@@ -365,6 +369,12 @@ def family_main(device):
                 yield i, perm[i * B:(i + 1) * B]
 
     def randomness(rows):
+        if o.model == "aae":
+            # aae.py's draws in upstream's order: eps inside reparameterization(mu, logvar) (the encoder's forward),
+            # then the prior z of the D update, each Tensor(np.random.normal(0, 1, (B, latent_dim)))
+            eps = torch.tensor(np.random.normal(0, 1, (rows, o.latent_dim)), dtype=torch.float32)
+            z = torch.tensor(np.random.normal(0, 1, (rows, o.latent_dim)), dtype=torch.float32)
+            return {"eps": eps, "z": z}
         if o.model != "cgan":
             return family.draw_randomness(o, rows, gen)
         # cgan as upstream draws it: z, then gen_labels = LongTensor(np.random.randint(0, n_classes, batch_size));
@@ -388,7 +398,7 @@ def family_main(device):
         return (out["d_loss"], last_g[0]), full
 
     extra = {"model": OPT.model, "loss": OPT.loss if OPT.model == "gan" else "mse" if OPT.model == "cgan" else None,
-             "img_size": o.img_size}
+             "img_size": o.img_size, "latent_dim": o.latent_dim}
     return time_and_report(device, batches, run, count, n_batches, 1, B, extra)
 
 if __name__ == "__main__":

@@ -40,6 +40,14 @@ injected masks). Its sample_image(n_row=10) every --sample_interval batches (bat
 family.upstream_sample_forward), the 10x10 grid saved as images/<batches_done>.png. The generator's state_dict then
 holds label_emb.weight beside the seed's names, as ours does.
 
+--model aae is upstream's aae.py loop: latent_dim 10 and img_size 32 by default (its Resize(32)); per batch the draws
+in upstream's order, each Tensor(np.random.normal(0, 1, (B, latent_dim))): eps (inside upstream's reparameterization,
+the encoder's forward), then the prior z of the D update; family.step_aae (the encoder and the decoder under one Adam,
+then D on the code). Its sample_image(n_row=10) every --sample_interval batches (batch 0 included): the decoder in
+train mode on 100 fresh z from np.random.normal (one more BatchNorm statistics update), the 10x10 grid saved. The file
+written as generator.safetensors is the DECODER's state_dict (model.0, model.2, model.3.* (BN), model.5: our
+generator's names for aae), the network that samples (the decoder on prior noise z ~ N(0, 1) of latent 10).
+
 Fashion-MNIST needs bench/.data/FashionMNIST/raw/*-ubyte (bench/quality.ts unpacks Debian's .gz files there).
 """
 
@@ -65,9 +73,10 @@ def parse_args(argv=None):
     p.add_argument("--lr", type=float, default=0.0002)
     p.add_argument("--b1", type=float, default=0.5)
     p.add_argument("--b2", type=float, default=0.999)
-    p.add_argument("--latent_dim", type=int, default=100)
+    p.add_argument("--latent_dim", type=int, default=None, help="latent size (default: the model's upstream default, "
+                   "100; aae 10)")
     p.add_argument("--img_size", type=int, default=None, help="image side (default: the model's upstream default, "
-                   "28; cgan 32)")
+                   "28; cgan and aae 32)")
     p.add_argument("--channels", type=int, default=1)
     p.add_argument("--sample_interval", type=int, default=400, help="batches between image grids (0: none)")
     p.add_argument("--seed", type=int, default=0)
@@ -128,7 +137,9 @@ def family_options():
     import family  # bench/reference/family.py
 
     sizes = {} if OPT.img_size is None else {"img_size": OPT.img_size}
-    return family.options(OPT.model, loss=OPT.loss, latent_dim=OPT.latent_dim, channels=OPT.channels, **sizes)
+    if OPT.latent_dim is not None:
+        sizes["latent_dim"] = OPT.latent_dim
+    return family.options(OPT.model, loss=OPT.loss, channels=OPT.channels, **sizes)
 
 
 def family_loop(o, dataloader, log):
@@ -143,7 +154,12 @@ def family_loop(o, dataloader, log):
     for epoch in range(OPT.n_epochs):
         for i, (imgs, labels) in enumerate(dataloader):
             B = imgs.shape[0]
-            rnd = {"z": torch.tensor(np.random.normal(0, 1, (B, o.latent_dim)), dtype=torch.float32)}
+            if o.model == "aae":
+                # aae.py: eps inside reparameterization (the encoder's forward), then the D update's prior z
+                eps = torch.tensor(np.random.normal(0, 1, (B, o.latent_dim)), dtype=torch.float32)
+                rnd = {"eps": eps, "z": torch.tensor(np.random.normal(0, 1, (B, o.latent_dim)), dtype=torch.float32)}
+            else:
+                rnd = {"z": torch.tensor(np.random.normal(0, 1, (B, o.latent_dim)), dtype=torch.float32)}
             if o.model == "wgan_gp":
                 rnd["alpha"] = torch.tensor(np.random.random((B, 1, 1, 1)), dtype=torch.float32).view(B, 1)
             batch = {"i": i, "real": imgs.type(torch.FloatTensor)}
@@ -163,15 +179,17 @@ def family_loop(o, dataloader, log):
             batches_done = epoch * len(dataloader) + i
             if OPT.sample_interval and batches_done % OPT.sample_interval == 0:
                 path = os.path.join(OPT.out, "images", "%d.png" % batches_done)
-                if o.model == "cgan":
-                    # cgan.py's sample_image(n_row=10, batches_done): G in train mode on 100 fresh z
+                if o.model in ("cgan", "aae"):
+                    # cgan.py's / aae.py's sample_image(n_row=10, batches_done): G / the decoder in train mode on 100
+                    # fresh z
                     z = torch.tensor(np.random.normal(0, 1, (10**2, o.latent_dim)), dtype=torch.float32)
                     save_image(family.upstream_sample_forward(models, o, z).data, path, nrow=10, normalize=True)
                 else:
                     imgs_out = out.get("gen_imgs", out.get("fake_imgs"))
                     save_image(imgs_out.data[:25], path, nrow=5, normalize=True)
             steps += 1
-    return models["generator"], steps, d_loss, g_loss
+    # aae: the decoder is the generator (the network that samples from prior noise)
+    return models["decoder" if o.model == "aae" else "generator"], steps, d_loss, g_loss
 
 
 def main():
@@ -192,7 +210,8 @@ def main():
     else:
         img_shape = (OPT.channels, img_size, img_size)
         adversarial_loss = torch.nn.BCELoss()
-        generator = Generator(OPT.latent_dim, img_shape)
+        generator_latent = 100 if OPT.latent_dim is None else OPT.latent_dim
+        generator = Generator(generator_latent, img_shape)
         discriminator = Discriminator(img_shape)
         dataloader = torch.utils.data.DataLoader(load_dataset(img_size), batch_size=OPT.batch_size, shuffle=True)
         optimizer_G = torch.optim.Adam(generator.parameters(), lr=OPT.lr, betas=(OPT.b1, OPT.b2))
@@ -210,7 +229,7 @@ def main():
 
             optimizer_G.zero_grad()
             # Tensor(np.random.normal(...)): float64 on the host, then float32
-            z = torch.tensor(np.random.normal(0, 1, (imgs.shape[0], OPT.latent_dim)), dtype=torch.float32)
+            z = torch.tensor(np.random.normal(0, 1, (imgs.shape[0], generator_latent)), dtype=torch.float32)
             gen_imgs = generator(z)
             g_loss = adversarial_loss(discriminator(gen_imgs), valid)
             g_loss.backward()
@@ -249,6 +268,7 @@ def main():
         "model": OPT.model,
         "loss": OPT.loss,
         "img_size": img_size,
+        "latent_dim": o.latent_dim if not seed_model else generator_latent,
         "dataset_count": len(dataloader.dataset),
         "batches_per_epoch": len(dataloader),
         "n_epochs": OPT.n_epochs,
