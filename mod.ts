@@ -291,3 +291,14 @@ export {
   STEP_FIELDS,
 } from "./src/report/run_files.ts";
 export { type DownsampledSeries, Downsampler } from "./src/report/series.ts";
+export {
+  buildSite,
+  exportSite,
+  type F16Error,
+  loadWebAssets,
+  SITE_FORMAT,
+  type SiteFile,
+  type SiteModel,
+  type SiteOptions,
+} from "./src/web/site.ts";
+export type { WebAssets } from "./src/web/page_html.ts";

@@ -285,7 +285,7 @@ Deno.test("safetensors: every malformed file is refused with the file and tensor
     [
       "dtype",
       craft({ w: { dtype: "BF16", shape: [2], data_offsets: [0, 4] } }, four),
-      /"dtype": tensor "w" has unsupported dtype "BF16"; expected F32, F64, I64 or U8/,
+      /"dtype": tensor "w" has unsupported dtype "BF16"; expected F32, F64, I64, F16 or U8/,
     ],
     [
       "shape",

@@ -1,4 +1,4 @@
-// The permission sets of deno.json (`deno run -P=<set>`): the train, sample, eval, report and prefetch tasks use
+// The permission sets of deno.json (`deno run -P=<set>`): the train, sample, export, eval, report and prefetch tasks use
 // theirs and spell out no permission of their own, and each set grants what it says and nothing more, as Deno 2.9
 // reads it: a probe run with `-P=<set>` asks Deno for the state of a list of permissions (paths in a set are relative
 // to deno.json, whatever the working directory).
@@ -55,6 +55,7 @@ const NATIVE = ["read any", "write any", "ffi checkout", "sys memory", "env GAN_
 const EXPECTED: Record<string, string[]> = {
   train: [...NATIVE, "env HOME", "env DENO_GAN_DEBUG"],
   sample: [...NATIVE, "env DENO_GAN_DEBUG"],
+  export: [...NATIVE, "env DENO_GAN_DEBUG"],
   eval: [...NATIVE, "env HOME", "env DENO_GAN_DEBUG"],
   report: ["read any", "write any", "env DENO_GAN_DEBUG"],
   lib: [...NATIVE, "env HOME"],
@@ -62,7 +63,7 @@ const EXPECTED: Record<string, string[]> = {
 };
 
 Deno.test("permission sets: the tasks use -P=<set> and grant nothing else on their command line", () => {
-  for (const task of ["train", "sample", "eval", "report", "prefetch"]) {
+  for (const task of ["train", "sample", "export", "eval", "report", "prefetch"]) {
     const t = config.tasks[task];
     const command = typeof t === "string" ? t : t.command;
     assert.match(command, new RegExp(`deno run -P=${task} src/cli/${task}\\.ts$`), command);

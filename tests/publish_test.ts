@@ -1,7 +1,8 @@
 // The package as JSR would get it: `deno publish --dry-run` passes with no warning (every import analyzable, no slow
-// types, a license) and the package holds exactly mod.ts, src/, native/manifest.json, README.md, LICENSE (and the
-// deno.json that every JSR package carries). And the lazy imports stay lazy: importing mod.ts from this checkout with
-// an empty DENO_DIR asks the npm registry for nothing (tests/url_import_test.ts checks the same for a URL import),
+// types, a license) and the package holds exactly mod.ts, src/, native/manifest.json, the WGSL kernels
+// (native/src/gpu/shaders/, for the exported page), README.md, LICENSE (and the deno.json that every JSR package
+// carries). And the lazy imports stay lazy: importing mod.ts from this checkout with an empty DENO_DIR asks the npm
+// registry for nothing (tests/url_import_test.ts checks the same for a URL import),
 // so the analyzable forms chosen for `deno publish` did not make Deno fetch the PNG encoder, ml-matrix, uPlot or the
 // MNIST digits along with mod.ts.
 
@@ -24,7 +25,7 @@ function filesUnder(dir: string): string[] {
   return out;
 }
 
-Deno.test("deno publish --dry-run: no warnings, and the package holds only mod.ts, src/, the manifest, README, LICENSE", async () => {
+Deno.test("deno publish --dry-run: no warnings; the package holds mod.ts, src/, the manifest, the kernels, README, LICENSE", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["publish", "--dry-run", "--allow-dirty"],
     cwd: ROOT,
@@ -37,7 +38,15 @@ Deno.test("deno publish --dry-run: no warnings, and the package holds only mod.t
   assert.doesNotMatch(text, /^(warning|error)/m, text);
   assert.match(text, /Dry run complete/, text);
   const listed = [...text.matchAll(/^\s+file:\/\/(\S+) \(/gm)].map((m) => m[1].slice(ROOT.length)).sort();
-  const expected = ["LICENSE", "README.md", "deno.json", "mod.ts", "native/manifest.json", ...filesUnder("src")].sort();
+  const expected = [
+    "LICENSE",
+    "README.md",
+    "deno.json",
+    "mod.ts",
+    "native/manifest.json",
+    ...filesUnder("native/src/gpu/shaders"), // the exported page's kernels (src/web/site.ts imports them as text)
+    ...filesUnder("src"),
+  ].sort();
   assert.deepEqual(listed, expected);
 });
 

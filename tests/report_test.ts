@@ -10,10 +10,10 @@
 /// <reference lib="dom" /> -- the types of the callbacks that run in the page
 
 import assert from "node:assert/strict";
-// deno-lint-ignore no-import-prefix -- a test-only package, pinned here
-import puppeteer, { type Browser, type Page } from "npm:puppeteer-core@25.16.0";
+import type { Browser, Page } from "./browser.ts";
+import { launchChromium, requireChromium, screenshotStats } from "./browser.ts";
 import { loadEmbeddedMnist } from "../src/data/dataset.ts";
-import { decodePng, saveGrid } from "../src/io/png.ts";
+import { saveGrid } from "../src/io/png.ts";
 import { buildReportHtml } from "../src/report/report.ts";
 import { evenlySpaced, readRunFolder } from "../src/report/run_files.ts";
 import { loadChartAssets, writeReport } from "../src/report/write.ts";
@@ -23,7 +23,6 @@ import { Context } from "../src/native/handles.ts";
 import { smallRunOptions, syntheticImages } from "./small_gan.ts";
 
 const ROOT = decodeURIComponent(new URL("../", import.meta.url).pathname);
-const CHROMIUM = "/usr/bin/chromium";
 
 /** Options of {@link makeRun}. */
 interface FakeRun {
@@ -461,43 +460,6 @@ Deno.test("report CLI: a short real run end to end; usage errors exit 2, a bad f
 
 // ---- in a real browser ----
 
-const CHROMIUM_ARGS = [
-  "--headless=new",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-dev-shm-usage",
-  "--disable-background-networking",
-  "--no-first-run",
-];
-
-/** Fails (never skips) when Debian's chromium is not at CHROMIUM, saying how to get it. */
-function requireChromium(): void {
-  try {
-    if (!Deno.statSync(CHROMIUM).isFile) throw new Error("not a file");
-  } catch (e) {
-    throw new Error(
-      `The browser test needs Debian's chromium at ${CHROMIUM} (${(e as Error).message}): install it with ` +
-        `"apt-get install chromium" (.ci/run does)`,
-    );
-  }
-}
-
-/** Debian's chromium through puppeteer-core, over a pipe (no port); a missing or broken browser fails clearly. */
-async function launchChromium(): Promise<Browser> {
-  requireChromium();
-  try {
-    return await puppeteer.launch({
-      executablePath: CHROMIUM,
-      pipe: true,
-      headless: true,
-      args: CHROMIUM_ARGS,
-      timeout: 60_000,
-    });
-  } catch (e) {
-    throw new Error(`Cannot start ${CHROMIUM} through puppeteer-core: ${(e as Error).message}`, { cause: e });
-  }
-}
-
 /** Opens a page and records what would make it fail: console errors, page errors, requests beyond file: and data:. */
 async function openReport(browser: Browser, file: string) {
   const page = await browser.newPage();
@@ -529,24 +491,6 @@ function canvasesUnder(page: Page, selector: string) {
       minHeight: Math.min(...canvases.map((c) => c.getBoundingClientRect().height)),
     };
   }, selector);
-}
-
-/** Distinct grey levels (of 256) and the share of the most common pixel in a screenshot. */
-function screenshotStats(png: Uint8Array) {
-  const img = decodePng(png);
-  const counts = new Map<number, number>();
-  const c = img.channels;
-  for (let i = 0; i < img.width * img.height; i++) {
-    const p = i * c;
-    const rgb = (img.data[p] << 16) | (img.data[p + 1] << 8) | img.data[p + 2];
-    counts.set(rgb, (counts.get(rgb) ?? 0) + 1);
-  }
-  return {
-    width: img.width,
-    height: img.height,
-    distinct: counts.size,
-    top: Math.max(...counts.values()) / (img.width * img.height),
-  };
 }
 
 Deno.test({

@@ -8,9 +8,8 @@
 
 import { Context, NativeMlp, nativeNormal } from "../native/handles.ts";
 import { saveGrid } from "../io/png.ts";
-import { type MlpSpec, seedGenerator } from "../model/spec.ts";
 import { labelProblem, sampleLabels } from "../model/labels.ts";
-import { loadStateDict, readCheckpoint } from "../train/checkpoint.ts";
+import { checkpointGenerator, loadStateDict, readCheckpoint } from "../train/checkpoint.ts";
 import { parseFlags, runCommand, UsageError } from "./run.ts";
 
 const USAGE =
@@ -70,20 +69,12 @@ export async function main(args: string[]): Promise<number> {
   }
 
   const { map, info } = await readCheckpoint(v.checkpoint);
-  const c = info.config as {
-    generator?: MlpSpec;
-    latent_dim?: number;
-    img_size?: number;
-    channels?: number;
-    model?: string;
-  };
-  const spec = c.generator ?? seedGenerator(c.latent_dim, c.img_size, c.channels);
-  const side = c.img_size ?? 28, ch = c.channels ?? 1;
+  const { spec, side, channels: ch, model, prefix } = checkpointGenerator(map, info);
   const classes = spec.embedding?.classes;
   if (asked !== undefined && classes === undefined) {
     return fail(
       `--label applies to a conditional model (cgan); the generator of "${v.checkpoint}" (model ` +
-        `${c.model ?? "gan"}) takes no labels`,
+        `${model}) takes no labels`,
     );
   }
   const badLabel = classes === undefined ? undefined : asked?.map((k) => labelProblem(k, classes)).find((p) => p);
@@ -94,7 +85,7 @@ export async function main(args: string[]): Promise<number> {
   const labels = classes === undefined ? undefined : sampleLabels(count, classes, asked);
   using ctx = new Context({ backend: v.backend as "auto" });
   using g = new NativeMlp(ctx, spec);
-  loadStateDict(map, v.checkpoint, g, map.has("generator.model.0.weight") ? "generator." : "");
+  loadStateDict(map, v.checkpoint, g, prefix);
   const images = g.forward(nativeNormal(seed, 0, count * spec.input, "sample"), count, false, labels);
   const nrow = grid ? classes : Math.ceil(Math.sqrt(count));
   await saveGrid(v.out!, images, count, ch, side, side, { nrow, normalize: true });

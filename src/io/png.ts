@@ -21,6 +21,8 @@
 // deno-lint-ignore no-import-prefix -- pinned here until deno.json maps "fast-png"
 import { decode, encode } from "npm:fast-png@8.0.0";
 import { writeFileAtomic } from "./atomic.ts";
+// The one home of the grid rule, shared with the exported page (src/web/runtime.js is plain JavaScript).
+import { makeGrid as gridOf } from "../web/runtime.js";
 
 /** Options of {@linkcode makeGrid} and {@linkcode encodeGrid}, as torchvision's `make_grid`. */
 export interface GridOptions {
@@ -47,13 +49,6 @@ export interface RasterImage {
   channels: number;
   /** The pixels, `[height, width, channels]`. */
   data: Uint8Array;
-}
-
-/** torchvision's conversion of a [0, 1] float to a byte: `mul(255).add_(0.5).clamp_(0, 255)` then a truncating cast. */
-function toByte(v: number): number {
-  const s = Math.fround(Math.fround(v * 255) + 0.5);
-  if (!(s > 0)) return 0; // also NaN
-  return s >= 255 ? 255 : Math.trunc(s);
 }
 
 /**
@@ -96,61 +91,7 @@ export function makeGrid(
   width: number,
   opts: GridOptions,
 ): RasterImage {
-  const fail = (what: string): never => {
-    throw new Error(`Cannot make an image grid: ${what}`);
-  };
-  for (const [k, v] of Object.entries({ n, height, width, nrow: opts.nrow })) {
-    if (!Number.isInteger(v) || v < 1) fail(`${k} ${v} is not a positive integer`);
-  }
-  if (channels !== 1 && channels !== 3 && channels !== 4) fail(`${channels} channels; only 1, 3 or 4 can be saved`);
-  const padding = opts.padding ?? 2;
-  if (!Number.isInteger(padding) || padding < 0) fail(`padding ${padding} is not a non-negative integer`);
-  const per = channels * height * width;
-  if (images.length < n * per) {
-    fail(`${n} images of ${channels}x${height}x${width} need ${n * per} values, the batch has ${images.length}`);
-  }
-  const src = images.subarray(0, n * per);
-
-  let lo = 0, scale = 1;
-  if (opts.normalize) {
-    let min = Infinity, max = -Infinity;
-    for (let i = 0; i < src.length; i++) {
-      const v = src[i];
-      if (v < min) min = v;
-      if (v > max) max = v;
-    }
-    lo = min;
-    scale = Math.fround(Math.max(max - min, 1e-5)); // the Python float, cast to the tensor's float32
-  }
-  const value = (v: number): number => {
-    if (!opts.normalize) return toByte(v);
-    const c = v < lo ? lo : v; // clamp_(min, max) is a no-op for in-batch values
-    return toByte(Math.fround(Math.fround(c - lo) / scale));
-  };
-
-  const outC = channels === 1 ? 3 : channels;
-  const single = n === 1;
-  const pad = single ? 0 : padding;
-  const xmaps = Math.min(opts.nrow, n);
-  const ymaps = Math.ceil(n / xmaps);
-  const cellH = height + pad, cellW = width + pad;
-  const H = cellH * ymaps + pad, W = cellW * xmaps + pad;
-  const data = new Uint8Array(H * W * outC);
-  const padByte = toByte(opts.padValue ?? 0);
-  if (padByte !== 0) data.fill(padByte);
-  for (let k = 0; k < n; k++) {
-    const top = Math.floor(k / xmaps) * cellH + pad;
-    const left = (k % xmaps) * cellW + pad;
-    for (let c = 0; c < outC; c++) {
-      const plane = k * per + (channels === 1 ? 0 : c) * height * width;
-      for (let y = 0; y < height; y++) {
-        let o = ((top + y) * W + left) * outC + c;
-        const row = plane + y * width;
-        for (let x = 0; x < width; x++, o += outC) data[o] = value(src[row + x]);
-      }
-    }
-  }
-  return { width: W, height: H, channels: outC, data };
+  return gridOf(images, n, channels, height, width, opts);
 }
 
 /**

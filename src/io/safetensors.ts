@@ -34,7 +34,7 @@ import { writeFileAtomic } from "./atomic.ts";
 import { RegularFile } from "./regular_file.ts";
 
 /** The dtypes this project reads and writes. */
-export type Dtype = "F32" | "F64" | "I64" | "U8";
+export type Dtype = "F32" | "F64" | "I64" | "U8" | "F16";
 
 /** The typed array of each dtype. */
 export interface DtypeArray {
@@ -46,6 +46,8 @@ export interface DtypeArray {
   I64: BigInt64Array;
   /** uint8 */
   U8: Uint8Array;
+  /** float16, as its bits (the exported page's optional half-precision weights) */
+  F16: Uint16Array;
 }
 
 /** Any of the typed arrays a tensor can hold. */
@@ -147,10 +149,11 @@ export const MAX_HEADER_VALUES = 16 * MAX_HEADER_ENTRIES;
 export const MAX_FILE_BYTES = 4 * 2 ** 30;
 
 const DTYPES: Record<Dtype, { size: number; array: new (n: number) => TensorData; rank: number }> = {
-  // rank: the order of the reference writer, which stores larger-alignment dtypes first (I64 > F64 > F32 > U8)
-  I64: { size: 8, array: BigInt64Array, rank: 3 },
-  F64: { size: 8, array: Float64Array, rank: 2 },
-  F32: { size: 4, array: Float32Array, rank: 1 },
+  // rank: the order of the reference writer, which stores larger-alignment dtypes first (I64 > F64 > F32 > F16 > U8)
+  I64: { size: 8, array: BigInt64Array, rank: 4 },
+  F64: { size: 8, array: Float64Array, rank: 3 },
+  F32: { size: 4, array: Float32Array, rank: 2 },
+  F16: { size: 2, array: Uint16Array, rank: 1 },
   U8: { size: 1, array: Uint8Array, rank: 0 },
 };
 
@@ -172,7 +175,7 @@ function product(shape: readonly number[]): number {
 
 /**
  * Serializes tensors (and optional string metadata) to the safetensors format, byte for byte as the reference
- * writer (the `safetensors` Python/Rust package): tensors stored by dtype (I64, F64, F32, then U8, so every
+ * writer (the `safetensors` Python/Rust package): tensors stored by dtype (I64, F64, F32, F16, then U8, so every
  * tensor's data is aligned to its element size) and by name within a dtype, metadata keys sorted, the header
  * compact JSON padded with spaces to a multiple of 8 bytes.
  *
@@ -200,7 +203,9 @@ export function writeSafetensors(tensors: TensorEntry[], metadata?: Record<strin
     if (t.name === METADATA) fail(`a tensor cannot be named "${METADATA}"`);
     if (names.has(t.name)) fail(`tensor "${t.name}" appears twice`);
     names.add(t.name);
-    if (!isDtype(t.dtype)) fail(`tensor "${t.name}" has unsupported dtype "${t.dtype}"; expected F32, F64, I64 or U8`);
+    if (!isDtype(t.dtype)) {
+      fail(`tensor "${t.name}" has unsupported dtype "${t.dtype}"; expected F32, F64, I64, F16 or U8`);
+    }
     if (!(t.data instanceof DTYPES[t.dtype].array)) {
       fail(`tensor "${t.name}" is ${t.dtype} but its data is a ${t.data.constructor.name}`);
     }
@@ -402,7 +407,7 @@ function parseEntry(name: string, info: unknown, dataLen: number, fail: Fail): R
   const bad = (what: string): never => fail(`tensor "${name}" ${what}`);
   if (typeof info !== "object" || info === null || Array.isArray(info)) bad("is not described by an object");
   const { dtype, shape, data_offsets: offsets } = info as Record<string, unknown>;
-  if (!isDtype(dtype)) bad(`has unsupported dtype ${JSON.stringify(dtype)}; expected F32, F64, I64 or U8`);
+  if (!isDtype(dtype)) bad(`has unsupported dtype ${JSON.stringify(dtype)}; expected F32, F64, I64, F16 or U8`);
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
     bad(`has invalid shape ${JSON.stringify(shape)}`);
   }

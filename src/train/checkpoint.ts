@@ -37,7 +37,7 @@ import { writeFileAtomic } from "../io/atomic.ts";
 import { readRegularFile } from "../io/regular_file.ts";
 import { checkpointSizeLimit, checkStatistics } from "../io/checkpoint_checks.ts";
 import type { DatasetIdentity } from "../data/identity.ts";
-import type { MlpSpec } from "../model/spec.ts";
+import { type MlpSpec, seedGenerator } from "../model/spec.ts";
 
 /** The format tag written into every checkpoint's metadata. */
 export const CHECKPOINT_FORMAT = "deno-gan/1";
@@ -262,6 +262,50 @@ export async function readCheckpoint(
       config,
       ...(dataset !== undefined ? { dataset } : {}),
     },
+  };
+}
+
+/** A checkpoint's generator: its spec, image shape and model, and where its tensors are. */
+export interface CheckpointGenerator {
+  /** The generator's spec (the seed's when the config has none). */
+  spec: MlpSpec;
+  /** Image side and channels. */
+  side: number;
+  channels: number;
+  /** The model (`gan` when the config names none). */
+  model: string;
+  /** The name prefix of its tensors: `generator.` in a full checkpoint, "" in generator.safetensors. */
+  prefix: string;
+}
+
+/**
+ * The generator of a checkpoint read by {@link readCheckpoint} (a full one or a generator.safetensors): what `sample`
+ * and `export` build before loading its tensors with {@link loadStateDict}.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { checkpointGenerator } from "./checkpoint.ts";
+ * import type { TensorMap } from "../io/safetensors.ts";
+ *
+ * const g = checkpointGenerator(new Map() as TensorMap, { step: 0, seed: 0, config: { img_size: 32 } });
+ * assert.deepEqual([g.side, g.channels, g.model, g.prefix, g.spec.input], [32, 1, "gan", "", 100]);
+ * ```
+ */
+export function checkpointGenerator(map: TensorMap, info: CheckpointInfo): CheckpointGenerator {
+  const c = info.config as {
+    generator?: MlpSpec;
+    latent_dim?: number;
+    img_size?: number;
+    channels?: number;
+    model?: string;
+  };
+  return {
+    spec: c.generator ?? seedGenerator(c.latent_dim, c.img_size, c.channels),
+    side: c.img_size ?? 28,
+    channels: c.channels ?? 1,
+    model: c.model ?? "gan",
+    prefix: map.has("generator.model.0.weight") ? "generator." : "",
   };
 }
 
