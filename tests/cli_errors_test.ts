@@ -3,6 +3,7 @@
 // value instead of "argument is ambiguous".
 
 import assert from "node:assert/strict";
+import { oneErrorLine } from "./cli_output.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -15,13 +16,6 @@ async function cli(command: "train" | "sample", args: string[], env: Record<stri
     stderr: "piped",
   }).output();
   return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
-}
-
-function oneErrorLine(stderr: string, message: RegExp) {
-  const errors = stderr.split("\n").filter((l) => l.startsWith("error: "));
-  assert.equal(errors.length, 1, `one "error: " line expected:\n${stderr}`);
-  assert.match(errors[0], message);
-  assert.doesNotMatch(stderr, /^\s+at /m, `no stack trace expected:\n${stderr}`);
 }
 
 Deno.test("cli errors: usage errors exit 2 with one line naming the flag and the value", async () => {

@@ -2,6 +2,7 @@
 // same losses as without it, kept across a resume) and `deno task eval` end to end (the table, the JSON, bad input).
 
 import assert from "node:assert/strict";
+import { oneErrorLine } from "./cli_output.ts";
 import { GanTrainer } from "../src/train/trainer.ts";
 import { loadEmbeddedMnist } from "../src/data/dataset.ts";
 import { writeIdx } from "../src/data/idx.ts";
@@ -118,13 +119,6 @@ async function cli(command: string, args: string[], cache: string) {
   }).output();
   const text = (b: Uint8Array) => new TextDecoder().decode(b);
   return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
-}
-
-function oneErrorLine(stderr: string, message: RegExp) {
-  const errors = stderr.split("\n").filter((l) => l.startsWith("error: "));
-  assert.equal(errors.length, 1, `one "error: " line expected:\n${stderr}`);
-  assert.match(errors[0], message);
-  assert.doesNotMatch(stderr, /^\s+at /m, `no stack trace expected:\n${stderr}`);
 }
 
 Deno.test("deno task eval: a short run's checkpoint scored with the reference rows, as a table and as JSON", async () => {

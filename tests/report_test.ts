@@ -10,6 +10,7 @@
 /// <reference lib="dom" /> -- the types of the callbacks that run in the page
 
 import assert from "node:assert/strict";
+import { oneErrorLine } from "./cli_output.ts";
 import type { Browser, Page } from "./browser.ts";
 import { launchChromium, requireChromium, screenshotStats } from "./browser.ts";
 import { loadEmbeddedMnist } from "../src/data/dataset.ts";
@@ -393,13 +394,6 @@ async function reportCli(args: string[]) {
     stderr: "piped",
   }).output();
   return { code: out.code, stdout: new TextDecoder().decode(out.stdout), stderr: new TextDecoder().decode(out.stderr) };
-}
-
-function oneErrorLine(stderr: string, message: RegExp) {
-  const errors = stderr.split("\n").filter((l) => l.startsWith("error: "));
-  assert.equal(errors.length, 1, `one "error: " line expected:\n${stderr}`);
-  assert.match(errors[0], message);
-  assert.doesNotMatch(stderr, /^\s+at /m, `no stack trace expected:\n${stderr}`);
 }
 
 Deno.test("report CLI: a short real run end to end; usage errors exit 2, a bad folder exits 1", async () => {

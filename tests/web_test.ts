@@ -5,6 +5,7 @@
 // tests/web_page_test.ts runs the exported page in chromium.
 
 import assert from "node:assert/strict";
+import { oneErrorLine } from "./cli_output.ts";
 import { Context, NativeMlp, nativeNormal } from "../src/native/handles.ts";
 import { nativeContract } from "../src/native/ffi.ts";
 import { GAN_MODELS, modelGenerator } from "../src/model/models.ts";
@@ -190,13 +191,6 @@ async function exportCli(args: string[]) {
     stderr: "piped",
   }).output();
   return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
-}
-
-function oneErrorLine(stderr: string, message: RegExp) {
-  const errors = stderr.split("\n").filter((l) => l.startsWith("error: "));
-  assert.equal(errors.length, 1, `one "error: " line expected:\n${stderr}`);
-  assert.match(errors[0], message);
-  assert.doesNotMatch(stderr, /^\s+at /m, `no stack trace expected:\n${stderr}`);
 }
 
 Deno.test("export CLI: writes the site; usage errors exit 2, bad files and foreign folders exit 1", async () => {

@@ -42,6 +42,13 @@ function base64(bytes: Uint8Array): string {
   return parts.join("");
 }
 
+/** What float16 weights cost, as the export measured it. */
+function f16Note(e: SiteModel["weights"]["f16Error"]): string {
+  return e
+    ? ` (outputs within ${e.maxAbsOutput.toExponential(1)} of float32, grid pixels within ${e.maxPixel} level(s))`
+    : "";
+}
+
 /** The label picker, for a conditional model. */
 function labelPicker(classes: number): string {
   if (!classes) return "";
@@ -96,7 +103,8 @@ export function siteHtml(model: SiteModel, weights: Uint8Array, assets: WebAsset
   const json = JSON.stringify(model).replace(/</g, "\\u003c");
   const title = `deno-gan: ${model.model} generator`;
   const what = `${model.model}, ${model.step} steps, ${model.image.channels}x${model.image.side}x${model.image.side}` +
-    `, latent ${model.latent}${model.classes ? `, ${model.classes} classes` : ""}, weights ${model.weights.dtype}`;
+    `, latent ${model.latent}${model.classes ? `, ${model.classes} classes` : ""}, weights ${model.weights.dtype}` +
+    f16Note(model.weights.f16Error);
   return `<!doctype html>
 <html lang="en">
 <head>

@@ -17,9 +17,9 @@
  * @example A generator of one linear layer, in plain JavaScript
  * ```ts
  * import assert from "node:assert/strict";
- * import { Generator } from "./runtime.js";
+ * import { Generator, type SiteModelLike } from "./runtime.js";
  *
- * const model = {
+ * const model: SiteModelLike = {
  *   spec: { input: 2, layers: [{ out: 1, bn: null, act: { kind: "none" } }] },
  *   layout: { params: [{ name: "w", offset: 0, size: 2 }, { name: "b", offset: 2, size: 1 }], buffers: [] },
  *   image: { channels: 1, side: 1 },
