@@ -55,7 +55,7 @@ const SCRIPT = String.raw`
   var C = { d: "#cf222e", g: "#0969da", real: "#1a7f37", fake: "#8250df", a: "#bc4c00", b: "#0550ae",
     c: "#1a7f37", e: "#8250df" };
   var root = document.getElementById("live");
-  var S = null, last = null, first = null, settings = null, evals = [], charts = {}, updates = 0, queued = false;
+  var done = false, S = null, last = null, first = null, settings = null, evals = [], charts = {}, updates = 0, queued = false;
   function $(id) { return document.getElementById(id); }
   function fmt(v) {
     if (v == null || !isFinite(v)) return "–";
@@ -158,7 +158,7 @@ const SCRIPT = String.raw`
     if (s.run) $("run-name").textContent = s.run;
   }
   function finished(f) {
-    es.close();
+    done = true; // the server ends the stream: then no reconnection
     setStatus(f.error ? "failed" : "finished", f.error ? "failed: " + f.error : "finished: the run ended" +
       (f.stepsPerSecond ? " (" + f.steps + " steps, " + f.stepsPerSecond.toFixed(1) + " steps/s)" : "") +
       "; this page is no longer updated");
@@ -168,7 +168,7 @@ const SCRIPT = String.raw`
   }
   var es = new EventSource("/events");
   es.onopen = function () { setStatus("live"); };
-  es.onerror = function () { if (es.readyState !== 2) setStatus("reconnecting"); };
+  es.onerror = function () { if (done) es.close(); else if (es.readyState !== 2) setStatus("reconnecting"); };
   on("state", function (d) {
     showSettings(d.settings); setSeries(d.steps); last = d.steps.last; first = last; evals = d.evals; grid(d.grid);
     if (d.finished) finished(d.finished);

@@ -8,8 +8,8 @@
  *   most 4 messages a second of each kind, the steps in between merged into one message);
  * - anything else: 404 (405 for a method other than GET or HEAD, 403 for another Host).
  *
- * A client whose unsent messages pass `maxQueuedBytes` (1 MiB) is closed: its browser reconnects by itself and gets
- * the whole state afresh. With no client connected the publishing timer does not run and no update is kept.
+ * A client whose unsent messages pass `maxQueuedBytes` (1 MiB) has them dropped and its stream ended: its browser
+ * reconnects by itself and gets the whole state afresh. With no client connected the publishing timer does not run and no update is kept.
  *
  * @example
  * ```ts
@@ -62,6 +62,13 @@ export interface LiveServer {
 
 interface Client {
   controller: ReadableStreamDefaultController<Uint8Array>;
+  /** Messages not yet taken by the response (bounded by `maxQueuedBytes`). */
+  queue: Uint8Array[];
+  bytes: number;
+  /** The response asked for data while the queue was empty. */
+  waiting: boolean;
+  /** The server is closing: end the stream once the queue is taken. */
+  closing?: boolean;
 }
 
 const enc = new TextEncoder();
@@ -89,16 +96,22 @@ export function serveLive(o: ServeLiveOptions): LiveServer {
   let timer: ReturnType<typeof setInterval> | undefined, dropped = 0, port = o.port;
 
   const send = (c: Client, bytes: Uint8Array) => {
-    try {
+    if (c.waiting) {
+      c.waiting = false;
       c.controller.enqueue(bytes);
-      if ((c.controller.desiredSize ?? 0) < 0) {
-        dropped++;
-        remove(c);
-        c.controller.error(new Error("the client is too far behind"));
-      }
-    } catch {
-      remove(c); // closed meanwhile
+      return;
     }
+    c.queue.push(bytes);
+    c.bytes += bytes.byteLength;
+    if (c.bytes <= limit) return;
+    // Too far behind: its messages are dropped and its stream ended; its browser reconnects and gets the state.
+    dropped++;
+    remove(c);
+    c.queue = [];
+    c.bytes = 0;
+    try {
+      c.controller.close();
+    } catch { /* closed meanwhile */ }
   };
   const publish = () => {
     const updates = o.state.takeUpdates();
@@ -117,7 +130,7 @@ export function serveLive(o: ServeLiveOptions): LiveServer {
     let client: Client;
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
-        client = { controller };
+        client = { controller, queue: [], bytes: 0, waiting: false };
         if (clients.size > 0) publish(); // the others first, so that the snapshot and the updates do not overlap
         else o.state.track(true);
         clients.add(client);
@@ -125,10 +138,19 @@ export function serveLive(o: ServeLiveOptions): LiveServer {
         send(client, enc.encode(`retry: 2000\n\n`));
         send(client, sseEvent({ event: "state", data: o.state.snapshot() }));
       },
+      pull(controller) {
+        const chunk = client.queue.shift();
+        if (chunk === undefined) client.waiting = true;
+        else {
+          client.bytes -= chunk.byteLength;
+          controller.enqueue(chunk);
+          if (client.closing && client.queue.length === 0) controller.close();
+        }
+      },
       cancel() {
         remove(client);
       },
-    }, { highWaterMark: limit, size: (chunk) => chunk.byteLength });
+    }, { highWaterMark: 0 });
     return new Response(body, {
       headers: {
         "content-type": "text/event-stream",
@@ -171,9 +193,8 @@ export function serveLive(o: ServeLiveOptions): LiveServer {
       publish();
       for (const c of [...clients]) {
         remove(c);
-        try {
-          c.controller.close();
-        } catch { /* already closed */ }
+        c.closing = true;
+        if (c.queue.length === 0) c.controller.close(); // else once the queue is taken
       }
       // A stuck client's response never drains: stop waiting for it after a while (the sockets go with the process).
       let wait: ReturnType<typeof setTimeout> | undefined;
