@@ -2,9 +2,9 @@
 // (the embedded digits, cpu backend, --max_steps STEPS, a grid every 50 steps so that the page gets grids too)
 // without and with `--serve 0`, the latter with one headless chromium showing the live page for the whole run;
 // alternating which goes first, ROUNDS rounds; the steps/s of each from the run's "done:" line. Prints each round
-// and the median ratio (serve / plain); `--json FILE` writes the raw numbers.
+// and the median ratio (serve / plain); `--json FILE` writes the raw numbers. `--no-browser`: served, no page open.
 //
-//   deno task bench:serve [--rounds 7] [--steps 1000] [--json bench/results/serve_cost.json]
+//   deno task bench:serve [--rounds 7] [--steps 1000] [--no-browser] [--json FILE]
 
 /// <reference lib="dom" /> -- the types of the callbacks that run in the page
 
@@ -19,9 +19,10 @@ const { values } = parseArgs({
     rounds: { type: "string", default: "7" },
     steps: { type: "string", default: "1000" },
     json: { type: "string" },
+    "no-browser": { type: "boolean", default: false },
   },
 });
-const rounds = Number(values.rounds), steps = Number(values.steps);
+const rounds = Number(values.rounds), steps = Number(values.steps), watch = !values["no-browser"];
 
 interface Run {
   stepsPerSecond: number;
@@ -32,7 +33,7 @@ interface Run {
 }
 
 /** One CLI training run; with `browser`, served and watched by a page for the whole run. */
-async function trainOnce(dir: string, browser: Browser | null): Promise<Run> {
+async function trainOnce(dir: string, browser: Browser | null, serve: boolean): Promise<Run> {
   const args = [
     "run",
     `--config=${ROOT}deno.json`,
@@ -45,7 +46,7 @@ async function trainOnce(dir: string, browser: Browser | null): Promise<Run> {
     "--checkpoint_every=0",
     "--log_format=seed",
     `--out=${dir}`,
-    ...(browser ? ["--serve", "0"] : []),
+    ...(serve ? ["--serve", "0"] : []),
   ];
   const child = new Deno.Command(Deno.execPath(), {
     args,
@@ -77,6 +78,7 @@ async function trainOnce(dir: string, browser: Browser | null): Promise<Run> {
     if (run.rows !== steps) throw new Error(`the page saw ${run.rows} of ${steps} steps`);
     await page.close();
   } else if (browser) throw new Error("the served run printed no URL");
+  if (serve && !/serving the live view at/.test(text)) throw new Error(`the served run printed no URL:\n${text}`);
   return run;
 }
 
@@ -95,9 +97,15 @@ const dir = await Deno.makeTempDir({ prefix: "gan-serve-bench-" });
 const results: { plain: Run; serve: Run; ratio: number }[] = [];
 try {
   for (let i = 0; i < rounds; i++) {
-    const order = i % 2 === 0 ? [null, browser] : [browser, null];
+    const order = i % 2 === 0 ? [false, true] : [true, false];
     const out: Record<string, Run> = {};
-    for (const b of order) out[b ? "serve" : "plain"] = await trainOnce(`${dir}/r${i}${b ? "s" : "p"}`, b);
+    for (const serve of order) {
+      out[serve ? "serve" : "plain"] = await trainOnce(
+        `${dir}/r${i}${serve ? "s" : "p"}`,
+        serve && watch ? browser : null,
+        serve,
+      );
+    }
     const ratio = out.serve.stepsPerSecond / out.plain.stepsPerSecond;
     results.push({ plain: out.plain, serve: out.serve, ratio });
     console.log(
@@ -113,6 +121,7 @@ try {
 }
 const ratios = results.map((r) => r.ratio);
 const summary = {
+  watched: watch,
   steps,
   rounds,
   median_ratio: median(ratios),

@@ -3,7 +3,8 @@
  * script reads the server-sent events of `/events` (see `server.ts`) and draws the report's charts as they grow: the
  * losses (`#loss-chart`), mean D(x) and D(G(z)) (`#dx-chart`), the scores of `--eval_every` (`#metrics-chart`), the
  * latest fixed-noise grid (`#grid-image`), the run's settings (`#settings`) and its status (`#status`, `#progress`).
- * The page keeps at most 2,000 points per series: past that it merges neighbours in pairs, weighted by their steps.
+ * The page keeps at most 2,000 points per series: past that it merges neighbours in pairs, weighted by their steps;
+ * it redraws the charts at most once a second (the step counter on every message), to leave the CPU to training.
  * `#live` carries `data-status` (connecting, live, reconnecting, finished, failed), `data-rows` (steps seen) and
  * `data-updates` (messages received), for tests.
  *
@@ -55,7 +56,7 @@ const SCRIPT = String.raw`
   var C = { d: "#cf222e", g: "#0969da", real: "#1a7f37", fake: "#8250df", a: "#bc4c00", b: "#0550ae",
     c: "#1a7f37", e: "#8250df" };
   var root = document.getElementById("live");
-  var done = false, S = null, last = null, first = null, settings = null, evals = [], charts = {}, updates = 0, queued = false;
+  var done = false, drawn = -1e9, timer = null, S = null, last = null, first = null, settings = null, evals = [], charts = {}, updates = 0, queued = false;
   function $(id) { return document.getElementById(id); }
   function fmt(v) {
     if (v == null || !isFinite(v)) return "–";
@@ -137,7 +138,10 @@ const SCRIPT = String.raw`
   }
   function draw() {
     queued = false;
-    drawSteps(); drawEvals(); drawHeader();
+    var now = performance.now();
+    if (done || now - drawn >= 1000) { drawn = now; drawSteps(); drawEvals(); } // the charts at most once a second
+    else if (!timer) timer = setTimeout(function () { timer = null; later(); }, 1000 - (now - drawn));
+    drawHeader();
   }
   function later() { if (!queued) { queued = true; requestAnimationFrame(draw); } }
   function grid(g) {
