@@ -14,7 +14,7 @@ import assert from "node:assert/strict";
 // deno-lint-ignore no-import-prefix -- a test-only package, pinned here
 import puppeteer, { type Browser, type Page } from "npm:puppeteer-core@25.16.0";
 import { decodePng } from "../src/io/png.ts";
-import { parseTrainFlags } from "../src/cli/flags.ts";
+import { parseTrainFlags, trainUsage } from "../src/cli/flags.ts";
 import { UsageError } from "../src/cli/run.ts";
 import { LiveState, type SeriesMessage, type Snapshot, STEP_STRIDE } from "../src/serve/state.ts";
 import { serveLive } from "../src/serve/server.ts";
@@ -204,6 +204,7 @@ Deno.test("live server: listens on 127.0.0.1 only, answers only its own Host, se
 });
 
 Deno.test("--serve [PORT]: the value may be left out; a bad port is a usage error naming it", () => {
+  assert.match(trainUsage(), /\n {2}--serve \[PORT\] \*\n {6}serve a live view of the run/);
   assert.equal(parseTrainFlags([]).serve, undefined);
   assert.equal(parseTrainFlags(["--serve"]).serve, 0);
   assert.equal(parseTrainFlags(["--serve", "--max_steps", "5"]).serve, 0);
