@@ -23,6 +23,8 @@ const PROBES: Record<string, Deno.PermissionDescriptor> = {
   "env DENO_GAN_DEBUG": { name: "env", variable: "DENO_GAN_DEBUG" },
   "env PATH": { name: "env", variable: "PATH" },
   "net": { name: "net" },
+  "net 127.0.0.1": { name: "net", host: "127.0.0.1:8080" },
+  "net 0.0.0.0": { name: "net", host: "0.0.0.0:8080" },
   "run": { name: "run" },
   "import": { name: "import", host: "example.com" },
 };
@@ -53,13 +55,13 @@ console.log(JSON.stringify(out));`;
 
 const NATIVE = ["read any", "write any", "ffi checkout", "sys memory", "env GAN_NATIVE_LIB"];
 const EXPECTED: Record<string, string[]> = {
-  train: [...NATIVE, "env HOME", "env DENO_GAN_DEBUG"],
+  train: [...NATIVE, "env HOME", "env DENO_GAN_DEBUG", "net 127.0.0.1"], // --serve's live view, on 127.0.0.1 only
   sample: [...NATIVE, "env DENO_GAN_DEBUG"],
   export: [...NATIVE, "env DENO_GAN_DEBUG"],
   eval: [...NATIVE, "env HOME", "env DENO_GAN_DEBUG"],
   report: ["read any", "write any", "env DENO_GAN_DEBUG"],
   lib: [...NATIVE, "env HOME"],
-  prefetch: ["read any", "write any", "net", "env HOME", "env DENO_GAN_DEBUG"],
+  prefetch: ["read any", "write any", "net", "net 127.0.0.1", "net 0.0.0.0", "env HOME", "env DENO_GAN_DEBUG"],
 };
 
 Deno.test("permission sets: the tasks use -P=<set> and grant nothing else on their command line", () => {

@@ -72,6 +72,8 @@ export interface TrainFlags {
   div_p: number | undefined;
   softmax_fresh_d: boolean | undefined;
   softmax_g_loss_only: boolean | undefined;
+  /** `--serve [PORT]`: the live view's port on 127.0.0.1 (0: a free one); undefined without `--serve`. */
+  serve: number | undefined;
   help: boolean;
 }
 
@@ -92,6 +94,8 @@ interface FlagSpec {
   option?: ModelOptionSpec;
   /** Adam's only. */
   adam?: boolean;
+  /** A flag whose value may be left out (`--serve [PORT]`): its name in the help, and the value it then takes. */
+  optional?: { metavar: string; value: string };
 }
 
 /** The models whose `key` differs from gan's, with their value: a flag's `modelDefaults`. */
@@ -222,6 +226,14 @@ export const TRAIN_FLAGS: Record<Exclude<keyof TrainFlags, "help">, FlagSpec> = 
       "density/coverage, classes (0: never)",
   },
   eval_n: { kind: "int+", def: "10000", help: "samples per evaluation" },
+  serve: {
+    kind: "int0",
+    def: undefined,
+    max: 65535,
+    optional: { metavar: "PORT", value: "0" },
+    help: "serve a live view of the run (losses, D outputs, scores, latest grid) at http://127.0.0.1:PORT/ " +
+      "(no PORT or 0: a free port; the URL is printed)",
+  },
   ...modelOptionFlags() as Record<keyof typeof MODEL_OPTIONS, FlagSpec>,
 } as Record<Exclude<keyof TrainFlags, "help">, FlagSpec>;
 
@@ -241,7 +253,8 @@ export function trainUsage(): string {
     const def = f.def === undefined ? "" : ` (default ${f.def}${others})`;
     const choices = f.choices ? ` [${f.choices.join("|")}]` : "";
     const only = f.models ? ` {${f.models.join(", ")}}` : f.adam ? " {adam}" : "";
-    lines.push(`  --${name}${choices}${def}${only}${f.seed ? "" : " *"}`, `      ${f.help}`);
+    const metavar = f.optional ? ` [${f.optional.metavar}]` : "";
+    lines.push(`  --${name}${metavar}${choices}${def}${only}${f.seed ? "" : " *"}`, `      ${f.help}`);
   }
   lines.push(
     "  --help",
@@ -313,6 +326,18 @@ function doesNotApply(
 }
 
 /**
+ * The command line with a value given to each flag whose value may be left out (`--serve` alone, or followed by
+ * another flag, becomes `--serve=0`); `--serve 8080` and `--serve=8080` are left as they are.
+ */
+function withOptionalValues(args: string[]): string[] {
+  return args.map((a, i) => {
+    const f = a.startsWith("--") ? (TRAIN_FLAGS as Record<string, FlagSpec>)[a.slice(2)] : undefined;
+    const next = args[i + 1];
+    return f?.optional && (next === undefined || next.startsWith("--")) ? `${a}=${f.optional.value}` : a;
+  });
+}
+
+/**
  * Parses and validates the `train` flags (`--name value` or `--name=value`).
  *
  * @example
@@ -324,6 +349,7 @@ function doesNotApply(
  * ```
  */
 export function parseTrainFlags(args: string[]): TrainFlags {
+  args = withOptionalValues(args);
   const kinds: Record<string, "string" | "boolean"> = { help: "boolean" };
   for (const [name, f] of Object.entries(TRAIN_FLAGS)) kinds[name] = f.kind === "switch" ? "boolean" : "string";
   const values: Record<string, string | boolean | undefined> = parseFlags(args, kinds);

@@ -5,13 +5,14 @@
  * @module
  */
 
-import { type EvalEvent, GanTrainer } from "../train/trainer.ts";
+import { type EvalEvent, GanTrainer, type TrainCallbacks } from "../train/trainer.ts";
 import { formatTable } from "../eval/table.ts";
 import { ProgressBar } from "../train/progress.ts";
 import { type Dataset, loadEmbeddedMnist, loadIdxDataset, resizeBilinear } from "../data/dataset.ts";
 import { parseTrainFlags, type TrainFlags, trainUsage } from "./flags.ts";
 import { runCommand } from "./run.ts";
 import { updatesGenerator } from "../model/models.ts";
+import { LiveView } from "../serve/live.ts";
 
 /** Loads the dataset the flags name, resized to `img_size`; says where it came from. */
 export async function loadDataset(f: TrainFlags, say: (s: string) => void = console.error): Promise<Dataset> {
@@ -50,6 +51,7 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   const cores = navigator.hardwareConcurrency ?? 1;
+  using live = f.serve === undefined ? undefined : await startLive(f); // before the data: a port in use fails at once
   const ds = await loadDataset(f);
   using t = await GanTrainer.create(ds, {
     model: f.model,
@@ -95,13 +97,14 @@ export async function main(args: string[]): Promise<number> {
     `deno-gan: ${f.model} on ${ds.name}, ${ds.count} images; ${b.backend} backend on ${where}; ${t.totalSteps} steps` +
       (f.resume ? ` (resuming at step ${t.step})` : "") + `; output in ${f.out}/`,
   );
+  live?.setSettings(liveSettings(f, ds, t, `${b.backend} on ${where}`));
   const bar = f.log_format === "bar" ? new ProgressBar() : undefined;
   const enc = new TextEncoder();
   const say = (line: string) => bar ? bar.log(line) : console.error(line);
   let fid: number | undefined;
   let last: EvalEvent | undefined;
   try {
-    const s = await t.run({
+    const callbacks: TrainCallbacks = {
       onNote: say,
       onEval: (e) => {
         fid = e.result.fid;
@@ -127,8 +130,10 @@ export async function main(args: string[]): Promise<number> {
           ));
         }
       },
-    });
+    };
+    const s = await t.run(live ? live.callbacks(callbacks) : callbacks);
     bar?.finish();
+    await live?.finish({ steps: s.steps, seconds: s.seconds, stepsPerSecond: s.stepsPerSecond });
     console.error(
       `done: ${s.steps} steps in ${s.seconds.toFixed(1)} s (${s.stepsPerSecond.toFixed(1)} steps/s); ` +
         `checkpoint ${s.lastCheckpoint ?? "none"}`,
@@ -137,8 +142,35 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   } catch (e) {
     bar?.finish();
+    await live?.finish({ error: (e as Error).message });
     throw e;
   }
+}
+
+/** Starts the live view of `--serve` and says where it is. */
+async function startLive(f: TrainFlags): Promise<LiveView> {
+  const live = await LiveView.start(f.serve!, f.out);
+  console.error(`serving the live view at ${live.url}`);
+  return live;
+}
+
+/** The settings the live view shows. */
+function liveSettings(f: TrainFlags, ds: Dataset, t: GanTrainer, backend: string): Record<string, unknown> {
+  return {
+    run: f.out,
+    model: f.model,
+    dataset: `${ds.name} (${ds.count} images of ${ds.channels}×${ds.height}×${ds.width})`,
+    backend,
+    totalSteps: t.totalSteps,
+    batchesPerEpoch: t.gan.info().batches_per_epoch,
+    nEpochs: f.n_epochs,
+    batch_size: f.batch_size,
+    lr: f.lr,
+    seed: f.seed,
+    sample_interval: f.sample_interval,
+    eval_every: f.eval_every,
+    started: new Date().toISOString(),
+  };
 }
 
 /** One line per evaluation: the step, FID, precision and recall, classes covered, and its time. */

@@ -273,7 +273,8 @@ function histogramOf(f: RunFolder): { step: number | null; generated: number[]; 
   return null;
 }
 
-const CSS = `
+/** The report's stylesheet (the live view's page shares it). */
+export const REPORT_CSS = `
 :root { --fg: #1f2328; --muted: #656d76; --line: #d0d7de; --bg: #f6f8fa; --card: #fff; --accent: #0969da; }
 * { box-sizing: border-box; }
 body { margin: 0; font: 15px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, "Noto Sans", sans-serif;
@@ -534,7 +535,7 @@ export function buildReportHtml(f: RunFolder, assets: ChartAssets, options: Buil
 <meta http-equiv="Content-Security-Policy" content="${csp}">
 <title>deno-gan report: ${esc(f.name)}</title>
 <style>${inlineSafe(assets.uplotCss, "style")}</style>
-<style>${CSS}</style>
+<style>${REPORT_CSS}</style>
 </head>
 <body>
 <header><h1><span class="tool">deno-gan ·</span> ${esc(f.name)}</h1><div class="facts">${

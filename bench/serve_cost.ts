@@ -1,0 +1,145 @@
+// The cost of `--serve` to the training loop (`deno task bench:serve`): the same short CLI run of the seed's GAN
+// (the embedded digits, cpu backend, --max_steps STEPS, a grid every 50 steps so that the page gets grids too)
+// without and with `--serve 0`, the latter with one headless chromium showing the live page for the whole run;
+// alternating which goes first, ROUNDS rounds; the steps/s of each from the run's "done:" line. Prints each round
+// and the median ratio (serve / plain); `--json FILE` writes the raw numbers. `--no-browser`: served, no page open.
+//
+//   deno task bench:serve [--rounds 7] [--steps 1000] [--no-browser] [--threads N] [--json FILE]
+//
+// `--threads 1` leaves the second core of a 2-core machine to the browser, so that what is measured is the server's
+// cost and not chromium's rendering competing with the training threads for the cores.
+
+/// <reference lib="dom" /> -- the types of the callbacks that run in the page
+
+// deno-lint-ignore no-import-prefix -- a benchmark-only package, pinned as the tests pin it
+import puppeteer, { type Browser } from "npm:puppeteer-core@25.16.0";
+import { parseArgs } from "node:util";
+
+const ROOT = decodeURIComponent(new URL("../", import.meta.url).pathname);
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    rounds: { type: "string", default: "7" },
+    steps: { type: "string", default: "1000" },
+    json: { type: "string" },
+    "no-browser": { type: "boolean", default: false },
+    threads: { type: "string" },
+  },
+});
+const rounds = Number(values.rounds), steps = Number(values.steps), watch = !values["no-browser"];
+
+interface Run {
+  stepsPerSecond: number;
+  seconds: number;
+  /** Messages the page received (serve only). */
+  updates?: number;
+  rows?: number;
+}
+
+/** One CLI training run; with `browser`, served and watched by a page for the whole run. */
+async function trainOnce(dir: string, browser: Browser | null, serve: boolean): Promise<Run> {
+  const args = [
+    "run",
+    `--config=${ROOT}deno.json`,
+    "-P=train",
+    `${ROOT}src/cli/train.ts`,
+    "--dataset=embedded",
+    "--backend=cpu",
+    `--max_steps=${steps}`,
+    "--sample_interval=50",
+    "--checkpoint_every=0",
+    "--log_format=seed",
+    `--out=${dir}`,
+    ...(serve ? ["--serve", "0"] : []),
+    ...(values.threads ? [`--threads=${values.threads}`] : []),
+  ];
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: ROOT,
+    env: { NODEVICE_SELECT: "1", NO_COLOR: "1" },
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let text = "", page = null;
+  for (let r = await reader.read(); !r.done; r = await reader.read()) {
+    text += r.value;
+    const url = /serving the live view at (\S+)/.exec(text)?.[1];
+    if (browser && url && !page) {
+      page = await browser.newPage();
+      await page.setViewport({ width: 1200, height: 900 });
+      await page.goto(url, { waitUntil: "load" });
+    }
+  }
+  const status = await child.status;
+  if (status.code !== 0) throw new Error(`the run failed (exit ${status.code}):\n${text}`);
+  const done = /done: \d+ steps in ([\d.]+) s \(([\d.]+) steps\/s\)/.exec(text);
+  if (!done) throw new Error(`no "done:" line:\n${text}`);
+  const run: Run = { seconds: Number(done[1]), stepsPerSecond: Number(done[2]) };
+  if (page) {
+    const d = await page.evaluate(() => ({ ...document.body.dataset }));
+    run.updates = Number(d.updates);
+    run.rows = Number(d.rows);
+    if (run.rows !== steps) throw new Error(`the page saw ${run.rows} of ${steps} steps`);
+    await page.close();
+  } else if (browser) throw new Error("the served run printed no URL");
+  if (serve && !/serving the live view at/.test(text)) throw new Error(`the served run printed no URL:\n${text}`);
+  return run;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+const browser = await puppeteer.launch({
+  executablePath: "/usr/bin/chromium",
+  pipe: true,
+  headless: true,
+  args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"],
+});
+const dir = await Deno.makeTempDir({ prefix: "gan-serve-bench-" });
+const results: { plain: Run; serve: Run; ratio: number }[] = [];
+try {
+  for (let i = 0; i < rounds; i++) {
+    const order = i % 2 === 0 ? [false, true] : [true, false];
+    const out: Record<string, Run> = {};
+    for (const serve of order) {
+      out[serve ? "serve" : "plain"] = await trainOnce(
+        `${dir}/r${i}${serve ? "s" : "p"}`,
+        serve && watch ? browser : null,
+        serve,
+      );
+    }
+    const ratio = out.serve.stepsPerSecond / out.plain.stepsPerSecond;
+    results.push({ plain: out.plain, serve: out.serve, ratio });
+    console.log(
+      `round ${i + 1}/${rounds} (${i % 2 === 0 ? "plain first" : "serve first"}): plain ${out.plain.stepsPerSecond} ` +
+        `steps/s, serve ${out.serve.stepsPerSecond} steps/s (page: ${out.serve.updates} messages), ratio ${
+          ratio.toFixed(4)
+        }`,
+    );
+  }
+} finally {
+  await browser.close();
+  await Deno.remove(dir, { recursive: true });
+}
+const ratios = results.map((r) => r.ratio);
+const summary = {
+  watched: watch,
+  steps,
+  rounds,
+  median_ratio: median(ratios),
+  min_ratio: Math.min(...ratios),
+  max_ratio: Math.max(...ratios),
+  median_plain: median(results.map((r) => r.plain.stepsPerSecond)),
+  median_serve: median(results.map((r) => r.serve.stepsPerSecond)),
+};
+console.log(
+  `median ratio serve/plain ${summary.median_ratio.toFixed(4)} (cost ${
+    ((1 - summary.median_ratio) * 100).toFixed(2)
+  }%; ` +
+    `range ${summary.min_ratio.toFixed(4)}-${summary.max_ratio.toFixed(4)}); median steps/s plain ` +
+    `${summary.median_plain}, serve ${summary.median_serve}`,
+);
+if (values.json) await Deno.writeTextFile(values.json, JSON.stringify({ summary, results }, null, 2) + "\n");
