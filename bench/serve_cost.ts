@@ -51,7 +51,7 @@ async function trainOnce(dir: string, browser: Browser | null, serve: boolean): 
     "--log_format=seed",
     `--out=${dir}`,
     ...(serve ? ["--serve", "0"] : []),
-    ...(values.threads ? [`--threads=${values.threads}`] : []),
+    ...(values.threads ? [`--n_cpu=${values.threads}`] : []),
   ];
   const child = new Deno.Command(Deno.execPath(), {
     args,
