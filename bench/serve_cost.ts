@@ -31,6 +31,9 @@ const rounds = Number(values.rounds), steps = Number(values.steps), watch = !val
 interface Run {
   stepsPerSecond: number;
   seconds: number;
+  /** CPU seconds of the training process (all threads) and of its main thread (the training loop), from /proc. */
+  cpuSeconds?: number;
+  mainCpuSeconds?: number;
   /** Messages the page received (serve only). */
   updates?: number;
   rows?: number;
@@ -60,6 +63,7 @@ async function trainOnce(dir: string, browser: Browser | null, serve: boolean): 
     stdout: "null",
     stderr: "piped",
   }).spawn();
+  const cpu = cpuWatcher(child.pid);
   const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
   let text = "", page = null;
   for (let r = await reader.read(); !r.done; r = await reader.read()) {
@@ -72,10 +76,11 @@ async function trainOnce(dir: string, browser: Browser | null, serve: boolean): 
     }
   }
   const status = await child.status;
+  const used = cpu.stop();
   if (status.code !== 0) throw new Error(`the run failed (exit ${status.code}):\n${text}`);
   const done = /done: \d+ steps in ([\d.]+) s \(([\d.]+) steps\/s\)/.exec(text);
   if (!done) throw new Error(`no "done:" line:\n${text}`);
-  const run: Run = { seconds: Number(done[1]), stepsPerSecond: Number(done[2]) };
+  const run: Run = { seconds: Number(done[1]), stepsPerSecond: Number(done[2]), ...used };
   if (page) {
     const d = await page.evaluate(() => ({ ...document.body.dataset }));
     run.updates = Number(d.updates);
@@ -85,6 +90,37 @@ async function trainOnce(dir: string, browser: Browser | null, serve: boolean): 
   } else if (browser) throw new Error("the served run printed no URL");
   if (serve && !/serving the live view at/.test(text)) throw new Error(`the served run printed no URL:\n${text}`);
   return run;
+}
+
+/** Clock ticks per second of /proc's utime and stime (USER_HZ; 100 on Linux). */
+const TICKS = 100;
+
+/**
+ * Polls the CPU time of a process's threads (utime + stime of /proc/PID/task/TID/stat) every 50 ms, keeping the last
+ * value seen per thread: at the end, the process's CPU seconds and its main thread's (TID = PID), short of at most
+ * the last 50 ms.
+ */
+function cpuWatcher(pid: number) {
+  const last = new Map<number, number>();
+  const poll = () => {
+    try {
+      for (const e of Deno.readDirSync(`/proc/${pid}/task`)) {
+        const stat = Deno.readTextFileSync(`/proc/${pid}/task/${e.name}/stat`);
+        const f = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // fields from 3 on: utime is 14, stime 15
+        last.set(Number(e.name), Number(f[11]) + Number(f[12]));
+      }
+    } catch (e) {
+      if (Deno.env.get("DEBUG_CPU")) console.error(e);
+    }
+  };
+  const timer = setInterval(poll, 50);
+  return {
+    stop(): { cpuSeconds: number; mainCpuSeconds: number } {
+      clearInterval(timer);
+      const all = [...last.values()].reduce((a, b) => a + b, 0);
+      return { cpuSeconds: all / TICKS, mainCpuSeconds: (last.get(pid) ?? 0) / TICKS };
+    },
+  };
 }
 
 function median(xs: number[]): number {
@@ -117,7 +153,8 @@ try {
       `round ${i + 1}/${rounds} (${i % 2 === 0 ? "plain first" : "serve first"}): plain ${out.plain.stepsPerSecond} ` +
         `steps/s, serve ${out.serve.stepsPerSecond} steps/s (page: ${out.serve.updates} messages), ratio ${
           ratio.toFixed(4)
-        }`,
+        }; CPU s main/all: plain ${out.plain.mainCpuSeconds}/${out.plain.cpuSeconds}, serve ` +
+        `${out.serve.mainCpuSeconds}/${out.serve.cpuSeconds}`,
     );
   }
 } finally {
@@ -134,6 +171,9 @@ const summary = {
   max_ratio: Math.max(...ratios),
   median_plain: median(results.map((r) => r.plain.stepsPerSecond)),
   median_serve: median(results.map((r) => r.serve.stepsPerSecond)),
+  // CPU time: the training process's main thread (the loop and its hooks) and all its threads, serve / plain
+  median_main_cpu_ratio: median(results.map((r) => r.serve.mainCpuSeconds! / r.plain.mainCpuSeconds!)),
+  median_process_cpu_ratio: median(results.map((r) => r.serve.cpuSeconds! / r.plain.cpuSeconds!)),
 };
 console.log(
   `median ratio serve/plain ${summary.median_ratio.toFixed(4)} (cost ${
@@ -141,5 +181,9 @@ console.log(
   }%; ` +
     `range ${summary.min_ratio.toFixed(4)}-${summary.max_ratio.toFixed(4)}); median steps/s plain ` +
     `${summary.median_plain}, serve ${summary.median_serve}`,
+);
+console.log(
+  `CPU time serve/plain: the main thread (the training loop) ${summary.median_main_cpu_ratio.toFixed(4)}, the ` +
+    `whole training process ${summary.median_process_cpu_ratio.toFixed(4)} (medians)`,
 );
 if (values.json) await Deno.writeTextFile(values.json, JSON.stringify({ summary, results }, null, 2) + "\n");
