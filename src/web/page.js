@@ -66,6 +66,7 @@ async function renderGrid() {
   const seed = intOf($("seed"), 0);
   const every = classes && label() < 0;
   const n = every ? classes * classes : Number($("count").value);
+  $("count").disabled = Boolean(every); // upstream's class grid has n_classes^2 images
   const t0 = performance.now();
   const images = await state.generator.generate(normals(seed, 0, n * latent, model.sampleDomain), n, labelsOf(n));
   const ms = performance.now() - t0;
