@@ -860,6 +860,77 @@ fn gan_many_steps_several_submissions() {
     eprintln!("300 gan steps x 2 runs in {:.2?}", t.elapsed());
 }
 
+/// `gan_gan_info`'s cost of the last call: dispatches and barriers per step, the CPU time recording them, the
+/// submissions; on the fused GPU step, the general step on the GPU's MLPs, and the CPU backend (which records none).
+#[test]
+fn the_step_cost_is_counted_and_reported() {
+    let Some(dev) = device() else { return };
+    let (gs, ds) = seed_like_gan(4, 6);
+    let count = 22;
+    let pixels: Vec<u8> = (0..count * 6).map(|i| (i * 53 % 256) as u8).collect();
+    let cfg = gan_config(4);
+    let n = 6;
+    let mut out = vec![0f32; n * STEP_OUTPUTS];
+    let mut r = gpu_run(&dev, &gs, &ds, cfg, &pixels, count);
+    r.gan.step(&mut r.g, &mut r.d, n, &mut out).unwrap(); // the first call compiles the pipelines as it records
+    r.gan.step(&mut r.g, &mut r.d, n, &mut out).unwrap();
+    let info = r.gan.info();
+    eprintln!("fused step on the GPU: {info}");
+    let per = |k: &str| info[k].as_f64().unwrap();
+    // noise 1, G forward 3, gather 1, D forward 2, loss 1, D backward (dx) 2, G backward 3 + 1 BN, Adam 1, D backward
+    // 2, Adam 1 (the module notes of gpu/gan.rs); no GEMM here is big enough to split K.
+    assert_eq!(per("dispatches_per_step"), 18.0);
+    assert_eq!(r.gan.last_dispatches, 18 * n);
+    let subs = info["submissions"].as_u64().unwrap();
+    assert_eq!(subs, r.gan.last_submissions as u64);
+    // Every dispatch after the first of its pass binds a buffer an earlier one bound (all read_write).
+    assert_eq!(
+        per("barriers_per_step"),
+        (18 * n as u64 - subs) as f64 / n as f64
+    );
+    assert!(per("record_us_per_step") > 0.0);
+
+    let fcfg = GanConfig::parse(
+        r#"{"batch_size": 4, "lr": 5e-5, "b1": 0.5, "b2": 0.999, "eps": 1e-8, "seed": 77, "model": "wgan"}"#,
+    )
+    .unwrap();
+    let mut dl = ds.clone();
+    let last = dl.layers.len() - 1;
+    dl.layers[last].act = Act::None;
+    let mut g = GpuMlp::new(gs.clone(), dev.clone()).unwrap();
+    let mut d = GpuMlp::new(dl.clone(), dev.clone()).unwrap();
+    g.set(Buffer::Params, &params_like(&gs, 1)).unwrap();
+    d.set(Buffer::Params, &params_like(&dl, 2)).unwrap();
+    let mut ft = FamilyGan::<GpuMlp>::new(fcfg, &gs, &dl, None).unwrap();
+    ft.set_data(&pixels, count).unwrap();
+    ft.step(&mut g, &mut d, n, &mut out).unwrap();
+    ft.step(&mut g, &mut d, n, &mut out).unwrap();
+    let info = ft.info();
+    eprintln!("general step (wgan) on the GPU: {info}");
+    assert!(info["dispatches_per_step"].as_f64().unwrap() > 0.0);
+    assert!(info["submissions"].as_u64().unwrap() >= n as u64);
+    assert!(info["record_us_per_step"].as_f64().unwrap() > 0.0);
+    assert!(
+        info["barriers_per_step"].as_f64().unwrap() < info["dispatches_per_step"].as_f64().unwrap()
+    );
+
+    let (mut cg, mut cd) = (CpuMlp::new(gs.clone(), 1), CpuMlp::new(ds.clone(), 1));
+    cg.params = params_like(&gs, 1);
+    cd.params = params_like(&ds, 2);
+    let mut ct = CpuGan::new(cfg, &cg, &cd).unwrap();
+    ct.set_data(&pixels, count).unwrap();
+    ct.step(&mut cg, &mut cd, n, &mut out).unwrap();
+    let info = ct.info();
+    for k in [
+        "dispatches_per_step",
+        "barriers_per_step",
+        "record_us_per_step",
+    ] {
+        assert_eq!(info[k], 0.0, "{k} on the CPU backend");
+    }
+    assert_eq!(info["submissions"], 0);
+}
+
 /// The seed's model at batch 64 (and 256): time per step on this device and on the CPU backend. Run with
 /// `cargo test --release --test gpu_parity -- --ignored --nocapture bench`.
 #[test]
