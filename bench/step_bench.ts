@@ -1,7 +1,7 @@
 // The full seed GAN step (G 100-128-256-512-1024-784 with BN, D 784-512-256-1) at batch 64 on a native backend:
 // ms/step and GFLOP/s, counting 1.19 GFLOP per step as the design notes do (G forward+backward, D three times), and
-// the last call's GPU cost from the GAN's info (dispatches and barriers per step, CPU us recording them per step,
-// submissions per call; all 0 on the CPU backend).
+// the last call's GPU cost from the GAN's info (dispatches and barriers per step, CPU us recording them and us in
+// the queue submits per step, submissions per call; all 0 on the CPU backend).
 //
 //   deno task bench:step [--backend cpu] [--threads N] [--batch 64] [--steps 300] [--per-call 1]
 
@@ -53,7 +53,8 @@ console.log(`backend ${info.backend} on ${where}, batch ${batch}, ${perCall} ste
 const cost = gan.info(); // the last call's
 console.log(
   `dispatches per step: ${cost.dispatches_per_step} | barriers per step: ${cost.barriers_per_step.toFixed(2)} | ` +
-    `record us/step: ${cost.record_us_per_step.toFixed(1)} | submissions per call: ${cost.submissions}`,
+    `record us/step: ${cost.record_us_per_step.toFixed(1)} | submit us/step: ${cost.submit_us_per_step.toFixed(1)} | ` +
+    `submissions per call: ${cost.submissions}`,
 );
 console.log(
   `ms/step: median ${median.toFixed(3)}, min ${min.toFixed(3)} | GFLOP/s: median ${

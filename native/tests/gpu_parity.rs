@@ -961,6 +961,7 @@ fn the_step_cost_is_counted_and_reported() {
         "dispatches_per_step",
         "barriers_per_step",
         "record_us_per_step",
+        "submit_us_per_step",
     ] {
         assert_eq!(info[k], 0.0, "{k} on the CPU backend");
     }
@@ -1106,9 +1107,18 @@ fn bench_submission_overlap() {
     r.gan
         .step(&mut r.g, &mut r.d, 8, &mut out[..8 * STEP_OUTPUTS])
         .unwrap(); // warm-up: pipelines, bind groups
-    let mut rows: Vec<(usize, Vec<f64>, Vec<f64>, serde_json::Value)> = [n, STEPS_PER_SUBMIT]
+    type Row = (usize, Vec<f64>, Vec<f64>, Vec<f64>, serde_json::Value);
+    let mut rows: Vec<Row> = [n, STEPS_PER_SUBMIT]
         .iter()
-        .map(|&k| (k, Vec::new(), Vec::new(), serde_json::Value::Null))
+        .map(|&k| {
+            (
+                k,
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                serde_json::Value::Null,
+            )
+        })
         .collect();
     for round in 0..rounds {
         for row in rows.iter_mut() {
@@ -1118,26 +1128,32 @@ fn bench_submission_overlap() {
             let ms = t.elapsed().as_secs_f64() * 1e3 / n as f64;
             let info = r.gan.info();
             row.1.push(ms);
-            row.2.push(info["record_us_per_step"].as_f64().unwrap());
+            let us = |k: &str| info[k].as_f64().unwrap();
+            row.2.push(us("record_us_per_step"));
+            row.3.push(us("submit_us_per_step"));
             eprintln!(
-                "round {round}: {} steps per submission: {ms:.3} ms/step, record {:.1} us/step",
-                row.0, info["record_us_per_step"]
+                "round {round}: {} steps per submission: {ms:.3} ms/step, record {:.1} us/step, submit {:.1} us/step",
+                row.0,
+                us("record_us_per_step"),
+                us("submit_us_per_step")
             );
-            row.3 = info;
+            row.4 = info;
         }
     }
     let median = |v: &mut Vec<f64>| {
         v.sort_by(|a, b| a.total_cmp(b));
         v[v.len() / 2]
     };
-    for (k, ms, rec, info) in rows.iter_mut() {
+    for (k, ms, rec, sub, info) in rows.iter_mut() {
         eprintln!(
             "bench submission overlap on {}: batch 64, {n} steps per call, {k} steps per submission ({} submissions): \
-             median {:.3} ms/step, record {:.1} us/step, {} dispatches and {:.2} barriers per step ({rounds} rounds)",
+             median {:.3} ms/step, record {:.1} us/step, submit {:.1} us/step, {} dispatches and {:.2} barriers per \
+             step ({rounds} rounds)",
             dev.info()["name"],
             info["submissions"],
             median(ms),
             median(rec),
+            median(sub),
             info["dispatches_per_step"],
             info["barriers_per_step"].as_f64().unwrap(),
         );

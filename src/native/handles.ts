@@ -442,10 +442,15 @@ export interface GanInfo {
    */
   barriers_per_step: number;
   /**
-   * CPU microseconds per step that the last step call spent recording and submitting GPU work (from a submission's
-   * first dispatch until its submit returned; the wait for the GPU not included); 0 on the CPU backend.
+   * CPU microseconds per step that the last step call spent recording GPU work (from a submission's first dispatch
+   * until its queue submit began: the dispatches, their uniforms, the command buffer); 0 on the CPU backend.
    */
   record_us_per_step: number;
+  /**
+   * Microseconds per step inside the queue submits of the last step call: short on a hardware GPU; a software
+   * adapter (lavapipe) blocks there until the previous submission has run. 0 on the CPU backend.
+   */
+  submit_us_per_step: number;
   /** GPU submissions of the last step call; 0 on the CPU backend. */
   submissions: number;
 }

@@ -13,6 +13,7 @@ use crate::error::{Code, Error, Result};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 /// Bytes per uniform slot (a multiple of every legal `min_uniform_buffer_offset_alignment`, which is at most 256).
 pub const SLOT: u64 = 256;
@@ -107,8 +108,8 @@ struct Cmd {
 
 /// Dispatches recorded for one submission (in order, one compute pass), with their uniforms.
 ///
-/// It also counts what the submission will cost: its barriers, and the CPU time from its first dispatch (see
-/// [`WorkCount`]). **Barriers:** every storage binding is `read_write`, so wgpu orders a dispatch after every earlier
+/// It also counts what the submission will cost: its barriers, and the CPU time from its first dispatch until its
+/// queue submit (see [`WorkCount`]). **Barriers:** every storage binding is `read_write`, so wgpu orders a dispatch after every earlier
 /// dispatch of the pass that bound one of the same buffers (a pipeline barrier before it); a dispatch that binds only
 /// buffers no earlier dispatch of the pass bound needs none. The dummy buffer (id 0) bound at unused slots counts as a
 /// buffer like any other, as it does for wgpu: in practice every dispatch after the first of a pass waits on the one
@@ -121,7 +122,7 @@ pub struct Batch {
     bound: Vec<u64>,
     barriers: u64,
     /// When the first dispatch was recorded.
-    started: Option<std::time::Instant>,
+    started: Option<Instant>,
 }
 
 impl Batch {
@@ -147,7 +148,7 @@ impl Batch {
         groups: [u32; 3],
     ) {
         if self.started.is_none() {
-            self.started = Some(std::time::Instant::now());
+            self.started = Some(Instant::now());
         }
         let before = self.bound.len();
         let mut waits = false;
@@ -181,6 +182,7 @@ thread_local! {
         barriers: 0,
         submissions: 0,
         record_ns: 0,
+        submit_ns: 0,
     }) };
 }
 
@@ -191,18 +193,17 @@ pub fn work_count() -> WorkCount {
     WORK.with(|w| w.get())
 }
 
-/// Adds a submitted batch to this thread's [`work_count`]; `submitted` is when its submission returned.
-fn count_work(batch: &Batch, submitted: std::time::Instant) {
-    let ns = batch
-        .started
-        .map(|t| (submitted - t).as_nanos() as u64)
-        .unwrap_or(0);
+/// Adds a submitted batch to this thread's [`work_count`]: its queue submit began at `submitting` and returned at
+/// `submitted`.
+fn count_work(batch: &Batch, submitting: Instant, submitted: Instant) {
+    let ns = |a: Instant, z: Instant| z.saturating_duration_since(a).as_nanos() as u64;
     WORK.with(|w| {
         let mut c = w.get();
         c.dispatches += batch.cmds.len() as u64;
         c.barriers += batch.barriers;
         c.submissions += 1;
-        c.record_ns += ns;
+        c.record_ns += batch.started.map(|t| ns(t, submitting)).unwrap_or(0);
+        c.submit_ns += ns(submitting, submitted);
         w.set(c);
     });
 }
@@ -663,9 +664,10 @@ impl GpuDevice {
             self.reserve_staging(&mut ex, total)?;
         }
         let ex = &*ex;
-        self.scoped("submission", || self.submit(ex, &batch, reads))?;
+        let (submitting, submitted) =
+            self.scoped("submission", || self.submit(ex, &batch, reads))?;
         if !batch.is_empty() {
-            count_work(&batch, std::time::Instant::now());
+            count_work(&batch, submitting, submitted);
         }
         if total == 0 {
             return Ok(Vec::new());
@@ -724,8 +726,9 @@ impl GpuDevice {
     }
 
     /// Writes the batch's uniforms, encodes its dispatches into one compute pass (setting a pipeline or a storage bind
-    /// group only when it changes), then the copies of `reads` into the staging buffer, and submits.
-    fn submit(&self, ex: &Exec, batch: &Batch, reads: &[Read]) {
+    /// group only when it changes), then the copies of `reads` into the staging buffer, and submits. Returns when the
+    /// queue submit began and when it returned.
+    fn submit(&self, ex: &Exec, batch: &Batch, reads: &[Read]) -> (Instant, Instant) {
         let (arena, arena_bg, _) = ex.arena.as_ref().expect("reserved by execute");
         if !batch.uniforms.is_empty() {
             self.queue.write_buffer(arena, 0, &batch.uniforms);
@@ -765,7 +768,10 @@ impl GpuDevice {
                 at += len;
             }
         }
-        self.queue.submit(Some(enc.finish()));
+        let cb = enc.finish();
+        let submitting = Instant::now();
+        self.queue.submit(Some(cb));
+        (submitting, Instant::now())
     }
 
     /// Maps the first `total` bytes of the staging buffer `st` (waiting for the GPU) and returns each read's bytes.
