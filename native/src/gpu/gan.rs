@@ -93,13 +93,7 @@ impl GpuGan {
     /// groups of at most [`STEPS_PER_READ`] steps, each in submissions of at most `steps_per_submit` steps (each
     /// submitted as soon as it is recorded, so the GPU runs while the CPU records the next), the records read back
     /// once per group, at its last submission (see the module notes).
-    pub fn step_n(
-        &mut self,
-        g: &mut GpuMlp,
-        d: &mut GpuMlp,
-        n: usize,
-        out: &mut [f32],
-    ) -> Result<()> {
+    fn step_n(&mut self, g: &mut GpuMlp, d: &mut GpuMlp, n: usize, out: &mut [f32]) -> Result<()> {
         let bsz = self.state.config.batch_size;
         let per_submit = self.steps_per_submit.max(1);
         g.reserve(bsz)?;
