@@ -1,5 +1,7 @@
 // The full seed GAN step (G 100-128-256-512-1024-784 with BN, D 784-512-256-1) at batch 64 on a native backend:
-// ms/step and GFLOP/s, counting 1.19 GFLOP per step as the design notes do (G forward+backward, D three times).
+// ms/step and GFLOP/s, counting 1.19 GFLOP per step as the design notes do (G forward+backward, D three times), and
+// the last call's GPU cost from the GAN's info (dispatches and barriers per step, CPU us recording them and us in
+// the queue submits per step, submissions per call; all 0 on the CPU backend).
 //
 //   deno task bench:step [--backend cpu] [--threads N] [--batch 64] [--steps 300] [--per-call 1]
 
@@ -32,7 +34,8 @@ gan.setData(new Uint8Array(count * 784).map(() => Math.floor(rand() * 256)), cou
 
 const gflopPerStep = 1.19 * batch / 64;
 const out = new Float32Array(4 * perCall);
-for (let i = 0; i < 20; i++) gan.stepRaw(perCall, out); // warm-up: workspaces, caches, thread pool
+// warm-up: workspaces, caches, thread pool, pipelines (about 20 steps, at least one call)
+for (let i = 0; i < Math.max(1, Math.ceil(20 / perCall)); i++) gan.stepRaw(perCall, out);
 const samples: number[] = [];
 for (let done = 0; done < steps; done += perCall) {
   const t0 = performance.now();
@@ -47,6 +50,12 @@ const where = info.adapter
   ? `${info.adapter.name} (${info.adapter.api}${info.adapter.software ? ", software" : ""})`
   : `${info.threads} threads, ${info.simd.join("/")}`;
 console.log(`backend ${info.backend} on ${where}, batch ${batch}, ${perCall} step(s) per call`);
+const cost = gan.info(); // the last call's
+console.log(
+  `dispatches per step: ${cost.dispatches_per_step} | barriers per step: ${cost.barriers_per_step.toFixed(2)} | ` +
+    `record us/step: ${cost.record_us_per_step.toFixed(1)} | submit us/step: ${cost.submit_us_per_step.toFixed(1)} | ` +
+    `submissions per call: ${cost.submissions}`,
+);
 console.log(
   `ms/step: median ${median.toFixed(3)}, min ${min.toFixed(3)} | GFLOP/s: median ${
     (gflopPerStep / median * 1e3).toFixed(1)

@@ -423,6 +423,36 @@ testOnBackends("determinism: the same seed gives bitwise-identical losses over 2
   }
 });
 
+testOnBackends(
+  "GAN info: the last step call's GPU cost (dispatches, barriers, recording time; 0 on the CPU)",
+  (ctx, b) => {
+    using g = new NativeMlp(ctx, seedGenerator(16, 8));
+    using d = new NativeMlp(ctx, seedDiscriminator(8));
+    g.init(1, 0);
+    d.init(1, 1);
+    using gan = new NativeGan(ctx, g, d, { batch_size: 16, seed: 3, lr: 2e-4, b1: 0.5, b2: 0.999, eps: 1e-8 });
+    gan.setData(new Uint8Array(100 * 64).map((_, i) => (i * 37) % 256), 100);
+    const before = gan.info();
+    assert.deepEqual(
+      [before.dispatches_per_step, before.barriers_per_step, before.record_us_per_step, before.submissions],
+      [0, 0, 0, 0],
+    );
+    gan.stepRaw(10);
+    const c = gan.info();
+    if (b.name === "cpu") {
+      const zero = [c.dispatches_per_step, c.barriers_per_step, c.record_us_per_step, c.submit_us_per_step];
+      assert.deepEqual([...zero, c.submissions], [0, 0, 0, 0, 0]);
+      return;
+    }
+    // The seed's order (gpu/gan.rs): 5 + 2 x 5 G blocks + 3 BN + 3 x 3 D blocks = 27 dispatches, more with split-K.
+    assert.ok(c.dispatches_per_step >= 27 && Number.isInteger(c.dispatches_per_step), `${c.dispatches_per_step}`);
+    assert.ok(c.submissions >= 2, `10 steps in submissions of 8: ${c.submissions}`);
+    // Every dispatch but the first of each submission waits on the one before (all bindings are read_write).
+    assert.equal(Math.round(c.barriers_per_step * 10), c.dispatches_per_step * 10 - c.submissions);
+    assert.ok(c.record_us_per_step > 0 && c.submit_us_per_step >= 0);
+  },
+);
+
 Deno.test({
   name: "GPU and CPU agree on whole GAN steps from the same parameters, data and seed",
   ignore: BACKENDS[1].ctx === null,

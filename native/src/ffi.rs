@@ -757,8 +757,9 @@ pub extern "C" fn gan_gan_step_explicit(
 }
 
 /// `int64_t gan_gan_info(uint32_t gan, uint8_t* buf, size_t cap)`: JSON with step, epoch, batch, rows,
-/// batches_per_epoch, batch_size, seed, and diverged_step (the global step at which the last `gan_gan_step` call
-/// returned `Diverged`, null when it did not).
+/// batches_per_epoch, batch_size, seed, diverged_step (the global step at which the last `gan_gan_step` call
+/// returned `Diverged`, null when it did not), and the last call's GPU cost (`core::CallCost`): dispatches_per_step,
+/// barriers_per_step, record_us_per_step, submit_us_per_step, submissions (all 0 on the CPU backend).
 #[no_mangle]
 pub extern "C" fn gan_gan_info(gan: u32, buf: *mut u8, cap: usize) -> i64 {
     json(buf, cap, || with_trainer(gan, |t| Ok(t.info())))
@@ -1261,6 +1262,22 @@ mod tests {
                 last()
             );
             assert!(info()["diverged_step"].is_null());
+            // The last call's GPU cost: counted on the GPU, 0 on the CPU (which records no GPU work).
+            let i = info();
+            let dispatches = i["dispatches_per_step"].as_f64().unwrap();
+            assert_eq!(dispatches > 0.0, backend == "gpu", "{backend}: {i}");
+            assert_eq!(
+                i["submissions"].as_u64().unwrap() > 0,
+                backend == "gpu",
+                "{i}"
+            );
+            for k in [
+                "barriers_per_step",
+                "record_us_per_step",
+                "submit_us_per_step",
+            ] {
+                assert!(i[k].as_f64().unwrap() >= 0.0, "{backend}: {k} in {i}");
+            }
             let (np_g, np_d) = (
                 Spec::parse(G_SPEC).unwrap().param_count,
                 Spec::parse(D_SPEC).unwrap().param_count,

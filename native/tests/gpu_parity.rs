@@ -11,7 +11,7 @@ use gan_native::core::{
     MlpBackend, Spec, GAN_LOSSES, STEP_OUTPUTS,
 };
 use gan_native::cpu::{CpuGan, CpuMlp, CpuOps};
-use gan_native::gpu::gan::{gpu_hash, gpu_normal};
+use gan_native::gpu::gan::{gpu_hash, gpu_normal, STEPS_PER_SUBMIT};
 use gan_native::gpu::{GpuDevice, GpuGan, GpuMlp, GpuOps};
 use gan_native::rng;
 use std::sync::{Arc, OnceLock};
@@ -835,11 +835,11 @@ fn gan_many_steps_several_submissions() {
     let count = 22;
     let pixels: Vec<u8> = (0..count * 6).map(|i| (i * 53 % 256) as u8).collect();
     let cfg = gan_config(4);
-    let steps = 300; // two submissions (256 + 44), one read-back
+    let steps = 300; // 38 submissions (37 x 8 + 4), one read-back
     let mut a = gpu_run(&dev, &gs, &ds, cfg, &pixels, count);
     let mut out_a = vec![0f32; steps * STEP_OUTPUTS];
     a.gan.step(&mut a.g, &mut a.d, steps, &mut out_a).unwrap();
-    assert_eq!(a.gan.last_submissions, 2);
+    assert_eq!(a.gan.last_submissions, steps.div_ceil(STEPS_PER_SUBMIT));
     let mut b = gpu_run(&dev, &gs, &ds, cfg, &pixels, count);
     let mut out_b = vec![0f32; steps * STEP_OUTPUTS];
     let (first, rest) = out_b.split_at_mut(100 * STEP_OUTPUTS);
@@ -858,6 +858,114 @@ fn gan_many_steps_several_submissions() {
     let (_cg, _cd, _cgan, cpu_out) = cpu_run(&gs, &ds, cfg, &pixels, count, steps);
     check("gan 300 steps losses", &out_a, &cpu_out, 1e-3, 1e-3);
     eprintln!("300 gan steps x 2 runs in {:.2?}", t.elapsed());
+}
+
+/// Submitting every few steps (the default, and an odd count whose submissions cross epochs and the short last batch)
+/// gives bitwise the records and parameters of one submission for the whole call.
+#[test]
+fn submitting_every_few_steps_gives_the_same_bits() {
+    let Some(dev) = device() else { return };
+    let (gs, ds) = seed_like_gan(4, 6);
+    let count = 22; // batch 4: 6 batches per epoch, the last of 2 rows
+    let pixels: Vec<u8> = (0..count * 6).map(|i| (i * 53 % 256) as u8).collect();
+    let cfg = gan_config(4);
+    let steps = 40;
+    let mut runs = Vec::new();
+    for per_submit in [steps, STEPS_PER_SUBMIT, 3, 1] {
+        let mut r = gpu_run(&dev, &gs, &ds, cfg, &pixels, count);
+        r.gan.steps_per_submit = per_submit;
+        let mut out = vec![0f32; steps * STEP_OUTPUTS];
+        r.gan.step(&mut r.g, &mut r.d, steps, &mut out).unwrap();
+        assert_eq!(r.gan.last_submissions, steps.div_ceil(per_submit));
+        let g = r.g.get_vec(Buffer::Params).unwrap();
+        let d = r.d.get_vec(Buffer::Params).unwrap();
+        let running = r.g.get_vec(Buffer::Running).unwrap();
+        runs.push((per_submit, out, g, d, running));
+    }
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let (_, out0, g0, d0, r0) = &runs[0];
+    for (k, out, g, d, running) in &runs[1..] {
+        assert_eq!(bits(out), bits(out0), "records, {k} steps per submission");
+        assert_eq!(bits(g), bits(g0), "G params, {k} steps per submission");
+        assert_eq!(bits(d), bits(d0), "D params, {k} steps per submission");
+        assert_eq!(
+            bits(running),
+            bits(r0),
+            "G running stats, {k} steps per submission"
+        );
+    }
+}
+
+/// `gan_gan_info`'s cost of the last call: dispatches and barriers per step, the CPU time recording them, the
+/// submissions; on the fused GPU step, the general step on the GPU's MLPs, and the CPU backend (which records none).
+#[test]
+fn the_step_cost_is_counted_and_reported() {
+    let Some(dev) = device() else { return };
+    let (gs, ds) = seed_like_gan(4, 6);
+    let count = 22;
+    let pixels: Vec<u8> = (0..count * 6).map(|i| (i * 53 % 256) as u8).collect();
+    let cfg = gan_config(4);
+    let n = 6;
+    let mut out = vec![0f32; n * STEP_OUTPUTS];
+    let mut r = gpu_run(&dev, &gs, &ds, cfg, &pixels, count);
+    r.gan.step(&mut r.g, &mut r.d, n, &mut out).unwrap(); // the first call compiles the pipelines as it records
+    r.gan.step(&mut r.g, &mut r.d, n, &mut out).unwrap();
+    let info = r.gan.info();
+    eprintln!("fused step on the GPU: {info}");
+    let per = |k: &str| info[k].as_f64().unwrap();
+    // noise 1, G forward 3, gather 1, D forward 2, loss 1, D backward (dx) 2, G backward 3 + 1 BN, Adam 1, D backward
+    // 2, Adam 1 (the module notes of gpu/gan.rs); no GEMM here is big enough to split K.
+    assert_eq!(per("dispatches_per_step"), 18.0);
+    assert_eq!(r.gan.last_dispatches, 18 * n);
+    let subs = info["submissions"].as_u64().unwrap();
+    assert_eq!(subs, r.gan.last_submissions as u64);
+    // Every dispatch after the first of its pass binds a buffer an earlier one bound (all read_write).
+    assert_eq!(
+        per("barriers_per_step"),
+        (18 * n as u64 - subs) as f64 / n as f64
+    );
+    assert!(per("record_us_per_step") > 0.0);
+
+    let fcfg = GanConfig::parse(
+        r#"{"batch_size": 4, "lr": 5e-5, "b1": 0.5, "b2": 0.999, "eps": 1e-8, "seed": 77, "model": "wgan"}"#,
+    )
+    .unwrap();
+    let mut dl = ds.clone();
+    let last = dl.layers.len() - 1;
+    dl.layers[last].act = Act::None;
+    let mut g = GpuMlp::new(gs.clone(), dev.clone()).unwrap();
+    let mut d = GpuMlp::new(dl.clone(), dev.clone()).unwrap();
+    g.set(Buffer::Params, &params_like(&gs, 1)).unwrap();
+    d.set(Buffer::Params, &params_like(&dl, 2)).unwrap();
+    let mut ft = FamilyGan::<GpuMlp>::new(fcfg, &gs, &dl, None).unwrap();
+    ft.set_data(&pixels, count).unwrap();
+    ft.step(&mut g, &mut d, n, &mut out).unwrap();
+    ft.step(&mut g, &mut d, n, &mut out).unwrap();
+    let info = ft.info();
+    eprintln!("general step (wgan) on the GPU: {info}");
+    assert!(info["dispatches_per_step"].as_f64().unwrap() > 0.0);
+    assert!(info["submissions"].as_u64().unwrap() >= n as u64);
+    assert!(info["record_us_per_step"].as_f64().unwrap() > 0.0);
+    assert!(
+        info["barriers_per_step"].as_f64().unwrap() < info["dispatches_per_step"].as_f64().unwrap()
+    );
+
+    let (mut cg, mut cd) = (CpuMlp::new(gs.clone(), 1), CpuMlp::new(ds.clone(), 1));
+    cg.params = params_like(&gs, 1);
+    cd.params = params_like(&ds, 2);
+    let mut ct = CpuGan::new(cfg, &cg, &cd).unwrap();
+    ct.set_data(&pixels, count).unwrap();
+    ct.step(&mut cg, &mut cd, n, &mut out).unwrap();
+    let info = ct.info();
+    for k in [
+        "dispatches_per_step",
+        "barriers_per_step",
+        "record_us_per_step",
+        "submit_us_per_step",
+    ] {
+        assert_eq!(info[k], 0.0, "{k} on the CPU backend");
+    }
+    assert_eq!(info["submissions"], 0);
 }
 
 /// The seed's model at batch 64 (and 256): time per step on this device and on the CPU backend. Run with
@@ -952,6 +1060,102 @@ fn bench_seed_gan_step() {
             dev.info()["name"],
             &out[out.len() - 4..],
             cpu_out
+        );
+    }
+}
+
+/// Issue 15, stage 2, side by side in one run: the seed's model at batch 64, calls of 64 steps, submitted in one
+/// submission (as before) or every `STEPS_PER_SUBMIT` steps (now), alternating; wall ms/step, the recording CPU
+/// us/step and the dispatches / barriers per step from the GAN's info. Run with
+/// `cargo test --release --test gpu_parity -- --ignored --nocapture bench_submission_overlap`
+/// (`GAN_BENCH_ROUNDS` rounds, default 2 on a software adapter, 10 on a hardware one).
+#[test]
+#[ignore]
+fn bench_submission_overlap() {
+    let Some(dev) = device() else { return };
+    let bn = Some(Bn {
+        eps: 0.8,
+        momentum: 0.1,
+    });
+    let lr = Act::LeakyRelu(0.2);
+    let gs = Spec::new(
+        100,
+        &[
+            (128, None, lr),
+            (256, bn, lr),
+            (512, bn, lr),
+            (1024, bn, lr),
+            (784, None, Act::Tanh),
+        ],
+    );
+    let ds = Spec::new(
+        784,
+        &[(512, None, lr), (256, None, lr), (1, None, Act::Sigmoid)],
+    );
+    let count = 10_000;
+    let pixels: Vec<u8> = (0..count * 784)
+        .map(|i| ((i * 2_654_435_761usize) >> 13) as u8)
+        .collect();
+    let rounds: usize = std::env::var("GAN_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if dev.is_software() { 2 } else { 10 });
+    let n = 64;
+    let mut r = gpu_run(&dev, &gs, &ds, gan_config(64), &pixels, count);
+    let mut out = vec![0f32; n * STEP_OUTPUTS];
+    r.gan.steps_per_submit = STEPS_PER_SUBMIT;
+    r.gan
+        .step(&mut r.g, &mut r.d, 8, &mut out[..8 * STEP_OUTPUTS])
+        .unwrap(); // warm-up: pipelines, bind groups
+    type Row = (usize, Vec<f64>, Vec<f64>, Vec<f64>, serde_json::Value);
+    let mut rows: Vec<Row> = [n, STEPS_PER_SUBMIT]
+        .iter()
+        .map(|&k| {
+            (
+                k,
+                Vec::new(),
+                Vec::new(),
+                Vec::new(),
+                serde_json::Value::Null,
+            )
+        })
+        .collect();
+    for round in 0..rounds {
+        for row in rows.iter_mut() {
+            r.gan.steps_per_submit = row.0;
+            let t = Instant::now();
+            r.gan.step(&mut r.g, &mut r.d, n, &mut out).unwrap();
+            let ms = t.elapsed().as_secs_f64() * 1e3 / n as f64;
+            let info = r.gan.info();
+            row.1.push(ms);
+            let us = |k: &str| info[k].as_f64().unwrap();
+            row.2.push(us("record_us_per_step"));
+            row.3.push(us("submit_us_per_step"));
+            eprintln!(
+                "round {round}: {} steps per submission: {ms:.3} ms/step, record {:.1} us/step, submit {:.1} us/step",
+                row.0,
+                us("record_us_per_step"),
+                us("submit_us_per_step")
+            );
+            row.4 = info;
+        }
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    for (k, ms, rec, sub, info) in rows.iter_mut() {
+        eprintln!(
+            "bench submission overlap on {}: batch 64, {n} steps per call, {k} steps per submission ({} submissions): \
+             median {:.3} ms/step, record {:.1} us/step, submit {:.1} us/step, {} dispatches and {:.2} barriers per \
+             step ({rounds} rounds)",
+            dev.info()["name"],
+            info["submissions"],
+            median(ms),
+            median(rec),
+            median(sub),
+            info["dispatches_per_step"],
+            info["barriers_per_step"].as_f64().unwrap(),
         );
     }
 }

@@ -431,6 +431,28 @@ export interface GanInfo {
   seed: number;
   /** The step at which the last step call diverged (a loss or parameter turned NaN or infinite), else null. */
   diverged_step: number | null;
+  /**
+   * GPU dispatches per step of the last step call (its mean over the call's steps); 0 on the CPU backend, which
+   * records no GPU work, and before the first call.
+   */
+  dispatches_per_step: number;
+  /**
+   * Pipeline barriers per step of the last step call: dispatches that bind a buffer an earlier dispatch of the same
+   * submission bound (every binding is read-write, so wgpu makes each wait for the work before it); 0 on the CPU.
+   */
+  barriers_per_step: number;
+  /**
+   * CPU microseconds per step that the last step call spent recording GPU work (from a submission's first dispatch
+   * until its queue submit began: the dispatches, their uniforms, the command buffer); 0 on the CPU backend.
+   */
+  record_us_per_step: number;
+  /**
+   * Microseconds per step inside the queue submits of the last step call: short on a hardware GPU; a software
+   * adapter (lavapipe) blocks there until the previous submission has run. 0 on the CPU backend.
+   */
+  submit_us_per_step: number;
+  /** GPU submissions of the last step call; 0 on the CPU backend. */
+  submissions: number;
 }
 
 /**

@@ -9,7 +9,7 @@ use super::family::check_aux;
 use super::mlp::{check_labels, Mlp, MlpBackend};
 use super::recipe::Model;
 use super::record::STEP_OUTPUTS;
-use super::run::RunState;
+use super::run::{CallCost, RunState, WorkCount};
 use crate::error::{bad_arg, bad_state, Code, Error, Result};
 use std::any::Any;
 
@@ -221,7 +221,18 @@ impl<B: GanBackend> Gan for B {
             }
             self.state().check_steps(n)?;
             let e = encoder_of::<B::Mlp>(self.state(), e)?;
-            self.run_steps(backend_of_mut(g)?, backend_of_mut(d)?, e, n, out)
+            // The GPU work of the call: every network of a trainer lives on one device and records on this thread.
+            let before = g.work_count();
+            let r = self.run_steps(backend_of_mut(g)?, backend_of_mut(d)?, e, n, out);
+            let work = match (before, g.work_count()) {
+                (Some(b), Some(a)) => a.since(&b),
+                _ => WorkCount::default(),
+            };
+            self.state_mut().last_call = CallCost {
+                steps: n as u64,
+                work,
+            };
+            r
         })();
         self.state_mut().diverged_step = match &r {
             Err(e) if e.code == Code::Diverged => e.step,

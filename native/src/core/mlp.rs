@@ -6,6 +6,7 @@ use super::config::{adam_diverged, AdamConfig};
 use super::dropout::DropoutStream;
 use super::optim::{clamp_all, rmsprop_update, RmsPropConfig};
 use super::penalty::{check_piecewise_linear, input_grad_backward_host};
+use super::run::WorkCount;
 use super::spec::{Embed, Spec};
 use crate::error::{bad_arg, bad_state, Result};
 use std::any::Any;
@@ -73,6 +74,11 @@ pub trait MlpBackend: Any + Send {
     /// The counters and the last forward.
     fn state(&self) -> &MlpState;
     fn state_mut(&mut self) -> &mut MlpState;
+    /// The GPU work this thread has submitted so far (a running total, `WorkCount`), on a backend that records GPU
+    /// work; `None` on the CPU backend (the default), which computes as it goes.
+    fn work_count(&self) -> Option<WorkCount> {
+        None
+    }
     /// The backend's own limit on the rows of a batch, beyond `Spec::check_rows` (none by default).
     fn check_batch_limits(&self, _rows: usize) -> Result<()> {
         Ok(())

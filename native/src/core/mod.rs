@@ -34,5 +34,5 @@ pub use ops::{Ops, OpsBackend, MAX_SOFTMAX_LOGITS};
 pub use optim::{Optimizer, RmsPropConfig};
 pub use recipe::{Model, Penalty, Recipe, MODELS};
 pub use record::{StepRecord, STEP_FIELDS, STEP_OUTPUTS};
-pub use run::{Position, RunState, Schedule};
+pub use run::{CallCost, Position, RunState, Schedule, WorkCount};
 pub use spec::{Act, Bn, Embed, Layer, Spec};

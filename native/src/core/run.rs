@@ -48,6 +48,67 @@ pub fn unit_pixel(p: u8) -> f32 {
     (p as f32 / 255.0 - 0.5) / 0.5
 }
 
+/// GPU work submitted by a thread so far (a running total; the difference of two snapshots is the work in between):
+/// dispatches recorded, the barriers wgpu inserts between them, submissions, and the CPU time spent recording and
+/// submitting them (see `gpu::device::Batch`). The CPU backend records nothing: it has no such count.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WorkCount {
+    pub dispatches: u64,
+    /// Dispatches that bind a buffer which an earlier dispatch of the same compute pass bound: every binding is
+    /// `read_write`, so wgpu puts a pipeline barrier before each of them (`gpu::device::Batch::dispatch`).
+    pub barriers: u64,
+    pub submissions: u64,
+    /// Nanoseconds from a batch's first recorded dispatch until its queue submit began: recording the dispatches,
+    /// uploading their uniforms, encoding the command buffer.
+    pub record_ns: u64,
+    /// Nanoseconds inside the queue submits. Short on a hardware GPU; a software adapter (lavapipe) blocks in it until
+    /// the previous submission has run, so there it holds the wait for the GPU.
+    pub submit_ns: u64,
+}
+
+impl WorkCount {
+    /// The work between snapshot `before` and this one.
+    pub fn since(&self, before: &WorkCount) -> WorkCount {
+        WorkCount {
+            dispatches: self.dispatches - before.dispatches,
+            barriers: self.barriers - before.barriers,
+            submissions: self.submissions - before.submissions,
+            record_ns: self.record_ns - before.record_ns,
+            submit_ns: self.submit_ns - before.submit_ns,
+        }
+    }
+}
+
+/// What the last `Gan::step` call cost: its steps and the GPU work they recorded (all zero on the CPU backend and
+/// before the first call).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallCost {
+    pub steps: u64,
+    pub work: WorkCount,
+}
+
+impl CallCost {
+    /// `{"dispatches_per_step", "barriers_per_step", "record_us_per_step", "submit_us_per_step", "submissions"}`:
+    /// means over the call's steps (0 when there were none) and the call's submissions.
+    pub fn info(&self) -> serde_json::Value {
+        let per = |v: f64| {
+            if self.steps == 0 {
+                0.0
+            } else {
+                v / self.steps as f64
+            }
+        };
+        let w = &self.work;
+        serde_json::json!({
+            "dispatches_per_step": per(w.dispatches as f64),
+            "barriers_per_step": per(w.barriers as f64),
+            "record_us_per_step": per(w.record_ns as f64 / 1e3),
+            "submit_us_per_step": per(w.submit_ns as f64 / 1e3),
+            "submissions": w.submissions,
+        })
+    }
+}
+
 /// The backend-neutral state of a GAN trainer.
 #[derive(Clone, Debug)]
 pub struct RunState {
@@ -68,6 +129,8 @@ pub struct RunState {
     pub step: u64,
     /// The step at which the last `Gan::step` call diverged; `None` when it did not.
     pub diverged_step: Option<u64>,
+    /// What the last `Gan::step` call cost (reported by `info`).
+    pub last_call: CallCost,
     /// The sample order of epoch `order_epoch`, `[count]`.
     order: Vec<u32>,
     order_epoch: Option<u64>,
@@ -90,6 +153,7 @@ impl RunState {
             },
             step: 0,
             diverged_step: None,
+            last_call: CallCost::default(),
             order: Vec::new(),
             order_epoch: None,
         })
@@ -157,14 +221,21 @@ impl RunState {
         Ok(())
     }
 
-    /// `{"step", "epoch", "batch", "rows", "batches_per_epoch", "batch_size", "seed", "diverged_step"}`.
+    /// `{"step", "epoch", "batch", "rows", "batches_per_epoch", "batch_size", "seed", "diverged_step"}` and the last
+    /// call's cost (`CallCost::info`: `dispatches_per_step`, `barriers_per_step`, `record_us_per_step`,
+    /// `submit_us_per_step`, `submissions`).
     pub fn info(&self) -> serde_json::Value {
         let p = self.position();
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "step": self.step, "epoch": p.epoch, "batch": p.batch, "rows": p.rows,
             "batches_per_epoch": self.batches_per_epoch(), "batch_size": self.config.batch_size,
             "seed": self.config.seed, "diverged_step": self.diverged_step,
-        })
+        });
+        if let (Some(v), serde_json::Value::Object(c)) = (v.as_object_mut(), self.last_call.info())
+        {
+            v.extend(c);
+        }
+        v
     }
 }
 

@@ -8,10 +8,12 @@
 //! a submission has its own uniform slot, written once with `queue.write_buffer` before the submission. Storage
 //! addresses are element offsets carried in the uniforms, so one bind group per buffer tuple serves every layer.
 
+use crate::core::WorkCount;
 use crate::error::{Code, Error, Result};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 /// Bytes per uniform slot (a multiple of every legal `min_uniform_buffer_offset_alignment`, which is at most 256).
 pub const SLOT: u64 = 256;
@@ -90,19 +92,37 @@ impl Kernel {
     }
 }
 
+/// A storage bind group (`b0..b5`) and the ids of the buffers it binds (0: the dummy).
+pub struct Bind {
+    pub group: wgpu::BindGroup,
+    pub ids: [u64; BINDINGS],
+}
+
 /// One recorded dispatch.
 struct Cmd {
     pipe: Arc<wgpu::ComputePipeline>,
-    bind: Arc<wgpu::BindGroup>,
+    bind: Arc<Bind>,
     slot: u32,
     groups: [u32; 3],
 }
 
-/// Dispatches recorded for one submission (in order), with their uniforms.
+/// Dispatches recorded for one submission (in order, one compute pass), with their uniforms.
+///
+/// It also counts what the submission will cost: its barriers, and the CPU time from its first dispatch until its
+/// queue submit (see [`WorkCount`]). **Barriers:** every storage binding is `read_write`, so wgpu orders a dispatch after every earlier
+/// dispatch of the pass that bound one of the same buffers (a pipeline barrier before it); a dispatch that binds only
+/// buffers no earlier dispatch of the pass bound needs none. The dummy buffer (id 0) bound at unused slots counts as a
+/// buffer like any other, as it does for wgpu: in practice every dispatch after the first of a pass waits on the one
+/// before it, `barriers = dispatches - 1` per submission. The uniform arena is read-only and is not counted.
 #[derive(Default)]
 pub struct Batch {
     cmds: Vec<Cmd>,
     uniforms: Vec<u8>,
+    /// Distinct storage buffers bound so far (few: a linear scan).
+    bound: Vec<u64>,
+    barriers: u64,
+    /// When the first dispatch was recorded.
+    started: Option<Instant>,
 }
 
 impl Batch {
@@ -115,14 +135,31 @@ impl Batch {
     pub fn is_empty(&self) -> bool {
         self.cmds.is_empty()
     }
+    /// The barriers wgpu will insert between the dispatches recorded so far (see the type's notes).
+    pub fn barriers(&self) -> u64 {
+        self.barriers
+    }
     /// Records `pipe` over `groups` workgroups with bind group `bind` and uniform `u`.
     pub fn dispatch<U: bytemuck::Pod>(
         &mut self,
         pipe: &Arc<wgpu::ComputePipeline>,
-        bind: &Arc<wgpu::BindGroup>,
+        bind: &Arc<Bind>,
         u: &U,
         groups: [u32; 3],
     ) {
+        if self.started.is_none() {
+            self.started = Some(Instant::now());
+        }
+        let before = self.bound.len();
+        let mut waits = false;
+        for id in bind.ids {
+            if self.bound[..before].contains(&id) {
+                waits = true;
+            } else if !self.bound[before..].contains(&id) {
+                self.bound.push(id);
+            }
+        }
+        self.barriers += waits as u64;
         let bytes = bytemuck::bytes_of(u);
         debug_assert!(bytes.len() as u64 <= SLOT);
         let slot = self.cmds.len() as u32;
@@ -136,6 +173,39 @@ impl Batch {
             groups,
         });
     }
+}
+
+thread_local! {
+    /// The GPU work this thread has submitted ([`work_count`]).
+    static WORK: std::cell::Cell<WorkCount> = const { std::cell::Cell::new(WorkCount {
+        dispatches: 0,
+        barriers: 0,
+        submissions: 0,
+        record_ns: 0,
+        submit_ns: 0,
+    }) };
+}
+
+/// The GPU work this thread has submitted so far, on every device: a running total (the work of a call is the
+/// difference of two snapshots). GPU work is recorded and submitted on the thread that calls the library, so
+/// concurrent calls on other threads do not mix into it.
+pub fn work_count() -> WorkCount {
+    WORK.with(|w| w.get())
+}
+
+/// Adds a submitted batch to this thread's [`work_count`]: its queue submit began at `submitting` and returned at
+/// `submitted`.
+fn count_work(batch: &Batch, submitting: Instant, submitted: Instant) {
+    let ns = |a: Instant, z: Instant| z.saturating_duration_since(a).as_nanos() as u64;
+    WORK.with(|w| {
+        let mut c = w.get();
+        c.dispatches += batch.cmds.len() as u64;
+        c.barriers += batch.barriers;
+        c.submissions += 1;
+        c.record_ns += batch.started.map(|t| ns(t, submitting)).unwrap_or(0);
+        c.submit_ns += ns(submitting, submitted);
+        w.set(c);
+    });
 }
 
 /// A region to copy back after the dispatches: buffer, byte offset, byte length.
@@ -166,7 +236,7 @@ pub struct GpuDevice {
     layout: wgpu::PipelineLayout,
     modules: Mutex<HashMap<Shader, Arc<wgpu::ShaderModule>>>,
     pipelines: Mutex<HashMap<Kernel, Arc<wgpu::ComputePipeline>>>,
-    binds: Mutex<HashMap<[u64; BINDINGS], Arc<wgpu::BindGroup>>>,
+    binds: Mutex<HashMap<[u64; BINDINGS], Arc<Bind>>>,
     /// Bound at unused slots (id 0).
     dummy: wgpu::Buffer,
     next_id: AtomicU64,
@@ -559,7 +629,7 @@ impl GpuDevice {
     }
 
     /// The bind group of storage buffers `b0..b5` (`None` binds a dummy), created once per tuple and cached.
-    pub fn bind(&self, bufs: [Option<&GpuBuf>; BINDINGS]) -> Result<Arc<wgpu::BindGroup>> {
+    pub fn bind(&self, bufs: [Option<&GpuBuf>; BINDINGS]) -> Result<Arc<Bind>> {
         let key = bufs.map(|b| b.map(|b| b.id).unwrap_or(0));
         if let Some(g) = lock(&self.binds).get(&key) {
             return Ok(g.clone());
@@ -579,7 +649,7 @@ impl GpuDevice {
                 entries: &entries,
             })
         })?;
-        let g = Arc::new(g);
+        let g = Arc::new(Bind { group: g, ids: key });
         lock(&self.binds).insert(key, g.clone());
         Ok(g)
     }
@@ -594,7 +664,11 @@ impl GpuDevice {
             self.reserve_staging(&mut ex, total)?;
         }
         let ex = &*ex;
-        self.scoped("submission", || self.submit(ex, &batch, reads))?;
+        let (submitting, submitted) =
+            self.scoped("submission", || self.submit(ex, &batch, reads))?;
+        if !batch.is_empty() {
+            count_work(&batch, submitting, submitted);
+        }
         if total == 0 {
             return Ok(Vec::new());
         }
@@ -652,8 +726,9 @@ impl GpuDevice {
     }
 
     /// Writes the batch's uniforms, encodes its dispatches into one compute pass (setting a pipeline or a storage bind
-    /// group only when it changes), then the copies of `reads` into the staging buffer, and submits.
-    fn submit(&self, ex: &Exec, batch: &Batch, reads: &[Read]) {
+    /// group only when it changes), then the copies of `reads` into the staging buffer, and submits. Returns when the
+    /// queue submit began and when it returned.
+    fn submit(&self, ex: &Exec, batch: &Batch, reads: &[Read]) -> (Instant, Instant) {
         let (arena, arena_bg, _) = ex.arena.as_ref().expect("reserved by execute");
         if !batch.uniforms.is_empty() {
             self.queue.write_buffer(arena, 0, &batch.uniforms);
@@ -667,7 +742,7 @@ impl GpuDevice {
                 timestamp_writes: None,
             });
             let mut last_pipe: Option<*const wgpu::ComputePipeline> = None;
-            let mut last_bind: Option<*const wgpu::BindGroup> = None;
+            let mut last_bind: Option<*const Bind> = None;
             for c in &batch.cmds {
                 let pp = Arc::as_ptr(&c.pipe);
                 if last_pipe != Some(pp) {
@@ -676,7 +751,7 @@ impl GpuDevice {
                 }
                 let bp = Arc::as_ptr(&c.bind);
                 if last_bind != Some(bp) {
-                    pass.set_bind_group(0, c.bind.as_ref(), &[]);
+                    pass.set_bind_group(0, &c.bind.group, &[]);
                     last_bind = Some(bp);
                 }
                 pass.set_bind_group(1, arena_bg, &[c.slot * SLOT as u32]);
@@ -693,7 +768,10 @@ impl GpuDevice {
                 at += len;
             }
         }
-        self.queue.submit(Some(enc.finish()));
+        let cb = enc.finish();
+        let submitting = Instant::now();
+        self.queue.submit(Some(cb));
+        (submitting, Instant::now())
     }
 
     /// Maps the first `total` bytes of the staging buffer `st` (waiting for the GPU) and returns each read's bytes.

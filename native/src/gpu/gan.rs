@@ -5,11 +5,12 @@
 //! values). Each epoch's sample order is drawn on the host with `rng::permutation` when the epoch starts (as the CPU
 //! does); the batch indices of every step of a submission are uploaded with one `write_buffer` before it, so steps may
 //! cross epoch boundaries inside one submission (the short last batch of an epoch included). Noise is drawn on the
-//! device. Steps are recorded back to back into one compute pass of one command buffer, at most
-//! [`STEPS_PER_SUBMIT`] steps per submission; submissions follow each other without any wait, and the losses
-//! (`[n, 4]` on the device) are read back once at the end of the call (every [`STEPS_PER_READ`] steps for longer
-//! calls). wgpu orders the dispatches of a pass by inserting barriers between dispatches that touch the same
-//! read-write storage buffer, which every binding here is.
+//! device. Steps are recorded back to back into one compute pass of one command buffer, [`STEPS_PER_SUBMIT`] (8)
+//! steps per submission, each submitted as soon as it is recorded so that the GPU runs the first steps while the CPU
+//! records the next; submissions follow each other without any wait, and the losses (`[n, 4]` on the device) are read
+//! back once at the end of the call (every [`STEPS_PER_READ`] steps for longer calls). wgpu orders the dispatches of a
+//! pass by inserting barriers between dispatches that touch the same read-write storage buffer, which every binding
+//! here is (`device::Batch` counts them, `gan_gan_info` reports them per step).
 //!
 //! Dispatches per step (G with `Lg` blocks of which `Bg` have BatchNorm, D with `Ld` blocks, batch <= 64, no split-K):
 //! noise 1, G forward `Lg` (plus `Bg` when the batch exceeds 64), gather 1, D forward `Ld`, loss 1 (BCE and sigmoid'),
@@ -26,8 +27,13 @@ use crate::error::{bad_arg, Code};
 use crate::rng;
 use std::sync::Arc;
 
-/// Steps recorded into one command buffer / submission.
-pub const STEPS_PER_SUBMIT: usize = 256;
+/// Steps recorded into one command buffer / submission. Small, so that the GPU starts on the first steps of a call
+/// while the CPU records the rest (recording costs about 2 us of CPU per dispatch, 41 dispatches per seed step on a
+/// hardware GPU: about 86 us per step); not 1, because each submission has a fixed cost of its own (the command
+/// buffer, the uniform and batch-index uploads, the error scopes, the queue submit). At 8 the GPU waits for about
+/// 0.7 ms of recording before its first step and the fixed cost is shared by 8 steps. The results do not depend on it
+/// (bitwise: `tests/gpu_parity.rs`, `submitting_every_few_steps_gives_the_same_bits`).
+pub const STEPS_PER_SUBMIT: usize = 8;
 /// Steps whose losses are kept on the device before one read-back.
 pub const STEPS_PER_READ: usize = 16384;
 
@@ -41,7 +47,7 @@ pub struct GpuGan {
     dev: Arc<GpuDevice>,
     /// `[256]` f32 bits of the scaled pixel values, then `[count, features]` u8 pixels packed 4 per word.
     data: Option<GpuBuf>,
-    /// `[STEPS_PER_SUBMIT, batch]` batch indices of the steps of one submission (host copy and device buffer).
+    /// `[steps_per_submit, batch]` batch indices of the steps of one submission (host copy and device buffer).
     idx_host: Vec<u32>,
     idx: Option<GpuBuf>,
     /// `[steps, STEP_OUTPUTS]` per-step records.
@@ -50,6 +56,8 @@ pub struct GpuGan {
     /// Dispatches recorded by the last `run_steps` call (all its steps), and its submissions.
     pub last_dispatches: usize,
     pub last_submissions: usize,
+    /// Steps per submission ([`STEPS_PER_SUBMIT`]; tests and benchmarks change it to compare).
+    pub steps_per_submit: usize,
 }
 
 fn same_device(g: &GpuMlp, d: &GpuMlp, dev: &Arc<GpuDevice>) -> Result<()> {
@@ -77,14 +85,17 @@ impl GpuGan {
             losses_cap: 0,
             last_dispatches: 0,
             last_submissions: 0,
+            steps_per_submit: STEPS_PER_SUBMIT,
         })
     }
 
     /// Runs `n` training steps in the seed's order; writes each step's record to `out [n, STEP_OUTPUTS]`: read-back
-    /// groups of at most [`STEPS_PER_READ`] steps, each in submissions of at most [`STEPS_PER_SUBMIT`] steps, the
-    /// records read back once per group, at its last submission (see the module notes).
+    /// groups of at most [`STEPS_PER_READ`] steps, each in submissions of at most `steps_per_submit` steps (each
+    /// submitted as soon as it is recorded, so the GPU runs while the CPU records the next), the records read back
+    /// once per group, at its last submission (see the module notes).
     fn step_n(&mut self, g: &mut GpuMlp, d: &mut GpuMlp, n: usize, out: &mut [f32]) -> Result<()> {
         let bsz = self.state.config.batch_size;
+        let per_submit = self.steps_per_submit.max(1);
         g.reserve(bsz)?;
         d.reserve(2 * bsz)?;
         self.reserve_step_buffers(n)?;
@@ -93,8 +104,8 @@ impl GpuGan {
         for start in (0..n).step_by(STEPS_PER_READ) {
             let group = (n - start).min(STEPS_PER_READ);
             let records = &mut out[start * STEP_OUTPUTS..(start + group) * STEP_OUTPUTS];
-            for first in (0..group).step_by(STEPS_PER_SUBMIT) {
-                let steps = (group - first).min(STEPS_PER_SUBMIT);
+            for first in (0..group).step_by(per_submit) {
+                let steps = (group - first).min(per_submit);
                 let read = (first + steps == group).then_some(&mut *records);
                 self.submit_steps(g, d, first, steps, read)?;
             }
@@ -103,7 +114,8 @@ impl GpuGan {
     }
 
     /// Grows the buffers of a call of `n` steps: the records `[min(n, STEPS_PER_READ), STEP_OUTPUTS]` and the batch
-    /// indices `[min(n, STEPS_PER_SUBMIT), batch]` (host and device).
+    /// indices `[min(n, steps_per_submit), batch]` (host and device). Every submission rewrites the batch indices
+    /// (and the uniforms) from offset 0: queue writes land in order, after the work submitted before them.
     fn reserve_step_buffers(&mut self, n: usize) -> Result<()> {
         let bsz = self.state.config.batch_size;
         let per_read = n.min(STEPS_PER_READ);
@@ -113,7 +125,7 @@ impl GpuGan {
             self.losses = Some(self.dev.buffer("losses", bytes)?);
             self.losses_cap = per_read;
         }
-        let per_submit = n.min(STEPS_PER_SUBMIT);
+        let per_submit = n.min(self.steps_per_submit.max(1));
         if self.idx_host.len() < per_submit * bsz {
             self.idx = None;
             let bytes = (per_submit * bsz * 4) as u64;
@@ -204,7 +216,7 @@ impl GpuGan {
     }
 
     /// Copies the dataset rows of step `state.step`'s batch into slot `k` of the host batch indices
-    /// `[STEPS_PER_SUBMIT, batch]`; returns the batch's rows.
+    /// `[steps_per_submit, batch]`; returns the batch's rows.
     fn stage_batch(&mut self, k: usize) -> usize {
         let bsz = self.state.config.batch_size;
         let (pos, idx) = self.state.batch(self.state.step);
@@ -331,8 +343,8 @@ impl GanBackend for GpuGan {
         Ok(())
     }
 
-    /// All `n` steps are recorded before any runs, so divergence shows in the records read back at the end: the call
-    /// reports the first step whose losses are NaN or infinite (the steps after it ran too).
+    /// The records of all `n` steps are read back when the call ends, so divergence shows only then: the call reports
+    /// the first step whose losses are NaN or infinite (the steps after it ran too).
     fn run_steps(
         &mut self,
         g: &mut GpuMlp,

@@ -12,7 +12,7 @@
 
 use super::device::{Batch, GpuBuf, GpuDevice, Read};
 use super::passes::InputGrad;
-use crate::core::{AdamConfig, Buffer, MlpBackend, MlpState, RmsPropConfig, Spec};
+use crate::core::{AdamConfig, Buffer, MlpBackend, MlpState, RmsPropConfig, Spec, WorkCount};
 use crate::error::{bad_arg, Code, Error, Result};
 use std::sync::Arc;
 
@@ -253,6 +253,11 @@ impl MlpBackend for GpuMlp {
 
     fn state_mut(&mut self) -> &mut MlpState {
         &mut self.state
+    }
+
+    /// This thread's GPU work (`device::work_count`).
+    fn work_count(&self) -> Option<WorkCount> {
+        Some(super::device::work_count())
     }
 
     /// A dispatch covers at most `TILE` rows per workgroup along one grid dimension.

@@ -15,7 +15,7 @@
 //!   beta gradients) only for BatchNorm blocks and for the top block when the caller's gradient lacks its act'; a split
 //!   dx GEMM adds `splitk_sum`.
 
-use super::device::{grid1d, Batch, GpuBuf, Kernel, Shader};
+use super::device::{grid1d, Batch, Bind, GpuBuf, Kernel, Shader};
 use super::mlp::{GpuMlp, COLS, FUSED_BN_ROWS, KSTEP, MAX_SPLITS, MIN_SLICE_STEPS, TILE};
 use super::uniforms::{AdamU, ColU, DropU, GemmDesc, LinearU};
 use crate::core::dropout::LayerMask;
@@ -212,7 +212,7 @@ impl GpuMlp {
     fn record_block_forward(
         &self,
         b: &mut Batch,
-        bind: &Arc<wgpu::BindGroup>,
+        bind: &Arc<Bind>,
         i: usize,
         rows: usize,
         train: bool,
@@ -669,7 +669,7 @@ impl GpuMlp {
         &self,
         b: &mut Batch,
         k: Kernel,
-        bind: &Arc<wgpu::BindGroup>,
+        bind: &Arc<Bind>,
         u: &AdamU,
     ) -> Result<()> {
         let grid = grid1d(
