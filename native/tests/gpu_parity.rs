@@ -373,6 +373,37 @@ fn noise_hash_bit_identical_and_normals_close() {
     eprintln!("noise: max |gpu - cpu| = {max_diff:e} (hash bit-identical)");
 }
 
+/// The seed's full-size networks (gan.py's G and D at 28x28), for the benchmarks.
+fn seed_gan() -> (Spec, Spec) {
+    let bn = Some(Bn {
+        eps: 0.8,
+        momentum: 0.1,
+    });
+    let lr = Act::LeakyRelu(0.2);
+    let gs = Spec::new(
+        100,
+        &[
+            (128, None, lr),
+            (256, bn, lr),
+            (512, bn, lr),
+            (1024, bn, lr),
+            (784, None, Act::Tanh),
+        ],
+    );
+    let ds = Spec::new(
+        784,
+        &[(512, None, lr), (256, None, lr), (1, None, Act::Sigmoid)],
+    );
+    (gs, ds)
+}
+
+/// `count` synthetic 28x28 images (a fixed integer hash of the pixel index), for the benchmarks.
+fn bench_pixels(count: usize) -> Vec<u8> {
+    (0..count * 784)
+        .map(|i| ((i * 2_654_435_761usize) >> 13) as u8)
+        .collect()
+}
+
 fn seed_like_gan(latent: usize, img: usize) -> (Spec, Spec) {
     let bn = Some(Bn {
         eps: 0.8,
@@ -974,29 +1005,9 @@ fn the_step_cost_is_counted_and_reported() {
 #[ignore]
 fn bench_seed_gan_step() {
     let Some(dev) = device() else { return };
-    let bn = Some(Bn {
-        eps: 0.8,
-        momentum: 0.1,
-    });
-    let lr = Act::LeakyRelu(0.2);
-    let gs = Spec::new(
-        100,
-        &[
-            (128, None, lr),
-            (256, bn, lr),
-            (512, bn, lr),
-            (1024, bn, lr),
-            (784, None, Act::Tanh),
-        ],
-    );
-    let ds = Spec::new(
-        784,
-        &[(512, None, lr), (256, None, lr), (1, None, Act::Sigmoid)],
-    );
+    let (gs, ds) = seed_gan();
     let count = 10_000;
-    let pixels: Vec<u8> = (0..count * 784)
-        .map(|i| ((i * 2_654_435_761usize) >> 13) as u8)
-        .collect();
+    let pixels = bench_pixels(count);
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -1073,29 +1084,9 @@ fn bench_seed_gan_step() {
 #[ignore]
 fn bench_submission_overlap() {
     let Some(dev) = device() else { return };
-    let bn = Some(Bn {
-        eps: 0.8,
-        momentum: 0.1,
-    });
-    let lr = Act::LeakyRelu(0.2);
-    let gs = Spec::new(
-        100,
-        &[
-            (128, None, lr),
-            (256, bn, lr),
-            (512, bn, lr),
-            (1024, bn, lr),
-            (784, None, Act::Tanh),
-        ],
-    );
-    let ds = Spec::new(
-        784,
-        &[(512, None, lr), (256, None, lr), (1, None, Act::Sigmoid)],
-    );
+    let (gs, ds) = seed_gan();
     let count = 10_000;
-    let pixels: Vec<u8> = (0..count * 784)
-        .map(|i| ((i * 2_654_435_761usize) >> 13) as u8)
-        .collect();
+    let pixels = bench_pixels(count);
     let rounds: usize = std::env::var("GAN_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
