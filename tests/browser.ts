@@ -70,3 +70,24 @@ export function screenshotStats(png: Uint8Array) {
     top: Math.max(...counts.values()) / (img.width * img.height),
   };
 }
+
+/**
+ * A new page of `browser` (1200 px wide, `height` high) that records what would make a browser test fail: console
+ * errors and warnings, page errors, failed requests, and requests whose URL `allowed` refuses; `requests` lists every
+ * URL asked for (cut to 100 characters).
+ */
+export async function watchedPage(browser: Browser, allowed: (url: string) => boolean, height = 900) {
+  const page = await browser.newPage();
+  await page.setViewport({ width: 1200, height, deviceScaleFactor: 1 });
+  const problems: string[] = [], requests: string[] = [];
+  page.on("console", (m) => {
+    if (m.type() === "error" || m.type() === "warn") problems.push(`console.${m.type()}: ${m.text()}`);
+  });
+  page.on("pageerror", (e) => problems.push(`page error: ${(e as Error).message ?? e}`));
+  page.on("request", (r) => {
+    requests.push(r.url().slice(0, 100));
+    if (!allowed(r.url())) problems.push(`request: ${r.url().slice(0, 100)}`);
+  });
+  page.on("requestfailed", (r) => problems.push(`request failed: ${r.url().slice(0, 80)}`));
+  return { page, problems, requests };
+}

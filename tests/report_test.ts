@@ -12,7 +12,7 @@
 import assert from "node:assert/strict";
 import { oneErrorLine } from "./cli_output.ts";
 import type { Browser, Page } from "./browser.ts";
-import { launchChromium, requireChromium, screenshotStats } from "./browser.ts";
+import { launchChromium, requireChromium, screenshotStats, watchedPage } from "./browser.ts";
 import { loadEmbeddedMnist } from "../src/data/dataset.ts";
 import { saveGrid } from "../src/io/png.ts";
 import { buildReportHtml } from "../src/report/report.ts";
@@ -456,17 +456,7 @@ Deno.test("report CLI: a short real run end to end; usage errors exit 2, a bad f
 
 /** Opens a page and records what would make it fail: console errors, page errors, requests beyond file: and data:. */
 async function openReport(browser: Browser, file: string) {
-  const page = await browser.newPage();
-  await page.setViewport({ width: 1200, height: 900, deviceScaleFactor: 1 });
-  const problems: string[] = [];
-  page.on("console", (m) => {
-    if (m.type() === "error" || m.type() === "warn") problems.push(`console.${m.type()}: ${m.text()}`);
-  });
-  page.on("pageerror", (e) => problems.push(`page error: ${(e as Error).message ?? e}`));
-  page.on("request", (r) => {
-    if (!/^(file|data):/.test(r.url())) problems.push(`request: ${r.url()}`);
-  });
-  page.on("requestfailed", (r) => problems.push(`request failed: ${r.url().slice(0, 80)}`));
+  const { page, problems } = await watchedPage(browser, (u) => /^(file|data):/.test(u));
   await page.goto(new URL(`file://${file}`).href, { waitUntil: "load" });
   await page.evaluate(() => new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok))));
   return { page, problems };

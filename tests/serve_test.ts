@@ -11,7 +11,7 @@
 /// <reference lib="dom" /> -- the types of the callbacks that run in the page
 
 import assert from "node:assert/strict";
-import { type Browser, launchChromium, type Page, screenshotStats } from "./browser.ts";
+import { type Browser, launchChromium, type Page, screenshotStats, watchedPage } from "./browser.ts";
 import { parseTrainFlags, trainUsage } from "../src/cli/flags.ts";
 import { UsageError } from "../src/cli/run.ts";
 import { LiveState, type SeriesMessage, type Snapshot, STEP_STRIDE } from "../src/serve/state.ts";
@@ -267,17 +267,7 @@ Deno.test("train --serve: a bad port exits 2 naming it, a port in use exits 1 na
 
 /** Opens the live page and records what would make it fail: console errors, page errors, failed or foreign requests. */
 async function openLive(browser: Browser, url: string) {
-  const page = await browser.newPage();
-  await page.setViewport({ width: 1200, height: 900, deviceScaleFactor: 1 });
-  const problems: string[] = [];
-  page.on("console", (m) => {
-    if (m.type() === "error" || m.type() === "warn") problems.push(`console.${m.type()}: ${m.text()}`);
-  });
-  page.on("pageerror", (e) => problems.push(`page error: ${(e as Error).message ?? e}`));
-  page.on("request", (r) => {
-    if (!r.url().startsWith(url) && !r.url().startsWith("data:")) problems.push(`request: ${r.url()}`);
-  });
-  page.on("requestfailed", (r) => problems.push(`request failed: ${r.url().slice(0, 80)}`));
+  const { page, problems } = await watchedPage(browser, (u) => u.startsWith(url) || u.startsWith("data:"));
   await page.goto(url, { waitUntil: "load" });
   return { page, problems };
 }

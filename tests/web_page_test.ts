@@ -12,7 +12,7 @@
 /// <reference lib="dom" /> -- the types of the callbacks that run in the page
 
 import assert from "node:assert/strict";
-import { type Browser, launchChromium, type Page, requireChromium, screenshotStats } from "./browser.ts";
+import { type Browser, launchChromium, type Page, requireChromium, screenshotStats, watchedPage } from "./browser.ts";
 import { loadEmbeddedMnist } from "../src/data/dataset.ts";
 import { decodePng } from "../src/io/png.ts";
 import { Context, NativeMlp } from "../src/native/handles.ts";
@@ -28,18 +28,7 @@ const WEBGPU = ["--enable-unsafe-webgpu"];
 
 /** Opens the page and records console errors and warnings, page errors and requests beyond file:, data: and blob:. */
 async function open(browser: Browser, url: string, allow: RegExp = /^(file|data|blob):/) {
-  const page = await browser.newPage();
-  await page.setViewport({ width: 1200, height: 1000, deviceScaleFactor: 1 });
-  const problems: string[] = [], requests: string[] = [];
-  page.on("console", (m) => {
-    if (m.type() === "error" || m.type() === "warn") problems.push(`console.${m.type()}: ${m.text()}`);
-  });
-  page.on("pageerror", (e) => problems.push(`page error: ${(e as Error).message ?? e}`));
-  page.on("request", (r) => {
-    requests.push(r.url().slice(0, 100));
-    if (!allow.test(r.url())) problems.push(`request: ${r.url().slice(0, 100)}`);
-  });
-  page.on("requestfailed", (r) => problems.push(`request failed: ${r.url().slice(0, 80)}`));
+  const { page, problems, requests } = await watchedPage(browser, (u) => allow.test(u), 1000);
   await page.goto(url, { waitUntil: "load" });
   await rendered(page, 0);
   return { page, problems, requests };
