@@ -45,6 +45,7 @@
 
 import type { GridImage, RunFolder } from "./run_files.ts";
 import { EVAL_FIELDS } from "./run_files.ts";
+import { esc, inlineSafe, pageHead } from "../io/html.ts";
 
 /** The chart library's text, inlined into the page (see `loadChartAssets` in `write.ts`). */
 export interface ChartAssets {
@@ -58,11 +59,6 @@ export interface ChartAssets {
 export interface BuildReportOptions {
   /** When the report was made, shown in the footer (default: now, as an ISO string). */
   generatedAt?: string;
-}
-
-/** HTML-escapes text for element content and attribute values. */
-function esc(s: unknown): string {
-  return String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
 
 /** A finite number, or null. */
@@ -95,14 +91,6 @@ function duration(s: number): string {
   if (s < 60) return `${Number(s.toPrecision(3))} s`;
   if (s < 3600) return `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`;
   return `${Math.floor(s / 3600)} h ${Math.round((s % 3600) / 60)} min`;
-}
-
-/** Text that is safe inside `<script>` or `<style>`: refused when it could close its element. */
-function inlineSafe(text: string, tag: "script" | "style"): string {
-  if (new RegExp(`</${tag}`, "i").test(text)) {
-    throw new Error(`Cannot inline the chart library: its ${tag} text contains "</${tag}"`);
-  }
-  return text;
 }
 
 /** A layer spec as "256 (BN 0.8, leaky_relu 0.2)". */
@@ -526,15 +514,8 @@ export function buildReportHtml(f: RunFolder, assets: ChartAssets, options: Buil
     : "";
   const json = JSON.stringify(data).replace(/</g, "\\u003c");
   const csp = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:";
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="deno-gan">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<title>deno-gan report: ${esc(f.name)}</title>
-<style>${inlineSafe(assets.uplotCss, "style")}</style>
+  return `${pageHead(`deno-gan report: ${f.name}`, csp)}
+<style>${inlineSafe(assets.uplotCss, "style", "the chart library")}</style>
 <style>${REPORT_CSS}</style>
 </head>
 <body>
@@ -553,7 +534,7 @@ ${notes}
     esc(options.generatedAt ?? new Date().toISOString())
   }. Charts: uPlot (MIT), inlined; the page loads nothing from the network.</footer>
 <script type="application/json" id="report-data">${json}</script>
-<script>${inlineSafe(assets.uplotJs, "script")}</script>
+<script>${inlineSafe(assets.uplotJs, "script", "the chart library")}</script>
 <script>${SCRIPT}</script>
 </body>
 </html>

@@ -23,21 +23,11 @@
  */
 
 import { type ChartAssets, REPORT_CSS } from "../report/report.ts";
+import { esc, inlineSafe, pageHead } from "../io/html.ts";
 
 /** The page's Content-Security-Policy: nothing but its inline script and style, data:/blob: images, and /events. */
 export const LIVE_CSP =
   "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; connect-src 'self'";
-
-function esc(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-function inlineSafe(text: string, tag: "script" | "style"): string {
-  if (new RegExp(`</${tag}`, "i").test(text)) {
-    throw new Error(`Cannot inline the chart library: it contains "</${tag}"`);
-  }
-  return text;
-}
 
 const LIVE_CSS = `
 #status { display: inline-block; padding: 1px 10px; border-radius: 10px; font-size: 13px; font-weight: 600;
@@ -199,16 +189,9 @@ const SCRIPT = String.raw`
  */
 export function buildLivePage(assets: ChartAssets, name: string): string {
   const wait = `<p class="note">waiting for the first steps…</p>`;
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="deno-gan">
-<meta http-equiv="Content-Security-Policy" content="${LIVE_CSP}">
+  return `${pageHead(`deno-gan live: ${name}`, LIVE_CSP)}
 <link rel="icon" href="data:,">
-<title>deno-gan live: ${esc(name)}</title>
-<style>${inlineSafe(assets.uplotCss, "style")}</style>
+<style>${inlineSafe(assets.uplotCss, "style", "the chart library")}</style>
 <style>${REPORT_CSS}${LIVE_CSS}</style>
 </head>
 <body id="live" data-status="connecting" data-rows="0" data-updates="0">
@@ -227,7 +210,7 @@ export function buildLivePage(assets: ChartAssets, name: string): string {
 </div></section>
 </main>
 <footer>Served by deno-gan on 127.0.0.1 while the run trains. Charts: uPlot (MIT), inlined.</footer>
-<script>${inlineSafe(assets.uplotJs, "script")}</script>
+<script>${inlineSafe(assets.uplotJs, "script", "the chart library")}</script>
 <script>${SCRIPT}</script>
 </body>
 </html>

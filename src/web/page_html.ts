@@ -9,6 +9,7 @@
  */
 
 import type { SiteModel } from "./site.ts";
+import { esc, inlineSafe, pageHead } from "../io/html.ts";
 
 /** The text the page inlines. */
 export interface WebAssets {
@@ -20,17 +21,6 @@ export interface WebAssets {
   common: string;
   /** native/src/gpu/shaders/linear.wgsl. */
   linear: string;
-}
-
-/** HTML-escapes a string. */
-function esc(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-/** Text for a `<script>` element: refused when it could close the element or open a comment that hides it. */
-function island(text: string, what: string): string {
-  if (/<\/script|<!--/i.test(text)) throw new Error(`Cannot inline ${what}: it holds "</script" or "<!--"`);
-  return text;
 }
 
 /** Base64 of bytes (in chunks whose length is a multiple of 3, so the pieces join). */
@@ -67,6 +57,9 @@ function dimSliders(n: number): string {
         <output id="dim-${j}-value" for="dim-${j}">0.00</output></div>`,
   ).join("\n      ");
 }
+
+/** The page's Content-Security-Policy: inline and `data:` scripts (the runtime's import map), inline style, images. */
+const SITE_CSP = "default-src 'none'; script-src 'unsafe-inline' data:; style-src 'unsafe-inline'; img-src data: blob:";
 
 const STYLE = `
   :root { color-scheme: light dark; --fg: #1b1b1f; --bg: #fafafa; --card: #fff; --muted: #5d5d66; --accent: #2456c7; }
@@ -105,14 +98,7 @@ export function siteHtml(model: SiteModel, weights: Uint8Array, assets: WebAsset
   const what = `${model.model}, ${model.step} steps, ${model.image.channels}x${model.image.side}x${model.image.side}` +
     `, latent ${model.latent}${model.classes ? `, ${model.classes} classes` : ""}, weights ${model.weights.dtype}` +
     f16Note(model.weights.f16Error);
-  return `<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="deno-gan">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; script-src 'unsafe-inline' data:; style-src 'unsafe-inline'; img-src data: blob:">
-<title>${esc(title)}</title>
+  return `${pageHead(title, SITE_CSP)}
 <style>${STYLE}</style>
 </head>
 <body>
@@ -165,11 +151,11 @@ export function siteHtml(model: SiteModel, weights: Uint8Array, assets: WebAsset
 </main>
 <script type="application/json" id="model-json">${json}</script>
 <script type="text/plain" id="weights">${base64(weights)}</script>
-<script type="text/plain" id="wgsl-common">${island(assets.common, "common.wgsl")}</script>
-<script type="text/plain" id="wgsl-linear">${island(assets.linear, "linear.wgsl")}</script>
+<script type="text/plain" id="wgsl-common">${inlineSafe(assets.common, "script", "common.wgsl")}</script>
+<script type="text/plain" id="wgsl-linear">${inlineSafe(assets.linear, "script", "linear.wgsl")}</script>
 <script type="importmap">{"imports": {"./runtime.js": "${runtimeUrl}"}}</script>
 <script type="module">
-${island(assets.page, "page.js")}
+${inlineSafe(assets.page, "script", "page.js")}
 </script>
 </body>
 </html>
