@@ -477,3 +477,21 @@ Deno.test({
     assertTensorClose("D params", gp.d, c.d, 5 * 2 * 2e-4, 0);
   },
 });
+
+Deno.test({
+  name: "the CPU backend reports the kernels it runs: AVX-512 where the CPU has it (the default build), else AVX2+FMA",
+  ignore: Deno.build.os !== "linux" || Deno.build.arch !== "x86_64",
+  fn() {
+    const flags = new Set(/^flags\s*:(.*)$/m.exec(Deno.readTextFileSync("/proc/cpuinfo"))![1].trim().split(/\s+/));
+    const has = (...f: string[]) => f.every((x) => flags.has(x));
+    const want = has("avx512f", "avx512bw", "avx512dq", "avx512vl")
+      ? "avx512"
+      : has("avx2", "fma")
+      ? "avx2"
+      : "baseline";
+    using ctx = new Context({ backend: "cpu", threads: 1 });
+    const info = ctx.info();
+    assert.equal(info.cpu_kernels, want, `CPU flags ${[...flags].filter((f) => /avx|fma/.test(f)).join(" ")}`);
+    assert.equal(info.simd.includes("avx512f"), flags.has("avx512f"));
+  },
+});

@@ -160,6 +160,7 @@ impl Context {
             "threads": self.threads,
             "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
             "simd": simd,
+            "cpu_kernels": crate::cpu::kernels::simd_level().name(),
             "adapter": self.gpu.as_ref().map(|g| g.info()),
             "auto": self.auto_note,
             "version": env!("CARGO_PKG_VERSION"),

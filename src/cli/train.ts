@@ -92,7 +92,7 @@ export async function main(args: string[]): Promise<number> {
   const b = t.backendInfo();
   const where = b.adapter
     ? `${b.adapter.name} (${b.adapter.api}${b.adapter.software ? ", software" : ""})`
-    : `${b.threads} threads`;
+    : `${b.threads} threads, ${b.cpu_kernels} kernels`;
   console.error(
     `deno-gan: ${f.model} on ${ds.name}, ${ds.count} images; ${b.backend} backend on ${where}; ${t.totalSteps} steps` +
       (f.resume ? ` (resuming at step ${t.step})` : "") + `; output in ${f.out}/`,

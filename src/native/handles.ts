@@ -30,6 +30,11 @@ export interface BackendInfo {
   cores: number;
   /** CPU vector extensions detected at run time (the GEMM picks its kernel from them). */
   simd: string[];
+  /**
+   * The CPU backend's kernels on this machine: `avx512` (a library built with its default `avx512` feature, on a CPU
+   * with AVX-512), `avx2` (AVX2+FMA) or `baseline`.
+   */
+  cpu_kernels: "avx512" | "avx2" | "baseline";
   /** The GPU adapter (null on the CPU backend). */
   adapter: { name: string; api: string; software: boolean } | null;
   /** The native library's version. */

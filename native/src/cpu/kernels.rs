@@ -25,9 +25,50 @@ fn par(threads: usize, macs: usize) -> Parallelism {
     }
 }
 
+/// The vector kernels the CPU backend runs on this machine: AVX-512 (built with the `avx512` feature, the default, on
+/// a CPU with AVX-512 F/BW/DQ/VL), AVX2+FMA, or baseline x86-64 (and on other targets, the compiler's baseline).
+/// The `gemm` crate decides the same way for its own kernels (its `x86-v4` feature is ours `avx512`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SimdLevel {
+    Avx512,
+    Avx2,
+    Baseline,
+}
+
+impl SimdLevel {
+    /// `avx512`, `avx2` or `baseline` (as `gan_context_info` reports it).
+    pub fn name(self) -> &'static str {
+        match self {
+            SimdLevel::Avx512 => "avx512",
+            SimdLevel::Avx2 => "avx2",
+            SimdLevel::Baseline => "baseline",
+        }
+    }
+}
+
+/// The level of this build on this CPU (see [`SimdLevel`]); the features are detected once by `std` and cached.
+pub fn simd_level() -> SimdLevel {
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[cfg(feature = "avx512")]
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+        {
+            return SimdLevel::Avx512;
+        }
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            return SimdLevel::Avx2;
+        }
+    }
+    SimdLevel::Baseline
+}
+
 /// Defines `fn name(args)` three times: for AVX-512, for AVX2+FMA and for baseline x86-64, and picks one at run time
-/// (the build itself targets baseline x86-64 so that one library runs everywhere). The bodies are the same code, and
-/// Rust never fuses a multiply and an add on its own, so all three give bitwise the same results.
+/// by [`simd_level`] (the build itself targets baseline x86-64 so that one library runs everywhere). The bodies are
+/// the same code, and Rust never fuses a multiply and an add on its own, so all three give bitwise the same results.
 macro_rules! simd_fn {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),* $(,)?) $(-> $ret:ty)? $body:block) => {
         $(#[$meta])*
@@ -43,17 +84,12 @@ macro_rules! simd_fn {
                 #[target_feature(enable = "avx2,fma")]
                 #[allow(clippy::too_many_arguments)]
                 unsafe fn v3($($arg: $ty),*) $(-> $ret)? { inner($($arg),*) }
-                if std::arch::is_x86_feature_detected!("avx512f")
-                    && std::arch::is_x86_feature_detected!("avx512bw")
-                    && std::arch::is_x86_feature_detected!("avx512dq")
-                    && std::arch::is_x86_feature_detected!("avx512vl")
-                {
-                    // SAFETY: the CPU has the features `v4` was compiled for.
-                    return unsafe { v4($($arg),*) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+                match simd_level() {
+                    // SAFETY: `simd_level` found the features `v4` was compiled for.
+                    SimdLevel::Avx512 => return unsafe { v4($($arg),*) },
                     // SAFETY: as above, for `v3`.
-                    return unsafe { v3($($arg),*) };
+                    SimdLevel::Avx2 => return unsafe { v3($($arg),*) },
+                    SimdLevel::Baseline => {}
                 }
             }
             inner($($arg),*)
