@@ -4,10 +4,14 @@
 // alternating which goes first, ROUNDS rounds; the steps/s of each from the run's "done:" line. Prints each round
 // and the median ratio (serve / plain); `--json FILE` writes the raw numbers. `--no-browser`: served, no page open.
 //
-//   deno task bench:serve [--rounds 7] [--steps 1000] [--no-browser] [--threads N] [--json FILE]
+//   deno task bench:serve [--rounds 7] [--steps 1000] [--no-browser] [--threads N] [--pin] [--json FILE]
 //
 // `--threads 1` leaves the second core of a 2-core machine to the browser, so that what is measured is the server's
-// cost and not chromium's rendering competing with the training threads for the cores.
+// cost and not chromium's rendering competing with the training threads for the cores. `--pin` (Linux, `taskset`)
+// makes that split exact: the training process (its training thread, the live view's worker and the HTTP server
+// alike) runs on the first core only, in both runs, and chromium on the others; so the live view's own work is
+// charged to the training core in full, and the browser's rendering to none of it. Each run also reports the CPU
+// time of its threads by name (/proc/PID/task/TID/comm), so that what the live view adds can be read per thread.
 
 /// <reference lib="dom" /> -- the types of the callbacks that run in the page
 
@@ -24,6 +28,7 @@ const { values } = parseArgs({
     json: { type: "string" },
     "no-browser": { type: "boolean", default: false },
     threads: { type: "string" },
+    pin: { type: "boolean", default: false },
   },
 });
 const rounds = Number(values.rounds), steps = Number(values.steps), watch = !values["no-browser"];
@@ -34,6 +39,8 @@ interface Run {
   /** CPU seconds of the training process (all threads) and of its main thread (the training loop), from /proc. */
   cpuSeconds?: number;
   mainCpuSeconds?: number;
+  /** CPU seconds per thread name (/proc/PID/task/TID/comm), threads of one name summed. */
+  threadCpuSeconds?: Record<string, number>;
   /** Messages the page received (serve only). */
   updates?: number;
   rows?: number;
@@ -56,8 +63,9 @@ async function trainOnce(dir: string, browser: Browser | null, serve: boolean): 
     ...(serve ? ["--serve", "0"] : []),
     ...(values.threads ? [`--n_cpu=${values.threads}`] : []),
   ];
-  const child = new Deno.Command(Deno.execPath(), {
-    args,
+  const cmd = values.pin ? ["taskset", "-c", "0", Deno.execPath(), ...args] : [Deno.execPath(), ...args];
+  const child = new Deno.Command(cmd[0], {
+    args: cmd.slice(1),
     cwd: ROOT,
     env: { NODEVICE_SELECT: "1", NO_COLOR: "1" },
     stdout: "null",
@@ -101,13 +109,14 @@ const TICKS = 100;
  * the last 50 ms.
  */
 function cpuWatcher(pid: number) {
-  const last = new Map<number, number>();
+  const last = new Map<number, number>(), names = new Map<number, string>();
   const poll = () => {
     try {
       for (const e of Deno.readDirSync(`/proc/${pid}/task`)) {
         const stat = Deno.readTextFileSync(`/proc/${pid}/task/${e.name}/stat`);
         const f = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // fields from 3 on: utime is 14, stime 15
         last.set(Number(e.name), Number(f[11]) + Number(f[12]));
+        names.set(Number(e.name), stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")")));
       }
     } catch (e) {
       if (Deno.env.get("DEBUG_CPU")) console.error(e);
@@ -115,10 +124,15 @@ function cpuWatcher(pid: number) {
   };
   const timer = setInterval(poll, 50);
   return {
-    stop(): { cpuSeconds: number; mainCpuSeconds: number } {
+    stop(): { cpuSeconds: number; mainCpuSeconds: number; threadCpuSeconds: Record<string, number> } {
       clearInterval(timer);
       const all = [...last.values()].reduce((a, b) => a + b, 0);
-      return { cpuSeconds: all / TICKS, mainCpuSeconds: (last.get(pid) ?? 0) / TICKS };
+      const threadCpuSeconds: Record<string, number> = {};
+      for (const [tid, ticks] of last) {
+        const name = tid === pid ? "main" : names.get(tid)!;
+        threadCpuSeconds[name] = (threadCpuSeconds[name] ?? 0) + ticks / TICKS;
+      }
+      return { cpuSeconds: all / TICKS, mainCpuSeconds: (last.get(pid) ?? 0) / TICKS, threadCpuSeconds };
     },
   };
 }
@@ -128,8 +142,19 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
+/** With --pin, chromium through a wrapper that puts it (and every process it starts) on the cores after the first. */
+async function chromiumPath(): Promise<string> {
+  if (!values.pin) return "/usr/bin/chromium";
+  const cores = navigator.hardwareConcurrency;
+  if (cores < 2) throw new Error("--pin needs 2 cores at least");
+  const path = await Deno.makeTempFile({ prefix: "chromium-pinned-", suffix: ".sh" });
+  await Deno.writeTextFile(path, `#!/bin/sh\nexec taskset -c 1-${cores - 1} /usr/bin/chromium "$@"\n`);
+  await Deno.chmod(path, 0o755);
+  return path;
+}
+
 const browser = await puppeteer.launch({
-  executablePath: "/usr/bin/chromium",
+  executablePath: await chromiumPath(),
   pipe: true,
   headless: true,
   args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"],
@@ -156,6 +181,11 @@ try {
         }; CPU s main/all: plain ${out.plain.mainCpuSeconds}/${out.plain.cpuSeconds}, serve ` +
         `${out.serve.mainCpuSeconds}/${out.serve.cpuSeconds}`,
     );
+    const threads = (r: Run) =>
+      Object.entries(r.threadCpuSeconds!).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(
+        ", ",
+      );
+    console.log(`  CPU s by thread: plain ${threads(out.plain)}; serve ${threads(out.serve)}`);
   }
 } finally {
   await browser.close();
@@ -164,6 +194,8 @@ try {
 const ratios = results.map((r) => r.ratio);
 const summary = {
   watched: watch,
+  pinned: values.pin,
+  threads: values.threads ?? null,
   steps,
   rounds,
   median_ratio: median(ratios),
@@ -174,6 +206,21 @@ const summary = {
   // CPU time: the training process's main thread (the loop and its hooks) and all its threads, serve / plain
   median_main_cpu_ratio: median(results.map((r) => r.serve.mainCpuSeconds! / r.plain.mainCpuSeconds!)),
   median_process_cpu_ratio: median(results.map((r) => r.serve.cpuSeconds! / r.plain.cpuSeconds!)),
+  // CPU seconds the served run's threads spent beyond the plain run's, per thread name (medians over the rounds)
+  median_thread_cpu_extra: Object.fromEntries(
+    [
+      ...new Set(
+        results.flatMap((r) => [...Object.keys(r.serve.threadCpuSeconds!), ...Object.keys(r.plain.threadCpuSeconds!)]),
+      ),
+    ]
+      .map((name) => [
+        name,
+        Number(
+          median(results.map((r) => (r.serve.threadCpuSeconds![name] ?? 0) - (r.plain.threadCpuSeconds![name] ?? 0)))
+            .toFixed(3),
+        ),
+      ]),
+  ),
 };
 console.log(
   `median ratio serve/plain ${summary.median_ratio.toFixed(4)} (cost ${
@@ -186,4 +233,5 @@ console.log(
   `CPU time serve/plain: the main thread (the training loop) ${summary.median_main_cpu_ratio.toFixed(4)}, the ` +
     `whole training process ${summary.median_process_cpu_ratio.toFixed(4)} (medians)`,
 );
+console.log(`CPU s the served run added, by thread (medians): ${JSON.stringify(summary.median_thread_cpu_extra)}`);
 if (values.json) await Deno.writeTextFile(values.json, JSON.stringify({ summary, results }, null, 2) + "\n");
