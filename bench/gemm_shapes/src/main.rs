@@ -10,7 +10,8 @@
 //!
 //! Built with the `v4` feature (the default) the `gemm` crate may pick its AVX-512 kernels as the library does; built
 //! with `--no-default-features` it has AVX2+FMA kernels only, which is how `bench/gemm_shapes/run.sh` measures the
-//! AVX2 path on an AVX-512 machine. `matrixmultiply` has AVX2+FMA kernels only; `faer` and OpenBLAS pick their own.
+//! AVX2 path on an AVX-512 machine. `matrixmultiply`, `faer` and OpenBLAS pick their own kernels at run time (on an
+//! AVX-512 machine all three run faster than the AVX2 FMA peak allows, so they use 512-bit vectors there).
 
 mod libs;
 mod peak;
