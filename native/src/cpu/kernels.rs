@@ -27,7 +27,8 @@ fn par(threads: usize, macs: usize) -> Parallelism {
 
 /// The vector kernels the CPU backend runs on this machine: AVX-512 (built with the `avx512` feature, the default, on
 /// a CPU with AVX-512 F/BW/DQ/VL), AVX2+FMA, or baseline x86-64 (and on other targets, the compiler's baseline).
-/// The `gemm` crate decides the same way for its own kernels (its `x86-v4` feature is ours `avx512`).
+/// The `gemm` crate picks its own kernels by itself (AVX-512F, else FMA, else scalar); its AVX-512 ones exist only
+/// with its `x86-v4` feature, which our `avx512` turns on, so both stop at AVX2 in a build without it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SimdLevel {
     Avx512,
