@@ -12,11 +12,12 @@
 //! pass by inserting barriers between dispatches that touch the same read-write storage buffer, which every binding
 //! here is (`device::Batch` counts them, `gan_gan_info` reports them per step).
 //!
-//! Dispatches per step (G with `Lg` blocks of which `Bg` have BatchNorm, D with `Ld` blocks, batch <= 64, no split-K):
+//! Dispatches per step (G with `Lg` blocks of which `Bg` have BatchNorm, D with `Ld` blocks, batch <= 64):
 //! noise 1, G forward `Lg` (plus `Bg` when the batch exceeds 64), gather 1, D forward `Ld`, loss 1 (BCE and sigmoid'),
 //! D backward for the G step `Ld` (dx GEMMs only), G backward `Lg + Bg`, Adam 1, D backward for the D step `Ld`,
-//! Adam 1; the seed (Lg = 5, Bg = 3, Ld = 3) takes 27. Split-K (see mlp.rs; on by default on hardware adapters) adds one
-//! reduction dispatch per split GEMM: the seed at batch 64 on an H100 takes 41.
+//! Adam 1; the seed (Lg = 5, Bg = 3, Ld = 3) takes 27, on every adapter: a GEMM split along K (see mlp.rs; on by
+//! default on hardware adapters) is finished by its last slice to arrive, with no dispatch of its own (41 on an H100
+//! before, when each split GEMM had a reduction dispatch).
 
 use super::device::{grid1d, Batch, GpuBuf, GpuDevice, Kernel, Read, Shader};
 use super::mlp::{copy_f32, GpuMlp};
@@ -28,8 +29,8 @@ use crate::rng;
 use std::sync::Arc;
 
 /// Steps recorded into one command buffer / submission. Small, so that the GPU starts on the first steps of a call
-/// while the CPU records the rest (recording costs about 2 us of CPU per dispatch, 41 dispatches per seed step on a
-/// hardware GPU: about 86 us per step); not 1, because each submission has a fixed cost of its own (the command
+/// while the CPU records the rest (recording costs about 2 us of CPU per dispatch: 86 us per seed step on an H100
+/// when it took 41 dispatches, 27 now); not 1, because each submission has a fixed cost of its own (the command
 /// buffer, the uniform and batch-index uploads, the error scopes, the queue submit). At 8 the GPU waits for about
 /// 0.7 ms of recording before its first step and the fixed cost is shared by 8 steps. The results do not depend on it
 /// (bitwise: `tests/gpu_parity.rs`, `submitting_every_few_steps_gives_the_same_bits`).

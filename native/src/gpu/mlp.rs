@@ -6,9 +6,11 @@
 //! The recorded passes (forward, backward, Adam) are in `passes.rs`.
 //!
 //! Split-K: a GEMM whose grid would have fewer workgroups than `split_target` (small batches: 64 rows are one row
-//! tile) is split along K into slices that write partial products; the block's epilogue (forward) or `splitk_sum`
-//! (backward dx) adds them in a fixed order, so results stay deterministic. This adds one dispatch per split GEMM and
-//! roughly halves the seed's step time on an H100 at batch 64. Software adapters never split by default.
+//! tile) is split along K into slices that write partial products; the last slice to arrive at each output tile (an
+//! atomic counter per tile, in `counters`) adds them in slice order and runs the block's epilogue, so results stay
+//! deterministic and no reduction dispatch is needed (train-mode BatchNorm over more than 64 rows still ends in
+//! block.wgsl `epilogue`, as without splitting). Splitting roughly halves the seed's step time on an H100 at batch
+//! 64. Software adapters never split by default.
 
 use super::device::{Batch, GpuBuf, GpuDevice, Read};
 use super::passes::InputGrad;
@@ -27,6 +29,8 @@ pub(crate) const KSTEP: usize = 16;
 /// Split-K: at most this many slices, each of at least `MIN_SLICE_STEPS` K steps.
 pub(crate) const MAX_SPLITS: usize = 16;
 pub(crate) const MIN_SLICE_STEPS: usize = 4;
+/// Split-K: at most this many output tiles per split GEMM (the size of the counter buffer).
+pub(crate) const COUNTER_TILES: usize = 4096;
 /// Floats of the split-K partial-product region of the work buffer (at most).
 const PART_MAX: usize = 1 << 22;
 /// Default split-K target (workgroups per GEMM) on hardware adapters; 0 (never split) on software adapters.
@@ -114,6 +118,9 @@ pub struct GpuMlp {
     pub(crate) v: GpuBuf,
     /// `[buffer_count]`: BN running means and variances.
     pub(crate) stats: GpuBuf,
+    /// `[COUNTER_TILES]` u32: split-K arrivals per output tile (0 between dispatches: each tile's last arriver resets
+    /// its counter).
+    pub(crate) counters: GpuBuf,
     /// Counters and the last forward.
     pub state: MlpState,
     /// Split-K: a GEMM whose grid has fewer workgroups than this is split along K into up to 16 slices (summed in a
@@ -145,6 +152,7 @@ impl GpuMlp {
         let m = dev.buffer("adam m", bytes)?;
         let v = dev.buffer("adam v", bytes)?;
         let stats = dev.buffer("running stats", (spec.buffer_count * 4) as u64)?;
+        let counters = dev.buffer("split-K counters", (COUNTER_TILES * 4) as u64)?;
         dev.write(&params, 0, bytemuck::cast_slice(&spec.default_params()))?;
         dev.write(&stats, 0, bytemuck::cast_slice(&spec.default_running()))?;
         // GAN_GPU_SPLIT_TARGET overrides the default (a tuning knob for benchmarks; 0 never splits).
@@ -165,6 +173,7 @@ impl GpuMlp {
             m,
             v,
             stats,
+            counters,
             state: MlpState::default(),
             work: None,
             lay: Work::default(),

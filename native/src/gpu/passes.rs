@@ -8,15 +8,18 @@
 //!
 //! Dispatches per block (see linear.wgsl / block.wgsl):
 //! - forward: 1 (Linear + bias + activation; + BatchNorm with running statistics; + train-mode BatchNorm when the batch
-//!   has at most 64 rows, so one workgroup's row tile holds it), or 2 (GEMM writing `pre` or split-K partial products,
-//!   then `epilogue` reducing over all rows / slices);
+//!   has at most 64 rows, so one workgroup's row tile holds it), split along K or not (`forward_split`: the last slice
+//!   to arrive at a tile sums the slices and runs the same epilogue), or 2 for train-mode BatchNorm over more rows
+//!   (GEMM writing `pre` or split-K partial products, then `epilogue` reducing over all rows / slices);
 //! - backward: 1 GEMM dispatch computing dW, db (a column of ones) and dx together (grid z selects which; dx leaves
-//!   multiplied by act' of the block below), preceded by a column pass (activation', BatchNorm backward, bias / gamma /
-//!   beta gradients) only for BatchNorm blocks and for the top block when the caller's gradient lacks its act'; a split
-//!   dx GEMM adds `splitk_sum`.
+//!   multiplied by act' of the block below; a split dx is summed by its last arriver), preceded by a column pass
+//!   (activation', BatchNorm backward, bias / gamma / beta gradients) only for BatchNorm blocks and for the top block
+//!   when the caller's gradient lacks its act'.
 
 use super::device::{grid1d, Batch, Bind, GpuBuf, Kernel, Shader};
-use super::mlp::{GpuMlp, COLS, FUSED_BN_ROWS, KSTEP, MAX_SPLITS, MIN_SLICE_STEPS, TILE};
+use super::mlp::{
+    GpuMlp, COLS, COUNTER_TILES, FUSED_BN_ROWS, KSTEP, MAX_SPLITS, MIN_SLICE_STEPS, TILE,
+};
 use super::uniforms::{AdamU, ColU, DropU, GemmDesc, LinearU};
 use crate::core::dropout::LayerMask;
 use crate::core::spec::Act;
@@ -26,22 +29,22 @@ use std::sync::Arc;
 
 pub(crate) const K_BACKWARD: Kernel = Kernel::new(Shader::Linear, "backward");
 pub(crate) const K_EPILOGUE: Kernel = Kernel::new(Shader::Block, "epilogue");
-pub(crate) const K_SPLITK_SUM: Kernel = Kernel::new(Shader::Block, "splitk_sum");
 pub(crate) const K_COL_BACKWARD: Kernel = Kernel::new(Shader::Block, "backward");
 pub(crate) const K_ADAM: Kernel = Kernel::new(Shader::Adam, "adam");
 pub(crate) const K_DROPOUT: Kernel = Kernel::new(Shader::Dropout, "dropout");
 pub(crate) const K_RMSPROP: Kernel = Kernel::new(Shader::Adam, "rmsprop");
 pub(crate) const K_CLAMP: Kernel = Kernel::new(Shader::Adam, "clamp_all");
 
-/// linear.wgsl `forward` modes (its `MODE` override; the header explains each).
+/// linear.wgsl `forward` / `forward_split` modes (their `MODE` override; the header explains each).
 const FWD_PLAIN: u32 = 0;
 const FWD_BN_EVAL: u32 = 1;
 const FWD_BN_FUSED: u32 = 2;
 const FWD_BN_TWO_PASS: u32 = 3;
-const FWD_SPLIT_K: u32 = 4;
 
-pub(crate) fn k_forward(mode: u32) -> Kernel {
-    Kernel::with_mode(Shader::Linear, "forward", mode)
+/// linear.wgsl `forward` (K not split) or `forward_split` in `mode`.
+pub(crate) fn k_forward(mode: u32, split: bool) -> Kernel {
+    let entry = if split { "forward_split" } else { "forward" };
+    Kernel::with_mode(Shader::Linear, entry, mode)
 }
 
 /// The WGSL code of an activation and its slope.
@@ -54,10 +57,9 @@ pub(crate) fn act_code(a: Act) -> (u32, f32) {
     }
 }
 
-/// The forward mode of a block: split K whenever it is split, else by BatchNorm, mode and batch size.
-fn forward_mode(bn: bool, train: bool, rows: usize, splits: usize) -> u32 {
+/// The forward mode of a block, by BatchNorm, mode and batch size.
+fn forward_mode(bn: bool, train: bool, rows: usize) -> u32 {
     match () {
-        _ if splits > 1 => FWD_SPLIT_K,
         _ if !bn => FWD_PLAIN,
         _ if !train => FWD_BN_EVAL,
         _ if rows <= FUSED_BN_ROWS => FWD_BN_FUSED,
@@ -121,13 +123,13 @@ impl GpuMlp {
     }
 
     /// Split-K for an `m x n` output over `k`: (slices, K extent per slice). One slice unless the grid has fewer
-    /// workgroups than `split_target`; then enough slices (of at least 4 K steps, at most 16, within the partial-product
-    /// region) to approach it.
+    /// workgroups than `split_target` (and at most [`COUNTER_TILES`] tiles); then enough slices (of at least 4 K steps,
+    /// at most 16, within the partial-product region) to approach it.
     fn splits(&self, m: usize, n: usize, k: usize) -> (usize, usize) {
         let none = (1, k.max(1));
         let target = self.split_target as usize;
         let tiles = m.div_ceil(TILE) * n.div_ceil(TILE);
-        if target == 0 || tiles >= target {
+        if target == 0 || tiles >= target || tiles > COUNTER_TILES {
             return none;
         }
         let steps = k.div_ceil(KSTEP);
@@ -156,14 +158,15 @@ impl GpuMlp {
             ));
         }
         let work = self.work();
-        // b0 the blocks' inputs (work)  b1 params  b2 the blocks' outputs, xhat, rstd (work)  b3 running stats
+        // b0 the blocks' inputs (work)  b1 params  b2 the blocks' outputs, xhat, rstd, split-K partials (work)
+        // b3 running stats  b5 split-K tile counters
         let bind = self.dev.bind([
             Some(work),
             Some(&self.params),
             Some(work),
             Some(&self.stats),
             None,
-            None,
+            Some(&self.counters),
         ])?;
         for i in 0..self.spec.layers.len() {
             self.record_block_forward(b, &bind, i, rows, train)?;
@@ -207,8 +210,8 @@ impl GpuMlp {
     }
 
     /// Block `i` forward: `a_i [rows, out] = act(BN(x_i [rows, inp] W^T + b))`, saving `xhat_i [rows, out]` and
-    /// `rstd_i [out]` for BatchNorm (train mode also updates the running statistics). linear.wgsl `forward`, then
-    /// block.wgsl `epilogue` when the batch statistics span several row tiles or K is split.
+    /// `rstd_i [out]` for BatchNorm (train mode also updates the running statistics). linear.wgsl `forward` or
+    /// `forward_split`, then block.wgsl `epilogue` when the batch statistics span several row tiles.
     fn record_block_forward(
         &self,
         b: &mut Batch,
@@ -219,7 +222,7 @@ impl GpuMlp {
     ) -> Result<()> {
         let l = &self.spec.layers[i];
         let (splits, kc) = self.splits(rows, l.out, l.inp);
-        let mode = forward_mode(l.bn.is_some(), train, rows, splits);
+        let mode = forward_mode(l.bn.is_some(), train, rows);
         let mut u = self.forward_uniform(i, rows);
         u.g[0] = self.matmul_forward(i, rows, splits, kc);
         let grid = [
@@ -227,9 +230,10 @@ impl GpuMlp {
             rows.div_ceil(TILE) as u32,
             splits as u32,
         ];
-        b.dispatch(&self.dev.pipeline(k_forward(mode))?, bind, &u, grid);
-        if mode >= FWD_BN_TWO_PASS {
-            let parts = if mode == FWD_SPLIT_K { splits } else { 0 };
+        let kernel = k_forward(mode, splits > 1);
+        b.dispatch(&self.dev.pipeline(kernel)?, bind, &u, grid);
+        if mode == FWD_BN_TWO_PASS {
+            let parts = if splits > 1 { splits } else { 0 };
             let c = self.epilogue_uniform(i, &u, rows, train, parts);
             b.dispatch(
                 &self.dev.pipeline(K_EPILOGUE)?,
@@ -242,14 +246,9 @@ impl GpuMlp {
     }
 
     /// The GEMM of block `i`'s forward, `y [rows, out] = x_i [rows, inp] W^T`: A = `x_i` (b0), B(k, n) = `W[n, k]`
-    /// (b1), C = `a_i` (b2), or the partial products of `splits` slices of `kc` along K.
+    /// (b1), C = `a_i` (b2), in `splits` slices of `kc` along K.
     fn matmul_forward(&self, i: usize, rows: usize, splits: usize, kc: usize) -> GemmDesc {
         let l = &self.spec.layers[i];
-        let c_off = if splits > 1 {
-            self.lay.part
-        } else {
-            self.lay.a[i]
-        };
         GemmDesc {
             m: rows as u32,
             n: l.out as u32,
@@ -261,7 +260,7 @@ impl GpuMlp {
             b_off: l.w as u32,
             b_rs: 1,
             b_cs: l.inp as u32,
-            c_off: c_off as u32,
+            c_off: self.lay.a[i] as u32,
             c_rs: l.out as u32,
             c_dst: 2,
             splits: splits as u32,
@@ -279,6 +278,7 @@ impl GpuMlp {
             act,
             slope,
             bias: l.b as u32,
+            part: lay.part as u32,
             ..Default::default()
         };
         if let Some(bn) = l.bn {
@@ -296,8 +296,8 @@ impl GpuMlp {
         u
     }
 
-    /// block.wgsl `epilogue` of block `i`: finishes `a_i` from `pre` (two-pass BatchNorm) or from `parts` split-K
-    /// partial products (`parts` 0: none), with the fields of the block's forward uniform `u`.
+    /// block.wgsl `epilogue` of block `i` (train-mode BatchNorm over more than one row tile): finishes `a_i` from `pre`
+    /// or from `parts` split-K partial products (`parts` 0: none), with the fields of the block's forward uniform `u`.
     fn epilogue_uniform(
         &self,
         i: usize,
@@ -459,7 +459,8 @@ impl GpuMlp {
 
     /// Block `i`'s GEMMs backward from `dpre [rows, out]` at `dpre`, in one linear.wgsl `backward` dispatch:
     /// `dW [out, inp] = dpre^T x_i` when `weight_grads` is given (`Some(true)`: with `db [out]` from a column of ones)
-    /// and `dx [rows, inp] = dpre W` (times the receiver's act') into `dx` when given; `splitk_sum` after a split dx.
+    /// and `dx [rows, inp] = dpre W` (times the receiver's act') into `dx` when given (split along K for small grids:
+    /// its partial products in `part`, summed by each tile's last arriver).
     fn record_matmul_backward(
         &self,
         b: &mut Batch,
@@ -469,7 +470,10 @@ impl GpuMlp {
         weight_grads: Option<bool>,
         dx: Option<DxDest>,
     ) -> Result<()> {
-        let mut u = LinearU::default();
+        let mut u = LinearU {
+            part: self.lay.part as u32,
+            ..Default::default()
+        };
         let (mut count, mut slices, mut tiles_m, mut tiles_n) = (0usize, 0usize, 0usize, 0usize);
         let mut add = |g: GemmDesc| {
             u.g[count] = g;
@@ -481,33 +485,25 @@ impl GpuMlp {
         if let Some(ones) = weight_grads {
             add(self.matmul_backward_weight(i, rows, dpre, ones));
         }
-        let mut split_sum = None;
         if let Some((_, at, recv)) = dx {
-            let (g, sum) = self.matmul_backward_input(i, rows, dpre, at, recv);
-            add(g);
-            split_sum = sum;
+            add(self.matmul_backward_input(i, rows, dpre, at, recv));
         }
         if count == 0 {
             return Ok(());
         }
         let work = self.work();
-        // b0 dpre (work)  b1 params (W)  b2 x_i (work)  b3 grads  b4 the dx destination
+        // b0 dpre (work)  b1 params (W)  b2 x_i, split-K partials (work)  b3 grads  b4 the dx destination
+        // b5 split-K tile counters
         let bind = self.dev.bind([
             Some(work),
             Some(&self.params),
             Some(work),
             Some(&self.grads),
             Some(dx.map_or(work, |d| d.0)),
-            None,
+            Some(&self.counters),
         ])?;
         let grid = [tiles_n as u32, tiles_m as u32, slices as u32];
         b.dispatch(&self.dev.pipeline(K_BACKWARD)?, &bind, &u, grid);
-        if let Some(c) = split_sum {
-            let n = rows * self.spec.layers[i].inp;
-            let maxd = self.dev.limits.max_compute_workgroups_per_dimension;
-            let grid = grid1d(n.div_ceil(256) as u32, maxd);
-            b.dispatch(&self.dev.pipeline(K_SPLITK_SUM)?, &bind, &c, grid);
-        }
         Ok(())
     }
 
@@ -538,9 +534,8 @@ impl GpuMlp {
     }
 
     /// `dx [rows, inp] = dpre W` of block `i` into element `at` of the destination (b4), times act' of the receiving
-    /// block (its saved output read at `recv`'s offset there): m = rows, n = inp, k = out; A = `dpre` (b0), B = W (b1).
-    /// Split along K, the slices' partial products go to `part` and the returned block.wgsl `splitk_sum` uniform adds
-    /// them in order and applies the act'.
+    /// block (its saved output read at `recv`'s offset there): m = rows, n = inp, k = out; A = `dpre` (b0), B = W (b1);
+    /// split along K for small grids.
     fn matmul_backward_input(
         &self,
         i: usize,
@@ -548,12 +543,11 @@ impl GpuMlp {
         dpre: usize,
         at: usize,
         recv: Receiver,
-    ) -> (GemmDesc, Option<ColU>) {
+    ) -> GemmDesc {
         let l = &self.spec.layers[i];
         let (e_act, e_slope) = recv.map_or((0, 0.0), |r| act_code(r.0));
-        let e_a_off = recv.map_or(0, |r| r.1 as u32);
         let (splits, kc) = self.splits(rows, l.inp, l.out);
-        let mut g = GemmDesc {
+        GemmDesc {
             m: rows as u32,
             n: l.inp as u32,
             k: l.out as u32,
@@ -569,27 +563,11 @@ impl GpuMlp {
             c_dst: 4,
             e_act,
             e_slope,
-            e_a_off,
+            e_a_off: recv.map_or(0, |r| r.1 as u32),
             splits: splits as u32,
             kc: kc as u32,
             ..Default::default()
-        };
-        if splits <= 1 {
-            return (g, None);
         }
-        (g.c_off, g.c_dst) = (self.lay.part as u32, 2);
-        let sum = ColU {
-            rows: rows as u32,
-            n: l.inp as u32,
-            act: e_act,
-            slope: e_slope,
-            y_off: at as u32,
-            a_off: e_a_off,
-            parts: splits as u32,
-            part_off: self.lay.part as u32,
-            ..Default::default()
-        };
-        (g, Some(sum))
     }
 
     // -----------------------------------------------------------------------------------------------------------------

@@ -50,7 +50,9 @@ pub struct LinearU {
     pub momentum: f32,
     pub inv_rows: f32,
     pub unbias: f32,
-    pub _q: [u32; 3],
+    /// Element offset of the split-K partial products in b2.
+    pub part: u32,
+    pub _q: [u32; 2],
 }
 
 /// block.wgsl `ColU`.

@@ -1,28 +1,22 @@
-// block.wgsl: the per-column (per-feature) parts of a fused block that reduce over the batch, for any number of rows,
-// and the reduction of split-K partial products.
+// block.wgsl: the per-column (per-feature) parts of a fused block that reduce over the batch, for any number of rows.
 //
 // Workgroup 16 x 16: 16 columns (local_invocation_id.x) x 16 row lanes (local_invocation_id.y); each lane walks the rows
 // lane, lane + 16, ... and the lanes are reduced in workgroup memory. Grid: ceil(n / 16) workgroups (spread over x and y
 // by `grid1d`). All [rows, n] matrices are row-major with leading dimension n.
 //
-// Entry `epilogue` (the end of a block's forward after linear.wgsl `forward` MODE 3 or MODE 4):
+// Entry `epilogue` (the end of a train-mode BatchNorm block's forward over more than 64 rows, after linear.wgsl
+// `forward` MODE 3 or `forward_split` MODE 3):
 //   b1 params: bias [n] at u.bias (u.g_b), gamma [n] at u.gamma, beta [n] at u.beta
 //   b2 work:   y [rows, n] at u.y_off: on entry pre = acc + bias (u.parts == 0, MODE 3) ; on exit a = act(...);
-//              xhat [rows, n] at u.xhat, rstd [n] at u.rstd (BN layers); with u.parts = S > 0 the S split-K partial
-//              products [S, rows, n] at u.part_off, summed in slice order first
-//   b3 running stats: mean [n] at u.rmean, var [n] at u.rvar (train: updated with momentum, unbiased variance)
-//   u.mode: 0 no BatchNorm (a = act(acc + bias); parts > 0 only), 1 BatchNorm with batch statistics (train),
-//           2 BatchNorm with running statistics (eval; parts > 0 only)
+//              xhat [rows, n] at u.xhat, rstd [n] at u.rstd; with u.parts = S > 0 the S split-K partial products
+//              [S, rows, n] at u.part_off (b0), summed in slice order first (pre = sum + bias)
+//   b3 running stats: mean [n] at u.rmean, var [n] at u.rvar (updated with momentum, unbiased variance)
 //
 // Entry `backward` (activation' + BatchNorm backward + bias / gamma / beta gradients):
 //   b0 dz buffer: d loss / d a [rows, n] at u.y_off on entry; d loss / d pre on exit (in place)
 //   b1 params: gamma at u.gamma          b2 saved: a [rows, n] at u.a_off, xhat [rows, n] at u.xhat, rstd [n] at u.rstd
 //   b3 grads: db at u.g_b, dgamma at u.g_gamma, dbeta at u.g_beta (written when u.write_grads != 0)
 //   u.mode: 0 no BatchNorm, 1 BatchNorm with batch statistics (train), 2 BatchNorm with running statistics (eval)
-//
-// Entry `splitk_sum` (workgroup 256, one thread per element of [rows, n], grid ceil(rows n / 256)):
-//   b0 partial products [u.parts, rows, n] at u.part_off    b4 destination [rows, n] at u.y_off
-//   b4[y_off + e] = (sum over slices in order) * act'(b4[u.a_off + e]) (act' of u.act; 1 for none)
 
 struct ColU {
     rows: u32, n: u32, act: u32, slope: f32,
@@ -78,41 +72,16 @@ fn epilogue(
         if (valid) {
             let bias = b1[u.g_b + c];
             let stride = u.rows * n;
-            var gam = 0.0;
-            var bet = 0.0;
-            var mean_e = 0.0;
-            var rs_e = 0.0;
-            if (u.mode == 2u) {
-                gam = b1[u.gamma + c];
-                bet = b1[u.beta + c];
-                // Eval: (acc - (rmean - bias)) * rstd, as the CPU folds the bias into the mean.
-                mean_e = b3[u.rmean + c] - bias;
-                rs_e = 1.0 / sqrt(b3[u.rvar + c] + u.eps);
-                if (lane == 0u) {
-                    b2[u.rstd + c] = rs_e;
-                }
-            }
             for (var r = lane; r < u.rows; r += 16u) {
                 let i = r * n + c;
                 var v = 0.0;
                 for (var z = 0u; z < u.parts; z++) {
                     v = v + b0[u.part_off + z * stride + i];
                 }
-                if (u.mode == 0u) {
-                    b2[u.y_off + i] = act_forward(u.act, u.slope, v + bias);
-                } else if (u.mode == 2u) {
-                    let h = (v - mean_e) * rs_e;
-                    b2[u.xhat + i] = h;
-                    b2[u.y_off + i] = act_forward(u.act, u.slope, gam * h + bet);
-                } else {
-                    let p = v + bias;
-                    b2[u.y_off + i] = p;
-                    s = s + p;
-                }
+                let p = v + bias;
+                b2[u.y_off + i] = p;
+                s = s + p;
             }
-        }
-        if (u.mode != 1u) {
-            return;
         }
     } else if (valid) {
         for (var r = lane; r < u.rows; r += 16u) {
@@ -236,25 +205,4 @@ fn backward(
     if (lane == 0u && valid && u.write_grads != 0u) {
         b3[u.g_b + c] = lane_sum1(lx);
     }
-}
-
-@compute @workgroup_size(256)
-fn splitk_sum(
-    @builtin(workgroup_id) wg: vec3<u32>,
-    @builtin(num_workgroups) nwg: vec3<u32>,
-    @builtin(local_invocation_index) lid: u32,
-) {
-    let e = linear_group(wg, nwg) * 256u + lid;
-    let stride = u.rows * u.n;
-    if (e >= stride) {
-        return;
-    }
-    var v = 0.0;
-    for (var z = 0u; z < u.parts; z++) {
-        v = v + b0[u.part_off + z * stride + e];
-    }
-    if (u.act != ACT_NONE) {
-        v = v * act_grad(u.act, u.slope, b4[u.a_off + e]);
-    }
-    b4[u.y_off + e] = v;
 }

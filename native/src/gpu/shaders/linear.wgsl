@@ -14,15 +14,22 @@
 //   MODE 2: BatchNorm with batch statistics (train) fused, requires m <= 64 (one row tile holds the whole batch):
 //           column mean / biased variance in the workgroup, running statistics updated, xhat, rstd, a
 //   MODE 3: pre = acc + bias (train-mode BatchNorm over more than 64 rows; block.wgsl `epilogue` finishes it)
-//   MODE 4: split K: grid z = g.splits slices of g.kc (a multiple of 16) along K; slice z writes its raw partial product
-//           to b2[c_off + z * m * n + r * n + c]; block.wgsl `epilogue` sums the slices in order and finishes the block
-//           (for small grids: a batch of 64 rows gives one row tile, so without splitting only ceil(out / 64)
-//           workgroups would run).
+//
+// Entry `forward_split` (override MODE), the same GEMM split along K (for small grids: a batch of 64 rows is one row
+// tile, so without splitting only ceil(out / 64) workgroups would run): grid z = g.splits slices of g.kc (a multiple
+// of 16) along K; slice z writes its raw partial product to b2[u.part + z * m * n + r * n + c]. Then the tile's
+// "last arriver" (an atomic counter per tile in b5; the slice that arrives last, whichever it is) sums the partials in
+// slice order, so the result does not depend on which slice finished last, and runs the epilogue of MODE 0, 1 or 2 on
+// the sums; it resets the counter for the next split GEMM. No workgroup waits on another. MODE 3: partials only
+// (train-mode BatchNorm over more than 64 rows; block.wgsl `epilogue` sums them and finishes the block).
+//   b5 the tile counters [tiles] (u32, zero between dispatches)
 //
 // Entry `backward`, grid ceil(max n / 64) x ceil(max m / 64) x (g[0].splits + g[1].splits): z < g[0].splits runs
 // slice z of u.g[0], the rest slices of u.g[1] (g[1].splits = 0 when there is one GEMM). A GEMM split along K writes raw
-// partial products (c_dst 2: b2 at c_off + slice * m * n, row-major m x n) that block.wgsl `splitk_sum` reduces.
+// partial products (b2 at u.part + slice * m * n, row-major m x n) and the tile's last arriver (as in `forward_split`)
+// sums them in slice order and stores the result as an unsplit GEMM would.
 //   b0 dpre [rows, out]   b1 params (W)   b2 layer input x   b3 grads   b4 dx destination (may be another MLP's work)
+//   b5 the tile counters of the split GEMM (at most one of the two is split)
 //   dW[out, in] = dpre^T x: m = out, n = in (+ 1), k = rows, A(m, k) = dpre[k * out + m], B = x (b2), C -> b3 (c_dst 3)
 //     with `ones` set, B gets a column of ones at n - 1 whose output, the bias gradient db[out] = sum_rows dpre, goes
 //     to b3[db_off + m] (each output is one thread's sequential sum over k, as the CPU sums db row by row)
@@ -43,7 +50,7 @@ struct LinearU {
     act: u32, slope: f32, bias: u32, gamma: u32,
     beta: u32, rmean: u32, rvar: u32, xhat: u32,
     rstd: u32, eps: f32, momentum: f32, inv_rows: f32,
-    unbias: f32, _q0: u32, _q1: u32, _q2: u32,
+    unbias: f32, part: u32, _q0: u32, _q1: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>;
@@ -51,6 +58,7 @@ struct LinearU {
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> cnt: array<atomic<u32>>;
 @group(1) @binding(0) var<uniform> u: LinearU;
 
 override MODE: u32 = 0u;
@@ -67,6 +75,8 @@ var<private> acc0: vec4<f32>;
 var<private> acc1: vec4<f32>;
 var<private> acc2: vec4<f32>;
 var<private> acc3: vec4<f32>;
+// Split K: 1 in the workgroup that arrived last at its tile.
+var<workgroup> arrived_last: u32;
 
 fn acc_row(i: u32) -> vec4<f32> {
     switch i {
@@ -230,33 +240,13 @@ fn gemm(g: Gemm, m0: u32, n0: u32, kb: u32, ke: u32, tid: u32) {
     }
 }
 
-@compute @workgroup_size(256)
-fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
-    let g = u.g[0];
-    let m0 = wg.y * BM;
-    let n0 = wg.x * BN;
+// The end of a forward block on the tile in the accumulators: `mode` as linear.wgsl MODE 0..3 (see the header).
+// Called in uniform control flow (MODE 2 synchronizes the workgroup).
+fn finish_forward(mode: u32, g: Gemm, m0: u32, n0: u32, tid: u32) {
     let tx = tid % 16u;
     let ty = tid / 16u;
     let ld = g.c_rs;
-
-    if (MODE == 4u) {
-        let kb = wg.z * g.kc;
-        gemm(g, m0, n0, kb, min(kb + g.kc, g.k), tid);
-        let base = g.c_off + wg.z * g.m * g.n;
-        for (var i = 0u; i < 4u; i++) {
-            let r = m0 + 4u * ty + i;
-            for (var j = 0u; j < 4u; j++) {
-                let c = n0 + 4u * tx + j;
-                if (r < g.m && c < g.n) {
-                    b2[base + r * g.n + c] = acc_get(i, j);
-                }
-            }
-        }
-        return;
-    }
-
-    gemm(g, m0, n0, 0u, g.k, tid);
-    if (MODE == 0u || MODE == 3u) {
+    if (mode == 0u || mode == 3u) {
         for (var j = 0u; j < 4u; j++) {
             let c = n0 + 4u * tx + j;
             if (c >= g.n) {
@@ -267,7 +257,7 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
                 let r = m0 + 4u * ty + i;
                 if (r < g.m) {
                     let z = acc_get(i, j) + bias;
-                    if (MODE == 0u) {
+                    if (mode == 0u) {
                         b2[g.c_off + r * ld + c] = act_forward(u.act, u.slope, z);
                     } else {
                         b2[g.c_off + r * ld + c] = z;
@@ -278,7 +268,7 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
         return;
     }
 
-    if (MODE == 1u) {
+    if (mode == 1u) {
         for (var j = 0u; j < 4u; j++) {
             let c = n0 + 4u * tx + j;
             if (c >= g.n) {
@@ -388,6 +378,96 @@ fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index
 }
 
 @compute @workgroup_size(256)
+fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    let g = u.g[0];
+    let m0 = wg.y * BM;
+    let n0 = wg.x * BN;
+    gemm(g, m0, n0, 0u, g.k, tid);
+    finish_forward(MODE, g, m0, n0, tid);
+}
+
+// Split K: stores slice `slice`'s partial product of the tile at (m0, n0) to b2[u.part + slice * m * n + ...].
+fn store_partial(g: Gemm, slice: u32, m0: u32, n0: u32, tid: u32) {
+    let tx = tid % 16u;
+    let ty = tid / 16u;
+    let base = u.part + slice * g.m * g.n;
+    for (var i = 0u; i < 4u; i++) {
+        let r = m0 + 4u * ty + i;
+        for (var j = 0u; j < 4u; j++) {
+            let c = n0 + 4u * tx + j;
+            if (r < g.m && c < g.n) {
+                b2[base + r * g.n + c] = acc_get(i, j);
+            }
+        }
+    }
+}
+
+// Split K, after `store_partial` (every thread, uniform control flow): whether this workgroup is the last of the
+// tile's g.splits slices to arrive (its counter `tile` in b5 then goes back to 0). The storage barriers order this
+// workgroup's partial stores before its arrival, and the other slices' stores before the last arriver's loads.
+fn last_arriver(g: Gemm, tile: u32, tid: u32) -> bool {
+    storageBarrier();
+    if (tid == 0u) {
+        let arrived = atomicAdd(&cnt[tile], 1u) + 1u;
+        arrived_last = select(0u, 1u, arrived == g.splits);
+        if (arrived == g.splits) {
+            atomicStore(&cnt[tile], 0u);
+        }
+    }
+    let is_last = workgroupUniformLoad(&arrived_last) == 1u;
+    storageBarrier();
+    return is_last;
+}
+
+// Row r of the tile, columns c0..c0 + 3: the partial products summed over the slices in order (0 outside C).
+fn partial_sum(g: Gemm, r: u32, c0: u32) -> vec4<f32> {
+    var v = vec4<f32>(0.0);
+    if (r >= g.m) {
+        return v;
+    }
+    let stride = g.m * g.n;
+    for (var j = 0u; j < 4u; j++) {
+        let c = c0 + j;
+        if (c < g.n) {
+            var s = 0.0;
+            for (var z = 0u; z < g.splits; z++) {
+                s = s + b2[u.part + z * stride + r * g.n + c];
+            }
+            v[j] = s;
+        }
+    }
+    return v;
+}
+
+// The accumulators = the tile's partial products summed in slice order.
+fn gather_partials(g: Gemm, m0: u32, n0: u32, tid: u32) {
+    let r = m0 + 4u * (tid / 16u);
+    let c0 = n0 + 4u * (tid % 16u);
+    acc0 = partial_sum(g, r, c0);
+    acc1 = partial_sum(g, r + 1u, c0);
+    acc2 = partial_sum(g, r + 2u, c0);
+    acc3 = partial_sum(g, r + 3u, c0);
+}
+
+@compute @workgroup_size(256)
+fn forward_split(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+    let g = u.g[0];
+    let m0 = wg.y * BM;
+    let n0 = wg.x * BN;
+    let kb = wg.z * g.kc;
+    gemm(g, m0, n0, kb, min(kb + g.kc, g.k), tid);
+    store_partial(g, wg.z, m0, n0, tid);
+    if (MODE == 3u) {
+        return;
+    }
+    if (!last_arriver(g, wg.y * ((g.n + BN - 1u) / BN) + wg.x, tid)) {
+        return;
+    }
+    gather_partials(g, m0, n0, tid);
+    finish_forward(MODE, g, m0, n0, tid);
+}
+
+@compute @workgroup_size(256)
 fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
     var slice = wg.z;
     var g = u.g[0];
@@ -402,9 +482,15 @@ fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
     }
     let kb = slice * g.kc;
     gemm(g, m0, n0, kb, min(kb + g.kc, g.k), tid);
+    if (g.splits > 1u) {
+        store_partial(g, slice, m0, n0, tid);
+        if (!last_arriver(g, wg.y * ((g.n + BN - 1u) / BN) + wg.x, tid)) {
+            return;
+        }
+        gather_partials(g, m0, n0, tid);
+    }
     let tx = tid % 16u;
     let ty = tid / 16u;
-    let split = g.splits > 1u;
     for (var i = 0u; i < 4u; i++) {
         let r = m0 + 4u * ty + i;
         if (r >= g.m) {
@@ -416,9 +502,7 @@ fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
                 continue;
             }
             let v = acc_get(i, j);
-            if (split) {
-                b2[g.c_off + slice * g.m * g.n + r * g.n + c] = v;
-            } else if (g.ones != 0u && c == g.n - 1u) {
+            if (g.ones != 0u && c == g.n - 1u) {
                 store_c(g.c_dst, g.db_off + r, v);
             } else if (g.e_act != ACT_NONE) {
                 let at = g.c_off + r * g.c_rs + c;
