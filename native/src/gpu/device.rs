@@ -2,7 +2,7 @@
 //! the one way work reaches the GPU ([`GpuDevice::execute`]: a recorded list of dispatches, submitted in one compute
 //! pass, optionally followed by read-backs).
 //!
-//! Binding model (every kernel): `@group(0)` holds six storage buffers `b0..b5` (all `read_write`, so one buffer may be
+//! Binding model (every kernel): `@group(0)` holds eight storage buffers `b0..b7` (all `read_write`, so one buffer may be
 //! bound at several slots of one dispatch, which WebGPU allows for writable storage only), `@group(1) @binding(0)` one
 //! uniform struct (at most [`SLOT`] bytes) read at a dynamic offset from a per-device uniform arena. Every dispatch of
 //! a submission has its own uniform slot, written once with `queue.write_buffer` before the submission. Storage
@@ -17,8 +17,8 @@ use std::time::Instant;
 
 /// Bytes per uniform slot (a multiple of every legal `min_uniform_buffer_offset_alignment`, which is at most 256).
 pub const SLOT: u64 = 256;
-/// Storage bindings per kernel (`b0..b5`).
-pub const BINDINGS: usize = 6;
+/// Storage bindings per kernel (`b0..b7`; WebGPU guarantees 8 per shader stage).
+pub const BINDINGS: usize = 8;
 
 fn backend_err(what: &str, e: impl std::fmt::Display) -> Error {
     Error::new(Code::Backend, format!("GPU {what} failed: {e}"))
@@ -92,7 +92,7 @@ impl Kernel {
     }
 }
 
-/// A storage bind group (`b0..b5`) and the ids of the buffers it binds (0: the dummy).
+/// A storage bind group (`b0..b7`) and the ids of the buffers it binds (0: the dummy).
 pub struct Bind {
     pub group: wgpu::BindGroup,
     pub ids: [u64; BINDINGS],
@@ -349,7 +349,7 @@ fn capture_errors(device: &wgpu::Device) -> (Arc<Mutex<Vec<String>>>, Arc<Mutex<
     (uncaptured, lost)
 }
 
-/// The binding model of every kernel (see the module notes): group 0 six read-write storage buffers, group 1 one
+/// The binding model of every kernel (see the module notes): group 0 eight read-write storage buffers, group 1 one
 /// uniform slot at a dynamic offset; and the pipeline layout of both.
 fn binding_layouts(
     device: &wgpu::Device,
@@ -370,7 +370,7 @@ fn binding_layouts(
     };
     let entries: Vec<_> = (0..BINDINGS as u32).map(storage).collect();
     let storage_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-        label: Some("gan storage b0..b5"),
+        label: Some("gan storage b0..b7"),
         entries: &entries,
     });
     let uniform_layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
@@ -445,7 +445,7 @@ impl GpuDevice {
         Ok(Arc::new(dev))
     }
 
-    /// Whether an adapter's limits fit the kernels (256 invocations and 8.5 KiB of workgroup memory per workgroup, six
+    /// Whether an adapter's limits fit the kernels (256 invocations and 8.5 KiB of workgroup memory per workgroup, eight
     /// storage buffers, two bind groups).
     fn usable(l: &wgpu::Limits) -> bool {
         l.max_compute_invocations_per_workgroup >= 256
@@ -628,13 +628,20 @@ impl GpuDevice {
         Ok(p)
     }
 
-    /// The bind group of storage buffers `b0..b5` (`None` binds a dummy), created once per tuple and cached.
-    pub fn bind(&self, bufs: [Option<&GpuBuf>; BINDINGS]) -> Result<Arc<Bind>> {
-        let key = bufs.map(|b| b.map(|b| b.id).unwrap_or(0));
+    /// The bind group of storage buffers `b0..b7` from `bufs` (at most [`BINDINGS`]; `None` and the slots after them
+    /// bind a dummy), created once per tuple and cached.
+    pub fn bind(&self, bufs: &[Option<&GpuBuf>]) -> Result<Arc<Bind>> {
+        assert!(
+            bufs.len() <= BINDINGS,
+            "at most {BINDINGS} storage bindings"
+        );
+        let mut all: [Option<&GpuBuf>; BINDINGS] = [None; BINDINGS];
+        all[..bufs.len()].copy_from_slice(bufs);
+        let key = all.map(|b| b.map(|b| b.id).unwrap_or(0));
         if let Some(g) = lock(&self.binds).get(&key) {
             return Ok(g.clone());
         }
-        let entries: Vec<wgpu::BindGroupEntry> = bufs
+        let entries: Vec<wgpu::BindGroupEntry> = all
             .iter()
             .enumerate()
             .map(|(i, b)| wgpu::BindGroupEntry {

@@ -14,8 +14,8 @@
 //!
 //! Dispatches per step (G with `Lg` blocks of which `Bg` have BatchNorm, D with `Ld` blocks, batch <= 64):
 //! noise 1, G forward `Lg` (plus `Bg` when the batch exceeds 64), gather 1, D forward `Ld`, loss 1 (BCE and sigmoid'),
-//! D backward for the G step `Ld` (dx GEMMs only), G backward `Lg + Bg`, Adam 1, D backward for the D step `Ld`,
-//! Adam 1; the seed (Lg = 5, Bg = 3, Ld = 3) takes 27, on every adapter: a GEMM split along K (see mlp.rs; on by
+//! D backward for the G step `Ld` (dx GEMMs only), G backward `Lg + Bg`, D backward for the D step `Ld`, Adam on
+//! both 1; the seed (Lg = 5, Bg = 3, Ld = 3) takes 26, on every adapter: a GEMM split along K (see mlp.rs; on by
 //! default on hardware adapters) is finished by its last slice to arrive, with no dispatch of its own (41 on an H100
 //! before, when each split GEMM had a reduction dispatch).
 
@@ -30,7 +30,7 @@ use std::sync::Arc;
 
 /// Steps recorded into one command buffer / submission. Small, so that the GPU starts on the first steps of a call
 /// while the CPU records the rest (recording costs about 2 us of CPU per dispatch: 86 us per seed step on an H100
-/// when it took 41 dispatches, 27 now); not 1, because each submission has a fixed cost of its own (the command
+/// when it took 41 dispatches, 26 now); not 1, because each submission has a fixed cost of its own (the command
 /// buffer, the uniform and batch-index uploads, the error scopes, the queue submit). At 8 the GPU waits for about
 /// 0.7 ms of recording before its first step and the fixed cost is shared by 8 steps. The results do not depend on it
 /// (bitwise: `tests/gpu_parity.rs`, `submitting_every_few_steps_gives_the_same_bits`).
@@ -208,10 +208,11 @@ impl GpuGan {
         let to_g = InputGrad::To(g.work(), g.lay.g0, Some((g_top.act, g_top_a)));
         d.record_backward(b, rows, d.lay.g0, true, false, to_g)?;
         g.record_backward(b, rows, g.lay.g0, true, true, InputGrad::None)?;
-        g.record_adam(b, adam_g)?;
-        // D step: weight gradients only over [fake; real]; Adam on D.
+        // D step: weight gradients only over [fake; real].
         d.record_backward(b, 2 * rows, d.lay.aux, true, true, InputGrad::None)?;
-        d.record_adam(b, adam_d)?;
+        // Adam on G, then on D, in one dispatch: nothing after G's backward reads G's parameters, so G's update may
+        // wait for the D step's backward (the same numbers as updating G first).
+        g.record_adam_pair(d, b, adam_g, adam_d)?;
         self.state.step += 1;
         Ok(())
     }
@@ -241,7 +242,7 @@ impl GpuGan {
         // b2 G's work
         let bind = self
             .dev
-            .bind([None, None, Some(g.work()), None, None, None])?;
+            .bind(&[None, None, Some(g.work()), None, None, None])?;
         let maxd = self.dev.limits.max_compute_workgroups_per_dimension;
         let grid = grid1d(n.div_ceil(2).div_ceil(256) as u32, maxd);
         b.dispatch(&self.dev.pipeline(K_NOISE)?, &bind, &u, grid);
@@ -268,7 +269,7 @@ impl GpuGan {
             ..Default::default()
         };
         // b0 dataset  b1 batch indices  b2 D's work  b3 G's work
-        let bind = self.dev.bind([
+        let bind = self.dev.bind(&[
             self.data.as_ref(),
             self.idx.as_ref(),
             Some(d.work()),
@@ -296,9 +297,9 @@ impl GpuGan {
             loss: self.state.config.recipe.loss.code(),
         };
         // b0 D's work  b1 the records
-        let bind = self
-            .dev
-            .bind([Some(d.work()), self.losses.as_ref(), None, None, None, None])?;
+        let bind =
+            self.dev
+                .bind(&[Some(d.work()), self.losses.as_ref(), None, None, None, None])?;
         b.dispatch(&self.dev.pipeline(K_LOSS)?, &bind, &u, [1, 1, 1]);
         Ok(())
     }
@@ -393,7 +394,7 @@ pub fn gpu_hash(
         ..Default::default()
     };
     let mut b = Batch::new();
-    let bind = dev.bind([None, None, None, None, Some(&buf), None])?;
+    let bind = dev.bind(&[None, None, None, None, Some(&buf), None])?;
     b.dispatch(
         &dev.pipeline(K_HASH)?,
         &bind,
@@ -426,7 +427,7 @@ pub fn gpu_normal(dev: &Arc<GpuDevice>, seed: u64, stream: u32, n: usize) -> Res
         ..Default::default()
     };
     let mut b = Batch::new();
-    let bind = dev.bind([None, None, Some(&buf), None, None, None])?;
+    let bind = dev.bind(&[None, None, Some(&buf), None, None, None])?;
     b.dispatch(
         &dev.pipeline(K_NOISE)?,
         &bind,
@@ -566,8 +567,7 @@ mod profile {
             (
                 "Adam G + Adam D",
                 Box::new(move |b, g, d| {
-                    g.record_adam(b, adam).unwrap();
-                    d.record_adam(b, adam).unwrap();
+                    g.record_adam_pair(d, b, adam, adam).unwrap();
                 }),
             ),
         ]

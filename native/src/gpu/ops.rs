@@ -113,7 +113,7 @@ impl OpsBackend for GpuOps {
         let mut b = Batch::new();
         let bind = self
             .dev
-            .bind([Some(&s.data), Some(&s.labels), None, None, None, None])?;
+            .bind(&[Some(&s.data), Some(&s.labels), None, None, None, None])?;
         let grid = grid1d(
             rows as u32,
             self.dev.limits.max_compute_workgroups_per_dimension,

@@ -20,7 +20,7 @@ use super::device::{grid1d, Batch, Bind, GpuBuf, Kernel, Shader};
 use super::mlp::{
     GpuMlp, COLS, COUNTER_TILES, FUSED_BN_ROWS, KSTEP, MAX_SPLITS, MIN_SLICE_STEPS, TILE,
 };
-use super::uniforms::{AdamU, ColU, DropU, GemmDesc, LinearU};
+use super::uniforms::{AdamPairU, AdamU, ColU, DropU, GemmDesc, LinearU};
 use crate::core::dropout::LayerMask;
 use crate::core::spec::Act;
 use crate::core::{AdamConfig, RmsPropConfig};
@@ -31,6 +31,7 @@ pub(crate) const K_BACKWARD: Kernel = Kernel::new(Shader::Linear, "backward");
 pub(crate) const K_EPILOGUE: Kernel = Kernel::new(Shader::Block, "epilogue");
 pub(crate) const K_COL_BACKWARD: Kernel = Kernel::new(Shader::Block, "backward");
 pub(crate) const K_ADAM: Kernel = Kernel::new(Shader::Adam, "adam");
+pub(crate) const K_ADAM_PAIR: Kernel = Kernel::new(Shader::Adam, "adam_pair");
 pub(crate) const K_DROPOUT: Kernel = Kernel::new(Shader::Dropout, "dropout");
 pub(crate) const K_RMSPROP: Kernel = Kernel::new(Shader::Adam, "rmsprop");
 pub(crate) const K_CLAMP: Kernel = Kernel::new(Shader::Adam, "clamp_all");
@@ -160,7 +161,7 @@ impl GpuMlp {
         let work = self.work();
         // b0 the blocks' inputs (work)  b1 params  b2 the blocks' outputs, xhat, rstd, split-K partials (work)
         // b3 running stats  b5 split-K tile counters
-        let bind = self.dev.bind([
+        let bind = self.dev.bind(&[
             Some(work),
             Some(&self.params),
             Some(work),
@@ -200,7 +201,7 @@ impl GpuMlp {
         };
         let bind = self
             .dev
-            .bind([Some(self.work()), None, None, None, None, None])?;
+            .bind(&[Some(self.work()), None, None, None, None, None])?;
         let grid = grid1d(
             (rows * out).div_ceil(256) as u32,
             self.dev.limits.max_compute_workgroups_per_dimension,
@@ -440,7 +441,7 @@ impl GpuMlp {
         };
         let work = self.work();
         // b0 dz (work)  b1 params  b2 saved a, xhat, rstd (work)  b3 grads
-        let bind = self.dev.bind([
+        let bind = self.dev.bind(&[
             Some(work),
             Some(&self.params),
             Some(work),
@@ -494,7 +495,7 @@ impl GpuMlp {
         let work = self.work();
         // b0 dpre (work)  b1 params (W)  b2 x_i, split-K partials (work)  b3 grads  b4 the dx destination
         // b5 split-K tile counters
-        let bind = self.dev.bind([
+        let bind = self.dev.bind(&[
             Some(work),
             Some(&self.params),
             Some(work),
@@ -575,11 +576,58 @@ impl GpuMlp {
 
     /// Records one Adam step over all parameters with the current gradients (counts it in `adam_t`).
     pub(crate) fn record_adam(&mut self, b: &mut Batch, c: AdamConfig) -> Result<()> {
+        let u = self.adam_uniform(c);
+        // b0 params  b1 grads  b2 m  b3 v
+        let bind = self.dev.bind(&[
+            Some(&self.params),
+            Some(&self.grads),
+            Some(&self.m),
+            Some(&self.v),
+        ])?;
+        self.record_param_kernel(b, K_ADAM, &bind, &u)
+    }
+
+    /// Records one Adam step of this MLP (config `c`) and one of `other` (config `c2`) in one adam.wgsl `adam_pair`
+    /// dispatch, term for term the two `record_adam`s (counts one step in each `adam_t`).
+    pub(crate) fn record_adam_pair(
+        &mut self,
+        other: &mut GpuMlp,
+        b: &mut Batch,
+        c: AdamConfig,
+        c2: AdamConfig,
+    ) -> Result<()> {
+        let u = AdamPairU {
+            a: self.adam_uniform(c),
+            b: other.adam_uniform(c2),
+        };
+        // b0..b3 this MLP's params, grads, m, v  b4..b7 the other's
+        let bind = self.dev.bind(&[
+            Some(&self.params),
+            Some(&self.grads),
+            Some(&self.m),
+            Some(&self.v),
+            Some(&other.params),
+            Some(&other.grads),
+            Some(&other.m),
+            Some(&other.v),
+        ])?;
+        let groups = self.spec.param_count.div_ceil(256) + other.spec.param_count.div_ceil(256);
+        let grid = grid1d(
+            groups as u32,
+            self.dev.limits.max_compute_workgroups_per_dimension,
+        );
+        b.dispatch(&self.dev.pipeline(K_ADAM_PAIR)?, &bind, &u, grid);
+        Ok(())
+    }
+
+    /// adam.wgsl `AdamU` of the next Adam step with config `c` (counts it in `adam_t`): the bias corrections in f64,
+    /// as the CPU computes them.
+    fn adam_uniform(&mut self, c: AdamConfig) -> AdamU {
         self.state.adam_t += 1;
         let t = self.state.adam_t;
         let bc1 = 1.0 - c.b1.powf(t as f64);
         let bc2 = 1.0 - c.b2.powf(t as f64);
-        let u = AdamU {
+        AdamU {
             n: self.spec.param_count as u32,
             step: (c.lr / bc1) as f32,
             bc2s: bc2.sqrt() as f32,
@@ -588,17 +636,7 @@ impl GpuMlp {
             b2: c.b2 as f32,
             eps: c.eps as f32,
             ..Default::default()
-        };
-        // b0 params  b1 grads  b2 m  b3 v
-        let bind = self.dev.bind([
-            Some(&self.params),
-            Some(&self.grads),
-            Some(&self.m),
-            Some(&self.v),
-            None,
-            None,
-        ])?;
-        self.record_param_kernel(b, K_ADAM, &bind, &u)
+        }
     }
 
     /// Records one RMSprop step (`core/optim.rs`) over all parameters (counts it in `adam_t`; the average in `v`).
@@ -613,7 +651,7 @@ impl GpuMlp {
             ..Default::default()
         };
         // b0 params  b1 grads  b2 m (unused)  b3 v
-        let bind = self.dev.bind([
+        let bind = self.dev.bind(&[
             Some(&self.params),
             Some(&self.grads),
             Some(&self.m),
@@ -631,7 +669,7 @@ impl GpuMlp {
             step: c,
             ..Default::default()
         };
-        let bind = self.dev.bind([
+        let bind = self.dev.bind(&[
             Some(&self.params),
             Some(&self.grads),
             Some(&self.m),

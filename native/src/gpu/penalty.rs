@@ -170,7 +170,7 @@ impl GpuMlp {
             .pen_grads
             .as_ref()
             .expect("enable_penalty_work allocated it");
-        let bind = self.dev.bind([
+        let bind = self.dev.bind(&[
             Some(work),
             Some(&self.params),
             Some(work),
@@ -204,7 +204,7 @@ impl GpuMlp {
             ..Default::default()
         };
         let work = self.work();
-        let bind = self.dev.bind([
+        let bind = self.dev.bind(&[
             Some(work),
             Some(&self.params),
             Some(work),
@@ -230,7 +230,7 @@ impl GpuMlp {
             n: self.spec.param_count as u32,
             ..Default::default()
         };
-        let bind = self.dev.bind([
+        let bind = self.dev.bind(&[
             Some(&self.params),
             Some(&self.grads),
             Some(&self.m),

@@ -143,6 +143,14 @@ pub struct AdamU {
     pub _q: [u32; 2],
 }
 
+/// adam.wgsl `AdamPairU`: two networks' settings (`adam_pair`; the other entries read `a` only).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+pub struct AdamPairU {
+    pub a: AdamU,
+    pub b: AdamU,
+}
+
 /// data.wgsl `DataU`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
@@ -171,6 +179,7 @@ mod tests {
             ("LossU", std::mem::size_of::<LossU>()),
             ("SoftmaxU", std::mem::size_of::<SoftmaxU>()),
             ("AdamU", std::mem::size_of::<AdamU>()),
+            ("AdamPairU", std::mem::size_of::<AdamPairU>()),
             ("DropU", std::mem::size_of::<DropU>()),
             ("DataU", std::mem::size_of::<DataU>()),
         ] {

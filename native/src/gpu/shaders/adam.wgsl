@@ -6,6 +6,10 @@
 //
 //   b0 params [n]   b1 grads [n]   b2 m [n]   b3 v [n]
 // Grid: ceil(n / 256) workgroups of 256 (spread over x and y by `grid1d`).
+//
+// Entry `adam_pair`: Adam over two networks in one dispatch (the GAN step's G and D, with their own settings):
+//   b0..b3 as above for the first (u.a.n parameters), b4 params, b5 grads, b6 m, b7 v of the second (u.b.n); the
+//   first ceil(u.a.n / 256) workgroups update the first, the rest the second. Term for term the same as two `adam` dispatches.
 
 struct AdamU {
     n: u32, _p0: u32, _p1: u32, _p2: u32,
@@ -17,7 +21,17 @@ struct AdamU {
 @group(0) @binding(1) var<storage, read_write> b1: array<f32>;
 @group(0) @binding(2) var<storage, read_write> b2: array<f32>;
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
-@group(1) @binding(0) var<uniform> u: AdamU;
+@group(0) @binding(4) var<storage, read_write> b4: array<f32>;
+@group(0) @binding(5) var<storage, read_write> b5: array<f32>;
+@group(0) @binding(6) var<storage, read_write> b6: array<f32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<f32>;
+// The uniform: the settings of the (first) network, then the second network's (`adam_pair` only; zeros otherwise).
+struct AdamPairU {
+    a: AdamU,
+    b: AdamU,
+}
+
+@group(1) @binding(0) var<uniform> u: AdamPairU;
 
 @compute @workgroup_size(256)
 fn adam(
@@ -26,18 +40,55 @@ fn adam(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = linear_group(wg, nwg) * 256u + lid;
-    if (i >= u.n) {
+    if (i >= u.a.n) {
         return;
     }
-    let g = b1[i];
-    let m = b2[i] + u.w1 * (g - b2[i]);
-    let v = b3[i] * u.b2 + u.w2 * g * g;
-    b2[i] = m;
-    b3[i] = v;
-    b0[i] = b0[i] - u.step * (m / (sqrt(v) / u.bc2s + u.eps));
+    adam_first(u.a, i);
 }
 
-// RMSprop: u.step = lr, u.b2 = alpha, u.w2 = 1 - alpha, u.eps; b3 holds the squared-gradient average.
+// Adam on parameter i of the first network (b0..b3) with its settings `a`.
+fn adam_first(a: AdamU, i: u32) {
+    let g = b1[i];
+    let m = b2[i] + a.w1 * (g - b2[i]);
+    let v = b3[i] * a.b2 + a.w2 * g * g;
+    b2[i] = m;
+    b3[i] = v;
+    b0[i] = b0[i] - a.step * (m / (sqrt(v) / a.bc2s + a.eps));
+}
+
+// The same update of the second network's parameter i (b4..b7) with its settings `a`.
+fn adam_second(a: AdamU, i: u32) {
+    let g = b5[i];
+    let m = b6[i] + a.w1 * (g - b6[i]);
+    let v = b7[i] * a.b2 + a.w2 * g * g;
+    b6[i] = m;
+    b7[i] = v;
+    b4[i] = b4[i] - a.step * (m / (sqrt(v) / a.bc2s + a.eps));
+}
+
+@compute @workgroup_size(256)
+fn adam_pair(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let gi = linear_group(wg, nwg);
+    let first = (u.a.n + 255u) / 256u;
+    if (gi >= first) {
+        let i = (gi - first) * 256u + lid;
+        if (i < u.b.n) {
+            adam_second(u.b, i);
+        }
+        return;
+    }
+    let i = gi * 256u + lid;
+    if (i >= u.a.n) {
+        return;
+    }
+    adam_first(u.a, i);
+}
+
+// RMSprop: u.a.step = lr, u.a.b2 = alpha, u.a.w2 = 1 - alpha, u.a.eps; b3 holds the squared-gradient average.
 //   v = v * alpha + (1 - alpha) * g * g;  p = p + (-lr) * (g / (sqrt(v) + eps))
 @compute @workgroup_size(256)
 fn rmsprop(
@@ -46,16 +97,16 @@ fn rmsprop(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = linear_group(wg, nwg) * 256u + lid;
-    if (i >= u.n) {
+    if (i >= u.a.n) {
         return;
     }
     let g = b1[i];
-    let v = b3[i] * u.b2 + u.w2 * g * g;
+    let v = b3[i] * u.a.b2 + u.a.w2 * g * g;
     b3[i] = v;
-    b0[i] = b0[i] + (-u.step) * (g / (sqrt(v) + u.eps));
+    b0[i] = b0[i] + (-u.a.step) * (g / (sqrt(v) + u.a.eps));
 }
 
-// The clamp of every parameter to [-c, c], c = u.step.
+// The clamp of every parameter to [-c, c], c = u.a.step.
 @compute @workgroup_size(256)
 fn clamp_all(
     @builtin(workgroup_id) wg: vec3<u32>,
@@ -63,10 +114,10 @@ fn clamp_all(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = linear_group(wg, nwg) * 256u + lid;
-    if (i >= u.n) {
+    if (i >= u.a.n) {
         return;
     }
-    b0[i] = clamp(b0[i], -u.step, u.step);
+    b0[i] = clamp(b0[i], -u.a.step, u.a.step);
 }
 
 // grads += the penalty's gradients: b1 grads, b3 the penalty's [n] (core/penalty.rs; gpu/penalty.rs).
@@ -77,7 +128,7 @@ fn accumulate(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let i = linear_group(wg, nwg) * 256u + lid;
-    if (i >= u.n) {
+    if (i >= u.a.n) {
         return;
     }
     b1[i] = b1[i] + b3[i];
