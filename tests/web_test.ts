@@ -12,10 +12,24 @@ import { GAN_MODELS, modelGenerator } from "../src/model/models.ts";
 import type { MlpSpec } from "../src/model/spec.ts";
 import { readSafetensorsFile } from "../src/io/safetensors.ts";
 import { saveGenerator } from "../src/train/checkpoint.ts";
-import { DOMAIN_SAMPLE, flatLayout, Generator, normals, readSafetensors } from "../src/web/runtime.js";
+import { DOMAIN_SAMPLE, flatLayout, Generator, normals, readSafetensors, UNIFORM_WORDS } from "../src/web/runtime.js";
 import { buildSite, exportSite, loadWebAssets } from "../src/web/site.ts";
 
 const ROOT = new URL("../", import.meta.url);
+
+Deno.test("the page's uniform buffer is linear.wgsl's LinearU: its words, counted from the WGSL struct", () => {
+  const src = Deno.readTextFileSync(new URL("native/src/gpu/shaders/linear.wgsl", ROOT));
+  const fields = (name: string) => {
+    const body = src.match(new RegExp(`struct ${name} \\{([^}]*)\\}`))?.[1];
+    assert.ok(body, `struct ${name} in linear.wgsl`);
+    return body.split(/,(?![^<]*>)/).map((f) => f.trim()).filter((f) => f);
+  };
+  const gemm = fields("Gemm"), linear = fields("LinearU");
+  assert.ok(gemm.every((f) => /: (u32|f32)$/.test(f)), gemm.join(" "));
+  assert.equal(linear[0], "g: array<Gemm, 2>");
+  assert.ok(linear.slice(1).every((f) => /: (u32|f32)$/.test(f)), linear.join(" "));
+  assert.equal(UNIFORM_WORDS, 2 * gemm.length + linear.length - 1);
+});
 
 /** A generator with PyTorch's init of `seed` and running statistics moved off their defaults. */
 function trainedLike(ctx: Context, spec: MlpSpec, seed: number): NativeMlp {

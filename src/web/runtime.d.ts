@@ -12,6 +12,9 @@ export declare const SITE_FORMAT: "deno-gan-site/1";
 /** The rng domain of `sample`'s noise (`native/src/rng.rs` DOMAIN_SAMPLE). */
 export declare const DOMAIN_SAMPLE: number;
 
+/** The words (u32 / f32) of linear.wgsl's `LinearU`, the uniform of the page's WebGPU forward. */
+export declare const UNIFORM_WORDS: number;
+
 /** An activation, as in an MLP spec. */
 export type Activation = { kind: "none" | "tanh" | "sigmoid" } | { kind: "leaky_relu"; slope: number };
 

@@ -524,8 +524,8 @@ function forwardJs(g, x0, rows) {
 /** WebGPU's usage flags (the numbers of the spec, so this module needs no global at load time). */
 const USAGE = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 64, STORAGE: 128 };
 
-/** linear.wgsl's `LinearU`: two `Gemm` of 20 words, then 16 words; 224 bytes. */
-const UNIFORM_WORDS = 56;
+/** linear.wgsl's `LinearU`: two `Gemm` of 20 words, then 24 words; 256 bytes. */
+export const UNIFORM_WORDS = 64;
 
 /**
  * The forward pass on WebGPU: one linear.wgsl `forward` dispatch per block (MODE 0 without BatchNorm, MODE 1 with
@@ -574,7 +574,9 @@ class GpuForward {
     const messages = (await module.getCompilationInfo()).messages.filter((/** @type {any} */ m) => m.type === "error");
     if (messages.length) throw new Error(`the WGSL kernels do not compile: ${messages[0].message}`);
     const storage = { buffer: { type: "storage" }, visibility: 4 };
-    const layout0 = device.createBindGroupLayout({ entries: [0, 1, 2, 3, 4].map((i) => ({ binding: i, ...storage })) });
+    const layout0 = device.createBindGroupLayout({
+      entries: [0, 1, 2, 3, 4, 5, 6, 7].map((i) => ({ binding: i, ...storage })),
+    });
     const layout1 = device.createBindGroupLayout({
       entries: [{ binding: 0, visibility: 4, buffer: { type: "uniform" } }],
     });
@@ -591,14 +593,14 @@ class GpuForward {
     device.queue.writeBuffer(params, 0, g.params);
     const running = buf(g.layout.buffers, USAGE.STORAGE | USAGE.COPY_DST);
     if (g.layout.buffers) device.queue.writeBuffer(running, 0, g.running);
-    const spare = [buf(4, USAGE.STORAGE), buf(4, USAGE.STORAGE)];
+    const spare = [0, 1, 2, 3, 4].map(() => buf(4, USAGE.STORAGE));
     self.input = buf(maxRows * g.layout.blocks[0].inp, USAGE.STORAGE | USAGE.COPY_DST);
     let x = self.input;
     for (const b of g.layout.blocks) {
       const out = buf(2 * maxRows * b.out + b.out, USAGE.STORAGE | USAGE.COPY_SRC);
       const uniform = device.createBuffer({ size: UNIFORM_WORDS * 4, usage: USAGE.UNIFORM | USAGE.COPY_DST });
       self.owned.push(uniform);
-      const res = [x, params, out, b.bn ? running : spare[0], spare[1]];
+      const res = [x, params, out, b.bn ? running : spare[0], ...spare.slice(1)];
       const bind = [
         device.createBindGroup({
           layout: layout0,
@@ -620,7 +622,7 @@ class GpuForward {
    *
    * @param {Block} b The block.
    * @param {number} rows Rows.
-   * @returns {ArrayBuffer} 224 bytes.
+   * @returns {ArrayBuffer} 256 bytes.
    */
   uniform(b, rows) {
     const bytes = new ArrayBuffer(UNIFORM_WORDS * 4), u = new Uint32Array(bytes), fl = new Float32Array(bytes);

@@ -4,33 +4,37 @@
 //! Data flow: the dataset is uploaded once (u8 pixels packed in u32 words, behind a 256-entry table of the scaled
 //! values). Each epoch's sample order is drawn on the host with `rng::permutation` when the epoch starts (as the CPU
 //! does); the batch indices of every step of a submission are uploaded with one `write_buffer` before it, so steps may
-//! cross epoch boundaries inside one submission (the short last batch of an epoch included). Noise is drawn on the
-//! device. Steps are recorded back to back into one compute pass of one command buffer, [`STEPS_PER_SUBMIT`] (8)
-//! steps per submission, each submitted as soon as it is recorded so that the GPU runs the first steps while the CPU
-//! records the next; submissions follow each other without any wait, and the losses (`[n, 4]` on the device) are read
-//! back once at the end of the call (every [`STEPS_PER_READ`] steps for longer calls). wgpu orders the dispatches of a
-//! pass by inserting barriers between dispatches that touch the same read-write storage buffer, which every binding
-//! here is (`device::Batch` counts them, `gan_gan_info` reports them per step).
+//! cross epoch boundaries inside one submission (the short last batch of an epoch included). The noise is drawn on
+//! the device by G's first GEMM as it loads its input, and the same dispatch gathers the batch's real rows into D's
+//! input with workgroups of its own; D's first GEMM copies the fake rows from G's output as it loads them (each
+//! stores what it drew or copied where the backward reads it: `passes::Feed`). Steps are recorded back to back into
+//! one compute pass of one command buffer, [`STEPS_PER_SUBMIT`] (8) steps per submission, each submitted as soon as
+//! it is recorded so that the GPU runs the first steps while the CPU records the next; submissions follow each
+//! other without any wait, and the losses (`[n, 4]` on the device) are read back once at the end of the call (every
+//! [`STEPS_PER_READ`] steps for longer calls). wgpu orders the dispatches of a pass by inserting barriers between
+//! dispatches that touch the same read-write storage buffer, which every binding here is (`device::Batch` counts
+//! them, `gan_gan_info` reports them per step).
 //!
 //! Dispatches per step (G with `Lg` blocks of which `Bg` have BatchNorm, D with `Ld` blocks, batch <= 64):
-//! noise 1, G forward `Lg` (plus `Bg` when the batch exceeds 64), gather 1, D forward `Ld`, loss 1 (BCE and sigmoid'),
-//! D backward for the G step `Ld` (dx GEMMs only), G backward `Lg + Bg`, D backward for the D step `Ld`, Adam on
-//! both 1; the seed (Lg = 5, Bg = 3, Ld = 3) takes 26, on every adapter: a GEMM split along K (see mlp.rs; on by
-//! default on hardware adapters) is finished by its last slice to arrive, with no dispatch of its own (41 on an H100
-//! before, when each split GEMM had a reduction dispatch).
+//! G forward `Lg` (plus `Bg` when the batch exceeds 64), D forward `Ld`, loss 1 (BCE and sigmoid'), D backward for
+//! the G step `Ld` (dx GEMMs only), G backward `Lg + Bg`, D backward for the D step `Ld`, Adam on both 1; the seed
+//! (Lg = 5, Bg = 3, Ld = 3) takes 24, on every adapter: a GEMM split along K (see mlp.rs; on by default on hardware
+//! adapters) is finished by its last slice to arrive, with no dispatch of its own (41 on an H100 before, with a
+//! reduction dispatch per split GEMM, an Adam per network, and the noise and the gather as dispatches of their own).
 
 use super::device::{grid1d, Batch, GpuBuf, GpuDevice, Kernel, Read, Shader};
 use super::mlp::{copy_f32, GpuMlp};
-use super::passes::InputGrad;
+use super::passes::{Feed, InputGrad, Reals};
 use super::uniforms::{DataU, LossU};
+use crate::core::spec::{Act, Spec};
 use crate::core::{Error, GanBackend, GanConfig, Result, RunState, StepRecord, STEP_OUTPUTS};
-use crate::error::{bad_arg, Code};
+use crate::error::{bad_arg, bad_state, Code};
 use crate::rng;
 use std::sync::Arc;
 
 /// Steps recorded into one command buffer / submission. Small, so that the GPU starts on the first steps of a call
 /// while the CPU records the rest (recording costs about 2 us of CPU per dispatch: 86 us per seed step on an H100
-/// when it took 41 dispatches, 26 now); not 1, because each submission has a fixed cost of its own (the command
+/// when it took 41 dispatches, 24 now); not 1, because each submission has a fixed cost of its own (the command
 /// buffer, the uniform and batch-index uploads, the error scopes, the queue submit). At 8 the GPU waits for about
 /// 0.7 ms of recording before its first step and the fixed cost is shared by 8 steps. The results do not depend on it
 /// (bitwise: `tests/gpu_parity.rs`, `submitting_every_few_steps_gives_the_same_bits`).
@@ -38,8 +42,6 @@ pub const STEPS_PER_SUBMIT: usize = 8;
 /// Steps whose losses are kept on the device before one read-back.
 pub const STEPS_PER_READ: usize = 16384;
 
-const K_NOISE: Kernel = Kernel::new(Shader::Data, "noise");
-const K_GATHER: Kernel = Kernel::new(Shader::Data, "gather");
 const K_HASH: Kernel = Kernel::new(Shader::Data, "hash");
 const K_LOSS: Kernel = Kernel::new(Shader::Loss, "gan_loss");
 
@@ -192,12 +194,22 @@ impl GpuGan {
     ) -> Result<()> {
         let (adam_g, adam_d) = (self.state.config.adam_g, self.state.config.adam_d);
         let rows = self.stage_batch(k);
-        // G forward on fresh noise (train mode: batch statistics, running statistics updated once).
-        self.record_noise(b, g, rows)?;
-        g.record_forward(b, rows, true)?;
-        // D forward once over [fake; real] (as on the CPU: D has no BatchNorm and is unchanged until its own step).
-        self.record_gather(b, g, d, k, rows)?;
-        d.record_forward(b, 2 * rows, true)?;
+        // G forward on fresh noise, drawn by its first GEMM, which also gathers the batch's real rows into D's input
+        // (train mode: batch statistics, running statistics updated once).
+        let feed = Feed {
+            noise_key: Some(self.noise_key()),
+            reals: Some(self.reals(d, k, rows)?),
+            ..Default::default()
+        };
+        g.record_forward_fed(b, rows, true, feed)?;
+        // D forward once over [fake; real], its first GEMM copying the fakes from G's output (as on the CPU: D has no
+        // BatchNorm and is unchanged until its own step).
+        let g_out = *g.lay.a.last().expect("layers");
+        let feed = Feed {
+            fakes: Some((g.work(), g_out, rows)),
+            ..Default::default()
+        };
+        d.record_forward_fed(b, 2 * rows, true, feed)?;
         // The step record, and both output gradients: the G step's into D's g0, the D step's into D's aux.
         self.record_loss(b, d, rows, slot)?;
         // G step: backward through D (input gradients only) straight into G's output gradient; G backward; Adam on G.
@@ -226,61 +238,34 @@ impl GpuGan {
         pos.rows
     }
 
-    /// data.wgsl `noise`: G's input `x [rows, latent]` = the normals of stream (seed, noise, step).
-    fn record_noise(&self, b: &mut Batch, g: &GpuMlp, rows: usize) -> Result<()> {
-        let seed = self.state.config.seed;
-        let n = rows * g.spec.input;
-        let u = DataU {
-            n: n as u32,
-            seed_lo: seed as u32,
-            seed_hi: (seed >> 32) as u32,
-            stream: self.state.step as u32,
-            domain: rng::DOMAIN_NOISE,
-            dst_off: g.lay.x as u32,
-            ..Default::default()
-        };
-        // b2 G's work
-        let bind = self
-            .dev
-            .bind(&[None, None, Some(g.work()), None, None, None])?;
-        let maxd = self.dev.limits.max_compute_workgroups_per_dimension;
-        let grid = grid1d(n.div_ceil(2).div_ceil(256) as u32, maxd);
-        b.dispatch(&self.dev.pipeline(K_NOISE)?, &bind, &u, grid);
-        Ok(())
+    /// The key of step `state.step`'s noise: G's input `x [rows, latent]` is the normals of stream (seed, noise,
+    /// step), as on the CPU.
+    fn noise_key(&self) -> u32 {
+        rng::key(
+            self.state.config.seed,
+            rng::DOMAIN_NOISE,
+            self.state.step as u32,
+        )
     }
 
-    /// data.wgsl `gather`: D's input `x [2 rows, features]` = G's output (the fake rows), then the real rows of slot
-    /// `k`'s batch indices, scaled through the dataset's table.
-    fn record_gather(
-        &self,
-        b: &mut Batch,
-        g: &GpuMlp,
-        d: &GpuMlp,
-        k: usize,
-        rows: usize,
-    ) -> Result<()> {
-        let (bsz, f) = (self.state.config.batch_size, self.state.features);
-        let u = DataU {
-            rows: rows as u32,
-            feat: f as u32,
-            idx_off: (k * bsz) as u32,
-            dst_off: d.lay.x as u32,
-            src_off: *g.lay.a.last().expect("layers") as u32,
-            ..Default::default()
+    /// The real rows of slot `k`'s batch for G's first forward to gather: D's input rows `rows..2 rows`, scaled
+    /// through the dataset's table.
+    fn reals<'a>(&'a self, d: &'a GpuMlp, k: usize, rows: usize) -> Result<Reals<'a>> {
+        let (Some(data), Some(idx)) = (self.data.as_ref(), self.idx.as_ref()) else {
+            return Err(bad_state!(
+                "the GAN step needs its dataset (set_data) first"
+            ));
         };
-        // b0 dataset  b1 batch indices  b2 D's work  b3 G's work
-        let bind = self.dev.bind(&[
-            self.data.as_ref(),
-            self.idx.as_ref(),
-            Some(d.work()),
-            Some(g.work()),
-            None,
-            None,
-        ])?;
-        let maxd = self.dev.limits.max_compute_workgroups_per_dimension;
-        let grid = grid1d((2 * rows * f).div_ceil(256) as u32, maxd);
-        b.dispatch(&self.dev.pipeline(K_GATHER)?, &bind, &u, grid);
-        Ok(())
+        let (bsz, feat) = (self.state.config.batch_size, self.state.features);
+        Ok(Reals {
+            dst: d.work(),
+            dst_off: d.lay.x + rows * feat,
+            rows,
+            feat,
+            data,
+            idx,
+            idx_off: k * bsz,
+        })
     }
 
     /// loss.wgsl `gan_loss` over D's outputs `o [2 rows]` with the run's loss: the step record into slot `slot` of the
@@ -415,33 +400,25 @@ pub fn gpu_hash(
     Ok(bytemuck::pod_collect_to_vec(&r[0]))
 }
 
-/// `rng::fill_normal(out[..n], seed, rng::DOMAIN_NOISE, stream)` computed by the GPU's noise kernel (tests).
+/// `rng::fill_normal(out[..n], seed, rng::DOMAIN_NOISE, stream)` as a GAN step draws it on the GPU (tests): the input
+/// rows that the first GEMM of a forward fed with the noise (`Feed::noise_key`) draws and stores, here `[n / 64, 64]`
+/// into a 64 -> 1 layer.
 pub fn gpu_normal(dev: &Arc<GpuDevice>, seed: u64, stream: u32, n: usize) -> Result<Vec<f32>> {
-    let buf = dev.buffer("noise test", (n * 4) as u64)?;
-    let u = DataU {
-        n: n as u32,
-        seed_lo: seed as u32,
-        seed_hi: (seed >> 32) as u32,
-        stream,
-        domain: rng::DOMAIN_NOISE,
+    const WIDTH: usize = 64;
+    let rows = n.div_ceil(WIDTH).max(1);
+    let mut m = GpuMlp::new(Spec::new(WIDTH, &[(1, None, Act::None)]), dev.clone())?;
+    m.reserve(rows)?;
+    let feed = Feed {
+        noise_key: Some(rng::key(seed, rng::DOMAIN_NOISE, stream)),
         ..Default::default()
     };
     let mut b = Batch::new();
-    let bind = dev.bind(&[None, None, Some(&buf), None, None, None])?;
-    b.dispatch(
-        &dev.pipeline(K_NOISE)?,
-        &bind,
-        &u,
-        grid1d(
-            n.div_ceil(2).div_ceil(256) as u32,
-            dev.limits.max_compute_workgroups_per_dimension,
-        ),
-    );
+    m.record_forward_fed(&mut b, rows, false, feed)?;
     let r = dev.execute(
         b,
         &[Read {
-            buf: &buf,
-            offset: 0,
+            buf: m.work(),
+            offset: (m.lay.x * 4) as u64,
             len: (n * 4) as u64,
         }],
     )?;

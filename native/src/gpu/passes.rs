@@ -92,6 +92,60 @@ pub(crate) enum InputGrad<'a> {
 /// The activation of the block that receives an input gradient, and the offset of its saved output.
 pub(crate) type Receiver = Option<(Act, usize)>;
 
+/// What a GAN step feeds into an MLP's first forward GEMM (linear.wgsl `LinearU.gen`), so that neither the noise nor
+/// D's input takes a dispatch of its own; `Feed::default()` for a plain forward over the rows in `x`.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Feed<'a> {
+    /// G: block 0's input is the noise of this key (`rng::key`), drawn as it is loaded and stored to `x`.
+    pub noise_key: Option<u32>,
+    /// D: block 0's first `rows` input rows are copied from this buffer at this element offset (G's output), and
+    /// stored to `x`: `(buffer, offset, rows)`.
+    pub fakes: Option<(&'a GpuBuf, usize, usize)>,
+    /// G: block 0's dispatch also gathers the step's real rows into D's input.
+    pub reals: Option<Reals<'a>>,
+}
+
+/// The real rows of a GAN step ([`Feed::reals`]): `rows` dataset images of `feat` pixels, whose indices are at element
+/// `idx_off` of `idx`, scaled through the table at the start of `data` into `dst` at element `dst_off`.
+#[derive(Clone, Copy)]
+pub(crate) struct Reals<'a> {
+    pub dst: &'a GpuBuf,
+    pub dst_off: usize,
+    pub rows: usize,
+    pub feat: usize,
+    pub data: &'a GpuBuf,
+    pub idx: &'a GpuBuf,
+    pub idx_off: usize,
+}
+
+/// Pixels each gathering thread copies, about (sets how many extra workgroups gather the real rows).
+const GATHER_PER_THREAD: usize = 8;
+
+impl Feed<'_> {
+    /// Sets the feed's fields of block 0's uniform; returns the workgroups to add along x (per row tile) that gather
+    /// the real rows (0 without them).
+    fn apply(&self, u: &mut LinearU, tiles_m: usize) -> usize {
+        if let Some(key) = self.noise_key {
+            (u.gen, u.key) = (GEN_NOISE, key);
+        }
+        if let Some((_, off, rows)) = self.fakes {
+            (u.gen, u.fake_off, u.fake_rows) = (GEN_FAKE, off as u32, rows as u32);
+        }
+        let Some(r) = self.reals else { return 0 };
+        u.real_rows = r.rows as u32;
+        u.real_idx = r.idx_off as u32;
+        u.real_dst = r.dst_off as u32;
+        u.real_feat = r.feat as u32;
+        (r.rows * r.feat)
+            .div_ceil(256 * GATHER_PER_THREAD * tiles_m)
+            .max(1)
+    }
+}
+
+/// linear.wgsl `GEN_*`: block 0's A drawn as noise, or its first rows copied from b4.
+const GEN_NOISE: u32 = 1;
+const GEN_FAKE: u32 = 2;
+
 /// Where one block's dx goes: the buffer, the element offset of `dx [rows, inp]` in it, and its receiver.
 type DxDest<'a> = (&'a GpuBuf, usize, Receiver);
 
@@ -152,6 +206,18 @@ impl GpuMlp {
     /// Records the forward over the work buffer's input rows `x [rows, input]` (call `reserve(rows)` first), block by
     /// block; records it in the state (train mode counts in `batches_tracked`).
     pub(crate) fn record_forward(&mut self, b: &mut Batch, rows: usize, train: bool) -> Result<()> {
+        self.record_forward_fed(b, rows, train, Feed::default())
+    }
+
+    /// [`Self::record_forward`] with what a GAN step feeds block 0 (its input rows drawn or copied as they are
+    /// loaded, and the real rows gathered for D on the side; see [`Feed`]).
+    pub(crate) fn record_forward_fed(
+        &mut self,
+        b: &mut Batch,
+        rows: usize,
+        train: bool,
+        feed: Feed,
+    ) -> Result<()> {
         if rows > self.cap {
             return Err(bad_state!(
                 "forward over {rows} rows with a work buffer for {}",
@@ -160,17 +226,32 @@ impl GpuMlp {
         }
         let work = self.work();
         // b0 the blocks' inputs (work)  b1 params  b2 the blocks' outputs, xhat, rstd, split-K partials (work)
-        // b3 running stats  b5 split-K tile counters
-        let bind = self.dev.bind(&[
-            Some(work),
-            Some(&self.params),
-            Some(work),
-            Some(&self.stats),
-            None,
-            Some(&self.counters),
-        ])?;
+        // b3 running stats  b4 block 0's fake rows' source or the real rows' destination  b5 split-K tile counters
+        // b6 the dataset  b7 the batch indices
+        let other = feed.fakes.map(|f| f.0).or(feed.reals.map(|r| r.dst));
+        let reals = feed.reals;
+        let bind = |b4: Option<&GpuBuf>, b6: Option<&GpuBuf>, b7: Option<&GpuBuf>| {
+            let (p, st, c) = (&self.params, &self.stats, &self.counters);
+            self.dev.bind(&[
+                Some(work),
+                Some(p),
+                Some(work),
+                Some(st),
+                b4,
+                Some(c),
+                b6,
+                b7,
+            ])
+        };
+        let plain = bind(None, None, None)?;
+        let fed = bind(other, reals.map(|r| r.data), reals.map(|r| r.idx))?;
         for i in 0..self.spec.layers.len() {
-            self.record_block_forward(b, &bind, i, rows, train)?;
+            let (bind, feed) = if i == 0 {
+                (&fed, feed)
+            } else {
+                (&plain, Feed::default())
+            };
+            self.record_block_forward(b, bind, i, rows, train, feed)?;
             let l = &self.spec.layers[i];
             if train && l.dropout > 0.0 {
                 let mask = self.state.dropout.layer(i, l.dropout);
@@ -212,7 +293,8 @@ impl GpuMlp {
 
     /// Block `i` forward: `a_i [rows, out] = act(BN(x_i [rows, inp] W^T + b))`, saving `xhat_i [rows, out]` and
     /// `rstd_i [out]` for BatchNorm (train mode also updates the running statistics). linear.wgsl `forward` or
-    /// `forward_split`, then block.wgsl `epilogue` when the batch statistics span several row tiles.
+    /// `forward_split`, then block.wgsl `epilogue` when the batch statistics span several row tiles. `feed` (block 0
+    /// only) sets what the GEMM draws or copies as it loads its input, and the real rows its extra workgroups gather.
     fn record_block_forward(
         &self,
         b: &mut Batch,
@@ -220,17 +302,20 @@ impl GpuMlp {
         i: usize,
         rows: usize,
         train: bool,
+        feed: Feed,
     ) -> Result<()> {
         let l = &self.spec.layers[i];
         let (splits, kc) = self.splits(rows, l.out, l.inp);
         let mode = forward_mode(l.bn.is_some(), train, rows);
         let mut u = self.forward_uniform(i, rows);
         u.g[0] = self.matmul_forward(i, rows, splits, kc);
-        let grid = [
-            l.out.div_ceil(TILE) as u32,
-            rows.div_ceil(TILE) as u32,
-            splits as u32,
-        ];
+        let (tiles_n, tiles_m) = (l.out.div_ceil(TILE), rows.div_ceil(TILE));
+        let gather_groups = feed.apply(&mut u, tiles_m);
+        // The gathering workgroups stride over the real rows: fewer than asked for (within the grid's limit) only
+        // take longer; at least one.
+        let maxd = self.dev.limits.max_compute_workgroups_per_dimension as usize;
+        let extra = gather_groups.min(maxd.saturating_sub(tiles_n).max(1));
+        let grid = [(tiles_n + extra) as u32, tiles_m as u32, splits as u32];
         let kernel = k_forward(mode, splits > 1);
         b.dispatch(&self.dev.pipeline(kernel)?, bind, &u, grid);
         if mode == FWD_BN_TWO_PASS {

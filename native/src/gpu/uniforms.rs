@@ -52,6 +52,17 @@ pub struct LinearU {
     pub unbias: f32,
     /// Element offset of the split-K partial products in b2.
     pub part: u32,
+    /// The GAN step's feed of a first forward GEMM (linear.wgsl `GEN_*`; 0 for every other GEMM): the noise's key,
+    /// the fake rows copied from b4 (count and offset), the real rows gathered into b4 (count, the offset of their
+    /// batch indices in b7, the destination offset, pixels per row).
+    pub gen: u32,
+    pub key: u32,
+    pub fake_rows: u32,
+    pub fake_off: u32,
+    pub real_rows: u32,
+    pub real_idx: u32,
+    pub real_dst: u32,
+    pub real_feat: u32,
     pub _q: [u32; 2],
 }
 
@@ -161,10 +172,6 @@ pub struct DataU {
     pub stream: u32,
     pub domain: u32,
     pub dst_off: u32,
-    pub src_off: u32,
-    pub idx_off: u32,
-    pub rows: u32,
-    pub feat: u32,
     pub _p: [u32; 2],
 }
 
@@ -189,7 +196,7 @@ mod tests {
             );
         }
         assert_eq!(std::mem::size_of::<GemmDesc>(), 80);
-        assert_eq!(std::mem::size_of::<LinearU>(), 224);
+        assert_eq!(std::mem::size_of::<LinearU>(), 256);
         assert_eq!(std::mem::size_of::<ColU>(), 96);
         assert_eq!(std::mem::size_of::<SoftmaxU>(), 32);
     }

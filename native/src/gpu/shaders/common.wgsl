@@ -75,6 +75,24 @@ fn rng_rand(k: u32, counter: u32) -> u32 {
     return mix32(mix32(counter ^ k) + k);
 }
 
+const TAU: f32 = 6.28318530717958647692;
+
+// rng.rs `fill_normal`'s element i of the stream with key k: Box-Muller over the pair of draws (i & ~1, (i & ~1) + 1),
+// the cosine for the even element and the sine for the odd one (f32; log / sqrt / cos / sin agree with the CPU to
+// rounding).
+fn rng_normal(k: u32, i: u32) -> f32 {
+    let p = i & ~1u;
+    let scale = 1.0 / 16777216.0;
+    let u1 = f32((rng_rand(k, p) >> 8u) + 1u) * scale;
+    let u2 = f32(rng_rand(k, p + 1u) >> 8u) * scale;
+    let r = sqrt(-2.0 * log(u1));
+    let t = TAU * u2;
+    if ((i & 1u) == 0u) {
+        return r * cos(t);
+    }
+    return r * sin(t);
+}
+
 // Linear workgroup index of a 1-D logical grid spread over x and y (see `grid1d` in device.rs).
 fn linear_group(wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wg.y * nwg.x + wg.x;

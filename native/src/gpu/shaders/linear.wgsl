@@ -14,6 +14,14 @@
 //   MODE 2: BatchNorm with batch statistics (train) fused, requires m <= 64 (one row tile holds the whole batch):
 //           column mean / biased variance in the workgroup, running statistics updated, xhat, rstd, a
 //   MODE 3: pre = acc + bias (train-mode BatchNorm over more than 64 rows; block.wgsl `epilogue` finishes it)
+// The GAN step feeds its first GEMMs (u.gen; 0 for every other GEMM): G's block 0 draws its input, the noise, as it
+// loads A (gen 1: A(m, k) = rng_normal(u.key, m * k_total + k), rng.rs `fill_normal` of the step's stream), and D's
+// block 0 copies its first u.fake_rows input rows, the fakes, from G's output (gen 2: b4 at u.fake_off, [fake_rows,
+// in]); the workgroups of the first column tile store those A values to their place in b0 for the backward. G's
+// block 0 also gathers the batch's real rows into D's input: the workgroups past its column tiles (grid x beyond
+// ceil(n / 64), slice 0) write u.real_rows rows of u.real_feat pixels to b4 at u.real_dst (D's work buffer), pixel f
+// of image b7[u.real_idx + r] scaled through the table that starts b6 (the dataset: 256 f32 bit patterns, then the
+// pixels packed 4 per u32, little-endian).
 //
 // Entry `forward_split` (override MODE), the same GEMM split along K (for small grids: a batch of 64 rows is one row
 // tile, so without splitting only ceil(out / 64) workgroups would run): grid z = g.splits slices of g.kc (a multiple
@@ -50,7 +58,9 @@ struct LinearU {
     act: u32, slope: f32, bias: u32, gamma: u32,
     beta: u32, rmean: u32, rvar: u32, xhat: u32,
     rstd: u32, eps: f32, momentum: f32, inv_rows: f32,
-    unbias: f32, part: u32, _q0: u32, _q1: u32,
+    unbias: f32, part: u32, gen: u32, key: u32,
+    fake_rows: u32, fake_off: u32, real_rows: u32, real_idx: u32,
+    real_dst: u32, real_feat: u32, _q0: u32, _q1: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>;
@@ -59,6 +69,8 @@ struct LinearU {
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
 @group(0) @binding(5) var<storage, read_write> cnt: array<atomic<u32>>;
+@group(0) @binding(6) var<storage, read_write> b6: array<u32>;
+@group(0) @binding(7) var<storage, read_write> b7: array<u32>;
 @group(1) @binding(0) var<uniform> u: LinearU;
 
 override MODE: u32 = 0u;
@@ -66,6 +78,11 @@ override MODE: u32 = 0u;
 const BM: u32 = 64u;
 const BN: u32 = 64u;
 const BK: u32 = 16u;
+
+// LinearU.gen: A is read from b0 (0), drawn as noise (1), or its first u.fake_rows rows copied from b4 (2).
+const GEN_NONE: u32 = 0u;
+const GEN_NOISE: u32 = 1u;
+const GEN_FAKE: u32 = 2u;
 
 var<workgroup> sa: array<vec4<f32>, 256>; // [BK][BM / 4]: A tile, k-major, 4 consecutive rows per vec4
 var<workgroup> sb: array<vec4<f32>, 256>; // [BK][BN / 4]: B tile, k-major, 4 consecutive columns per vec4
@@ -75,6 +92,8 @@ var<private> acc0: vec4<f32>;
 var<private> acc1: vec4<f32>;
 var<private> acc2: vec4<f32>;
 var<private> acc3: vec4<f32>;
+// Whether this workgroup stores the A values it draws or copies (u.gen != 0): those of the first column tile.
+var<private> keep_a: bool;
 // Split K: 1 in the workgroup that arrived last at its tile.
 var<workgroup> arrived_last: u32;
 
@@ -165,9 +184,31 @@ fn fetch_a(g: Gemm, m0: u32, k0: u32, ke: u32, e: u32) -> f32 {
     let gm = m0 + mm;
     let gk = k0 + ka;
     if (gm < g.m && gk < ke) {
-        return b0[g.a_off + gm * g.a_rs + gk * g.a_cs];
+        let at = g.a_off + gm * g.a_rs + gk * g.a_cs;
+        if (u.gen == GEN_NONE) {
+            return b0[at];
+        }
+        return generated_a(g, gm, gk, at);
     }
     return 0.0;
+}
+
+// A(gm, gk) of a GAN step's first forward GEMMs (u.gen, see the header): G's noise drawn here, or D's fake rows
+// copied from G's output (b4); stored to A's place in b0 by the first column tile's workgroups, where the backward
+// reads it.
+fn generated_a(g: Gemm, gm: u32, gk: u32, at: u32) -> f32 {
+    var v: f32;
+    if (u.gen == GEN_NOISE) {
+        v = rng_normal(u.key, gm * g.k + gk);
+    } else if (gm < u.fake_rows) {
+        v = b4[u.fake_off + gm * g.k + gk];
+    } else {
+        return b0[at];
+    }
+    if (keep_a) {
+        b0[at] = v;
+    }
+    return v;
 }
 
 fn b_slot(g: Gemm, e: u32) -> u32 {
@@ -201,6 +242,7 @@ fn fetch_b(g: Gemm, n0: u32, k0: u32, ke: u32, e: u32) -> f32 {
 // acc = the (m0, n0) tile of C summed over k in [kb, ke) (kb a multiple of 16). The next K tile is fetched into
 // registers while the current one is multiplied.
 fn gemm(g: Gemm, m0: u32, n0: u32, kb: u32, ke: u32, tid: u32) {
+    keep_a = n0 == 0u;
     acc0 = vec4<f32>(0.0);
     acc1 = vec4<f32>(0.0);
     acc2 = vec4<f32>(0.0);
@@ -377,9 +419,42 @@ fn finish_forward(mode: u32, g: Gemm, m0: u32, n0: u32, tid: u32) {
     }
 }
 
+// The GAN step's real rows, gathered by the workgroups past the GEMM's column tiles (slice 0) of G's first forward:
+// b4[u.real_dst + r * feat + f] = the scaled pixel f of dataset image b7[u.real_idx + r], r < u.real_rows, through
+// the table at the start of b6 (see the header). Workgroup `first` of `groups` takes every groups-th run of 256.
+fn gather_real(first: u32, groups: u32, tid: u32) {
+    let feat = u.real_feat;
+    let total = u.real_rows * feat;
+    for (var e = first * 256u + tid; e < total; e += groups * 256u) {
+        let q = b7[u.real_idx + e / feat] * feat + e % feat;
+        let byte = (b6[256u + q / 4u] >> ((q % 4u) * 8u)) & 255u;
+        b4[u.real_dst + e] = bitcast<f32>(b6[byte]);
+    }
+}
+
+// Whether this workgroup is past the GEMM's column tiles: then it gathers the real rows (slice 0 only) and is done.
+fn gathered(g: Gemm, wg: vec3<u32>, nwg: vec3<u32>, tid: u32) -> bool {
+    let tiles_n = (g.n + BN - 1u) / BN;
+    if (wg.x < tiles_n) {
+        return false;
+    }
+    let extra = nwg.x - tiles_n;
+    if (wg.z == 0u) {
+        gather_real(wg.y * extra + wg.x - tiles_n, extra * nwg.y, tid);
+    }
+    return true;
+}
+
 @compute @workgroup_size(256)
-fn forward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+fn forward(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) tid: u32,
+) {
     let g = u.g[0];
+    if (gathered(g, wg, nwg, tid)) {
+        return;
+    }
     let m0 = wg.y * BM;
     let n0 = wg.x * BN;
     gemm(g, m0, n0, 0u, g.k, tid);
@@ -450,8 +525,15 @@ fn gather_partials(g: Gemm, m0: u32, n0: u32, tid: u32) {
 }
 
 @compute @workgroup_size(256)
-fn forward_split(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
+fn forward_split(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) tid: u32,
+) {
     let g = u.g[0];
+    if (gathered(g, wg, nwg, tid)) {
+        return;
+    }
     let m0 = wg.y * BM;
     let n0 = wg.x * BN;
     let kb = wg.z * g.kc;
