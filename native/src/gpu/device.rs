@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 /// Bytes per uniform slot (a multiple of every legal `min_uniform_buffer_offset_alignment`, which is at most 256).
-pub const SLOT: u64 = 256;
+pub const SLOT: u64 = 512;
 /// Storage bindings per kernel (`b0..b7`; WebGPU guarantees 8 per shader stage).
 pub const BINDINGS: usize = 8;
 

@@ -16,11 +16,12 @@
 //! them, `gan_gan_info` reports them per step).
 //!
 //! Dispatches per step (G with `Lg` blocks of which `Bg` have BatchNorm, D with `Ld` blocks, batch <= 64):
-//! G forward `Lg` (plus `Bg` when the batch exceeds 64), D forward `Ld`, loss 1 (BCE and sigmoid'), D backward for
-//! the G step `Ld` (dx GEMMs only), G backward `Lg + Bg`, D backward for the D step `Ld`, Adam on both 1; the seed
-//! (Lg = 5, Bg = 3, Ld = 3) takes 24, on every adapter: a GEMM split along K (see mlp.rs; on by default on hardware
+//! G forward `Lg` (plus `Bg` when the batch exceeds 64), D forward `Ld`, loss 1 (BCE and sigmoid'), D's backwards
+//! for the G step (dx GEMMs only) and the D step side by side `Ld`, G backward `Lg + Bg`,
+//! Adam on both 1; the seed (Lg = 5, Bg = 3, Ld = 3) takes 21, on every adapter: a GEMM split along K (see mlp.rs; on by default on hardware
 //! adapters) is finished by its last slice to arrive, with no dispatch of its own (41 on an H100 before, with a
-//! reduction dispatch per split GEMM, an Adam per network, and the noise and the gather as dispatches of their own).
+//! reduction dispatch per split GEMM, an Adam per network, the noise and the gather as dispatches of their own, and
+//! D's two backwards one after the other).
 
 use super::device::{grid1d, Batch, GpuBuf, GpuDevice, Kernel, Read, Shader};
 use super::mlp::{copy_f32, GpuMlp};
@@ -34,7 +35,7 @@ use std::sync::Arc;
 
 /// Steps recorded into one command buffer / submission. Small, so that the GPU starts on the first steps of a call
 /// while the CPU records the rest (recording costs about 2 us of CPU per dispatch: 86 us per seed step on an H100
-/// when it took 41 dispatches, 24 now); not 1, because each submission has a fixed cost of its own (the command
+/// when it took 41 dispatches, 21 now); not 1, because each submission has a fixed cost of its own (the command
 /// buffer, the uniform and batch-index uploads, the error scopes, the queue submit). At 8 the GPU waits for about
 /// 0.7 ms of recording before its first step and the fixed cost is shared by 8 steps. The results do not depend on it
 /// (bitwise: `tests/gpu_parity.rs`, `submitting_every_few_steps_gives_the_same_bits`).
@@ -78,6 +79,11 @@ impl GpuGan {
         let state = RunState::new(config, &g.spec, &d.spec)?;
         let dev = g.device().clone();
         same_device(g, d, &dev)?;
+        if !d.backward_is_gemms() {
+            return Err(bad_arg!(
+                "the fused GAN step needs a discriminator without dropout (models with dropout take the general step)"
+            ));
+        }
         Ok(GpuGan {
             state,
             dev,
@@ -100,7 +106,7 @@ impl GpuGan {
         let bsz = self.state.config.batch_size;
         let per_submit = self.steps_per_submit.max(1);
         g.reserve(bsz)?;
-        d.reserve(2 * bsz)?;
+        d.reserve_pair(2 * bsz)?;
         self.reserve_step_buffers(n)?;
         self.last_dispatches = 0;
         self.last_submissions = 0;
@@ -212,16 +218,17 @@ impl GpuGan {
         d.record_forward_fed(b, 2 * rows, true, feed)?;
         // The step record, and both output gradients: the G step's into D's g0, the D step's into D's aux.
         self.record_loss(b, d, rows, slot)?;
-        // G step: backward through D (input gradients only) straight into G's output gradient; G backward; Adam on G.
-        // The loss kernel applied D's last act' (sigmoid' for bce; none has none); D's last input gradient leaves
-        // multiplied by G's last act'.
+        // G step: backward through D (input gradients only) straight into G's output gradient, then G's backward. The
+        // loss kernel applied D's last act' (sigmoid' for bce; none has none); D's last input gradient leaves
+        // multiplied by G's last act'. D step: D's backward over [fake; real], weight gradients only. It does not
+        // depend on the G step, so D's two backwards are recorded side by side (one dispatch per block: D's backward
+        // is its GEMMs alone, no BatchNorm or dropout).
         let g_top = g.spec.layers.last().expect("layers");
         let g_top_a = *g.lay.a.last().expect("layers");
-        let to_g = InputGrad::To(g.work(), g.lay.g0, Some((g_top.act, g_top_a)));
-        d.record_backward(b, rows, d.lay.g0, true, false, to_g)?;
+        let g_top_recv = Some((g_top.act, g_top_a));
+        let to_g = (g.work(), g.lay.g0, g_top_recv);
+        d.record_backward_pair(b, (rows, d.lay.g0), to_g, (2 * rows, d.lay.aux))?;
         g.record_backward(b, rows, g.lay.g0, true, true, InputGrad::None)?;
-        // D step: weight gradients only over [fake; real].
-        d.record_backward(b, 2 * rows, d.lay.aux, true, true, InputGrad::None)?;
         // Adam on G, then on D, in one dispatch: nothing after G's backward reads G's parameters, so G's update may
         // wait for the D step's backward (the same numbers as updating G first).
         g.record_adam_pair(d, b, adam_g, adam_d)?;
@@ -521,23 +528,17 @@ mod profile {
                 Box::new(|b, _, d| d.record_forward(b, 128, true).unwrap()),
             ),
             (
-                "D backward into G (dx only)",
+                "D backwards side by side (dx into G over 64 rows, weights over 128)",
                 Box::new(|b, g, d| {
-                    let to = InputGrad::To(g.work(), g.lay.g0, None);
-                    d.record_backward(b, 64, d.lay.g0, true, false, to).unwrap();
+                    let to = (g.work(), g.lay.g0, None);
+                    d.record_backward_pair(b, (64, d.lay.g0), to, (128, d.lay.aux))
+                        .unwrap();
                 }),
             ),
             (
                 "G backward (weights)",
                 Box::new(|b, g, _| {
                     g.record_backward(b, 64, g.lay.g0, true, true, InputGrad::None)
-                        .unwrap();
-                }),
-            ),
-            (
-                "D backward (weights, 128 rows)",
-                Box::new(|b, _, d| {
-                    d.record_backward(b, 128, d.lay.aux, true, true, InputGrad::None)
                         .unwrap();
                 }),
             ),

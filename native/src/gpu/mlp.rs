@@ -31,6 +31,8 @@ pub(crate) const MAX_SPLITS: usize = 16;
 pub(crate) const MIN_SLICE_STEPS: usize = 4;
 /// Split-K: at most this many output tiles per split GEMM (the size of the counter buffer).
 pub(crate) const COUNTER_TILES: usize = 4096;
+/// GEMMs per linear.wgsl `backward` dispatch (at most; each has its own counters and partial-product region).
+pub(crate) const GEMMS: usize = 3;
 /// Floats of the split-K partial-product region of the work buffer (at most).
 const PART_MAX: usize = 1 << 22;
 /// Default split-K target (workgroups per GEMM) on hardware adapters; 0 (never split) on software adapters.
@@ -50,18 +52,24 @@ pub(crate) struct Work {
     pub g1: usize,
     /// `[cap, output]`: a second output-gradient buffer (the GAN's D-step gradient waits here during the G step).
     pub aux: usize,
+    /// `[cap, max_width]` each: a second pair of ping-pong buffers, for a second backward recorded beside the first
+    /// (`passes::record_backward_pair`; laid out only once an MLP runs that pass).
+    pub h0: usize,
+    pub h1: usize,
     /// The gradient penalties' regions (`penalty.rs`; laid out only once an MLP runs that pass): per layer `[cap, out]`
     /// deltas, and `[cap, max_width]` twice for the forward of `v`.
     pub pen_d: Vec<usize>,
     pub pen_u: [usize; 2],
-    /// `[part_len]`: split-K partial products.
+    /// `[part_regions, part_len]`: split-K partial products, one region per split GEMM of a dispatch (two with the
+    /// second ping-pong pair, whose paired backward may split two dx GEMMs in one dispatch).
     pub part: usize,
     pub part_len: usize,
+    pub part_regions: usize,
     pub total: usize,
 }
 
 impl Work {
-    fn new(spec: &Spec, cap: usize, pen: bool) -> Work {
+    fn new(spec: &Spec, cap: usize, pen: bool, pair: bool) -> Work {
         let mut at = 0usize;
         let mut take = |n: usize| {
             let o = at;
@@ -84,13 +92,18 @@ impl Work {
         let g0 = take(cap * w);
         let g1 = take(cap * w);
         let aux = take(cap * spec.output());
+        let (mut h0, mut h1) = (0, 0);
+        if pair {
+            (h0, h1) = (take(cap * w), take(cap * w));
+        }
         let (mut pen_d, mut pen_u) = (Vec::new(), [0, 0]);
         if pen {
             pen_d = spec.layers.iter().map(|l| take(cap * l.out)).collect();
             pen_u = [take(cap * w), take(cap * w)];
         }
         let part_len = PART_MAX.min(MAX_SPLITS * cap * w);
-        let part = take(part_len);
+        let part_regions = if pair { 2 } else { 1 };
+        let part = take(part_regions * part_len);
         Work {
             x,
             a,
@@ -99,10 +112,13 @@ impl Work {
             g0,
             g1,
             aux,
+            h0,
+            h1,
             pen_d,
             pen_u,
             part,
             part_len,
+            part_regions,
             total: at,
         }
     }
@@ -118,8 +134,8 @@ pub struct GpuMlp {
     pub(crate) v: GpuBuf,
     /// `[buffer_count]`: BN running means and variances.
     pub(crate) stats: GpuBuf,
-    /// `[COUNTER_TILES]` u32: split-K arrivals per output tile (0 between dispatches: each tile's last arriver resets
-    /// its counter).
+    /// `[GEMMS * COUNTER_TILES]` u32: split-K arrivals per output tile of each GEMM of a dispatch (0 between
+    /// dispatches: each tile's last arriver resets its counter).
     pub(crate) counters: GpuBuf,
     /// Counters and the last forward.
     pub state: MlpState,
@@ -134,6 +150,8 @@ pub struct GpuMlp {
     /// Whether the work buffer has the penalty's regions, and the penalty's gradient buffer `[param_count]`.
     pub(crate) pen_on: bool,
     pub(crate) pen_grads: Option<GpuBuf>,
+    /// Whether the work buffer has the second ping-pong pair (`Work::h0`, `h1`).
+    pub(crate) pair_on: bool,
 }
 
 impl GpuMlp {
@@ -152,7 +170,7 @@ impl GpuMlp {
         let m = dev.buffer("adam m", bytes)?;
         let v = dev.buffer("adam v", bytes)?;
         let stats = dev.buffer("running stats", (spec.buffer_count * 4) as u64)?;
-        let counters = dev.buffer("split-K counters", (COUNTER_TILES * 4) as u64)?;
+        let counters = dev.buffer("split-K counters", (GEMMS * COUNTER_TILES * 4) as u64)?;
         dev.write(&params, 0, bytemuck::cast_slice(&spec.default_params()))?;
         dev.write(&stats, 0, bytemuck::cast_slice(&spec.default_running()))?;
         // GAN_GPU_SPLIT_TARGET overrides the default (a tuning knob for benchmarks; 0 never splits).
@@ -180,6 +198,7 @@ impl GpuMlp {
             cap: 0,
             pen_on: false,
             pen_grads: None,
+            pair_on: false,
         })
     }
 
@@ -202,7 +221,7 @@ impl GpuMlp {
         if rows <= self.cap && self.work.is_some() {
             return Ok(());
         }
-        let lay = Work::new(&self.spec, rows, self.pen_on);
+        let lay = Work::new(&self.spec, rows, self.pen_on, self.pair_on);
         let bytes = lay.total as u64 * 4;
         if lay.total >= 1 << 32 || bytes > self.dev.max_binding() {
             return Err(Error::new(
@@ -220,6 +239,18 @@ impl GpuMlp {
         self.cap = rows;
         self.state.forget_forward();
         Ok(())
+    }
+
+    /// Lays the work buffer out with the second ping-pong pair and holds at least `rows` rows (the saved forward is
+    /// lost when the layout changes).
+    pub(crate) fn reserve_pair(&mut self, rows: usize) -> Result<()> {
+        let mut want = rows;
+        if !self.pair_on {
+            self.pair_on = true;
+            want = rows.max(self.cap);
+            self.cap = 0; // forces a new layout, with the regions, for at least as many rows as before
+        }
+        self.reserve(want)
     }
 
     pub(crate) fn work(&self) -> &GpuBuf {

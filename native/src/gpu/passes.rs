@@ -18,7 +18,7 @@
 
 use super::device::{grid1d, Batch, Bind, GpuBuf, Kernel, Shader};
 use super::mlp::{
-    GpuMlp, COLS, COUNTER_TILES, FUSED_BN_ROWS, KSTEP, MAX_SPLITS, MIN_SLICE_STEPS, TILE,
+    GpuMlp, COLS, COUNTER_TILES, FUSED_BN_ROWS, GEMMS, KSTEP, MAX_SPLITS, MIN_SLICE_STEPS, TILE,
 };
 use super::uniforms::{AdamPairU, AdamU, ColU, DropU, GemmDesc, LinearU};
 use crate::core::dropout::LayerMask;
@@ -79,17 +79,15 @@ fn col_mode(bn: bool, train: bool) -> u32 {
 
 /// Where the backward writes d loss / d input.
 #[derive(Clone, Copy)]
-pub(crate) enum InputGrad<'a> {
+pub(crate) enum InputGrad {
     /// Not wanted.
     None,
     /// Into this MLP's gradient ping-pong buffers (the offset is returned).
     Own,
-    /// Into another buffer (another MLP's work buffer) at this element offset; with the activation of the block that
-    /// receives it and the offset of that block's saved output in the same buffer, to apply its act' on the way.
-    To(&'a GpuBuf, usize, Receiver),
 }
 
-/// The activation of the block that receives an input gradient, and the offset of its saved output.
+/// The activation of the block that receives an input gradient, and the offset of its saved output (in the buffer
+/// the gradient goes to), to apply its act' on the way.
 pub(crate) type Receiver = Option<(Act, usize)>;
 
 /// What a GAN step feeds into an MLP's first forward GEMM (linear.wgsl `LinearU.gen`), so that neither the noise nor
@@ -147,7 +145,7 @@ const GEN_NOISE: u32 = 1;
 const GEN_FAKE: u32 = 2;
 
 /// Where one block's dx goes: the buffer, the element offset of `dx [rows, inp]` in it, and its receiver.
-type DxDest<'a> = (&'a GpuBuf, usize, Receiver);
+pub(crate) type DxDest<'a> = (&'a GpuBuf, usize, Receiver);
 
 /// What every block of one backward pass shares.
 #[derive(Clone, Copy)]
@@ -364,7 +362,7 @@ impl GpuMlp {
             act,
             slope,
             bias: l.b as u32,
-            part: lay.part as u32,
+            part: [self.lay.part as u32, 0, 0],
             ..Default::default()
         };
         if let Some(bn) = l.bn {
@@ -461,7 +459,6 @@ impl GpuMlp {
                         result = Some(other);
                         Some((work, other, None))
                     }
-                    InputGrad::To(buf, at, recv) => Some((buf, at, recv)),
                 }
             };
             self.record_block_backward(b, pass, i, cur, ready, dx)?;
@@ -556,26 +553,35 @@ impl GpuMlp {
         weight_grads: Option<bool>,
         dx: Option<DxDest>,
     ) -> Result<()> {
-        let mut u = LinearU {
-            part: self.lay.part as u32,
-            ..Default::default()
-        };
-        let (mut count, mut slices, mut tiles_m, mut tiles_n) = (0usize, 0usize, 0usize, 0usize);
-        let mut add = |g: GemmDesc| {
-            u.g[count] = g;
-            count += 1;
+        let (mut gs, mut n) = ([GemmDesc::default(); GEMMS], 0);
+        if let Some(ones) = weight_grads {
+            gs[n] = self.matmul_backward_weight(i, rows, dpre, ones);
+            n += 1;
+        }
+        if let Some((_, at, recv)) = dx {
+            gs[n] = self.matmul_backward_input(i, rows, dpre, at, recv);
+            n += 1;
+        }
+        self.dispatch_backward(b, &gs[..n], dx.map_or(self.work(), |d| d.0))
+    }
+
+    /// One linear.wgsl `backward` dispatch of the GEMMs `gs` (at most [`GEMMS`]; none records nothing): the split
+    /// GEMMs' partial products each in a region of `part` of their own, GEMM j's tile counters at `3 t + j`.
+    fn dispatch_backward(&self, b: &mut Batch, gs: &[GemmDesc], dx_to: &GpuBuf) -> Result<()> {
+        if gs.is_empty() {
+            return Ok(());
+        }
+        let mut u = LinearU::default();
+        let (mut slices, mut tiles_m, mut tiles_n, mut regions) = (0usize, 0usize, 0usize, 0usize);
+        for (j, g) in gs.iter().enumerate() {
+            u.g[j] = *g;
+            if g.splits > 1 {
+                u.part[j] = self.part_region(regions)?;
+                regions += 1;
+            }
             slices += g.splits as usize;
             tiles_m = tiles_m.max((g.m as usize).div_ceil(TILE));
             tiles_n = tiles_n.max((g.n as usize).div_ceil(TILE));
-        };
-        if let Some(ones) = weight_grads {
-            add(self.matmul_backward_weight(i, rows, dpre, ones));
-        }
-        if let Some((_, at, recv)) = dx {
-            add(self.matmul_backward_input(i, rows, dpre, at, recv));
-        }
-        if count == 0 {
-            return Ok(());
         }
         let work = self.work();
         // b0 dpre (work)  b1 params (W)  b2 x_i, split-K partials (work)  b3 grads  b4 the dx destination
@@ -585,12 +591,80 @@ impl GpuMlp {
             Some(&self.params),
             Some(work),
             Some(&self.grads),
-            Some(dx.map_or(work, |d| d.0)),
+            Some(dx_to),
             Some(&self.counters),
         ])?;
         let grid = [tiles_n as u32, tiles_m as u32, slices as u32];
         b.dispatch(&self.dev.pipeline(K_BACKWARD)?, &bind, &u, grid);
         Ok(())
+    }
+
+    /// Whether this MLP's backward is its GEMMs alone (no BatchNorm, no dropout), as [`Self::record_backward_pair`]
+    /// needs.
+    pub(crate) fn backward_is_gemms(&self) -> bool {
+        self.spec
+            .layers
+            .iter()
+            .all(|l| l.bn.is_none() && l.dropout == 0.0)
+    }
+
+    /// The GAN step's two backwards through this MLP (its D), recorded side by side over the last forward, both from
+    /// output gradients already times the last block's act': the G step's over the first `g_rows` rows from `g_dout`
+    /// (in `g0`), input gradients only, into `to` (G's output gradient, times the act' of G's last block); and the D
+    /// step's over `d_rows` rows from `d_dout` (in `aux`), weight gradients only. They do not depend on each other, so
+    /// each block is one linear.wgsl `backward` dispatch of up to three GEMMs (the D step's dW and dx, the G step's dx)
+    /// instead of two dispatches, with the same numbers. The G step's gradients ping-pong through `g0` / `g1`, the D
+    /// step's through `h0` / `h1` (`reserve_pair`). Only when [`Self::backward_is_gemms`] (the fused step's D always:
+    /// `check_gan` refuses BatchNorm in it, and models with dropout take the general step).
+    pub(crate) fn record_backward_pair(
+        &self,
+        b: &mut Batch,
+        (g_rows, g_dout): (usize, usize),
+        to: DxDest,
+        (d_rows, d_dout): (usize, usize),
+    ) -> Result<()> {
+        if !self.backward_is_gemms() || !self.pair_on {
+            return Err(bad_state!(
+                "a paired backward needs an MLP without BatchNorm or dropout, laid out for it"
+            ));
+        }
+        self.state.backward_over(&self.spec, g_rows)?;
+        self.state.backward_over(&self.spec, d_rows)?;
+        let lay = &self.lay;
+        let (mut gc, mut dc) = (g_dout, d_dout);
+        for i in (0..self.spec.layers.len()).rev() {
+            let (mut gs, mut n) = ([GemmDesc::default(); GEMMS], 0);
+            gs[n] = self.matmul_backward_weight(i, d_rows, dc, true);
+            n += 1;
+            let g_next = if gc == lay.g1 { lay.g0 } else { lay.g1 };
+            let d_next = if dc == lay.h1 { lay.h0 } else { lay.h1 };
+            let mut dx_to = self.work();
+            if i > 0 {
+                let below = &self.spec.layers[i - 1];
+                let recv = Some((below.act, lay.a[i - 1]));
+                gs[n] = self.matmul_backward_input(i, d_rows, dc, d_next, recv);
+                gs[n + 1] = self.matmul_backward_input(i, g_rows, gc, g_next, recv);
+                n += 2;
+            } else {
+                gs[n] = self.matmul_backward_input(i, g_rows, gc, to.1, to.2);
+                n += 1;
+                dx_to = to.0;
+            }
+            self.dispatch_backward(b, &gs[..n], dx_to)?;
+            (gc, dc) = (g_next, d_next);
+        }
+        Ok(())
+    }
+
+    /// Element offset of split-K partial-product region `k` of `part`: a dispatch's `k`-th split GEMM writes there
+    /// (one region, two with `reserve_pair`, each of `part_len` floats).
+    fn part_region(&self, k: usize) -> Result<u32> {
+        if k >= self.lay.part_regions {
+            return Err(bad_state!(
+                "split GEMM {k} of a dispatch without its partial-product region"
+            ));
+        }
+        Ok((self.lay.part + k * self.lay.part_len) as u32)
     }
 
     /// `dW [out, inp] = dpre^T x_i` of block `i`: m = out, n = inp (+ 1 with `ones`: then `db [out] = sum_rows dpre`

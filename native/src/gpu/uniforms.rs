@@ -36,7 +36,8 @@ pub struct GemmDesc {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct LinearU {
-    pub g: [GemmDesc; 2],
+    /// Up to three GEMMs (`backward`; the forward uses `g[0]`).
+    pub g: [GemmDesc; 3],
     pub act: u32,
     pub slope: f32,
     pub bias: u32,
@@ -50,8 +51,8 @@ pub struct LinearU {
     pub momentum: f32,
     pub inv_rows: f32,
     pub unbias: f32,
-    /// Element offset of the split-K partial products in b2.
-    pub part: u32,
+    /// Element offsets in b2 of the split-K partial products of `g[0]`, `g[1]`, `g[2]`.
+    pub part: [u32; 3],
     /// The GAN step's feed of a first forward GEMM (linear.wgsl `GEN_*`; 0 for every other GEMM): the noise's key,
     /// the fake rows copied from b4 (count and offset), the real rows gathered into b4 (count, the offset of their
     /// batch indices in b7, the destination offset, pixels per row).
@@ -63,7 +64,6 @@ pub struct LinearU {
     pub real_idx: u32,
     pub real_dst: u32,
     pub real_feat: u32,
-    pub _q: [u32; 2],
 }
 
 /// block.wgsl `ColU`.
@@ -196,7 +196,7 @@ mod tests {
             );
         }
         assert_eq!(std::mem::size_of::<GemmDesc>(), 80);
-        assert_eq!(std::mem::size_of::<LinearU>(), 256);
+        assert_eq!(std::mem::size_of::<LinearU>(), 336);
         assert_eq!(std::mem::size_of::<ColU>(), 96);
         assert_eq!(std::mem::size_of::<SoftmaxU>(), 32);
     }

@@ -25,19 +25,20 @@
 //
 // Entry `forward_split` (override MODE), the same GEMM split along K (for small grids: a batch of 64 rows is one row
 // tile, so without splitting only ceil(out / 64) workgroups would run): grid z = g.splits slices of g.kc (a multiple
-// of 16) along K; slice z writes its raw partial product to b2[u.part + z * m * n + r * n + c]. Then the tile's
+// of 16) along K; slice z writes its raw partial product to b2[u.part0 + z * m * n + r * n + c]. Then the tile's
 // "last arriver" (an atomic counter per tile in b5; the slice that arrives last, whichever it is) sums the partials in
 // slice order, so the result does not depend on which slice finished last, and runs the epilogue of MODE 0, 1 or 2 on
 // the sums; it resets the counter for the next split GEMM. No workgroup waits on another. MODE 3: partials only
 // (train-mode BatchNorm over more than 64 rows; block.wgsl `epilogue` sums them and finishes the block).
-//   b5 the tile counters [tiles] (u32, zero between dispatches)
+//   b5 the tile counters (u32, zero between dispatches; tile t at 3 t)
 //
-// Entry `backward`, grid ceil(max n / 64) x ceil(max m / 64) x (g[0].splits + g[1].splits): z < g[0].splits runs
-// slice z of u.g[0], the rest slices of u.g[1] (g[1].splits = 0 when there is one GEMM). A GEMM split along K writes raw
-// partial products (b2 at u.part + slice * m * n, row-major m x n) and the tile's last arriver (as in `forward_split`)
-// sums them in slice order and stores the result as an unsplit GEMM would.
+// Entry `backward`, up to three GEMMs in one dispatch, grid ceil(max n / 64) x ceil(max m / 64) x (the sum of their
+// splits): z < g[0].splits runs slice z of u.g[0], the next g[1].splits slices of u.g[1], the rest of u.g[2] (splits 0
+// for an unused GEMM; workgroups past a GEMM's tiles exit at once). A GEMM split along K writes raw partial products
+// (b2 at GEMM j's region u.part0 / part1 / part2, + slice * m * n, row-major m x n) and the tile's last arriver (as in `forward_split`) sums them in
+// slice order and stores the result as an unsplit GEMM would.
 //   b0 dpre [rows, out]   b1 params (W)   b2 layer input x   b3 grads   b4 dx destination (may be another MLP's work)
-//   b5 the tile counters of the split GEMM (at most one of the two is split)
+//   b5 the tile counters: GEMM j's tile t at 3 t + j
 //   dW[out, in] = dpre^T x: m = out, n = in (+ 1), k = rows, A(m, k) = dpre[k * out + m], B = x (b2), C -> b3 (c_dst 3)
 //     with `ones` set, B gets a column of ones at n - 1 whose output, the bias gradient db[out] = sum_rows dpre, goes
 //     to b3[db_off + m] (each output is one thread's sequential sum over k, as the CPU sums db row by row)
@@ -54,13 +55,13 @@ struct Gemm {
 }
 
 struct LinearU {
-    g: array<Gemm, 2>,
+    g: array<Gemm, 3>,
     act: u32, slope: f32, bias: u32, gamma: u32,
     beta: u32, rmean: u32, rvar: u32, xhat: u32,
     rstd: u32, eps: f32, momentum: f32, inv_rows: f32,
-    unbias: f32, part: u32, gen: u32, key: u32,
-    fake_rows: u32, fake_off: u32, real_rows: u32, real_idx: u32,
-    real_dst: u32, real_feat: u32, _q0: u32, _q1: u32,
+    unbias: f32, part0: u32, part1: u32, part2: u32,
+    gen: u32, key: u32, fake_rows: u32, fake_off: u32,
+    real_rows: u32, real_idx: u32, real_dst: u32, real_feat: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>;
@@ -461,11 +462,11 @@ fn forward(
     finish_forward(MODE, g, m0, n0, tid);
 }
 
-// Split K: stores slice `slice`'s partial product of the tile at (m0, n0) to b2[u.part + slice * m * n + ...].
-fn store_partial(g: Gemm, slice: u32, m0: u32, n0: u32, tid: u32) {
+// Split K: stores slice `slice`'s partial product of the tile at (m0, n0) to b2[part + slice * m * n + ...].
+fn store_partial(g: Gemm, part: u32, slice: u32, m0: u32, n0: u32, tid: u32) {
     let tx = tid % 16u;
     let ty = tid / 16u;
-    let base = u.part + slice * g.m * g.n;
+    let base = part + slice * g.m * g.n;
     for (var i = 0u; i < 4u; i++) {
         let r = m0 + 4u * ty + i;
         for (var j = 0u; j < 4u; j++) {
@@ -494,8 +495,8 @@ fn last_arriver(g: Gemm, tile: u32, tid: u32) -> bool {
     return is_last;
 }
 
-// Row r of the tile, columns c0..c0 + 3: the partial products summed over the slices in order (0 outside C).
-fn partial_sum(g: Gemm, r: u32, c0: u32) -> vec4<f32> {
+// Row r of the tile, columns c0..c0 + 3: the partial products at `part` summed over the slices in order (0 outside C).
+fn partial_sum(g: Gemm, part: u32, r: u32, c0: u32) -> vec4<f32> {
     var v = vec4<f32>(0.0);
     if (r >= g.m) {
         return v;
@@ -506,7 +507,7 @@ fn partial_sum(g: Gemm, r: u32, c0: u32) -> vec4<f32> {
         if (c < g.n) {
             var s = 0.0;
             for (var z = 0u; z < g.splits; z++) {
-                s = s + b2[u.part + z * stride + r * g.n + c];
+                s = s + b2[part + z * stride + r * g.n + c];
             }
             v[j] = s;
         }
@@ -514,14 +515,19 @@ fn partial_sum(g: Gemm, r: u32, c0: u32) -> vec4<f32> {
     return v;
 }
 
-// The accumulators = the tile's partial products summed in slice order.
-fn gather_partials(g: Gemm, m0: u32, n0: u32, tid: u32) {
+// The accumulators = the tile's partial products at `part` summed in slice order.
+fn gather_partials(g: Gemm, part: u32, m0: u32, n0: u32, tid: u32) {
     let r = m0 + 4u * (tid / 16u);
     let c0 = n0 + 4u * (tid % 16u);
-    acc0 = partial_sum(g, r, c0);
-    acc1 = partial_sum(g, r + 1u, c0);
-    acc2 = partial_sum(g, r + 2u, c0);
-    acc3 = partial_sum(g, r + 3u, c0);
+    acc0 = partial_sum(g, part, r, c0);
+    acc1 = partial_sum(g, part, r + 1u, c0);
+    acc2 = partial_sum(g, part, r + 2u, c0);
+    acc3 = partial_sum(g, part, r + 3u, c0);
+}
+
+// The counter of tile (wg.x, wg.y) of GEMM j (of up to 3 in one dispatch) in b5.
+fn counter(g: Gemm, j: u32, wg: vec3<u32>) -> u32 {
+    return 3u * (wg.y * ((g.n + BN - 1u) / BN) + wg.x) + j;
 }
 
 @compute @workgroup_size(256)
@@ -538,25 +544,33 @@ fn forward_split(
     let n0 = wg.x * BN;
     let kb = wg.z * g.kc;
     gemm(g, m0, n0, kb, min(kb + g.kc, g.k), tid);
-    store_partial(g, wg.z, m0, n0, tid);
+    store_partial(g, u.part0, wg.z, m0, n0, tid);
     if (MODE == 3u) {
         return;
     }
-    if (!last_arriver(g, wg.y * ((g.n + BN - 1u) / BN) + wg.x, tid)) {
+    if (!last_arriver(g, counter(g, 0u, wg), tid)) {
         return;
     }
-    gather_partials(g, m0, n0, tid);
+    gather_partials(g, u.part0, m0, n0, tid);
     finish_forward(MODE, g, m0, n0, tid);
 }
 
 @compute @workgroup_size(256)
 fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
     var slice = wg.z;
-    var g = u.g[0];
-    if (slice >= g.splits) {
-        slice = slice - g.splits;
-        g = u.g[1];
+    var j = 0u;
+    var part = u.part0;
+    if (slice >= u.g[0].splits) {
+        slice = slice - u.g[0].splits;
+        j = 1u;
+        part = u.part1;
+        if (slice >= u.g[1].splits) {
+            slice = slice - u.g[1].splits;
+            j = 2u;
+            part = u.part2;
+        }
     }
+    let g = u.g[j];
     let m0 = wg.y * BM;
     let n0 = wg.x * BN;
     if (m0 >= g.m || n0 >= g.n) {
@@ -565,11 +579,11 @@ fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_inde
     let kb = slice * g.kc;
     gemm(g, m0, n0, kb, min(kb + g.kc, g.k), tid);
     if (g.splits > 1u) {
-        store_partial(g, slice, m0, n0, tid);
-        if (!last_arriver(g, wg.y * ((g.n + BN - 1u) / BN) + wg.x, tid)) {
+        store_partial(g, part, slice, m0, n0, tid);
+        if (!last_arriver(g, counter(g, j, wg), tid)) {
             return;
         }
-        gather_partials(g, m0, n0, tid);
+        gather_partials(g, part, m0, n0, tid);
     }
     let tx = tid % 16u;
     let ty = tid / 16u;
