@@ -1,6 +1,6 @@
-// The GPU cost of one training step of every model (issue 15): dispatches and barriers per step, the CPU time spent
-// recording them and inside the queue submits, from the GAN's info after a call of `--steps` steps, each model at its
-// default size and `--batch` (random u8 pixels, labels for the conditional ones; a first call warms up).
+// The GPU cost of one training step of every model (issue 15): dispatches, barriers and workgroups per step, the CPU
+// time spent recording them and inside the queue submits, from the GAN's info after a call of `--steps` steps, each
+// model at its default size and `--batch` (random u8 pixels, labels for the conditional ones; a first call warms up).
 //
 //   deno run --allow-read --allow-ffi --allow-env bench/dispatch_count.ts [--backend gpu] [--batch 64] [--steps 4]
 
@@ -20,7 +20,9 @@ const batchSize = Number(values.batch), steps = Number(values.steps);
 using ctx = new Context({ backend: values.backend as "gpu" });
 const info = ctx.info();
 console.log(`backend ${info.backend} on ${info.adapter?.name ?? "cpu"}, batch ${batchSize}, ${steps} steps per call`);
-console.log("| model | path | dispatches/step | barriers/step | record us/step | submit us/step | submissions |");
+console.log(
+  "| model | path | dispatches/step | barriers/step | workgroups/step | record us/step | submit us/step | submissions |",
+);
 for (const model of GAN_MODELS) {
   const r = resolveTrainOptions({ model, batchSize, seed: 1 });
   using g = new NativeMlp(ctx, r.generator);
@@ -42,6 +44,8 @@ for (const model of GAN_MODELS) {
   console.log(
     `| ${model} | ${fused ? "fused" : "general"} | ${c.dispatches_per_step.toFixed(2)} | ${
       c.barriers_per_step.toFixed(2)
-    } | ${c.record_us_per_step.toFixed(0)} | ${c.submit_us_per_step.toFixed(0)} | ${c.submissions} |`,
+    } | ${c.workgroups_per_step?.toFixed(0) ?? "-"} | ${c.record_us_per_step.toFixed(0)} | ${
+      c.submit_us_per_step.toFixed(0)
+    } | ${c.submissions} |`,
   );
 }

@@ -440,7 +440,7 @@ testOnBackends(
     gan.stepRaw(10);
     const c = gan.info();
     if (b.name === "cpu") {
-      const zero = [c.dispatches_per_step, c.barriers_per_step, c.record_us_per_step, c.submit_us_per_step];
+      const zero = [c.dispatches_per_step, c.barriers_per_step, c.workgroups_per_step, c.record_us_per_step];
       assert.deepEqual([...zero, c.submissions], [0, 0, 0, 0, 0]);
       return;
     }
@@ -451,6 +451,9 @@ testOnBackends(
     // Every dispatch but the first of each submission waits on the one before (all bindings are read_write).
     assert.equal(Math.round(c.barriers_per_step * 10), c.dispatches_per_step * 10 - c.submissions);
     assert.ok(c.record_us_per_step > 0 && c.submit_us_per_step >= 0);
+    // At least one workgroup per dispatch; Adam alone launches one per 256 parameters of both networks.
+    const params = g.info().param_count + d.info().param_count;
+    assert.ok(c.workgroups_per_step >= c.dispatches_per_step + Math.ceil(params / 256) - 1, `${c.workgroups_per_step}`);
   },
 );
 

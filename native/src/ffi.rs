@@ -759,7 +759,8 @@ pub extern "C" fn gan_gan_step_explicit(
 /// `int64_t gan_gan_info(uint32_t gan, uint8_t* buf, size_t cap)`: JSON with step, epoch, batch, rows,
 /// batches_per_epoch, batch_size, seed, diverged_step (the global step at which the last `gan_gan_step` call
 /// returned `Diverged`, null when it did not), and the last call's GPU cost (`core::CallCost`): dispatches_per_step,
-/// barriers_per_step, record_us_per_step, submit_us_per_step, submissions (all 0 on the CPU backend).
+/// barriers_per_step, workgroups_per_step, record_us_per_step, submit_us_per_step, submissions (all 0 on the CPU
+/// backend).
 #[no_mangle]
 pub extern "C" fn gan_gan_info(gan: u32, buf: *mut u8, cap: usize) -> i64 {
     json(buf, cap, || with_trainer(gan, |t| Ok(t.info())))
@@ -1273,6 +1274,7 @@ mod tests {
             );
             for k in [
                 "barriers_per_step",
+                "workgroups_per_step",
                 "record_us_per_step",
                 "submit_us_per_step",
             ] {

@@ -447,6 +447,10 @@ export interface GanInfo {
    */
   barriers_per_step: number;
   /**
+   * GPU workgroups launched per step of the last step call (the sum of every dispatch's grid); 0 on the CPU backend.
+   */
+  workgroups_per_step: number;
+  /**
    * CPU microseconds per step that the last step call spent recording GPU work (from a submission's first dispatch
    * until its queue submit began: the dispatches, their uniforms, the command buffer); 0 on the CPU backend.
    */

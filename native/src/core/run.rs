@@ -58,6 +58,8 @@ pub struct WorkCount {
     /// `read_write`, so wgpu puts a pipeline barrier before each of them (`gpu::device::Batch::dispatch`).
     pub barriers: u64,
     pub submissions: u64,
+    /// Workgroups launched by the dispatches (the product of each grid).
+    pub workgroups: u64,
     /// Nanoseconds from a batch's first recorded dispatch until its queue submit began: recording the dispatches,
     /// uploading their uniforms, encoding the command buffer.
     pub record_ns: u64,
@@ -73,6 +75,7 @@ impl WorkCount {
             dispatches: self.dispatches - before.dispatches,
             barriers: self.barriers - before.barriers,
             submissions: self.submissions - before.submissions,
+            workgroups: self.workgroups - before.workgroups,
             record_ns: self.record_ns - before.record_ns,
             submit_ns: self.submit_ns - before.submit_ns,
         }
@@ -88,8 +91,9 @@ pub struct CallCost {
 }
 
 impl CallCost {
-    /// `{"dispatches_per_step", "barriers_per_step", "record_us_per_step", "submit_us_per_step", "submissions"}`:
-    /// means over the call's steps (0 when there were none) and the call's submissions.
+    /// `{"dispatches_per_step", "barriers_per_step", "workgroups_per_step", "record_us_per_step",
+    /// "submit_us_per_step", "submissions"}`: means over the call's steps (0 when there were none) and the call's
+    /// submissions.
     pub fn info(&self) -> serde_json::Value {
         let per = |v: f64| {
             if self.steps == 0 {
@@ -102,6 +106,7 @@ impl CallCost {
         serde_json::json!({
             "dispatches_per_step": per(w.dispatches as f64),
             "barriers_per_step": per(w.barriers as f64),
+            "workgroups_per_step": per(w.workgroups as f64),
             "record_us_per_step": per(w.record_ns as f64 / 1e3),
             "submit_us_per_step": per(w.submit_ns as f64 / 1e3),
             "submissions": w.submissions,
@@ -222,8 +227,8 @@ impl RunState {
     }
 
     /// `{"step", "epoch", "batch", "rows", "batches_per_epoch", "batch_size", "seed", "diverged_step"}` and the last
-    /// call's cost (`CallCost::info`: `dispatches_per_step`, `barriers_per_step`, `record_us_per_step`,
-    /// `submit_us_per_step`, `submissions`).
+    /// call's cost (`CallCost::info`: `dispatches_per_step`, `barriers_per_step`, `workgroups_per_step`,
+    /// `record_us_per_step`, `submit_us_per_step`, `submissions`).
     pub fn info(&self) -> serde_json::Value {
         let p = self.position();
         let mut v = serde_json::json!({

@@ -121,6 +121,8 @@ pub struct Batch {
     /// Distinct storage buffers bound so far (few: a linear scan).
     bound: Vec<u64>,
     barriers: u64,
+    /// Workgroups of the dispatches recorded so far.
+    workgroups: u64,
     /// When the first dispatch was recorded.
     started: Option<Instant>,
 }
@@ -160,6 +162,7 @@ impl Batch {
             }
         }
         self.barriers += waits as u64;
+        self.workgroups += groups.iter().map(|&g| g as u64).product::<u64>();
         let bytes = bytemuck::bytes_of(u);
         debug_assert!(bytes.len() as u64 <= SLOT);
         let slot = self.cmds.len() as u32;
@@ -181,6 +184,7 @@ thread_local! {
         dispatches: 0,
         barriers: 0,
         submissions: 0,
+        workgroups: 0,
         record_ns: 0,
         submit_ns: 0,
     }) };
@@ -202,6 +206,7 @@ fn count_work(batch: &Batch, submitting: Instant, submitted: Instant) {
         c.dispatches += batch.cmds.len() as u64;
         c.barriers += batch.barriers;
         c.submissions += 1;
+        c.workgroups += batch.workgroups;
         c.record_ns += batch.started.map(|t| ns(t, submitting)).unwrap_or(0);
         c.submit_ns += ns(submitting, submitted);
         w.set(c);

@@ -16,7 +16,7 @@
 //!   (activation', BatchNorm backward, bias / gamma / beta gradients) only for BatchNorm blocks and for the top block
 //!   when the caller's gradient lacks its act'.
 
-use super::device::{grid1d, Batch, Bind, GpuBuf, Kernel, Shader};
+use super::device::{grid1d, Batch, Bind, GpuBuf, GpuDevice, Kernel, Shader};
 use super::mlp::{
     GpuMlp, COLS, COUNTER_TILES, FUSED_BN_ROWS, GEMMS, KSTEP, MAX_SPLITS, MIN_SLICE_STEPS, TILE,
 };
@@ -138,6 +138,19 @@ impl Feed<'_> {
             .div_ceil(256 * GATHER_PER_THREAD * tiles_m)
             .max(1)
     }
+}
+
+/// The grid of a linear.wgsl `backward` dispatch of GEMMs `gs`: one workgroup per output tile and K slice of each
+/// (`backward_task` in the shader), spread over x and y.
+pub(crate) fn backward_grid(dev: &GpuDevice, gs: &[GemmDesc]) -> [u32; 3] {
+    let tasks: usize = gs
+        .iter()
+        .map(|g| (g.m as usize).div_ceil(TILE) * (g.n as usize).div_ceil(TILE) * g.splits as usize)
+        .sum();
+    grid1d(
+        tasks as u32,
+        dev.limits.max_compute_workgroups_per_dimension,
+    )
 }
 
 /// linear.wgsl `GEN_*`: block 0's A drawn as noise, or its first rows copied from b4.
@@ -572,16 +585,13 @@ impl GpuMlp {
             return Ok(());
         }
         let mut u = LinearU::default();
-        let (mut slices, mut tiles_m, mut tiles_n, mut regions) = (0usize, 0usize, 0usize, 0usize);
+        let mut regions = 0;
         for (j, g) in gs.iter().enumerate() {
             u.g[j] = *g;
             if g.splits > 1 {
                 u.part[j] = self.part_region(regions)?;
                 regions += 1;
             }
-            slices += g.splits as usize;
-            tiles_m = tiles_m.max((g.m as usize).div_ceil(TILE));
-            tiles_n = tiles_n.max((g.n as usize).div_ceil(TILE));
         }
         let work = self.work();
         // b0 dpre (work)  b1 params (W)  b2 x_i, split-K partials (work)  b3 grads  b4 the dx destination
@@ -594,8 +604,12 @@ impl GpuMlp {
             Some(dx_to),
             Some(&self.counters),
         ])?;
-        let grid = [tiles_n as u32, tiles_m as u32, slices as u32];
-        b.dispatch(&self.dev.pipeline(K_BACKWARD)?, &bind, &u, grid);
+        b.dispatch(
+            &self.dev.pipeline(K_BACKWARD)?,
+            &bind,
+            &u,
+            backward_grid(&self.dev, gs),
+        );
         Ok(())
     }
 

@@ -11,8 +11,8 @@
 //! No GEMM is split along K here (the pass is a small part of a critic step).
 
 use super::device::{grid1d, Batch, Kernel, Shader};
-use super::mlp::{GpuMlp, TILE};
-use super::passes::{act_code, K_BACKWARD, K_COL_BACKWARD};
+use super::mlp::GpuMlp;
+use super::passes::{act_code, backward_grid, K_BACKWARD, K_COL_BACKWARD};
 use super::uniforms::{AdamU, ColU, GemmDesc, LinearU};
 use crate::core::spec::Act;
 use crate::error::Result;
@@ -159,11 +159,8 @@ impl GpuMlp {
     /// One linear.wgsl `backward` dispatch of up to two GEMMs: b0, b2, b4 the work buffer, b1 params, b3 pen_grads.
     fn dispatch_gemms(&self, b: &mut Batch, gs: &[GemmDesc]) -> Result<()> {
         let mut u = LinearU::default();
-        let (mut tm, mut tn) = (0usize, 0usize);
         for (slot, g) in gs.iter().enumerate() {
             u.g[slot] = *g;
-            tm = tm.max((g.m as usize).div_ceil(TILE));
-            tn = tn.max((g.n as usize).div_ceil(TILE));
         }
         let work = self.work();
         let pen = self
@@ -178,12 +175,8 @@ impl GpuMlp {
             Some(work),
             None,
         ])?;
-        b.dispatch(
-            &self.dev.pipeline(K_BACKWARD)?,
-            &bind,
-            &u,
-            [tn as u32, tm as u32, gs.len() as u32],
-        );
+        let grid = backward_grid(&self.dev, gs);
+        b.dispatch(&self.dev.pipeline(K_BACKWARD)?, &bind, &u, grid);
         Ok(())
     }
 

@@ -32,9 +32,9 @@
 // (train-mode BatchNorm over more than 64 rows; block.wgsl `epilogue` sums them and finishes the block).
 //   b5 the tile counters (u32, zero between dispatches; tile t at 3 t)
 //
-// Entry `backward`, up to three GEMMs in one dispatch, grid ceil(max n / 64) x ceil(max m / 64) x (the sum of their
-// splits): z < g[0].splits runs slice z of u.g[0], the next g[1].splits slices of u.g[1], the rest of u.g[2] (splits 0
-// for an unused GEMM; workgroups past a GEMM's tiles exit at once). A GEMM split along K writes raw partial products
+// Entry `backward`, up to three GEMMs in one dispatch, one workgroup per tile and slice of each (a 1-D grid of
+// sum_j tiles_j * splits_j workgroups spread over x and y; `backward_task`): GEMM 0's tiles slice by slice, then GEMM
+// 1's, then GEMM 2's (splits 0 for an unused GEMM). A GEMM split along K writes raw partial products
 // (b2 at GEMM j's region u.part0 / part1 / part2, + slice * m * n, row-major m x n) and the tile's last arriver (as in `forward_split`) sums them in
 // slice order and stores the result as an unsplit GEMM would.
 //   b0 dpre [rows, out]   b1 params (W)   b2 layer input x   b3 grads   b4 dx destination (may be another MLP's work)
@@ -525,9 +525,9 @@ fn gather_partials(g: Gemm, part: u32, m0: u32, n0: u32, tid: u32) {
     acc3 = partial_sum(g, part, r + 3u, c0);
 }
 
-// The counter of tile (wg.x, wg.y) of GEMM j (of up to 3 in one dispatch) in b5.
-fn counter(g: Gemm, j: u32, wg: vec3<u32>) -> u32 {
-    return 3u * (wg.y * ((g.n + BN - 1u) / BN) + wg.x) + j;
+// The counter of tile (tx, ty) of GEMM j (of up to 3 in one dispatch) in b5.
+fn counter(g: Gemm, j: u32, tx: u32, ty: u32) -> u32 {
+    return 3u * (ty * ((g.n + BN - 1u) / BN) + tx) + j;
 }
 
 @compute @workgroup_size(256)
@@ -548,39 +548,69 @@ fn forward_split(
     if (MODE == 3u) {
         return;
     }
-    if (!last_arriver(g, counter(g, 0u, wg), tid)) {
+    if (!last_arriver(g, counter(g, 0u, wg.x, wg.y), tid)) {
         return;
     }
     gather_partials(g, u.part0, m0, n0, tid);
     finish_forward(MODE, g, m0, n0, tid);
 }
 
-@compute @workgroup_size(256)
-fn backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_index) tid: u32) {
-    var slice = wg.z;
-    var j = 0u;
-    var part = u.part0;
-    if (slice >= u.g[0].splits) {
-        slice = slice - u.g[0].splits;
-        j = 1u;
-        part = u.part1;
-        if (slice >= u.g[1].splits) {
-            slice = slice - u.g[1].splits;
-            j = 2u;
-            part = u.part2;
+// A backward workgroup's task: GEMM j (3 past the last task), its slice along K and its output tile (tx, ty).
+struct Task {
+    j: u32,
+    slice: u32,
+    tx: u32,
+    ty: u32,
+}
+
+// The task of backward workgroup `gi`: the workgroups take GEMM 0's tiles slice by slice, then GEMM 1's, then GEMM
+// 2's, so the grid has no workgroup to spare.
+fn backward_task(gi: u32) -> Task {
+    var t = gi;
+    for (var j = 0u; j < 3u; j++) {
+        let g = u.g[j];
+        let tn = (g.n + BN - 1u) / BN;
+        let per_slice = tn * ((g.m + BM - 1u) / BM);
+        let count = per_slice * g.splits;
+        if (t < count) {
+            let r = t % per_slice;
+            return Task(j, t / per_slice, r % tn, r / tn);
         }
+        t = t - count;
     }
-    let g = u.g[j];
-    let m0 = wg.y * BM;
-    let n0 = wg.x * BN;
-    if (m0 >= g.m || n0 >= g.n) {
+    return Task(3u, 0u, 0u, 0u);
+}
+
+// The offset of GEMM j's partial-product region.
+fn part_of(j: u32) -> u32 {
+    if (j == 1u) {
+        return u.part1;
+    } else if (j == 2u) {
+        return u.part2;
+    }
+    return u.part0;
+}
+
+@compute @workgroup_size(256)
+fn backward(
+    @builtin(workgroup_id) wg: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) tid: u32,
+) {
+    let task = backward_task(linear_group(wg, nwg));
+    if (task.j == 3u) {
         return;
     }
+    let g = u.g[task.j];
+    let part = part_of(task.j);
+    let slice = task.slice;
+    let m0 = task.ty * BM;
+    let n0 = task.tx * BN;
     let kb = slice * g.kc;
     gemm(g, m0, n0, kb, min(kb + g.kc, g.k), tid);
     if (g.splits > 1u) {
         store_partial(g, part, slice, m0, n0, tid);
-        if (!last_arriver(g, counter(g, j, wg), tid)) {
+        if (!last_arriver(g, counter(g, task.j, task.tx, task.ty), tid)) {
             return;
         }
         gather_partials(g, part, m0, n0, tid);
