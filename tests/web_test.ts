@@ -12,7 +12,16 @@ import { GAN_MODELS, modelGenerator } from "../src/model/models.ts";
 import type { MlpSpec } from "../src/model/spec.ts";
 import { readSafetensorsFile } from "../src/io/safetensors.ts";
 import { saveGenerator } from "../src/train/checkpoint.ts";
-import { DOMAIN_SAMPLE, flatLayout, Generator, normals, readSafetensors, UNIFORM_WORDS } from "../src/web/runtime.js";
+import {
+  DOMAIN_SAMPLE,
+  flatLayout,
+  GEMM_WORDS,
+  GEMMS,
+  Generator,
+  normals,
+  readSafetensors,
+  UNIFORM_WORDS,
+} from "../src/web/runtime.js";
 import { buildSite, exportSite, loadWebAssets } from "../src/web/site.ts";
 
 const ROOT = new URL("../", import.meta.url);
@@ -26,9 +35,23 @@ Deno.test("the page's uniform buffer is linear.wgsl's LinearU: its words, counte
   };
   const gemm = fields("Gemm"), linear = fields("LinearU");
   assert.ok(gemm.every((f) => /: (u32|f32)$/.test(f)), gemm.join(" "));
-  assert.equal(linear[0], "g: array<Gemm, 2>");
+  assert.equal(linear[0], `g: array<Gemm, ${GEMMS}>`);
   assert.ok(linear.slice(1).every((f) => /: (u32|f32)$/.test(f)), linear.join(" "));
-  assert.equal(UNIFORM_WORDS, 2 * gemm.length + linear.length - 1);
+  assert.equal(GEMM_WORDS, gemm.length);
+  assert.equal(UNIFORM_WORDS, GEMMS * gemm.length + linear.length - 1);
+  // The fields the page writes after the GEMMs, in the order it writes them.
+  assert.deepEqual(linear.slice(1, 11).map((f) => f.split(":")[0]), [
+    "act",
+    "slope",
+    "bias",
+    "gamma",
+    "beta",
+    "rmean",
+    "rvar",
+    "xhat",
+    "rstd",
+    "eps",
+  ]);
 });
 
 /** A generator with PyTorch's init of `seed` and running statistics moved off their defaults. */

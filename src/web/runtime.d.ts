@@ -14,6 +14,10 @@ export declare const DOMAIN_SAMPLE: number;
 
 /** The words (u32 / f32) of linear.wgsl's `LinearU`, the uniform of the page's WebGPU forward. */
 export declare const UNIFORM_WORDS: number;
+/** The words of linear.wgsl's `Gemm`. */
+export declare const GEMM_WORDS: number;
+/** The `Gemm`s that start linear.wgsl's `LinearU`. */
+export declare const GEMMS: number;
 
 /** An activation, as in an MLP spec. */
 export type Activation = { kind: "none" | "tanh" | "sigmoid" } | { kind: "leaky_relu"; slope: number };

@@ -524,8 +524,14 @@ function forwardJs(g, x0, rows) {
 /** WebGPU's usage flags (the numbers of the spec, so this module needs no global at load time). */
 const USAGE = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 64, STORAGE: 128 };
 
-/** linear.wgsl's `LinearU`: two `Gemm` of 20 words, then 24 words; 256 bytes. */
-export const UNIFORM_WORDS = 64;
+/** Words of linear.wgsl's `Gemm`. */
+export const GEMM_WORDS = 20;
+/** The `Gemm`s that start linear.wgsl's `LinearU` (the forward uses the first). */
+export const GEMMS = 3;
+/** Words of linear.wgsl's `LinearU`: the `Gemm`s, then 32 words; 368 bytes. */
+export const UNIFORM_WORDS = 92;
+/** The first word after the `Gemm`s (`act`). */
+const TAIL = GEMMS * GEMM_WORDS;
 
 /**
  * The forward pass on WebGPU: one linear.wgsl `forward` dispatch per block (MODE 0 without BatchNorm, MODE 1 with
@@ -622,16 +628,16 @@ class GpuForward {
    *
    * @param {Block} b The block.
    * @param {number} rows Rows.
-   * @returns {ArrayBuffer} 256 bytes.
+   * @returns {ArrayBuffer} `UNIFORM_WORDS` words.
    */
   uniform(b, rows) {
     const bytes = new ArrayBuffer(UNIFORM_WORDS * 4), u = new Uint32Array(bytes), fl = new Float32Array(bytes);
     // g[0]: m n k b_src | a_off a_rs a_cs b_off | b_rs b_cs c_off c_rs | c_dst ones db_off e_act | e_slope e_a_off splits kc
     u.set([rows, b.out, b.inp, 1, 0, b.inp, 1, b.w, 1, b.inp, 0, b.out, 2, 0, 0, 0, 0, 0, 1, b.inp], 0);
-    u.set([b.act], 40);
-    fl[41] = b.slope;
-    u.set([b.b, b.gamma, b.beta, b.rmean, b.rvar, this.maxRows * b.out, 2 * this.maxRows * b.out], 42);
-    fl[49] = b.eps;
+    u.set([b.act], TAIL);
+    fl[TAIL + 1] = b.slope;
+    u.set([b.b, b.gamma, b.beta, b.rmean, b.rvar, this.maxRows * b.out, 2 * this.maxRows * b.out], TAIL + 2);
+    fl[TAIL + 9] = b.eps;
     return bytes;
   }
 

@@ -1,6 +1,6 @@
 //! The adversarial losses of the fused GAN step, defined once for every backend's host side: their values (the step
-//! record) and their gradients with respect to D's outputs, from D's outputs over `[fake; real]`. The GPU's loss
-//! kernel (gpu/shaders/loss.wgsl) computes the same formulas on the device; a test ties the two.
+//! record) and their gradients with respect to D's outputs, from D's outputs over `[fake; real]`. The GPU's losses
+//! (gpu/shaders/linear.wgsl `gan_loss`) compute the same formulas on the device; a test ties the two.
 //!
 //! With `o_f = D(G(z))` and `o_r = D(x)` over a batch of `n` (probabilities for `bce`, raw scores otherwise),
 //! `softplus(t) = ln(1 + e^t)` and means over the batch:

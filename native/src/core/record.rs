@@ -1,6 +1,6 @@
 //! The per-step record that `gan_gan_step` writes: one row of [`STEP_OUTPUTS`] floats per step, in the order of
-//! [`STEP_FIELDS`] (the contract's `step_fields`). The GPU's loss kernel (gpu/shaders/loss.wgsl) writes the same
-//! order.
+//! [`STEP_FIELDS`] (the contract's `step_fields`). The GPU's losses (gpu/shaders/linear.wgsl `gan_loss`) write the
+//! same order.
 
 /// The fields of one step record, in buffer order.
 pub const STEP_FIELDS: [&str; 4] = ["d_loss", "g_loss", "d_real", "d_fake"];

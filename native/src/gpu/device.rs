@@ -44,7 +44,6 @@ impl Drop for GpuBuf {
 pub enum Shader {
     Linear,
     Block,
-    Loss,
     Softmax,
     Adam,
     Data,
@@ -57,7 +56,6 @@ impl Shader {
         let body = match self {
             Shader::Linear => include_str!("shaders/linear.wgsl"),
             Shader::Block => include_str!("shaders/block.wgsl"),
-            Shader::Loss => include_str!("shaders/loss.wgsl"),
             Shader::Softmax => include_str!("shaders/softmax.wgsl"),
             Shader::Adam => include_str!("shaders/adam.wgsl"),
             Shader::Data => include_str!("shaders/data.wgsl"),

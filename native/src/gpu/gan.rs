@@ -16,17 +16,17 @@
 //! them, `gan_gan_info` reports them per step).
 //!
 //! Dispatches per step (G with `Lg` blocks of which `Bg` have BatchNorm, D with `Ld` blocks, batch <= 64):
-//! G forward `Lg` (plus `Bg` when the batch exceeds 64), D forward `Ld`, loss 1 (BCE and sigmoid'), D's backwards
-//! for the G step (dx GEMMs only) and the D step side by side `Ld`, G backward `Lg + Bg`,
-//! Adam on both 1; the seed (Lg = 5, Bg = 3, Ld = 3) takes 21, on every adapter: a GEMM split along K (see mlp.rs; on by default on hardware
-//! adapters) is finished by its last slice to arrive, with no dispatch of its own (41 on an H100 before, with a
-//! reduction dispatch per split GEMM, an Adam per network, the noise and the gather as dispatches of their own, and
-//! D's two backwards one after the other).
+//! G forward `Lg` (plus `Bg` when the batch exceeds 64), D forward `Ld` (the last block ending in the losses), D's
+//! backwards for the G step (dx GEMMs only) and the D step side by side `Ld`, G backward `Lg + Bg`, Adam on both 1;
+//! the seed (Lg = 5, Bg = 3, Ld = 3) takes 20, on every adapter: a GEMM split along K (see mlp.rs; on by default on
+//! hardware adapters) is finished by its last slice to arrive, with no dispatch of its own (41 on an H100 before,
+//! with a reduction dispatch per split GEMM, an Adam per network, the noise, the gather and the losses as
+//! dispatches of their own, and D's two backwards one after the other).
 
 use super::device::{grid1d, Batch, GpuBuf, GpuDevice, Kernel, Read, Shader};
 use super::mlp::{copy_f32, GpuMlp};
-use super::passes::{Feed, InputGrad, Reals};
-use super::uniforms::{DataU, LossU};
+use super::passes::{Feed, InputGrad, Losses, Reals};
+use super::uniforms::DataU;
 use crate::core::spec::{Act, Spec};
 use crate::core::{Error, GanBackend, GanConfig, Result, RunState, StepRecord, STEP_OUTPUTS};
 use crate::error::{bad_arg, bad_state, Code};
@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 /// Steps recorded into one command buffer / submission. Small, so that the GPU starts on the first steps of a call
 /// while the CPU records the rest (recording costs about 2 us of CPU per dispatch: 86 us per seed step on an H100
-/// when it took 41 dispatches, 21 now); not 1, because each submission has a fixed cost of its own (the command
+/// when it took 41 dispatches, 20 now); not 1, because each submission has a fixed cost of its own (the command
 /// buffer, the uniform and batch-index uploads, the error scopes, the queue submit). At 8 the GPU waits for about
 /// 0.7 ms of recording before its first step and the fixed cost is shared by 8 steps. The results do not depend on it
 /// (bitwise: `tests/gpu_parity.rs`, `submitting_every_few_steps_gives_the_same_bits`).
@@ -44,7 +44,6 @@ pub const STEPS_PER_SUBMIT: usize = 8;
 pub const STEPS_PER_READ: usize = 16384;
 
 const K_HASH: Kernel = Kernel::new(Shader::Data, "hash");
-const K_LOSS: Kernel = Kernel::new(Shader::Loss, "gan_loss");
 
 pub struct GpuGan {
     pub state: RunState,
@@ -210,14 +209,15 @@ impl GpuGan {
         g.record_forward_fed(b, rows, true, feed)?;
         // D forward once over [fake; real], its first GEMM copying the fakes from G's output (as on the CPU: D has no
         // BatchNorm and is unchanged until its own step).
+        // Its last block ends in the step's losses: the step record, and both output gradients, the G step's into
+        // D's g0, the D step's into D's aux.
         let g_out = *g.lay.a.last().expect("layers");
         let feed = Feed {
             fakes: Some((g.work(), g_out, rows)),
+            losses: Some(self.losses(d, rows, slot)?),
             ..Default::default()
         };
         d.record_forward_fed(b, 2 * rows, true, feed)?;
-        // The step record, and both output gradients: the G step's into D's g0, the D step's into D's aux.
-        self.record_loss(b, d, rows, slot)?;
         // G step: backward through D (input gradients only) straight into G's output gradient, then G's backward. The
         // loss kernel applied D's last act' (sigmoid' for bce; none has none); D's last input gradient leaves
         // multiplied by G's last act'. D step: D's backward over [fake; real], weight gradients only. It does not
@@ -275,25 +275,21 @@ impl GpuGan {
         })
     }
 
-    /// loss.wgsl `gan_loss` over D's outputs `o [2 rows]` with the run's loss: the step record into slot `slot` of the
-    /// records, the G step's d loss / d pre-activation `[rows]` into D's g0 and the D step's `[2 rows]` into D's aux.
-    fn record_loss(&self, b: &mut Batch, d: &GpuMlp, rows: usize, slot: usize) -> Result<()> {
-        let u = LossU {
-            rows: rows as u32,
-            p_off: *d.lay.a.last().expect("layers") as u32,
-            gdout: d.lay.g0 as u32,
-            ddout: d.lay.aux as u32,
-            loss_off: (slot * STEP_OUTPUTS) as u32,
-            inv_rows: 1.0 / rows as f32,
-            half_inv: 0.5 / rows as f32,
-            loss: self.state.config.recipe.loss.code(),
+    /// The losses of a step over D's outputs with the run's loss (linear.wgsl `gan_loss`, at the end of D's last
+    /// forward block): the step record into slot `slot` of the records, the G step's d loss / d pre-activation
+    /// `[rows]` into D's g0 and the D step's `[2 rows]` into D's aux.
+    fn losses(&self, d: &GpuMlp, rows: usize, slot: usize) -> Result<Losses<'_>> {
+        let Some(records) = self.losses.as_ref() else {
+            return Err(bad_state!("the GAN step's records are not allocated"));
         };
-        // b0 D's work  b1 the records
-        let bind =
-            self.dev
-                .bind(&[Some(d.work()), self.losses.as_ref(), None, None, None, None])?;
-        b.dispatch(&self.dev.pipeline(K_LOSS)?, &bind, &u, [1, 1, 1]);
-        Ok(())
+        Ok(Losses {
+            records,
+            rec_off: slot * STEP_OUTPUTS,
+            rows,
+            g_out: d.lay.g0,
+            d_out: d.lay.aux,
+            code: self.state.config.recipe.loss.code(),
+        })
     }
 }
 
@@ -445,10 +441,10 @@ mod tests {
         send_sync::<GpuGan>();
     }
 
-    /// loss.wgsl's `LOSS_*` constants are the codes of `core::GAN_LOSSES` (the one list of the losses).
+    /// linear.wgsl's `LOSS_*` constants are the codes of `core::GAN_LOSSES` (the one list of the losses).
     #[test]
     fn the_loss_kernel_numbers_the_losses_as_the_core_does() {
-        let src = include_str!("shaders/loss.wgsl");
+        let src = include_str!("shaders/linear.wgsl");
         let short = [
             ("bce", "BCE"),
             ("mse", "MSE"),
@@ -463,7 +459,7 @@ mod tests {
                 .expect("a kernel name")
                 .1;
             let line = format!("const LOSS_{tag}: u32 = {}u;", loss.code());
-            assert!(src.contains(&line), "loss.wgsl lacks {line:?}");
+            assert!(src.contains(&line), "linear.wgsl lacks {line:?}");
         }
         assert_eq!(
             src.matches("const LOSS_").count(),

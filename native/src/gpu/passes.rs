@@ -101,6 +101,21 @@ pub(crate) struct Feed<'a> {
     pub fakes: Option<(&'a GpuBuf, usize, usize)>,
     /// G: block 0's dispatch also gathers the step's real rows into D's input.
     pub reals: Option<Reals<'a>>,
+    /// D: the last block's dispatch ends in the step's losses.
+    pub losses: Option<Losses<'a>>,
+}
+
+/// The losses of a GAN step at the end of D's last forward block ([`Feed::losses`]; linear.wgsl `gan_loss`): over D's
+/// outputs `[2 rows]` (the fakes, then the reals), the step record into `records` at element `rec_off`, the G step's
+/// output gradient `[rows]` at `g_out` and the D step's `[2 rows]` at `d_out` of D's work buffer, for loss `code`.
+#[derive(Clone, Copy)]
+pub(crate) struct Losses<'a> {
+    pub records: &'a GpuBuf,
+    pub rec_off: usize,
+    pub rows: usize,
+    pub g_out: usize,
+    pub d_out: usize,
+    pub code: u32,
 }
 
 /// The real rows of a GAN step ([`Feed::reals`]): `rows` dataset images of `feat` pixels, whose indices are at element
@@ -120,9 +135,27 @@ pub(crate) struct Reals<'a> {
 const GATHER_PER_THREAD: usize = 8;
 
 impl Feed<'_> {
-    /// Sets the feed's fields of block 0's uniform; returns the workgroups to add along x (per row tile) that gather
+    /// The part of the feed that block `i` of `blocks` takes: the input's for block 0, the losses for the last.
+    fn for_block(&self, i: usize, blocks: usize) -> Feed<'_> {
+        let first = if i == 0 { *self } else { Feed::default() };
+        Feed {
+            losses: self.losses.filter(|_| i + 1 == blocks),
+            ..first
+        }
+    }
+
+    /// Sets the feed's fields of a block's uniform; returns the workgroups to add along x (per row tile) that gather
     /// the real rows (0 without them).
     fn apply(&self, u: &mut LinearU, tiles_m: usize) -> usize {
+        if let Some(l) = self.losses {
+            u.lo_rows = l.rows as u32;
+            u.lo_rec = l.rec_off as u32;
+            u.lo_g = l.g_out as u32;
+            u.lo_d = l.d_out as u32;
+            u.lo_inv = 1.0 / l.rows as f32;
+            u.lo_half = 0.5 / l.rows as f32;
+            u.lo_code = l.code;
+        }
         if let Some(key) = self.noise_key {
             (u.gen, u.key) = (GEN_NOISE, key);
         }
@@ -235,34 +268,11 @@ impl GpuMlp {
                 self.cap
             ));
         }
-        let work = self.work();
-        // b0 the blocks' inputs (work)  b1 params  b2 the blocks' outputs, xhat, rstd, split-K partials (work)
-        // b3 running stats  b4 block 0's fake rows' source or the real rows' destination  b5 split-K tile counters
-        // b6 the dataset  b7 the batch indices
-        let other = feed.fakes.map(|f| f.0).or(feed.reals.map(|r| r.dst));
-        let reals = feed.reals;
-        let bind = |b4: Option<&GpuBuf>, b6: Option<&GpuBuf>, b7: Option<&GpuBuf>| {
-            let (p, st, c) = (&self.params, &self.stats, &self.counters);
-            self.dev.bind(&[
-                Some(work),
-                Some(p),
-                Some(work),
-                Some(st),
-                b4,
-                Some(c),
-                b6,
-                b7,
-            ])
-        };
-        let plain = bind(None, None, None)?;
-        let fed = bind(other, reals.map(|r| r.data), reals.map(|r| r.idx))?;
-        for i in 0..self.spec.layers.len() {
-            let (bind, feed) = if i == 0 {
-                (&fed, feed)
-            } else {
-                (&plain, Feed::default())
-            };
-            self.record_block_forward(b, bind, i, rows, train, feed)?;
+        let blocks = self.spec.layers.len();
+        for i in 0..blocks {
+            let feed = feed.for_block(i, blocks);
+            let bind = self.forward_bind(&feed)?;
+            self.record_block_forward(b, &bind, i, rows, train, feed)?;
             let l = &self.spec.layers[i];
             if train && l.dropout > 0.0 {
                 let mask = self.state.dropout.layer(i, l.dropout);
@@ -271,6 +281,33 @@ impl GpuMlp {
         }
         self.state.forwarded(&self.spec, rows, train);
         Ok(())
+    }
+
+    /// The bind group of a forward block with feed `feed` (see [`Feed::for_block`]).
+    fn forward_bind(&self, feed: &Feed) -> Result<Arc<Bind>> {
+        // b0 the blocks' inputs (work)  b1 params  b2 the blocks' outputs, xhat, rstd, split-K partials (work)
+        // b3 running stats  b4 block 0's fake rows' source or the real rows' destination  b5 split-K tile counters
+        // b6 the dataset  b7 the batch indices, or the step records of the losses
+        let work = self.work();
+        let b4 = feed.fakes.map(|f| f.0).or(feed.reals.map(|r| r.dst));
+        let b6 = feed.reals.map(|r| r.data);
+        if feed.reals.is_some() && feed.losses.is_some() {
+            return Err(bad_state!(
+                "one forward block cannot both gather the real rows and run the losses"
+            ));
+        }
+        let b7 = feed.reals.map(|r| r.idx).or(feed.losses.map(|l| l.records));
+        let (p, st, c) = (&self.params, &self.stats, &self.counters);
+        self.dev.bind(&[
+            Some(work),
+            Some(p),
+            Some(work),
+            Some(st),
+            b4,
+            Some(c),
+            b6,
+            b7,
+        ])
     }
 
     /// dropout.wgsl over `y [rows, out]` at element `at` of the work buffer: times the layer's mask, in place.

@@ -64,6 +64,17 @@ pub struct LinearU {
     pub real_idx: u32,
     pub real_dst: u32,
     pub real_feat: u32,
+    /// The GAN step's losses at the end of D's last forward block (`lo_rows` 0: none): the fake rows, the record's
+    /// offset in b7, the G step's and the D step's output gradients in b2, `1 / rows`, `0.5 / rows`, the loss
+    /// (`GanLoss::code`).
+    pub lo_rows: u32,
+    pub lo_rec: u32,
+    pub lo_g: u32,
+    pub lo_d: u32,
+    pub lo_inv: f32,
+    pub lo_half: f32,
+    pub lo_code: u32,
+    pub _l: u32,
 }
 
 /// block.wgsl `ColU`.
@@ -95,21 +106,6 @@ pub struct ColU {
     pub parts: u32,
     pub part_off: u32,
     pub _p: u32,
-}
-
-/// loss.wgsl `LossU`.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
-pub struct LossU {
-    pub rows: u32,
-    pub p_off: u32,
-    pub gdout: u32,
-    pub ddout: u32,
-    pub loss_off: u32,
-    pub inv_rows: f32,
-    pub half_inv: f32,
-    /// `GanLoss::code`.
-    pub loss: u32,
 }
 
 /// softmax.wgsl `SoftmaxU`.
@@ -183,7 +179,6 @@ mod tests {
         for (name, s) in [
             ("LinearU", std::mem::size_of::<LinearU>()),
             ("ColU", std::mem::size_of::<ColU>()),
-            ("LossU", std::mem::size_of::<LossU>()),
             ("SoftmaxU", std::mem::size_of::<SoftmaxU>()),
             ("AdamU", std::mem::size_of::<AdamU>()),
             ("AdamPairU", std::mem::size_of::<AdamPairU>()),
@@ -196,7 +191,7 @@ mod tests {
             );
         }
         assert_eq!(std::mem::size_of::<GemmDesc>(), 80);
-        assert_eq!(std::mem::size_of::<LinearU>(), 336);
+        assert_eq!(std::mem::size_of::<LinearU>(), 368);
         assert_eq!(std::mem::size_of::<ColU>(), 96);
         assert_eq!(std::mem::size_of::<SoftmaxU>(), 32);
     }

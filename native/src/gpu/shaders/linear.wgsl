@@ -21,7 +21,8 @@
 // block 0 also gathers the batch's real rows into D's input: the workgroups past its column tiles (grid x beyond
 // ceil(n / 64), slice 0) write u.real_rows rows of u.real_feat pixels to b4 at u.real_dst (D's work buffer), pixel f
 // of image b7[u.real_idx + r] scaled through the table that starts b6 (the dataset: 256 f32 bit patterns, then the
-// pixels packed 4 per u32, little-endian).
+// pixels packed 4 per u32, little-endian). D's last block ends in the step's losses (u.lo_rows > 0; `gan_loss`):
+// the workgroup that finishes its last tile computes them over the block's outputs.
 //
 // Entry `forward_split` (override MODE), the same GEMM split along K (for small grids: a batch of 64 rows is one row
 // tile, so without splitting only ceil(out / 64) workgroups would run): grid z = g.splits slices of g.kc (a multiple
@@ -62,6 +63,8 @@ struct LinearU {
     unbias: f32, part0: u32, part1: u32, part2: u32,
     gen: u32, key: u32, fake_rows: u32, fake_off: u32,
     real_rows: u32, real_idx: u32, real_dst: u32, real_feat: u32,
+    lo_rows: u32, lo_rec: u32, lo_g: u32, lo_d: u32,
+    lo_inv: f32, lo_half: f32, lo_code: u32, _l0: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>;
@@ -420,6 +423,202 @@ fn finish_forward(mode: u32, g: Gemm, m0: u32, n0: u32, tid: u32) {
     }
 }
 
+// ---------------------------------------------------------------------------------------------------------------------
+// The adversarial losses of the GAN step (the formulas of native/src/core/loss.rs, where the table of the five losses
+// is; the BCE with PyTorch's semantics: each log term clamped at -100, the gradient's denominator p (1 - p) floored at
+// 1e-12), run at the end of D's last forward block by the workgroup that finishes its last tile (u.lo_rows > 0):
+//   b2 D's work buffer: o [2 rows] at the block's output (D's outputs over [fake; real], one column: probabilities
+//       for bce, raw scores otherwise)
+//       writes the G step's gradient at D's last pre-activation [rows] at u.lo_g (for bce the BCE gradient times
+//           sigmoid' from the output, the CPU's two steps in the CPU's order; for the others, whose D ends in a
+//           linear layer, the loss's gradient itself), and the D step's [2 rows] at u.lo_d, the same way
+//   b7 the step records: [4] at u.lo_rec, float bits: d_loss, g_loss, mean D(x), mean D(G(z)); d_loss and g_loss are
+//       NaN when any o is NaN or infinite (training diverged), whatever the compiler assumes about floats
+// Three phases over the batch: the means of o_f and o_r (the relativistic average loss needs them first); the loss
+// terms, and the gradients of every loss but that one; then its gradients, which need the sums of phase 2. The
+// reductions use the GEMM's tiles `sa` and `sb` as scratch (free once the block's outputs are stored).
+
+const LOSS_BCE: u32 = 0u;
+const LOSS_MSE: u32 = 1u;
+const LOSS_HINGE: u32 = 2u;
+const LOSS_RS: u32 = 3u;
+const LOSS_RA: u32 = 4u;
+
+var<workgroup> bad: atomic<u32>; // set when an output is NaN or infinite
+const NAN_BITS: u32 = 0x7fc00000u;
+
+// NaN or infinite, tested on the bits: WGSL lets compilers assume floats are finite, so a float comparison cannot be
+// trusted to see a NaN (max(NaN, -100) may well return -100), but integer operations can.
+fn not_finite(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7f800000u) == 0x7f800000u;
+}
+
+// max(log(p), -100) with log(0) taken as -inf whatever the driver returns.
+fn clamped_log(p: f32) -> f32 {
+    if (p > 0.0) {
+        return max(log(p), -100.0);
+    }
+    return -100.0;
+}
+
+// PyTorch's BCE gradient, then the sigmoid's derivative from its output (block backward's act').
+fn bce_grad(scale: f32, p: f32, y: f32) -> f32 {
+    let dp = scale * (p - y) / max(p * (1.0 - p), 1e-12);
+    return dp * act_grad(ACT_SIGMOID, 0.0, p);
+}
+
+// ln(1 + e^t) without overflow.
+fn softplus(t: f32) -> f32 {
+    return max(t, 0.0) + log(1.0 + exp(-abs(t)));
+}
+
+// 1 / (1 + e^-t) without overflow.
+fn sigm(t: f32) -> f32 {
+    if (t >= 0.0) {
+        return 1.0 / (1.0 + exp(-t));
+    }
+    let e = exp(t);
+    return e / (1.0 + e);
+}
+
+// Sums sa[0..256] and sb[0..256] into sa[0] and sb[0].
+fn loss_reduce(tid: u32) {
+    workgroupBarrier();
+    for (var w = 128u; w > 0u; w = w / 2u) {
+        if (tid < w) {
+            sa[tid] = sa[tid] + sa[tid + w];
+            sb[tid] = sb[tid] + sb[tid + w];
+        }
+        workgroupBarrier();
+    }
+}
+
+// Phase 2 for row i: the loss terms (into the returned sums) and the gradients of every loss but RaGAN's.
+// (mf, mr): the batch means; for RaGAN, `extra` collects its sums of sigmoids.
+fn row_terms(p: u32, i: u32, mf: f32, mr: f32, extra: ptr<function, vec4<f32>>) -> vec4<f32> {
+    let n = u.lo_rows;
+    let of_ = b2[p + i];
+    let or_ = b2[p + n + i];
+    let inv = u.lo_inv;
+    switch u.lo_code {
+        case LOSS_MSE: {
+            b2[u.lo_g + i] = 2.0 * (of_ - 1.0) * inv;
+            b2[u.lo_d + i] = of_ * inv;
+            b2[u.lo_d + n + i] = (or_ - 1.0) * inv;
+            // sums: (o_f - 1)^2, o_f^2, (o_r - 1)^2
+            return vec4<f32>((of_ - 1.0) * (of_ - 1.0), of_ * of_, (or_ - 1.0) * (or_ - 1.0), 0.0);
+        }
+        case LOSS_HINGE: {
+            b2[u.lo_g + i] = -inv;
+            b2[u.lo_d + i] = select(0.0, inv, 1.0 + of_ > 0.0);
+            b2[u.lo_d + n + i] = select(0.0, -inv, 1.0 - or_ > 0.0);
+            return vec4<f32>(max(1.0 - or_, 0.0), max(1.0 + of_, 0.0), 0.0, 0.0);
+        }
+        case LOSS_RS: {
+            let t = or_ - of_;
+            let sd = sigm(-t);
+            b2[u.lo_d + n + i] = -sd * inv;
+            b2[u.lo_d + i] = sd * inv;
+            b2[u.lo_g + i] = -sigm(t) * inv;
+            return vec4<f32>(softplus(-t), softplus(t), 0.0, 0.0);
+        }
+        case LOSS_RA: {
+            let tr = or_ - mf;
+            let tf = of_ - mr;
+            *extra = *extra + vec4<f32>(sigm(-tr), sigm(tf), sigm(tr), 0.0);
+            // A, B (D) and C, E (G): see core/loss.rs
+            return vec4<f32>(softplus(-tr), softplus(tf), softplus(-tf), softplus(tr));
+        }
+        default: {
+            b2[u.lo_g + i] = bce_grad(inv, of_, 1.0);
+            b2[u.lo_d + i] = bce_grad(u.lo_half, of_, 0.0);
+            b2[u.lo_d + n + i] = bce_grad(u.lo_half, or_, 1.0);
+            // sums: -log D(fake), -log(1 - D(fake)), -log D(real)
+            return vec4<f32>(-clamped_log(of_), -clamped_log(1.0 - of_), -clamped_log(or_), 0.0);
+        }
+    }
+}
+
+// The losses over D's outputs at element p of b2 (see above); every thread of the workgroup, uniform control flow.
+fn gan_loss(p: u32, tid: u32) {
+    let n = u.lo_rows;
+    if (tid == 0u) {
+        atomicStore(&bad, 0u);
+    }
+    // Phase 1: the means.
+    var sp = vec2<f32>(0.0); // sum D(fake), sum D(real)
+    for (var i = tid; i < n; i += 256u) {
+        let of_ = b2[p + i];
+        let or_ = b2[p + n + i];
+        if (not_finite(of_) || not_finite(or_)) {
+            atomicOr(&bad, 1u);
+        }
+        sp = sp + vec2<f32>(of_, or_);
+    }
+    sa[tid] = vec4<f32>(sp.x, sp.y, 0.0, 0.0);
+    sb[tid] = vec4<f32>(0.0);
+    loss_reduce(tid);
+    let fn_ = f32(n);
+    let sums = sa[0];
+    let mf = sums.x / fn_;
+    let mr = sums.y / fn_;
+    workgroupBarrier(); // every thread has read sa[0] before phase 2 overwrites it
+    // Phase 2: the loss terms and (but for RaGAN) the gradients.
+    var s = vec4<f32>(0.0);
+    var extra = vec4<f32>(0.0);
+    for (var i = tid; i < n; i += 256u) {
+        s = s + row_terms(p, i, mf, mr, &extra);
+    }
+    sa[tid] = s;
+    sb[tid] = extra;
+    loss_reduce(tid);
+    let t = sa[0];
+    let e = sb[0];
+    // Phase 3: RaGAN's gradients, from its sums of sigmoids (the paths through the means).
+    if (u.lo_code == LOSS_RA) {
+        let inv = u.lo_inv;
+        for (var i = tid; i < n; i += 256u) {
+            let tr = b2[p + n + i] - mf;
+            let tf = b2[p + i] - mr;
+            b2[u.lo_d + n + i] = 0.5 * (-sigm(-tr) * inv - e.y * inv * inv);
+            b2[u.lo_d + i] = 0.5 * (sigm(tf) * inv + e.x * inv * inv);
+            b2[u.lo_g + i] = 0.5 * (-sigm(-tf) * inv - e.z * inv * inv);
+        }
+    }
+    if (tid == 0u) {
+        var d_loss: f32;
+        var g_loss: f32;
+        switch u.lo_code {
+            case LOSS_MSE: {
+                d_loss = (t.z / fn_ + t.y / fn_) / 2.0;
+                g_loss = t.x / fn_;
+            }
+            case LOSS_HINGE: {
+                d_loss = t.x / fn_ + t.y / fn_;
+                g_loss = -mf;
+            }
+            case LOSS_RS: {
+                d_loss = t.x / fn_;
+                g_loss = t.y / fn_;
+            }
+            case LOSS_RA: {
+                d_loss = (t.x + t.y) / (2.0 * fn_);
+                g_loss = (t.z + t.w) / (2.0 * fn_);
+            }
+            default: {
+                d_loss = (t.z / fn_ + t.y / fn_) / 2.0;
+                g_loss = t.x / fn_;
+            }
+        }
+        // Diverged: NaN losses (written as bits, never as a float constant) so that the host stops training.
+        let diverged = atomicLoad(&bad) != 0u;
+        b7[u.lo_rec] = select(bitcast<u32>(d_loss), NAN_BITS, diverged);
+        b7[u.lo_rec + 1u] = select(bitcast<u32>(g_loss), NAN_BITS, diverged);
+        b7[u.lo_rec + 2u] = bitcast<u32>(mr);
+        b7[u.lo_rec + 3u] = bitcast<u32>(mf);
+    }
+}
+
 // The GAN step's real rows, gathered by the workgroups past the GEMM's column tiles (slice 0) of G's first forward:
 // b4[u.real_dst + r * feat + f] = the scaled pixel f of dataset image b7[u.real_idx + r], r < u.real_rows, through
 // the table at the start of b6 (see the header). Workgroup `first` of `groups` takes every groups-th run of 256.
@@ -460,6 +659,7 @@ fn forward(
     let n0 = wg.x * BN;
     gemm(g, m0, n0, 0u, g.k, tid);
     finish_forward(MODE, g, m0, n0, tid);
+    losses_after(g, tid);
 }
 
 // Split K: stores slice `slice`'s partial product of the tile at (m0, n0) to b2[part + slice * m * n + ...].
@@ -479,20 +679,41 @@ fn store_partial(g: Gemm, part: u32, slice: u32, m0: u32, n0: u32, tid: u32) {
 }
 
 // Split K, after `store_partial` (every thread, uniform control flow): whether this workgroup is the last of the
-// tile's g.splits slices to arrive (its counter `tile` in b5 then goes back to 0). The storage barriers order this
-// workgroup's partial stores before its arrival, and the other slices' stores before the last arriver's loads.
+// tile's g.splits slices to arrive (its counter `tile` in b5 then goes back to 0).
 fn last_arriver(g: Gemm, tile: u32, tid: u32) -> bool {
+    return last_of(tile, g.splits, tid);
+}
+
+// Whether this workgroup is the last of `count` to arrive at counter `at` of b5 (which then goes back to 0), after
+// storing what the last one reads (every thread, uniform control flow). The storage barriers order this workgroup's
+// stores before its arrival, and the other workgroups' stores before the last one's loads.
+fn last_of(at: u32, count: u32, tid: u32) -> bool {
     storageBarrier();
     if (tid == 0u) {
-        let arrived = atomicAdd(&cnt[tile], 1u) + 1u;
-        arrived_last = select(0u, 1u, arrived == g.splits);
-        if (arrived == g.splits) {
-            atomicStore(&cnt[tile], 0u);
+        let arrived = atomicAdd(&cnt[at], 1u) + 1u;
+        arrived_last = select(0u, 1u, arrived == count);
+        if (arrived == count) {
+            atomicStore(&cnt[at], 0u);
         }
     }
     let is_last = workgroupUniformLoad(&arrived_last) == 1u;
     storageBarrier();
     return is_last;
+}
+
+// The counter of D's last forward block's finished tiles (b5; a forward's tiles use 3 t, so 1 is free there).
+const TILES_DONE: u32 = 1u;
+
+// D's last forward block in a GAN step (u.lo_rows > 0), after this workgroup's tile is final: the workgroup that
+// finishes the block's last tile runs the losses over its outputs (every thread, uniform control flow).
+fn losses_after(g: Gemm, tid: u32) {
+    if (u.lo_rows == 0u) {
+        return;
+    }
+    let tiles = ((g.n + BN - 1u) / BN) * ((g.m + BM - 1u) / BM);
+    if (last_of(TILES_DONE, tiles, tid)) {
+        gan_loss(g.c_off, tid);
+    }
 }
 
 // Row r of the tile, columns c0..c0 + 3: the partial products at `part` summed over the slices in order (0 outside C).
@@ -553,6 +774,7 @@ fn forward_split(
     }
     gather_partials(g, u.part0, m0, n0, tid);
     finish_forward(MODE, g, m0, n0, tid);
+    losses_after(g, tid);
 }
 
 // A backward workgroup's task: GEMM j (3 past the last task), its slice along K and its output tile (tx, ty).
