@@ -53,7 +53,7 @@ console.log(`backend ${info.backend} on ${where}, batch ${batch}, ${perCall} ste
 const cost = gan.info(); // the last call's
 console.log(
   `dispatches per step: ${cost.dispatches_per_step} | barriers per step: ${cost.barriers_per_step.toFixed(2)} | ` +
-    `workgroups per step: ${cost.workgroups_per_step.toFixed(0)} | ` +
+    `workgroups per step: ${cost.workgroups_per_step?.toFixed(0) ?? "-"} | ` + // "-": a library from before the field
     `record us/step: ${cost.record_us_per_step.toFixed(1)} | submit us/step: ${cost.submit_us_per_step.toFixed(1)} | ` +
     `submissions per call: ${cost.submissions}`,
 );

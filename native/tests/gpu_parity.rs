@@ -17,19 +17,29 @@ use gan_native::rng;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
+/// The GPU the tests run on (lavapipe counts). Without any adapter they pass as skipped, except under CI (`CI=true`)
+/// or with `GAN_REQUIRE_GPU=1` (a device check on a GPU machine), where a missing adapter fails every test.
 fn device() -> Option<Arc<GpuDevice>> {
     static DEV: OnceLock<Option<Arc<GpuDevice>>> = OnceLock::new();
-    DEV.get_or_init(|| match GpuDevice::new(true) {
-        Ok(d) => {
-            eprintln!("GPU adapter: {}", d.info());
-            Some(d)
-        }
-        Err(e) => {
-            eprintln!("SKIPPED: no GPU adapter at all ({})", e.message);
-            None
-        }
-    })
-    .clone()
+    let dev = DEV
+        .get_or_init(|| match GpuDevice::new(true) {
+            Ok(d) => {
+                eprintln!("GPU adapter: {}", d.info());
+                Some(d)
+            }
+            Err(e) => {
+                eprintln!("SKIPPED: no GPU adapter at all ({})", e.message);
+                None
+            }
+        })
+        .clone();
+    let required = std::env::var("CI").as_deref() == Ok("true")
+        || std::env::var("GAN_REQUIRE_GPU").as_deref() == Ok("1");
+    assert!(
+        dev.is_some() || !required,
+        "no GPU adapter, and CI or GAN_REQUIRE_GPU asks for one"
+    );
+    dev
 }
 
 /// A forward through the checked API of either backend: the output `[rows, output]`.
