@@ -40,14 +40,6 @@ bench "ours gpu b512 64 steps/submission" --backend gpu --batch 512 --steps 640 
 bench "ours cpu  b64 (all cores)        " --backend cpu --batch 64 --steps 300 --per-call 16
 
 echo "== PyTorch on CUDA (same data: bench/.data)"
-torch_run() { # label, args...
-  local label=$1
-  shift
-  local j
-  j=$(timeout 90 python3 bench/reference/gan_torch.py --device cuda --json "$@" 2>>"$out/torch.log" | tail -n 1)
-  echo "$j" >>"$out/torch.jsonl"
-  echo "$label | $(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print("ms/step median %.3f, steps/s %.1f, %s, torch %s" % (d["ms_per_step_median"], d["steps_per_s"], d.get("device_name"), d["torch"]))' "$j" 2>/dev/null || echo "failed: see torch.log")" | tee -a "$out/summary.txt"
-}
 torch_run "torch cuda b64 seed data path    " --mode seed --batch_size 64 --steps 300 --warmup 30
 torch_run "torch cuda b64 preloaded         " --mode preloaded --batch_size 64 --steps 600 --warmup 30
 torch_run "torch cuda b512 preloaded        " --mode preloaded --batch_size 512 --steps 300 --warmup 30

@@ -63,14 +63,6 @@ for round in 1 2 3; do
 done
 
 echo "== 4. PyTorch on CUDA, preloaded (same data: bench/.data)"
-torch_run() { # label, args...
-  local label=$1
-  shift
-  local j
-  j=$(timeout 90 python3 bench/reference/gan_torch.py --device cuda --json "$@" 2>>"$out/torch.log" | tail -n 1)
-  echo "$j" >>"$out/torch.jsonl"
-  echo "$label | $(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print("ms/step median %.3f, %s, torch %s" % (d["ms_per_step_median"], d.get("device_name"), d["torch"]))' "$j" 2>/dev/null || echo "failed: see torch.log")" | tee -a "$out/summary.txt"
-}
 torch_run "torch cuda b64 preloaded  " --mode preloaded --batch_size 64 --steps 600 --warmup 30
 torch_run "torch cuda b1024 preloaded" --mode preloaded --batch_size 1024 --steps 200 --warmup 20
 
