@@ -8,22 +8,13 @@
 //! which cost a fifth of the step in the row-major layout) and makes BatchNorm's per-feature reductions contiguous.
 //! The public API converts to and from row-major at its edges.
 
+use super::gemm::{gemm, Epilogue, View};
+use crate::core::dropout::LayerMask;
 use crate::core::spec::{Act, Layer};
-use gemm::Parallelism;
 use rayon::prelude::*;
 
-/// Work below this many multiply-adds runs on one thread: splitting it costs more than it saves.
-const PAR_MIN_MACS: usize = 1 << 20;
 /// Elementwise work below this many elements runs on one thread.
 const PAR_MIN_ELEMS: usize = 1 << 16;
-
-fn par(threads: usize, macs: usize) -> Parallelism {
-    if threads > 1 && macs >= PAR_MIN_MACS {
-        Parallelism::Rayon(threads)
-    } else {
-        Parallelism::None
-    }
-}
 
 /// The vector kernels the CPU backend runs on this machine: AVX-512 (built with the `avx512` feature, the default, on
 /// a CPU with AVX-512 F/BW/DQ/VL), AVX2+FMA, or baseline x86-64 (and on other targets, the compiler's baseline).
@@ -98,78 +89,8 @@ macro_rules! simd_fn {
     };
 }
 
-/// A strided matrix operand: `(row stride, column stride)` in elements.
-type Strides = (usize, usize);
-
-/// `c[m, n] = a[m, k] * b[k, n]` (or `c += a * b` when `acc`), every operand given by its slice and strides. Each
-/// slice is checked to cover every element its strides can reach before the unsafe call.
-#[allow(clippy::too_many_arguments)]
-fn sgemm(
-    acc: bool,
-    m: usize,
-    n: usize,
-    k: usize,
-    c: &mut [f32],
-    cs: Strides,
-    a: &[f32],
-    as_: Strides,
-    b: &[f32],
-    bs: Strides,
-    threads: usize,
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    assert!(
-        c.len() > (m - 1) * cs.0 + (n - 1) * cs.1,
-        "gemm: c too small"
-    );
-    if k == 0 {
-        if acc {
-            return;
-        }
-        for i in 0..m {
-            for j in 0..n {
-                c[i * cs.0 + j * cs.1] = 0.0;
-            }
-        }
-        return;
-    }
-    assert!(
-        a.len() > (m - 1) * as_.0 + (k - 1) * as_.1,
-        "gemm: a too small"
-    );
-    assert!(
-        b.len() > (k - 1) * bs.0 + (n - 1) * bs.1,
-        "gemm: b too small"
-    );
-    // SAFETY: the asserts above bound every element that the strides can reach inside the three slices.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            cs.1 as isize,
-            cs.0 as isize,
-            acc,
-            a.as_ptr(),
-            as_.1 as isize,
-            as_.0 as isize,
-            b.as_ptr(),
-            bs.1 as isize,
-            bs.0 as isize,
-            1.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            par(threads, m * n * k),
-        );
-    }
-}
-
-/// Forward matmul: `y[f=out, ld_y]` = `x[f=inp, ld_x]` times `W[out, inp]^T`, over `rows` samples (no bias).
+/// Forward matmul: `y[f=out, ld_y]` = `x[f=inp, ld_x]` times `W[out, inp]^T`, over `rows` samples (no bias), then
+/// `epilogue` on each output feature's `rows` samples.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_forward(
     y: &mut [f32],
@@ -181,21 +102,11 @@ pub fn matmul_forward(
     inp: usize,
     out: usize,
     threads: usize,
+    epilogue: Option<Epilogue>,
 ) {
-    // As a GEMM over samples: Y[rows, out] = X[rows, inp] W^T, with Y and X column-major (feature-major).
-    sgemm(
-        false,
-        rows,
-        out,
-        inp,
-        y,
-        (1, ld_y),
-        x,
-        (1, ld_x),
-        w,
-        (1, inp),
-        threads,
-    );
+    // As a GEMM over samples: Y[rows, out] = X[rows, inp] W^T, Y and X column-major (feature-major); B(p, j) = W[j, p].
+    let (a, b) = (View::new(x, 1, ld_x), View::new(w, 1, inp));
+    gemm(false, rows, out, inp, y, ld_y, a, b, threads, epilogue);
 }
 
 /// Weight gradient: `dw[out, inp]` = sum over samples of `dz[f=out]` times `x[f=inp]` (added to `dw` when `acc`).
@@ -212,22 +123,14 @@ pub fn matmul_backward_weight(
     out: usize,
     threads: usize,
 ) {
-    sgemm(
-        acc,
-        out,
-        inp,
-        rows,
-        dw,
-        (inp, 1),
-        dz,
-        (ld_dz, 1),
-        x,
-        (1, ld_x),
-        threads,
-    );
+    // dW viewed column-major [inp, out] (element (i, o) at o * inp + i) = X^T[inp, rows] dZ^T[rows, out]:
+    // A(i, b) = x[i * ld_x + b], B(b, o) = dz[o * ld_dz + b].
+    let (a, b) = (View::new(x, ld_x, 1), View::new(dz, 1, ld_dz));
+    gemm(acc, inp, out, rows, dw, inp, a, b, threads, None);
 }
 
-/// Input gradient: `dx[f=inp, ld_dx]` = `dz[f=out, ld_dz]` times `W[out, inp]`, over `rows` samples.
+/// Input gradient: `dx[f=inp, ld_dx]` = `dz[f=out, ld_dz]` times `W[out, inp]`, over `rows` samples, then
+/// `epilogue` on each input feature's `rows` samples.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_backward_input(
     dx: &mut [f32],
@@ -239,20 +142,11 @@ pub fn matmul_backward_input(
     inp: usize,
     out: usize,
     threads: usize,
+    epilogue: Option<Epilogue>,
 ) {
-    sgemm(
-        false,
-        rows,
-        inp,
-        out,
-        dx,
-        (1, ld_dx),
-        dz,
-        (1, ld_dz),
-        w,
-        (inp, 1),
-        threads,
-    );
+    // dX[rows, inp] = dZ[rows, out] W, column-major; B(o, i) = W[o, i].
+    let (a, b) = (View::new(dz, 1, ld_dz), View::new(w, inp, 1));
+    gemm(false, rows, inp, out, dx, ld_dx, a, b, threads, epilogue);
 }
 
 /// `exp(x)` for float32 (Cephes' `expf`: range reduction by ln 2 and a degree-6 polynomial, about 1 ulp), written
@@ -449,24 +343,40 @@ simd_fn! {
     }
 }
 
-/// Runs `f(feature index, that feature's samples)` over the features of a feature-major matrix `[f, ld]` (using the
-/// first `rows` of each), in parallel when the work is large.
-fn features_apply(
-    y: &mut [f32],
-    ld: usize,
-    rows: usize,
-    threads: usize,
-    f: impl Fn(usize, &mut [f32]) + Sync + Send,
-) {
-    let feats = y.len() / ld;
-    if threads > 1 && feats * rows >= PAR_MIN_ELEMS {
-        y.par_chunks_mut(ld)
-            .enumerate()
-            .for_each(|(j, c)| f(j, &mut c[..rows]));
-    } else {
-        for (j, c) in y.chunks_mut(ld).enumerate().take(feats) {
-            f(j, &mut c[..rows]);
+/// Per-feature outputs that a GEMM's epilogue writes from several threads: feature `j` owns elements
+/// `[j * stride, (j + 1) * stride)`. The GEMM hands each feature to exactly one epilogue call, which is what makes
+/// the writes disjoint.
+struct Cols<'a> {
+    ptr: *mut f32,
+    len: usize,
+    stride: usize,
+    _borrow: std::marker::PhantomData<&'a mut [f32]>,
+}
+
+// SAFETY: a `Cols` only hands out feature `j`'s elements, and the GEMM calls each feature's epilogue once.
+unsafe impl Sync for Cols<'_> {}
+
+impl<'a> Cols<'a> {
+    fn new(v: &'a mut [f32], stride: usize) -> Cols<'a> {
+        Cols {
+            ptr: v.as_mut_ptr(),
+            len: v.len(),
+            stride,
+            _borrow: std::marker::PhantomData,
         }
+    }
+
+    /// Feature `j`'s elements.
+    ///
+    /// # Safety
+    /// No other live reference to feature `j`'s elements may exist (each feature is taken once, by its epilogue).
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn take(&self, j: usize) -> &mut [f32] {
+        assert!(
+            (j + 1) * self.stride <= self.len,
+            "feature {j} out of range"
+        );
+        std::slice::from_raw_parts_mut(self.ptr.add(j * self.stride), self.stride)
     }
 }
 
@@ -482,7 +392,8 @@ pub struct Saved<'a> {
 
 /// Fused block forward: Linear + bias + BatchNorm (batch statistics and the running-statistics update in train mode,
 /// running statistics in eval mode) + activation. `x [inp, rows]` feature-major; the outputs are `[out, rows]`.
-/// `params`/`buffers` are the flat buffers of the MLP.
+/// `params`/`buffers` are the flat buffers of the MLP. Everything after the matmul runs in its epilogue, on each
+/// feature while it is in cache, on the thread that computed it.
 #[allow(clippy::too_many_arguments)]
 pub fn block_forward(
     s: Saved,
@@ -496,63 +407,147 @@ pub fn block_forward(
 ) {
     let (inp, out) = (l.inp, l.out);
     let a = &mut s.a[..out * rows];
-    matmul_forward(
-        a,
-        rows,
-        &x[..inp * rows],
-        rows,
-        &params[l.w..l.w + out * inp],
-        rows,
-        inp,
-        out,
-        threads,
-    );
+    let (x, w) = (&x[..inp * rows], &params[l.w..l.w + out * inp]);
     let bias = &params[l.b..l.b + out];
     let act = l.act;
     let Some(bn) = l.bn else {
-        features_apply(a, rows, rows, threads, |j, v| {
-            feature_bias_act(v, bias[j], act)
-        });
+        let epi = |j: usize, v: &mut [f32]| feature_bias_act(v, bias[j], act);
+        matmul_forward(a, rows, x, rows, w, rows, inp, out, threads, Some(&epi));
         return;
     };
-    let rstd = &mut s.rstd[..out];
     let gamma = &params[l.gamma..l.gamma + out];
     let beta = &params[l.beta..l.beta + out];
-    let xhat = &mut s.xhat[..out * rows];
+    let xhat = Cols::new(&mut s.xhat[..out * rows], rows);
+    let rstd = Cols::new(&mut s.rstd[..out], 1);
     let (rm, rv) = buffers[l.rmean..l.rvar + out].split_at_mut(out);
+    let (rm, rv) = (Cols::new(rm, 1), Cols::new(rv, 1));
     let unbias = rows as f32 / (rows as f32 - 1.0);
-    // One pass per feature over contiguous samples: bias, statistics, running statistics, normalize, activate.
-    for (j, (v, h)) in a
-        .chunks_exact_mut(rows)
-        .zip(xhat.chunks_exact_mut(rows))
-        .enumerate()
-    {
+    // Per feature, over its contiguous samples: bias, statistics, running statistics, normalize, activate.
+    let epi = |j: usize, v: &mut [f32]| {
+        // SAFETY: the GEMM runs each feature's epilogue once, so feature j's elements are taken once.
+        let (h, rstd, rm, rv) = unsafe {
+            (
+                xhat.take(j),
+                &mut rstd.take(j)[0],
+                &mut rm.take(j)[0],
+                &mut rv.take(j)[0],
+            )
+        };
         let mean = if train {
             let (mean, var) = feature_stats(v, bias[j]);
-            rm[j] = (1.0 - bn.momentum) * rm[j] + bn.momentum * mean;
-            rv[j] = (1.0 - bn.momentum) * rv[j] + bn.momentum * var * unbias;
-            rstd[j] = 1.0 / (var + bn.eps).sqrt();
+            *rm = (1.0 - bn.momentum) * *rm + bn.momentum * mean;
+            *rv = (1.0 - bn.momentum) * *rv + bn.momentum * var * unbias;
+            *rstd = 1.0 / (var + bn.eps).sqrt();
             mean
         } else {
-            rstd[j] = 1.0 / (rv[j] + bn.eps).sqrt();
-            rm[j] - bias[j] // the bias is not added in eval mode: fold it into the mean
+            *rstd = 1.0 / (*rv + bn.eps).sqrt();
+            *rm - bias[j] // the bias is not added in eval mode: fold it into the mean
         };
-        feature_bn_act(v, h, mean, rstd[j], gamma[j], beta[j], act);
+        feature_bn_act(v, h, mean, *rstd, gamma[j], beta[j], act);
+    };
+    matmul_forward(a, rows, x, rows, w, rows, inp, out, threads, Some(&epi));
+}
+
+/// What a block's forward saved, read by the backward: `a`, `xhat [out, ld]`, `rstd [out]` (see [`Saved`]), and the
+/// dropout mask the forward applied to `a`, if any.
+#[derive(Clone, Copy)]
+pub struct SavedRef<'a> {
+    pub l: &'a Layer,
+    pub a: &'a [f32],
+    pub xhat: &'a [f32],
+    pub rstd: &'a [f32],
+    pub mask: Option<LayerMask>,
+}
+
+impl SavedRef<'_> {
+    /// Turns feature `j`'s `d loss / d a` (`d [rows]`, in place) into `d loss / d pre-activation`: the dropout mask,
+    /// the activation's derivative, BatchNorm's backward (batch statistics when `train`, else a scale). Returns the
+    /// feature's (bias, beta, gamma) gradients; beta and gamma are 0 without BN.
+    fn feature_dz(
+        &self,
+        j: usize,
+        d: &mut [f32],
+        ld: usize,
+        params: &[f32],
+        train: bool,
+    ) -> [f32; 3] {
+        let (l, rows) = (self.l, d.len());
+        if let Some(m) = &self.mask {
+            d.iter_mut()
+                .enumerate()
+                .for_each(|(r, v)| *v *= m.at(r, j, l.out));
+        }
+        if l.act != Act::None {
+            feature_act_grad(d, &self.a[j * ld..j * ld + rows], l.act);
+        }
+        let (mut dbeta, mut dgamma) = (0.0, 0.0);
+        if l.bn.is_some() {
+            let (h, gamma) = (&self.xhat[j * ld..j * ld + rows], params[l.gamma + j]);
+            (dbeta, dgamma) = if train {
+                feature_bn_backward(d, h, gamma, self.rstd[j])
+            } else {
+                let sums = (sum16(d), dot16(d, h));
+                scale(d, gamma * self.rstd[j]);
+                sums
+            };
+        }
+        [sum16(d), dbeta, dgamma]
+    }
+
+    /// `feature_dz` of feature `j`, with its parameter gradients written into `grads` (the flat gradient buffer).
+    fn feature_dz_into(
+        &self,
+        j: usize,
+        d: &mut [f32],
+        ld: usize,
+        params: &[f32],
+        train: bool,
+        grads: Option<&Cols>,
+    ) {
+        let [db, dbeta, dgamma] = self.feature_dz(j, d, ld, params, train);
+        if let Some(g) = grads {
+            let l = self.l;
+            // SAFETY: the bias, beta and gamma entries of feature j are taken once (by this feature's call).
+            unsafe {
+                g.take(l.b + j)[0] = db;
+                if l.bn.is_some() {
+                    g.take(l.beta + j)[0] = dbeta;
+                    g.take(l.gamma + j)[0] = dgamma;
+                }
+            }
+        }
+    }
+}
+
+/// `dz [out, rows]` (a block's `d loss / d a`, from outside the network) into `d loss / d pre-activation` in place,
+/// feature by feature, with the block's bias/beta/gamma gradients into `grads` when given. Inside the network the
+/// same is done by the input-gradient GEMM's epilogue of the block above (see [`block_backward`]).
+pub fn output_dz(
+    dz: &mut [f32],
+    s: &SavedRef,
+    ld: usize,
+    params: &[f32],
+    train: bool,
+    grads: Option<&mut [f32]>,
+) {
+    let rows = dz.len() / s.l.out;
+    let grads = grads.map(|g| Cols::new(g, 1));
+    for (j, d) in dz.chunks_exact_mut(rows).enumerate() {
+        s.feature_dz_into(j, d, ld, params, train, grads.as_ref());
     }
 }
 
 /// Fused block backward over the first `rows` samples of a forward over `ld` samples. `dz [out, rows]` holds
-/// `d loss / d a` on entry and is used as scratch. Writes the parameter gradients of this layer into `grads` (flat
-/// layout) when given, and `dx [inp, rows]` when given. `a`, `xhat [out, ld]`, `rstd [out]` are what `block_forward`
-/// saved; `x [inp, ld]` is the block's input. BN in train mode needs `rows == ld` (its statistics couple all samples).
+/// `d loss / d pre-activation` (see [`output_dz`]); `x [inp, ld]` is the block's input. Writes the weight gradient
+/// into `grads` (flat layout; the bias, beta and gamma gradients were written with `dz`) when given, and
+/// `dx [inp, rows]` when given: with `below` (the block under this one), `dx` comes out as *its*
+/// `d loss / d pre-activation`, each feature finished in the GEMM's epilogue with its gradients written, so that
+/// the next block starts from its GEMMs. BN in train mode needs `rows == ld` (its statistics couple all samples).
 #[allow(clippy::too_many_arguments)]
 pub fn block_backward(
-    dx: Option<&mut [f32]>,
+    dx: Option<(&mut [f32], Option<SavedRef>)>,
     grads: Option<&mut [f32]>,
-    dz: &mut [f32],
-    a: &[f32],
-    xhat: &[f32],
-    rstd: &[f32],
+    dz: &[f32],
     x: &[f32],
     ld: usize,
     params: &[f32],
@@ -562,62 +557,22 @@ pub fn block_backward(
     threads: usize,
 ) {
     let (inp, out) = (l.inp, l.out);
-    let dz = &mut dz[..out * rows];
-    let act = l.act;
-    if act != Act::None {
-        for (j, d) in dz.chunks_exact_mut(rows).enumerate() {
-            feature_act_grad(d, &a[j * ld..j * ld + rows], act);
-        }
-    }
+    let dz = &dz[..out * rows];
+    let w = &params[l.w..l.w + out * inp];
     let mut grads = grads;
-    if l.bn.is_some() {
-        let gamma = &params[l.gamma..l.gamma + out];
-        for (j, d) in dz.chunks_exact_mut(rows).enumerate() {
-            let h = &xhat[j * ld..j * ld + rows];
-            let (dbeta, dgamma) = if train {
-                feature_bn_backward(d, h, gamma[j], rstd[j])
-            } else {
-                let sums = (sum16(d), dot16(d, h));
-                scale(d, gamma[j] * rstd[j]);
-                sums
-            };
-            if let Some(g) = grads.as_deref_mut() {
-                g[l.beta + j] = dbeta;
-                g[l.gamma + j] = dgamma;
-            }
-        }
+    if let Some(g) = grads.as_deref_mut() {
+        let dw = &mut g[l.w..l.w + out * inp];
+        matmul_backward_weight(false, dw, dz, rows, x, ld, rows, inp, out, threads);
     }
-    let dz = &*dz;
-    if let Some(g) = grads {
-        for (j, d) in dz.chunks_exact(rows).enumerate() {
-            g[l.b + j] = sum16(d);
-        }
-        matmul_backward_weight(
-            false,
-            &mut g[l.w..l.w + out * inp],
-            dz,
-            rows,
-            x,
-            ld,
-            rows,
-            inp,
-            out,
-            threads,
-        );
-    }
-    if let Some(dx) = dx {
-        matmul_backward_input(
-            &mut dx[..inp * rows],
-            rows,
-            dz,
-            rows,
-            &params[l.w..l.w + out * inp],
-            rows,
-            inp,
-            out,
-            threads,
-        );
-    }
+    let Some((dx, below)) = dx else { return };
+    let dx = &mut dx[..inp * rows];
+    let Some(below) = below else {
+        matmul_backward_input(dx, rows, dz, rows, w, rows, inp, out, threads, None);
+        return;
+    };
+    let g = grads.map(|g| Cols::new(g, 1));
+    let epi = |j: usize, d: &mut [f32]| below.feature_dz_into(j, d, ld, params, train, g.as_ref());
+    matmul_backward_input(dx, rows, dz, rows, w, rows, inp, out, threads, Some(&epi));
 }
 
 /// Multiplies `d [out, rows]` (feature-major) by the activation's derivative read from its saved output `a [out, ld]`

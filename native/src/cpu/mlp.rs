@@ -4,7 +4,7 @@
 
 use super::kernels::{
     act_grad_apply, adam, block_backward, block_forward, matmul_backward_input,
-    matmul_backward_weight, matmul_forward, transpose, Saved,
+    matmul_backward_weight, matmul_forward, output_dz, transpose, Saved, SavedRef,
 };
 use crate::core::config::adam_diverged;
 use crate::core::optim::{clamp_all, rmsprop_update};
@@ -168,33 +168,48 @@ impl CpuMlp {
         param_grads: bool,
         input_grad: bool,
     ) -> Result<Option<&[f32]>> {
-        let (last_rows, train) = self.state.backward_over(&self.spec, rows)?;
+        let (ld, train) = self.state.backward_over(&self.spec, rows)?;
         let n = self.spec.layers.len();
+        let saved = |i: usize| {
+            let l = &self.spec.layers[i];
+            SavedRef {
+                l,
+                a: &self.acts[i],
+                xhat: &self.xhats[i],
+                rstd: &self.rstds[i],
+                mask: (train && l.dropout > 0.0)
+                    .then(|| self.state.last_dropout.layer(i, l.dropout)),
+            }
+        };
+        let top = saved(n - 1);
+        let grads = param_grads.then_some(self.grads.as_mut_slice());
+        output_dz(
+            &mut self.g0[..top.l.out * rows],
+            &top,
+            ld,
+            &self.params,
+            train,
+            grads,
+        );
+        // Each block's input-gradient GEMM finishes the block below's dz in its epilogue (`block_backward`).
         let mut cur_is_g0 = true;
         for i in (0..n).rev() {
-            let l = &self.spec.layers[i];
             let x: &[f32] = if i == 0 { &self.x } else { &self.acts[i - 1] };
-            let want_dx = i > 0 || input_grad;
             let (dz, dx) = if cur_is_g0 {
-                (&mut self.g0, &mut self.g1)
+                (&self.g0, &mut self.g1)
             } else {
-                (&mut self.g1, &mut self.g0)
+                (&self.g1, &mut self.g0)
             };
-            if train && l.dropout > 0.0 {
-                let mask = self.state.last_dropout.layer(i, l.dropout);
-                mask.apply_feature_major(&mut dz[..l.out * rows], l.out, rows, rows);
-            }
+            let dx =
+                (i > 0 || input_grad).then(|| (dx.as_mut_slice(), (i > 0).then(|| saved(i - 1))));
             block_backward(
-                want_dx.then_some(dx.as_mut_slice()),
+                dx,
                 param_grads.then_some(self.grads.as_mut_slice()),
                 dz,
-                &self.acts[i],
-                &self.xhats[i],
-                &self.rstds[i],
                 x,
-                last_rows,
+                ld,
                 &self.params,
-                l,
+                &self.spec.layers[i],
                 rows,
                 train,
                 self.threads,
@@ -254,7 +269,9 @@ impl CpuMlp {
                 let up = &self.spec.layers[i + 1];
                 let (lo, hi) = self.deltas.split_at_mut(i + 1);
                 let wu = &self.params[up.w..up.w + up.out * up.inp];
-                matmul_backward_input(&mut lo[i], rows, &hi[0], rows, wu, rows, up.inp, up.out, t);
+                matmul_backward_input(
+                    &mut lo[i], rows, &hi[0], rows, wu, rows, up.inp, up.out, t, None,
+                );
             }
             act_grad_apply(
                 &mut self.deltas[i][..l.out * rows],
@@ -286,7 +303,7 @@ impl CpuMlp {
                 t,
             );
             if i + 1 < n {
-                matmul_forward(next, rows, cur, rows, wi, rows, l.inp, l.out, t);
+                matmul_forward(next, rows, cur, rows, wi, rows, l.inp, l.out, t, None);
                 act_grad_apply(&mut next[..l.out * rows], &self.acts[i], rows, rows, l.act);
                 std::mem::swap(&mut cur, &mut next);
             }
