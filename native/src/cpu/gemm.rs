@@ -4,13 +4,14 @@
 //!
 //! - **Microkernels**: a tile of `MR` rows (vectors along m) by `NR` columns (broadcasts along n) held in registers:
 //!   AVX2+FMA 16 x 6 (12 accumulators), and a portable 8 x 4 elsewhere. Rows past `m` are masked; columns past `n`
-//!   read the last valid column and are not stored. On the AVX-512 level the `gemm` crate runs instead
-//!   (`crate_gemm`, and why).
+//!   read the last valid column and are not stored. On the AVX-512 level, and on AVX2 for an A larger than half
+//!   an L2 (batch 256 and above), the `gemm` crate runs instead (`crate_gemm`, and why).
 //! - **One rounding order**: every element of C is a single chain of fused multiply-adds over `p = 0..k` in order,
 //!   starting from 0 (or from C's old value when accumulating). The tile, the k blocking (a block resumes each chain
 //!   from its stored value), B's packing, A's transpose and the thread that runs a panel do not change that chain,
-//!   so the result is bitwise the same on any thread count, and on AVX2 and aarch64 (the portable kernel's
-//!   `mul_add`). Only x86-64 without FMA rounds each product apart; see [`PORTABLE_FMA`].
+//!   so the result is bitwise the same on any thread count, and the same on AVX2 and aarch64 (the portable
+//!   kernel's `mul_add`) wherever our kernels run. Only x86-64 without FMA rounds each product apart; see
+//!   [`PORTABLE_FMA`].
 //! - **Static split**: the column panels are divided into `TASKS_PER_THREAD` contiguous ranges per thread once per
 //!   call (a binary split through `rayon::join`, no allocation).
 //! - **Fused epilogue**: once a range's columns are final, the caller's `epilogue(j, column)` runs on each of them
@@ -26,6 +27,11 @@ const PAR_MIN_MACS: usize = 1 << 20;
 const TASKS_PER_THREAD: usize = 4;
 /// The k block: a panel's B values for this many k stay in L1 while every m-tile uses them.
 const KC: usize = 128;
+/// The largest A (in elements: 1 MiB, half an L2) that our kernels take on the AVX2 level; a larger one (the step at
+/// batch 256 and above) goes to the `gemm` crate, whose blocking was faster there (bench/RESULTS.md, issue 17).
+const OURS_MAX_A: usize = 1 << 18;
+/// The m block (a multiple of every tile's MR): `[MC, KC]` of A, 128 KiB, stays in L2 while every panel uses it.
+const MC: usize = 256;
 /// B is packed when its row stride is a multiple of this many floats (see `Job::pack`).
 const PACK_STRIDE: usize = 512;
 /// Panels packed together (a multiple of 16 columns at both tile widths).
@@ -84,8 +90,7 @@ pub fn gemm(
     assert!(a.covers(m, k), "gemm: a too small");
     assert!(b.covers(k, n), "gemm: b too small");
     let level = simd_level();
-    #[cfg(all(target_arch = "x86_64", feature = "avx512"))]
-    if level == SimdLevel::Avx512 {
+    if level == SimdLevel::Avx512 || (level == SimdLevel::Avx2 && m * k > OURS_MAX_A) {
         crate_gemm(acc, m, n, k, c, ldc, a, b, threads);
         if let Some(f) = epilogue {
             columns_apply(c, ldc, m, n, threads, f);
@@ -133,7 +138,7 @@ fn ours(
         if at.len() < k * lda {
             at.resize(k * lda, 0.0);
         }
-        transpose_into(&mut at[..k * lda], lda, a, m, k);
+        transpose_into(&mut at[..k * lda], lda, a, m, k, threads);
         ours_colmajor(acc, m, n, k, c, ldc, at, lda, b, kernel, threads, epilogue);
     });
 }
@@ -175,25 +180,31 @@ fn ours_colmajor(
     job.run(c, 0, panels, tasks);
 }
 
-/// `dst [k, lda]` (column p holds A's column p, rows `0..m`) from A through its strides, in 16 x 16 blocks.
-fn transpose_into(dst: &mut [f32], lda: usize, a: View, m: usize, k: usize) {
+/// `dst [k, lda]` (column p holds A's column p, rows `0..m`) from A through its strides, 16 columns at a time (in
+/// parallel when large: each task writes its own columns).
+fn transpose_into(dst: &mut [f32], lda: usize, a: View, m: usize, k: usize, threads: usize) {
     const T: usize = 16;
-    for i0 in (0..m).step_by(T) {
-        for p0 in (0..k).step_by(T) {
-            for i in i0..(i0 + T).min(m) {
-                for p in p0..(p0 + T).min(k) {
-                    dst[p * lda + i] = a.data[i * a.rs + p * a.cs];
-                }
+    let block = |(c, dst): (usize, &mut [f32])| {
+        let p0 = c * T;
+        for i in 0..m {
+            for (dp, p) in (p0..(p0 + T).min(k)).enumerate() {
+                dst[dp * lda + i] = a.data[i * a.rs + p * a.cs];
             }
         }
+    };
+    if threads > 1 && m * k >= 1 << 16 {
+        use rayon::prelude::*;
+        dst.par_chunks_mut(T * lda).enumerate().for_each(block);
+    } else {
+        dst.chunks_mut(T * lda).enumerate().for_each(block);
     }
 }
 
-/// `gemm` through the `gemm` crate (its AVX-512 kernels), for the AVX-512 level. Its kernels sum in another order
-/// than ours, so this level's results differ from the others' in the last bits. Our AVX-512 tile reached 88% of the
-/// FMA peak with its operands in cache, but inside the step, where each call reads the weights from memory, the
-/// crate's kernel (which packs them first) was 25% faster: see bench/RESULTS.md (issue 17).
-#[cfg(all(target_arch = "x86_64", feature = "avx512"))]
+/// `gemm` through the `gemm` crate: on the AVX-512 level, and on AVX2 for an A above `OURS_MAX_A`. Its kernels sum
+/// in another order than ours, so those results differ from ours in the last bits (each is still the same run to
+/// run and on any thread count). Our AVX-512 tile (64 x 6) reached 88% of the FMA peak with its operands in cache,
+/// but inside the step, where each call reads the weights from memory, the crate's kernel (which packs them first)
+/// was about 25% faster; and at batch 1024 our AVX2 path was 16% slower: see bench/RESULTS.md (issue 17).
 #[allow(clippy::too_many_arguments)]
 fn crate_gemm(
     acc: bool,
@@ -244,7 +255,6 @@ fn crate_gemm(
 }
 
 /// `f(j, column j)` over C's `n` columns (their first `m` values), in parallel when the work is large.
-#[cfg(all(target_arch = "x86_64", feature = "avx512"))]
 fn columns_apply(c: &mut [f32], ldc: usize, m: usize, n: usize, threads: usize, f: Epilogue) {
     use rayon::prelude::*;
     if threads > 1 && m * n >= 1 << 16 {
@@ -293,33 +303,34 @@ impl Job<'_, '_> {
 
     /// Panels `[p0, p1)` on this thread; `c` starts at panel p0's first column. k runs in blocks of KC, and a later
     /// block resumes each element's chain from its stored value, so the blocking does not change a single rounding.
-    /// With a B that is packed (see `Job::pack`), the k blocks run outermost (one block of A, `[m, KC]`, stays in
-    /// cache while every panel uses it) and `GROUP` panels are packed together, so that each k reads whole cache
-    /// lines of B. The epilogue runs once the range's columns are final.
+    /// With a B that is packed (see `Job::pack`), `GROUP` panels are packed together, so that each k reads whole
+    /// cache lines of B. The epilogue runs once the range's columns are final.
     fn leaf(&self, c: &mut [f32], p0: usize, p1: usize) {
         let (nr, b) = (self.kernel.nr, self.b);
         let at = |q: usize| (q - p0) * nr * self.ldc;
-        let blocks = (0..self.k.max(1))
-            .step_by(KC)
-            .map(|k0| (k0, KC.min(self.k - k0)));
-        if b.cs == 1 && b.rs.is_multiple_of(PACK_STRIDE) {
-            for (k0, kb) in blocks {
+        let pack = b.cs == 1 && b.rs.is_multiple_of(PACK_STRIDE);
+        // Rows in blocks of MC, then k in blocks of KC, then the panels: one block of A (`[MC, KC]`) stays in cache
+        // while every panel uses it, and each panel's B values of a k block are reused by the block's m-tiles.
+        for i0 in (0..self.m).step_by(MC) {
+            let rows = i0..MC.min(self.m - i0) + i0;
+            for k0 in (0..self.k.max(1)).step_by(KC) {
+                let kb = KC.min(self.k - k0);
                 for g0 in (p0..p1).step_by(GROUP) {
                     let g1 = (g0 + GROUP).min(p1);
-                    PACKED.with_borrow_mut(|packed| {
-                        let bp = self.pack(packed, g0, g1, k0, kb);
-                        for (q, bq) in (g0..g1).zip(bp.chunks(kb.max(1) * nr)) {
-                            self.tiles(&mut c[at(q)..], View::new(bq, nr, 1), q * nr, k0, kb);
+                    if pack {
+                        PACKED.with_borrow_mut(|packed| {
+                            let bp = self.pack(packed, g0, g1, k0, kb);
+                            for (q, bq) in (g0..g1).zip(bp.chunks(kb.max(1) * nr)) {
+                                let bq = View::new(bq, nr, 1);
+                                self.tiles(&mut c[at(q)..], bq, q * nr, k0, kb, rows.clone());
+                            }
+                        });
+                    } else {
+                        for q in g0..g1 {
+                            let bq = View::new(&b.data[q * nr * b.cs + k0 * b.rs..], b.rs, b.cs);
+                            self.tiles(&mut c[at(q)..], bq, q * nr, k0, kb, rows.clone());
                         }
-                    });
-                }
-            }
-        } else {
-            // B read in place: each panel's columns over all of k, as long streams that the prefetcher follows.
-            for q in p0..p1 {
-                for (k0, kb) in blocks.clone() {
-                    let bq = View::new(&b.data[q * nr * b.cs + k0 * b.rs..], b.rs, b.cs);
-                    self.tiles(&mut c[at(q)..], bq, q * nr, k0, kb);
+                    }
                 }
             }
         }
@@ -331,12 +342,21 @@ impl Job<'_, '_> {
         }
     }
 
-    /// Every m-tile of the panel at column `j0` over `k0..k0 + kb`; `c` starts at column j0, `b` at B's element
-    /// `(k0, j0)`.
-    fn tiles(&self, c: &mut [f32], b: View, j0: usize, k0: usize, kb: usize) {
+    /// The m-tiles of `rows` of the panel at column `j0` over `k0..k0 + kb`; `c` starts at column j0, `b` at B's
+    /// element `(k0, j0)`.
+    #[allow(clippy::too_many_arguments)]
+    fn tiles(
+        &self,
+        c: &mut [f32],
+        b: View,
+        j0: usize,
+        k0: usize,
+        kb: usize,
+        rows: std::ops::Range<usize>,
+    ) {
         let (mr, cols) = (self.kernel.mr, self.kernel.nr.min(self.n - j0));
         let c = &mut c[..(cols - 1) * self.ldc + self.m];
-        for i0 in (0..self.m).step_by(mr) {
+        for i0 in rows.clone().step_by(mr) {
             let tile = Tile {
                 k: kb,
                 a: self.a.as_ptr().wrapping_add(k0 * self.lda + i0),
@@ -346,7 +366,7 @@ impl Job<'_, '_> {
                 b_cs: b.cs,
                 c: c.as_mut_ptr().wrapping_add(i0),
                 ldc: self.ldc,
-                rows: mr.min(self.m - i0),
+                rows: mr.min(rows.end - i0),
                 cols,
                 acc: self.acc || k0 > 0,
             };
@@ -538,15 +558,6 @@ mod x86 {
         };
     }
 
-    /// B's element `PREFETCH` values of k ahead in the column at `off` (a hint: it never faults, and the address is
-    /// only formed, never read, past B's end). B comes from memory in the step (the weights are read once a call),
-    /// as a few strided streams that the hardware prefetcher alone follows too late.
-    #[inline(always)]
-    unsafe fn prefetch(bp: *const f32, b_rs: usize, off: usize) {
-        const PREFETCH: usize = 32;
-        _mm_prefetch::<_MM_HINT_T0>(bp.wrapping_add(PREFETCH * b_rs + off) as *const i8);
-    }
-
     /// AVX2+FMA: 16 x 6 (two 8-lane vectors of rows by six broadcast columns; rows past `rows` masked).
     ///
     /// # Safety
@@ -596,7 +607,6 @@ mod x86 {
             let bp = t.b.add(p * t.b_rs);
             macro_rules! fma {
                 ($j:literal) => {
-                    prefetch(bp, t.b_rs, off[$j]);
                     let bj = _mm256_broadcast_ss(&*bp.add(off[$j]));
                     acc[$j][0] = _mm256_fmadd_ps(a0, bj, acc[$j][0]);
                     acc[$j][1] = _mm256_fmadd_ps(a1, bj, acc[$j][1]);
@@ -697,6 +707,7 @@ mod tests {
             (33, 1, 256),
             (16, 6, 0),
             (130, 25, 2),
+            (300, 7, 130),
         ];
         for &(m, n, k) in &shapes {
             for acc in [false, true] {
