@@ -461,8 +461,8 @@ pub struct SavedRef<'a> {
 
 impl SavedRef<'_> {
     /// Turns feature `j`'s `d loss / d a` (`d [rows]`, in place) into `d loss / d pre-activation`: the dropout mask,
-    /// the activation's derivative, BatchNorm's backward (batch statistics when `train`, else a scale). Returns the
-    /// feature's (bias, beta, gamma) gradients; beta and gamma are 0 without BN.
+    /// the activation's derivative, BatchNorm's backward (batch statistics when `train`, else a scale). Writes the
+    /// feature's bias (and, with BN, beta and gamma) gradients into `grads` (the flat gradient buffer) when given.
     fn feature_dz(
         &self,
         j: usize,
@@ -470,7 +470,8 @@ impl SavedRef<'_> {
         ld: usize,
         params: &[f32],
         train: bool,
-    ) -> [f32; 3] {
+        grads: Option<&Cols>,
+    ) {
         let (l, rows) = (self.l, d.len());
         if let Some(m) = &self.mask {
             d.iter_mut()
@@ -491,29 +492,13 @@ impl SavedRef<'_> {
                 sums
             };
         }
-        [sum16(d), dbeta, dgamma]
-    }
-
-    /// `feature_dz` of feature `j`, with its parameter gradients written into `grads` (the flat gradient buffer).
-    fn feature_dz_into(
-        &self,
-        j: usize,
-        d: &mut [f32],
-        ld: usize,
-        params: &[f32],
-        train: bool,
-        grads: Option<&Cols>,
-    ) {
-        let [db, dbeta, dgamma] = self.feature_dz(j, d, ld, params, train);
-        if let Some(g) = grads {
-            let l = self.l;
-            // SAFETY: the bias, beta and gamma entries of feature j are taken once (by this feature's call).
-            unsafe {
-                g.take(l.b + j)[0] = db;
-                if l.bn.is_some() {
-                    g.take(l.beta + j)[0] = dbeta;
-                    g.take(l.gamma + j)[0] = dgamma;
-                }
+        let Some(g) = grads else { return };
+        // SAFETY: the bias, beta and gamma entries of feature j are taken once (by this feature's call).
+        unsafe {
+            g.take(l.b + j)[0] = sum16(d);
+            if l.bn.is_some() {
+                g.take(l.beta + j)[0] = dbeta;
+                g.take(l.gamma + j)[0] = dgamma;
             }
         }
     }
@@ -533,7 +518,7 @@ pub fn output_dz(
     let rows = dz.len() / s.l.out;
     let grads = grads.map(|g| Cols::new(g, 1));
     for (j, d) in dz.chunks_exact_mut(rows).enumerate() {
-        s.feature_dz_into(j, d, ld, params, train, grads.as_ref());
+        s.feature_dz(j, d, ld, params, train, grads.as_ref());
     }
 }
 
@@ -571,7 +556,7 @@ pub fn block_backward(
         return;
     };
     let g = grads.map(|g| Cols::new(g, 1));
-    let epi = |j: usize, d: &mut [f32]| below.feature_dz_into(j, d, ld, params, train, g.as_ref());
+    let epi = |j: usize, d: &mut [f32]| below.feature_dz(j, d, ld, params, train, g.as_ref());
     matmul_backward_input(dx, rows, dz, rows, w, rows, inp, out, threads, Some(&epi));
 }
 
