@@ -39,9 +39,11 @@ function loads(marker: string, name: string): number {
 }
 
 /** Swaps `target` between the foreign and the good library every ~2 ms, by rename(2), until killed. */
-function startSwapper(target: string, good: string, foreign: string): Deno.ChildProcess {
-  const script = `while true; do cp "${foreign}" "${target}.f"; mv -f "${target}.f" "${target}"; sleep 0.002; ` +
-    `cp "${good}" "${target}.g"; mv -f "${target}.g" "${target}"; sleep 0.002; done`;
+/** Swaps `target` between the two libraries until the file `stop` exists (then bash ends after its current `cp` or
+ * `mv`: a SIGKILL would leave that child writing into the folder while the test removes it). */
+function startSwapper(target: string, good: string, foreign: string, stop: string): Deno.ChildProcess {
+  const script = `while [ ! -e "${stop}" ]; do cp "${foreign}" "${target}.f"; mv -f "${target}.f" "${target}"; ` +
+    `sleep 0.002; cp "${good}" "${target}.g"; mv -f "${target}.g" "${target}"; sleep 0.002; done`;
   return new Deno.Command("bash", { args: ["-c", script], stdout: "null", stderr: "null" }).spawn();
 }
 
@@ -65,7 +67,8 @@ Deno.test("load race: a swapper in the cache folder never gets a foreign library
   };
   const first = await fetchLibrary(opts);
   Deno.removeSync(first.openPath!); // a writable cache: always a private copy
-  const swapper = startSwapper(first.path, goodPath, foreign);
+  const stop = `${dir}/stop`;
+  const swapper = startSwapper(first.path, goodPath, foreign, stop);
   let verified = 0, controlForeign = 0;
   try {
     for (let i = 0; i < LOADS; i++) {
@@ -91,7 +94,7 @@ Deno.test("load race: a swapper in the cache folder never gets a foreign library
     }
     controlForeign = loads(marker, "foreign");
   } finally {
-    swapper.kill("SIGKILL");
+    Deno.writeTextFileSync(stop, "");
     await swapper.status;
     await Deno.remove(dir, { recursive: true });
   }
