@@ -126,9 +126,9 @@ fn stats_like(spec: &Spec, seed: u32) -> Vec<f32> {
 fn pair(spec: &Spec, dev: &Arc<GpuDevice>, seed: u32) -> (CpuMlp, GpuMlp) {
     let mut c = CpuMlp::new(spec.clone(), 1);
     let mut g = GpuMlp::new(spec.clone(), dev.clone()).unwrap();
-    c.params = params_like(spec, seed);
+    c.params_mut().copy_from_slice(&params_like(spec, seed));
     c.buffers = stats_like(spec, seed);
-    g.set(Buffer::Params, &c.params).unwrap();
+    g.set(Buffer::Params, c.params()).unwrap();
     g.set(Buffer::Running, &c.buffers).unwrap();
     (c, g)
 }
@@ -270,7 +270,7 @@ fn adam_parity() {
         check(
             &format!("adam step {} params", step + 1),
             &g.get_vec(Buffer::Params).unwrap(),
-            &c.params,
+            c.params(),
             1e-5,
             1e-6,
         );
@@ -493,14 +493,14 @@ fn gan_losses_match_cpu_for_every_loss() {
         check(
             &format!("{name} G params"),
             &a.g.get_vec(Buffer::Params).unwrap(),
-            &cg.params,
+            cg.params(),
             1e-4,
             atol,
         );
         check(
             &format!("{name} D params"),
             &a.d.get_vec(Buffer::Params).unwrap(),
-            &cd.params,
+            cd.params(),
             1e-4,
             atol,
         );
@@ -540,8 +540,8 @@ fn cpu_run(
 ) -> (CpuMlp, CpuMlp, CpuGan, Vec<f32>) {
     let mut cg = CpuMlp::new(gs.clone(), 1);
     let mut cd = CpuMlp::new(ds.clone(), 1);
-    cg.params = params_like(gs, 1);
-    cd.params = params_like(ds, 2);
+    cg.params_mut().copy_from_slice(&params_like(gs, 1));
+    cd.params_mut().copy_from_slice(&params_like(ds, 2));
     let mut cgan = CpuGan::new(cfg, &cg, &cd).unwrap();
     cgan.set_data(pixels, count).unwrap();
     let mut out = vec![0f32; steps * STEP_OUTPUTS];
@@ -636,7 +636,7 @@ fn gan_steps_match_cpu_and_one_call_equals_many() {
     let atol = (2.0 * 2e-4 * steps as f64) as f32;
     let gp = a.g.get_vec(Buffer::Params).unwrap();
     let dp = a.d.get_vec(Buffer::Params).unwrap();
-    check("gan G params, 7 steps", &gp, &cg.params, 1e-4, atol);
+    check("gan G params, 7 steps", &gp, cg.params(), 1e-4, atol);
     // Away from the Linear biases that feed a BatchNorm, the parameters agree tightly.
     let mut mask = vec![true; gs.param_count];
     for l in gs.layers.iter().filter(|l| l.bn.is_some()) {
@@ -652,11 +652,11 @@ fn gan_steps_match_cpu_and_one_call_equals_many() {
     check(
         "gan G params except biases before BN, 7 steps",
         &pick(&gp),
-        &pick(&cg.params),
+        &pick(cg.params()),
         1e-4,
         1e-6,
     );
-    check("gan D params, 7 steps", &dp, &cd.params, 1e-4, atol);
+    check("gan D params, 7 steps", &dp, cd.params(), 1e-4, atol);
     let frac = |got: &[f32], want: &[f32]| {
         got.iter()
             .zip(want)
@@ -666,8 +666,8 @@ fn gan_steps_match_cpu_and_one_call_equals_many() {
     };
     eprintln!(
         "gan params: fraction differing by more than 1e-6: G {:.4}, D {:.4}",
-        frac(&gp, &cg.params),
-        frac(&dp, &cd.params)
+        frac(&gp, cg.params()),
+        frac(&dp, cd.params())
     );
     check(
         "gan G running stats",
@@ -1002,8 +1002,8 @@ fn the_step_cost_is_counted_and_reported() {
     );
 
     let (mut cg, mut cd) = (CpuMlp::new(gs.clone(), 1), CpuMlp::new(ds.clone(), 1));
-    cg.params = params_like(&gs, 1);
-    cd.params = params_like(&ds, 2);
+    cg.params_mut().copy_from_slice(&params_like(&gs, 1));
+    cd.params_mut().copy_from_slice(&params_like(&ds, 2));
     let mut ct = CpuGan::new(cfg, &cg, &cd).unwrap();
     ct.set_data(&pixels, count).unwrap();
     ct.step(&mut cg, &mut cd, n, &mut out).unwrap();
@@ -1071,8 +1071,8 @@ fn bench_seed_gan_step() {
         let (cpu_ms, cpu_out) = pool.install(|| {
             let mut cg = CpuMlp::new(gs.clone(), threads);
             let mut cd = CpuMlp::new(ds.clone(), threads);
-            cg.params = params_like(&gs, 1);
-            cd.params = params_like(&ds, 2);
+            cg.params_mut().copy_from_slice(&params_like(&gs, 1));
+            cd.params_mut().copy_from_slice(&params_like(&ds, 2));
             let mut cgan = CpuGan::new(cfg, &cg, &cd).unwrap();
             cgan.set_data(&pixels, count).unwrap();
             let mut o = vec![0f32; STEP_OUTPUTS];
@@ -1334,12 +1334,12 @@ fn family_models_match_cpu() {
             _ => &d_linear,
         };
         let (mut cg, mut cd) = (CpuMlp::new(gs.clone(), 1), CpuMlp::new(ds.clone(), 1));
-        cg.params = params_like(&gs, 1);
-        cd.params = params_like(ds, 2);
+        cg.params_mut().copy_from_slice(&params_like(&gs, 1));
+        cd.params_mut().copy_from_slice(&params_like(ds, 2));
         let mut g = GpuMlp::new(gs.clone(), dev.clone()).unwrap();
         let mut d = GpuMlp::new(ds.clone(), dev.clone()).unwrap();
-        g.set(Buffer::Params, &cg.params).unwrap();
-        d.set(Buffer::Params, &cd.params).unwrap();
+        g.set(Buffer::Params, cg.params()).unwrap();
+        d.set(Buffer::Params, cd.params()).unwrap();
         let mut ct = FamilyGan::<CpuMlp>::new(cfg, &gs, ds, None).unwrap();
         let mut gt = FamilyGan::<GpuMlp>::new(cfg, &gs, ds, None).unwrap();
         ct.set_data(&pixels, count).unwrap();
@@ -1367,14 +1367,14 @@ fn family_models_match_cpu() {
         check(
             &format!("{model} G params"),
             &g.get_vec(Buffer::Params).unwrap(),
-            &cg.params,
+            cg.params(),
             1e-4,
             atol,
         );
         check(
             &format!("{model} D params"),
             &d.get_vec(Buffer::Params).unwrap(),
-            &cd.params,
+            cd.params(),
             1e-4,
             atol,
         );
@@ -1522,12 +1522,12 @@ fn cgan_matches_cpu() {
     )
     .unwrap();
     let (mut cg, mut cd) = (CpuMlp::new(gs.clone(), 1), CpuMlp::new(ds.clone(), 1));
-    cg.params = params_like(&gs, 1);
-    cd.params = params_like(&ds, 2);
+    cg.params_mut().copy_from_slice(&params_like(&gs, 1));
+    cd.params_mut().copy_from_slice(&params_like(&ds, 2));
     let mut g = GpuMlp::new(gs.clone(), dev.clone()).unwrap();
     let mut d = GpuMlp::new(ds.clone(), dev.clone()).unwrap();
-    g.set(Buffer::Params, &cg.params).unwrap();
-    d.set(Buffer::Params, &cd.params).unwrap();
+    g.set(Buffer::Params, cg.params()).unwrap();
+    d.set(Buffer::Params, cd.params()).unwrap();
     let mut ct = FamilyGan::<CpuMlp>::new(cfg, &gs, &ds, None).unwrap();
     let mut gt = FamilyGan::<GpuMlp>::new(cfg, &gs, &ds, None).unwrap();
     for t in [&mut ct as &mut dyn Gan, &mut gt] {
@@ -1546,14 +1546,14 @@ fn cgan_matches_cpu() {
     );
     check("cgan records, 4 steps", &go, &co, 1e-3, 2e-3);
     for (what, gpu, cpu) in [
-        ("G params", g.get_vec(Buffer::Params).unwrap(), &cg.params),
-        ("D params", d.get_vec(Buffer::Params).unwrap(), &cd.params),
-        ("G grads", g.get_vec(Buffer::Grads).unwrap(), &cg.grads),
+        ("G params", g.get_vec(Buffer::Params).unwrap(), cg.params()),
+        ("D params", d.get_vec(Buffer::Params).unwrap(), cd.params()),
+        ("G grads", g.get_vec(Buffer::Grads).unwrap(), &cg.grads[..]),
     ] {
         check(&format!("cgan {what}"), &gpu, cpu, 1e-4, 2e-3);
     }
     // The tables themselves moved, alike on both backends.
-    assert_ne!(cg.params[..25], params_like(&gs, 1)[..25]);
+    assert_ne!(cg.params()[..25], params_like(&gs, 1)[..25]);
 }
 
 /// aae on the GPU against the CPU: the encoder with its two heads, the reparameterization, the decoder and D on the
@@ -1588,8 +1588,9 @@ fn aae_matches_cpu() {
         .map(|s| GpuMlp::new((*s).clone(), dev.clone()).unwrap())
         .collect();
     for (k, (c, g)) in cpu.iter_mut().zip(gpu.iter_mut()).enumerate() {
-        c.params = params_like(specs[k], k as u32 + 3);
-        g.set(Buffer::Params, &c.params).unwrap();
+        c.params_mut()
+            .copy_from_slice(&params_like(specs[k], k as u32 + 3));
+        g.set(Buffer::Params, c.params()).unwrap();
     }
     let mut ct = FamilyGan::<CpuMlp>::new(cfg, &gs, &ds, Some(&es)).unwrap();
     let mut gt = FamilyGan::<GpuMlp>::new(cfg, &gs, &ds, Some(&es)).unwrap();
@@ -1616,7 +1617,7 @@ fn aae_matches_cpu() {
         check(
             &format!("aae {what} params"),
             &gpu[k].get_vec(Buffer::Params).unwrap(),
-            &cpu[k].params,
+            cpu[k].params(),
             1e-4,
             2e-3,
         );

@@ -154,7 +154,7 @@ mod tests {
             .collect();
         let mut y = vec![0f32; rows * 2];
         m.forward(&x, rows, true, &mut y).unwrap();
-        let p64: Vec<f64> = m.params.iter().map(|&v| v as f64).collect();
+        let p64: Vec<f64> = m.params().iter().map(|&v| v as f64).collect();
         let got: f64 = y.iter().zip(&dy).map(|(a, b)| (a * b) as f64).sum();
         assert!((got - loss_f64(&spec, &p64, &x, &dy, s)).abs() < 1e-5);
         let mut dx = vec![0f32; rows * 5];
@@ -195,7 +195,7 @@ mod tests {
         let mut y2 = vec![0f32; rows * 2];
         m.forward(&x, rows, true, &mut y2).unwrap();
         assert_ne!(y, y2);
-        assert_eq!(m.get_vec(Buffer::Params).unwrap(), m.params);
+        assert_eq!(m.get_vec(Buffer::Params).unwrap(), m.params());
     }
 
     /// The masks keep about `1 - p`, scale by PyTorch's float32 `1 / (1 - p)`, differ between layers, passes and

@@ -957,8 +957,8 @@ mod tests {
             fused.step(&mut g1, &mut d1, 7, &mut o1).unwrap();
             general.step(&mut g2, &mut d2, 7, &mut o2).unwrap();
             assert_eq!(o1, o2, "{loss}: step records");
-            assert_eq!(g1.params, g2.params, "{loss}: G");
-            assert_eq!(d1.params, d2.params, "{loss}: D");
+            assert_eq!(g1.params(), g2.params(), "{loss}: G");
+            assert_eq!(d1.params(), d2.params(), "{loss}: D");
             assert_eq!(g1.buffers, g2.buffers, "{loss}: G running statistics");
         }
     }
@@ -982,7 +982,7 @@ mod tests {
             .enumerate()
             .for_each(|(i, g)| *g = i as f32 * 1e-3);
         let mut want = d.grads.clone();
-        input_grad_backward_host(&d.spec, &d.params, &x, &dy, &v, &mut want);
+        input_grad_backward_host(&d.spec, d.params(), &x, &dy, &v, &mut want);
         d.input_grad_backward(&x, &dy, &v).unwrap();
         for (i, (a, b)) in d.grads.iter().zip(&want).enumerate() {
             assert!(
@@ -1024,7 +1024,12 @@ mod tests {
                 for o in out.chunks_exact_mut(12 / calls * STEP_OUTPUTS) {
                     t.step(&mut g, &mut d, 12 / calls, o).unwrap();
                 }
-                (out, g.params, d.params, g.state.adam_t)
+                (
+                    out,
+                    g.params().to_vec(),
+                    d.params().to_vec(),
+                    g.state.adam_t,
+                )
             };
             let (out, gp, dp, g_updates) = run(1);
             assert!(out.iter().all(|v| v.is_finite()), "{model}");
@@ -1070,7 +1075,7 @@ mod tests {
             let cfg = config(serde_json::json!({"model": "cgan", "loss": loss}));
             let run = |calls: usize| {
                 let (mut g, mut d) = mlps(&gs, &ds);
-                let before = (g.params[..9].to_vec(), d.params[..9].to_vec());
+                let before = (g.params()[..9].to_vec(), d.params()[..9].to_vec());
                 let mut t = FamilyGan::<CpuMlp>::new(cfg, &gs, &ds, None).unwrap();
                 t.set_data(&pixels(), COUNT).unwrap();
                 t.set_labels(&labels()).unwrap();
@@ -1078,9 +1083,14 @@ mod tests {
                 for o in out.chunks_exact_mut(12 / calls * STEP_OUTPUTS) {
                     t.step(&mut g, &mut d, 12 / calls, o).unwrap();
                 }
-                assert_ne!(before.0, g.params[..9], "{loss}: G's table moved");
-                assert_ne!(before.1, d.params[..9], "{loss}: D's table moved");
-                (out, g.params, d.params, g.state.adam_t)
+                assert_ne!(before.0, g.params()[..9], "{loss}: G's table moved");
+                assert_ne!(before.1, d.params()[..9], "{loss}: D's table moved");
+                (
+                    out,
+                    g.params().to_vec(),
+                    d.params().to_vec(),
+                    g.state.adam_t,
+                )
             };
             let (out, gp, dp, n) = run(1);
             assert!(out.iter().all(|v| v.is_finite()), "{loss}");
@@ -1218,7 +1228,11 @@ mod tests {
         let (gs, ds, es) = aae_nets();
         let cfg = config(serde_json::json!({"model": "aae"}));
         let (mut g, mut d, mut e) = aae_mlps();
-        let (g0, d0, e0) = (g.params.clone(), d.params.clone(), e.params.clone());
+        let (g0, d0, e0) = (
+            g.params().to_vec(),
+            d.params().to_vec(),
+            e.params().to_vec(),
+        );
         let mut t = FamilyGan::<CpuMlp>::new(cfg, &gs, &ds, Some(&es)).unwrap();
         let rows = 6;
         let x: Vec<f32> = (0..rows * 9)
@@ -1236,9 +1250,10 @@ mod tests {
         let grads = e.grads.clone();
         let fresh = |p: &[f32]| {
             let (mut g2, mut d2) = (CpuMlp::new(gs.clone(), 1), CpuMlp::new(ds.clone(), 1));
-            (g2.params, d2.params) = (g0.clone(), d0.clone());
+            g2.params_mut().copy_from_slice(&g0);
+            d2.params_mut().copy_from_slice(&d0);
             let mut e2 = CpuMlp::new(es.clone(), 1);
-            e2.params = p.to_vec();
+            e2.params_mut().copy_from_slice(p);
             aae_g_loss(&mut g2, &mut d2, &mut e2, &x, &eps)
         };
         let base = fresh(&e0);
@@ -1288,9 +1303,9 @@ mod tests {
             }
             (
                 out,
-                g.params,
-                d.params,
-                e.params,
+                g.params().to_vec(),
+                d.params().to_vec(),
+                e.params().to_vec(),
                 e.state.adam_t,
                 d.state.adam_t,
             )

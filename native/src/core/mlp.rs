@@ -539,13 +539,13 @@ mod tests {
             let mut m = CpuMlp::new(spec.clone(), 1);
             m.init(9, 0).unwrap();
             let mut p = CpuMlp::new(plain.clone(), 1);
-            p.params = m.params[e.size()..].to_vec();
+            p.params_mut().copy_from_slice(&m.params()[e.size()..]);
             let rows = 6;
             let labels: Vec<u32> = (0..rows as u32).map(|r| (r * 5 + 1) % 3).collect(); // 1 0 2 1 0 2: class 3 unused
             let x: Vec<f32> = (0..rows * 5)
                 .map(|i| ((i * 7 % 11) as f32 - 5.0) / 5.0)
                 .collect();
-            let full = embed_rows(&e, &m.params[..e.size()], &x, &labels, 5);
+            let full = embed_rows(&e, &m.params()[..e.size()], &x, &labels, 5);
             let (mut y1, mut y2) = (vec![0f32; rows * 2], vec![0f32; rows * 2]);
             m.forward_labeled(&x, &labels, rows, true, &mut y1).unwrap();
             p.forward(&full, rows, true, &mut y2).unwrap();
@@ -587,10 +587,10 @@ mod tests {
             };
             let (k, h) = (5, 1e-2f32);
             let mut q = CpuMlp::new(spec.clone(), 1);
-            q.params = m.params.clone();
-            q.params[k] += h;
+            q.params_mut().copy_from_slice(m.params());
+            q.params_mut()[k] += h;
             let up = loss(&mut q);
-            q.params[k] -= 2.0 * h;
+            q.params_mut()[k] -= 2.0 * h;
             let down = loss(&mut q);
             let fd = (up - down) / (2.0 * h as f64);
             assert!(

@@ -59,125 +59,236 @@ impl<'a> View<'a> {
 /// What runs on each column of C once it is final: `(column index, its m values)`.
 pub type Epilogue<'e> = &'e (dyn Fn(usize, &mut [f32]) + Sync);
 
-/// `C = A B` (or `C += A B` when `acc`), C `[m, n]` column-major with leading dimension `ldc` (element `(i, j)` at
-/// `j * ldc + i`), A `[m, k]` and B `[k, n]` through their strides; then `epilogue` on every column. Panics (before
-/// any unsafe access) when an operand does not cover its shape.
-///
-/// ```ignore
-/// // Y[rows, out] = X[rows, inp] W^T with X feature-major and W `[out, inp]` row-major: B(p, j) = W[j, p].
-/// gemm(false, rows, out, inp, &mut y, rows, View::new(&x, 1, rows), View::new(&w, 1, inp), threads, None);
-/// ```
-#[allow(clippy::too_many_arguments)]
-pub fn gemm(
-    acc: bool,
-    m: usize,
-    n: usize,
+/// B packed once for our microkernels, `[panels, k, NR]`: panel q holds columns `q * NR .. q * NR + NR` (those past
+/// n zero), each k's NR values contiguous, so that a tile reads one sequential stream of B. The CPU MLP keeps one
+/// per weight matrix and GEMM (the forward's and the input gradient's), repacked after each update of the weights
+/// (`CpuMlp`); the GEMMs read it in place of B's strided view, with the same result bit for bit.
+#[derive(Default)]
+pub struct Panels {
+    data: Vec<f32>,
     k: usize,
-    c: &mut [f32],
-    ldc: usize,
-    a: View,
-    b: View,
-    threads: usize,
-    epilogue: Option<Epilogue>,
-) {
-    if m == 0 || n == 0 {
-        return;
-    }
-    assert!(
-        ldc >= m && c.len() >= (n - 1) * ldc + m,
-        "gemm: c too small"
-    );
-    assert!(a.covers(m, k), "gemm: a too small");
-    assert!(b.covers(k, n), "gemm: b too small");
-    let level = simd_level();
-    if level == SimdLevel::Avx512 || (level == SimdLevel::Avx2 && m * k > OURS_MAX_A) {
-        crate_gemm(acc, m, n, k, c, ldc, a, b, threads);
-        if let Some(f) = epilogue {
-            columns_apply(c, ldc, m, n, threads, f);
-        }
-        return;
-    }
-    ours(
-        acc,
-        m,
-        n,
-        k,
-        c,
-        ldc,
-        a,
-        b,
-        Kernel::for_level(level),
-        threads,
-        epilogue,
-    );
+    n: usize,
+    nr: usize,
 }
 
-/// `gemm` through our microkernel `kernel`. An A that is not column-major is transposed first into this thread's
-/// scratch, with a leading dimension that is not a multiple of 512 floats (rows that far apart share L1 sets).
-#[allow(clippy::too_many_arguments)]
-fn ours(
-    acc: bool,
-    m: usize,
-    n: usize,
-    k: usize,
-    c: &mut [f32],
-    ldc: usize,
-    a: View,
-    b: View,
-    kernel: Kernel,
-    threads: usize,
-    epilogue: Option<Epilogue>,
-) {
-    if a.rs == 1 {
-        return ours_colmajor(
-            acc, m, n, k, c, ldc, a.data, a.cs, b, kernel, threads, epilogue,
+impl Panels {
+    /// Packs `b` (`[k, n]` through its strides) for the microkernel this CPU runs. Where the `gemm` crate runs instead
+    /// (the AVX-512 level) it holds nothing and costs nothing. The packing is split over the threads by panel.
+    ///
+    /// ```ignore
+    /// // The forward's B of a layer `W [out, inp]`: B(p, j) = W[j, p].
+    /// let mut fwd = Panels::default();
+    /// fwd.pack(View::new(&w, 1, inp), inp, out, threads);
+    /// ```
+    pub fn pack(&mut self, b: View, k: usize, n: usize, threads: usize) {
+        let level = simd_level();
+        let nr = if level == SimdLevel::Avx512 {
+            0
+        } else {
+            Kernel::for_level(level).nr
+        };
+        self.pack_for(b, k, n, nr, threads);
+    }
+
+    /// `pack` for tiles `nr` columns wide (0: hold nothing).
+    fn pack_for(&mut self, b: View, k: usize, n: usize, nr: usize, threads: usize) {
+        if nr == 0 || k == 0 || n == 0 {
+            self.data.clear();
+            self.nr = 0;
+            return;
+        }
+        assert!(b.covers(k, n), "pack: b too small");
+        // At most NR - 1 columns of padding: the copy is bounded by the matrix it packs.
+        self.data.resize(n.div_ceil(nr) * k * nr, 0.0);
+        // GROUP panels at a time: the input gradient's B (unit column stride) is copied row by row, GROUP * NR
+        // values of a row at once; the forward's (unit row stride) is transposed from NR columns read in step.
+        let group = |(g, dst): (usize, &mut [f32])| {
+            let (j0, j1) = (g * GROUP * nr, ((g + 1) * GROUP * nr).min(n));
+            if b.cs == 1 {
+                let rows = (0..k).map(|p| &b.data[p * b.rs + j0..p * b.rs + j1]);
+                match nr {
+                    6 => pack_rows::<6>(dst, rows, k),
+                    _ => pack_rows::<4>(dst, rows, k),
+                }
+            } else {
+                for (q, panel) in dst.chunks_exact_mut(k * nr).enumerate() {
+                    let j = j0 + q * nr;
+                    let col = |jj: usize| (j + jj < n).then(|| &b.data[(j + jj) * b.cs..]);
+                    match nr {
+                        6 => pack_cols::<6>(panel, std::array::from_fn(col), b.rs, k),
+                        _ => pack_cols::<4>(panel, std::array::from_fn(col), b.rs, k),
+                    }
+                }
+            }
+        };
+        if threads > 1 && k * n >= 1 << 16 {
+            use rayon::prelude::*;
+            let chunks = self.data.par_chunks_mut(GROUP * k * nr);
+            chunks.enumerate().for_each(group);
+        } else {
+            self.data
+                .chunks_mut(GROUP * k * nr)
+                .enumerate()
+                .for_each(group);
+        }
+        (self.k, self.n, self.nr) = (k, n, nr);
+    }
+
+    /// The packed data when it was packed for this shape and tile width.
+    fn for_tile(&self, k: usize, n: usize, nr: usize) -> Option<&[f32]> {
+        (self.nr == nr && self.k == k && self.n == n).then_some(&self.data[..])
+    }
+}
+
+/// One GEMM: `C[m, n] (+)= A[m, k] B[k, n]` with B also packed (`b_panels`) when the caller keeps it so.
+#[derive(Clone, Copy)]
+pub struct Gemm<'a> {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub a: View<'a>,
+    pub b: View<'a>,
+    pub b_panels: Option<&'a Panels>,
+    pub threads: usize,
+}
+
+impl Gemm<'_> {
+    /// `C = A B` (or `C += A B` when `acc`), C `[m, n]` column-major with leading dimension `ldc` (element `(i, j)`
+    /// at `j * ldc + i`); then `epilogue` on every column. Panics (before any unsafe access) when an operand does
+    /// not cover its shape.
+    ///
+    /// ```ignore
+    /// // Y[rows, out] = X[rows, inp] W^T with X feature-major and W `[out, inp]` row-major: B(p, j) = W[j, p].
+    /// let g = Gemm { m: rows, n: out, k: inp, a: View::new(&x, 1, rows), b: View::new(&w, 1, inp),
+    ///                b_panels: None, threads };
+    /// g.run(false, &mut y, rows, None);
+    /// ```
+    pub fn run(&self, acc: bool, c: &mut [f32], ldc: usize, epilogue: Option<Epilogue>) {
+        let (m, n, k) = (self.m, self.n, self.k);
+        if m == 0 || n == 0 {
+            return;
+        }
+        assert!(
+            ldc >= m && c.len() >= (n - 1) * ldc + m,
+            "gemm: c too small"
         );
-    }
-    let lda = if m.is_multiple_of(512) { m + 16 } else { m };
-    PACKED_A.with_borrow_mut(|at| {
-        if at.len() < k * lda {
-            at.resize(k * lda, 0.0);
+        assert!(self.a.covers(m, k), "gemm: a too small");
+        assert!(self.b.covers(k, n), "gemm: b too small");
+        let level = simd_level();
+        if level == SimdLevel::Avx512 || (level == SimdLevel::Avx2 && m * k > OURS_MAX_A) {
+            self.crate_gemm(acc, c, ldc);
+            if let Some(f) = epilogue {
+                columns_apply(c, ldc, m, n, self.threads, f);
+            }
+            return;
         }
-        transpose_into(&mut at[..k * lda], lda, a, m, k, threads);
-        ours_colmajor(acc, m, n, k, c, ldc, at, lda, b, kernel, threads, epilogue);
-    });
-}
+        self.ours(acc, c, ldc, Kernel::for_level(level), epilogue);
+    }
 
-/// `ours` with A column-major `[m, k]`, leading dimension `lda`.
-#[allow(clippy::too_many_arguments)]
-fn ours_colmajor(
-    acc: bool,
-    m: usize,
-    n: usize,
-    k: usize,
-    c: &mut [f32],
-    ldc: usize,
-    a: &[f32],
-    lda: usize,
-    b: View,
-    kernel: Kernel,
-    threads: usize,
-    epilogue: Option<Epilogue>,
-) {
-    let panels = n.div_ceil(kernel.nr);
-    let tasks = if m * n * k >= PAR_MIN_MACS {
-        (threads * TASKS_PER_THREAD).clamp(1, panels)
-    } else {
-        1
-    };
-    let job = Job {
-        acc,
-        m,
-        n,
-        k,
-        ldc,
-        a,
-        lda,
-        b,
-        kernel,
-        epilogue,
-    };
-    job.run(c, 0, panels, tasks);
+    /// `run` through our microkernel `kernel`. An A that is not column-major is transposed first into this
+    /// thread's scratch, with a leading dimension that is not a multiple of 512 floats (rows that far apart share
+    /// L1 sets).
+    fn ours(
+        &self,
+        acc: bool,
+        c: &mut [f32],
+        ldc: usize,
+        kernel: Kernel,
+        epilogue: Option<Epilogue>,
+    ) {
+        let (m, k) = (self.m, self.k);
+        if self.a.rs == 1 {
+            return self.ours_colmajor(acc, c, ldc, self.a.data, self.a.cs, kernel, epilogue);
+        }
+        let lda = if m.is_multiple_of(512) { m + 16 } else { m };
+        PACKED_A.with_borrow_mut(|at| {
+            if at.len() < k * lda {
+                at.resize(k * lda, 0.0);
+            }
+            transpose_into(&mut at[..k * lda], lda, self.a, m, k, self.threads);
+            self.ours_colmajor(acc, c, ldc, at, lda, kernel, epilogue);
+        });
+    }
+
+    /// `ours` with A column-major `[m, k]`, leading dimension `lda`.
+    #[allow(clippy::too_many_arguments)]
+    fn ours_colmajor(
+        &self,
+        acc: bool,
+        c: &mut [f32],
+        ldc: usize,
+        a: &[f32],
+        lda: usize,
+        kernel: Kernel,
+        epilogue: Option<Epilogue>,
+    ) {
+        let (m, n, k) = (self.m, self.n, self.k);
+        let panels = n.div_ceil(kernel.nr);
+        let tasks = if m * n * k >= PAR_MIN_MACS {
+            (self.threads * TASKS_PER_THREAD).clamp(1, panels)
+        } else {
+            1
+        };
+        let job = Job {
+            acc,
+            m,
+            n,
+            k,
+            ldc,
+            a,
+            lda,
+            b: self.b,
+            b_panels: self.b_panels.and_then(|p| p.for_tile(k, n, kernel.nr)),
+            kernel,
+            epilogue,
+        };
+        job.run(c, 0, panels, tasks);
+    }
+
+    /// `run` through the `gemm` crate: on the AVX-512 level, and on AVX2 for an A above `OURS_MAX_A`. Its kernels
+    /// sum in another order than ours, so those results differ from ours in the last bits (each is still the same
+    /// run to run and on any thread count). Our AVX-512 tile (64 x 6) reached 88% of the FMA peak with its operands
+    /// in cache, but inside the step, where each call reads the weights from memory, the crate's kernel (which packs
+    /// them first) was about 25% faster; and at batch 1024 our AVX2 path was 16% slower: see bench/RESULTS.md
+    /// (issue 17).
+    fn crate_gemm(&self, acc: bool, c: &mut [f32], ldc: usize) {
+        let (m, n, k, a, b) = (self.m, self.n, self.k, self.a, self.b);
+        if k == 0 {
+            if !acc {
+                c.chunks_mut(ldc).take(n).for_each(|col| col[..m].fill(0.0));
+            }
+            return;
+        }
+        let par = if self.threads > 1 && m * n * k >= PAR_MIN_MACS {
+            gemm::Parallelism::Rayon(self.threads)
+        } else {
+            gemm::Parallelism::None
+        };
+        // SAFETY: `run` checked that the three slices cover every element their strides reach for these shapes.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                c.as_mut_ptr(),
+                ldc as isize,
+                1,
+                acc,
+                a.data.as_ptr(),
+                a.cs as isize,
+                a.rs as isize,
+                b.data.as_ptr(),
+                b.cs as isize,
+                b.rs as isize,
+                1.0f32,
+                1.0f32,
+                false,
+                false,
+                false,
+                par,
+            );
+        }
+    }
 }
 
 /// `dst [k, lda]` (column p holds A's column p, rows `0..m`) from A through its strides, 16 columns at a time (in
@@ -197,60 +308,6 @@ fn transpose_into(dst: &mut [f32], lda: usize, a: View, m: usize, k: usize, thre
         dst.par_chunks_mut(T * lda).enumerate().for_each(block);
     } else {
         dst.chunks_mut(T * lda).enumerate().for_each(block);
-    }
-}
-
-/// `gemm` through the `gemm` crate: on the AVX-512 level, and on AVX2 for an A above `OURS_MAX_A`. Its kernels sum
-/// in another order than ours, so those results differ from ours in the last bits (each is still the same run to
-/// run and on any thread count). Our AVX-512 tile (64 x 6) reached 88% of the FMA peak with its operands in cache,
-/// but inside the step, where each call reads the weights from memory, the crate's kernel (which packs them first)
-/// was about 25% faster; and at batch 1024 our AVX2 path was 16% slower: see bench/RESULTS.md (issue 17).
-#[allow(clippy::too_many_arguments)]
-fn crate_gemm(
-    acc: bool,
-    m: usize,
-    n: usize,
-    k: usize,
-    c: &mut [f32],
-    ldc: usize,
-    a: View,
-    b: View,
-    threads: usize,
-) {
-    if k == 0 {
-        if !acc {
-            c.chunks_mut(ldc).take(n).for_each(|col| col[..m].fill(0.0));
-        }
-        return;
-    }
-    let par = if threads > 1 && m * n * k >= PAR_MIN_MACS {
-        gemm::Parallelism::Rayon(threads)
-    } else {
-        gemm::Parallelism::None
-    };
-    // SAFETY: `gemm` checked that the three slices cover every element their strides reach for these shapes.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            ldc as isize,
-            1,
-            acc,
-            a.data.as_ptr(),
-            a.cs as isize,
-            a.rs as isize,
-            b.data.as_ptr(),
-            b.cs as isize,
-            b.rs as isize,
-            1.0f32,
-            1.0f32,
-            false,
-            false,
-            false,
-            par,
-        );
     }
 }
 
@@ -280,6 +337,8 @@ struct Job<'a, 'e> {
     a: &'a [f32],
     lda: usize,
     b: View<'a>,
+    /// B packed for this kernel (`Panels`), read instead of `b` when present.
+    b_panels: Option<&'a [f32]>,
     kernel: Kernel,
     epilogue: Option<Epilogue<'e>>,
 }
@@ -303,8 +362,9 @@ impl Job<'_, '_> {
 
     /// Panels `[p0, p1)` on this thread; `c` starts at panel p0's first column. k runs in blocks of KC, and a later
     /// block resumes each element's chain from its stored value, so the blocking does not change a single rounding.
-    /// With a B that is packed (see `Job::pack`), `GROUP` panels are packed together, so that each k reads whole
-    /// cache lines of B. The epilogue runs once the range's columns are final.
+    /// A B packed once by the caller (`Panels`) is read panel by panel; otherwise, with rows of B a multiple of
+    /// 2 KiB apart (see `Job::pack`), `GROUP` panels are packed together here, so that each k reads whole cache
+    /// lines of B. The epilogue runs once the range's columns are final.
     fn leaf(&self, c: &mut [f32], p0: usize, p1: usize) {
         let (nr, b) = (self.kernel.nr, self.b);
         let at = |q: usize| (q - p0) * nr * self.ldc;
@@ -315,6 +375,13 @@ impl Job<'_, '_> {
             let rows = i0..MC.min(self.m - i0) + i0;
             for k0 in (0..self.k.max(1)).step_by(KC) {
                 let kb = KC.min(self.k - k0);
+                if let Some(bp) = self.b_panels {
+                    for q in p0..p1 {
+                        let bq = View::new(&bp[(q * self.k + k0) * nr..], nr, 1);
+                        self.tiles(&mut c[at(q)..], bq, q * nr, k0, kb, rows.clone());
+                    }
+                    continue;
+                }
                 for g0 in (p0..p1).step_by(GROUP) {
                     let g1 = (g0 + GROUP).min(p1);
                     if pack {
@@ -428,6 +495,25 @@ fn pack_rows<'r, const NR: usize>(
                 d[..tail.len().min(NR)].copy_from_slice(&tail[..tail.len().min(NR)]);
                 break;
             }
+        }
+    }
+}
+
+/// Writes `panel [k, NR]` from NR columns of B (column jj's element p at `cols[jj][p * rs]`; a missing column is
+/// zero), k at a time so that the writes are sequential.
+fn pack_cols<const NR: usize>(panel: &mut [f32], cols: [Option<&[f32]>; NR], rs: usize, k: usize) {
+    if rs == 1 && cols.iter().all(|c| c.is_some_and(|c| c.len() >= k)) {
+        let cols: [&[f32]; NR] = std::array::from_fn(|jj| &cols[jj].expect("checked")[..k]);
+        for (p, d) in panel.chunks_exact_mut(NR).enumerate() {
+            for (v, c) in d.iter_mut().zip(&cols) {
+                *v = c[p];
+            }
+        }
+        return;
+    }
+    for (p, d) in panel.chunks_exact_mut(NR).enumerate() {
+        for (v, c) in d.iter_mut().zip(&cols) {
+            *v = c.map_or(0.0, |c| c[p * rs]);
         }
     }
 }
@@ -718,13 +804,24 @@ mod tests {
                 let c0 = fill(n * ldc, 3);
                 // B as the forward reads W [n, k], and as the input gradient reads W [k, 512] (packed: see `pack`).
                 let wide = fill(k.max(1) * PACK_STRIDE, 6);
-                let views = [View::new(&w, 1, k.max(1)), View::new(&wide, PACK_STRIDE, 1)];
-                for (b, (name, kern)) in views
-                    .into_iter()
-                    .flat_map(|b| kernels().into_iter().map(move |kn| (b, kn)))
-                {
+                // And through two strides neither of which is 1 (packed element by element).
+                let (rs, cs) = (3, 3 * k.max(1) + 1);
+                let odd = fill(n * cs, 7);
+                let views = [
+                    View::new(&w, 1, k.max(1)),
+                    View::new(&wide, PACK_STRIDE, 1),
+                    View::new(&odd, rs, cs),
+                ];
+                let cases = views.into_iter().flat_map(|b| {
+                    let ks = kernels().into_iter().map(move |kn| (b, kn));
+                    ks.flat_map(|c| [(c, false), (c, true)])
+                });
+                for ((b, (name, kern)), packed) in cases {
                     let want = reference(acc, m, n, k, &c0, ldc, &a, m, b);
                     let mut c = c0.clone();
+                    // B also as the MLP keeps it, packed once (`Panels`).
+                    let mut panels = Panels::default();
+                    panels.pack_for(b, k, n, kern.nr, 1);
                     let job = Job {
                         acc,
                         m,
@@ -734,9 +831,11 @@ mod tests {
                         a: &a,
                         lda: m,
                         b,
+                        b_panels: packed.then(|| panels.for_tile(k, n, kern.nr)).flatten(),
                         kernel: kern,
                         epilogue: None,
                     };
+                    assert_eq!(job.b_panels.is_some(), packed && k > 0);
                     job.run(&mut c, 0, n.div_ceil(kern.nr), 1);
                     for j in 0..n {
                         for i in 0..ldc {
@@ -760,7 +859,7 @@ mod tests {
                             assert_eq!(
                                 got.to_bits(),
                                 chain.to_bits(),
-                                "{name} {m}x{n}x{k} acc {acc} at ({i}, {j})"
+                                "{name} {m}x{n}x{k} acc {acc} packed {packed} at ({i}, {j})"
                             );
                             let r = want[j * ldc + i];
                             assert!(
@@ -787,7 +886,27 @@ mod tests {
             }
         }
         let w = fill(k * PACK_STRIDE, 5);
-        let run = |kern: Kernel, a: View, threads: usize| {
+        let b = View::new(&w, PACK_STRIDE, 1);
+        fn gemm<'g>(
+            (m, n, k): (usize, usize, usize),
+            a: View<'g>,
+            b: View<'g>,
+            b_panels: Option<&'g Panels>,
+            threads: usize,
+        ) -> Gemm<'g> {
+            Gemm {
+                m,
+                n,
+                k,
+                a,
+                b,
+                b_panels,
+                threads,
+            }
+        }
+        let run = |kern: Kernel, a: View, packed: bool, threads: usize| {
+            let mut panels = Panels::default();
+            panels.pack_for(b, k, n, kern.nr, threads);
             let mut c = vec![0f32; m * n];
             let seen = std::sync::Mutex::new(vec![0u32; n]);
             let epi = |j: usize, col: &mut [f32]| {
@@ -795,9 +914,8 @@ mod tests {
                 col.iter_mut().for_each(|v| *v = v.max(0.0));
                 seen.lock().unwrap()[j] += 1;
             };
-            let b = View::new(&w, PACK_STRIDE, 1);
-            pool(threads)
-                .install(|| ours(false, m, n, k, &mut c, m, a, b, kern, threads, Some(&epi)));
+            let g = gemm((m, n, k), a, b, packed.then_some(&panels), threads);
+            pool(threads).install(|| g.ours(false, &mut c, m, kern, Some(&epi)));
             assert!(
                 seen.into_inner().unwrap().iter().all(|&s| s == 1),
                 "each column's epilogue once"
@@ -806,18 +924,20 @@ mod tests {
         };
         let mut all = Vec::new();
         for (name, kern) in kernels() {
-            let one = run(kern, View::new(&a, 1, m), 1);
+            let one = run(kern, View::new(&a, 1, m), false, 1);
             for t in [2, 3, 8] {
-                assert_eq!(
-                    run(kern, View::new(&a, 1, m), t),
-                    one,
-                    "{name}, {t} threads"
-                );
-                assert_eq!(
-                    run(kern, View::new(&a_rows, k, 1), t),
-                    one,
-                    "{name}, A row-major, {t} threads"
-                );
+                for packed in [false, true] {
+                    assert_eq!(
+                        run(kern, View::new(&a, 1, m), packed, t),
+                        one,
+                        "{name}, {t} threads, packed {packed}"
+                    );
+                    assert_eq!(
+                        run(kern, View::new(&a_rows, k, 1), packed, t),
+                        one,
+                        "{name}, A row-major, {t} threads, packed {packed}"
+                    );
+                }
             }
             assert!(one.iter().all(|&v| v >= 0.0) && one.iter().any(|&v| v > 0.0));
             all.push((name, one));
@@ -830,20 +950,10 @@ mod tests {
         }
         // And the public entry (on an AVX-512 build and CPU, the `gemm` crate) agrees with them to rounding.
         let mut c = vec![0f32; m * n];
-        pool(2).install(|| {
-            gemm(
-                false,
-                m,
-                n,
-                k,
-                &mut c,
-                m,
-                View::new(&a, 1, m),
-                View::new(&w, PACK_STRIDE, 1),
-                2,
-                None,
-            )
-        });
+        let mut panels = Panels::default();
+        panels.pack(b, k, n, 2);
+        let g = gemm((m, n, k), View::new(&a, 1, m), b, Some(&panels), 2);
+        pool(2).install(|| g.run(false, &mut c, m, None));
         let want = &all.last().unwrap().1;
         for (x, y) in c.iter().zip(want) {
             assert!(
@@ -864,17 +974,15 @@ mod tests {
     #[should_panic(expected = "gemm: b too small")]
     fn a_short_operand_panics_before_any_access() {
         let (a, mut c, w) = (vec![0f32; 8 * 4], vec![0f32; 8 * 3], vec![0f32; 11]);
-        gemm(
-            false,
-            8,
-            3,
-            4,
-            &mut c,
-            8,
-            View::new(&a, 1, 8),
-            View::new(&w, 1, 4),
-            1,
-            None,
-        );
+        let g = Gemm {
+            m: 8,
+            n: 3,
+            k: 4,
+            a: View::new(&a, 1, 8),
+            b: View::new(&w, 1, 4),
+            b_panels: None,
+            threads: 1,
+        };
+        g.run(false, &mut c, 8, None);
     }
 }

@@ -1,4 +1,4 @@
-//! CPU kernels: GEMM wrappers over the `gemm` crate, the fused block forward/backward, BCE and Adam.
+//! CPU kernels: the layers' GEMMs (`gemm.rs`), the fused block forward/backward, BCE and Adam.
 //!
 //! Argument order follows llm.c: outputs, saved state, inputs, weights, sizes. Every buffer carries its shape.
 //!
@@ -6,9 +6,11 @@
 //! `f` features is stored as `[f, ld]` (element `(row b, feature j)` at `j * ld + b`, `ld >= rows`). With weights in
 //! PyTorch's `[out, in]` layout this lets every GEMM read the weights in place (no packing copy of `W` per call,
 //! which cost a fifth of the step in the row-major layout) and makes BatchNorm's per-feature reductions contiguous.
+//! The MLP also keeps each weight matrix packed for our microkernels (`Weights::packed`), once per update of the
+//! weights rather than once per call.
 //! The public API converts to and from row-major at its edges.
 
-use super::gemm::{gemm, Epilogue, View};
+use super::gemm::{Epilogue, Gemm, Panels, View};
 use crate::core::dropout::LayerMask;
 use crate::core::spec::{Act, Layer};
 use rayon::prelude::*;
@@ -89,24 +91,77 @@ macro_rules! simd_fn {
     };
 }
 
+/// A layer's weights `W [out, inp]` (row-major, as PyTorch holds them) and, when the MLP keeps them, their packed
+/// copies for the forward's and the input gradient's GEMMs.
+#[derive(Clone, Copy)]
+pub struct Weights<'a> {
+    pub w: &'a [f32],
+    pub inp: usize,
+    pub out: usize,
+    pub packed: Option<&'a Packed>,
+}
+
+impl<'a> Weights<'a> {
+    /// Layer `l`'s weights in the flat parameters, with their packed copies if given.
+    pub fn of(params: &'a [f32], l: &Layer, packed: Option<&'a Packed>) -> Weights<'a> {
+        Weights {
+            w: &params[l.w..l.w + l.out * l.inp],
+            inp: l.inp,
+            out: l.out,
+            packed,
+        }
+    }
+
+    /// W as the forward's B, `[inp, out]`: B(p, j) = W[j, p].
+    fn forward_b(&self) -> View<'a> {
+        View::new(self.w, 1, self.inp)
+    }
+
+    /// W as the input gradient's B, `[out, inp]`: B(p, j) = W[p, j].
+    fn input_grad_b(&self) -> View<'a> {
+        View::new(self.w, self.inp, 1)
+    }
+}
+
+/// A layer's weights packed for both GEMMs that read them (`gemm::Panels`): repacked by the MLP after every change
+/// of its parameters, so that the forward and input-gradient GEMMs of a step read one sequential stream per panel.
+#[derive(Default)]
+pub struct Packed {
+    forward: Panels,
+    input_grad: Panels,
+}
+
+impl Packed {
+    /// Packs `w`'s matrix (its `packed` field is ignored).
+    pub fn pack(&mut self, w: &Weights, threads: usize) {
+        self.forward.pack(w.forward_b(), w.inp, w.out, threads);
+        self.input_grad
+            .pack(w.input_grad_b(), w.out, w.inp, threads);
+    }
+}
+
 /// Forward matmul: `y[f=out, ld_y]` = `x[f=inp, ld_x]` times `W[out, inp]^T`, over `rows` samples (no bias), then
 /// `epilogue` on each output feature's `rows` samples.
-#[allow(clippy::too_many_arguments)]
 pub fn matmul_forward(
     y: &mut [f32],
     ld_y: usize,
-    x: &[f32],
-    ld_x: usize,
-    w: &[f32],
+    (x, ld_x): (&[f32], usize),
+    w: &Weights,
     rows: usize,
-    inp: usize,
-    out: usize,
     threads: usize,
     epilogue: Option<Epilogue>,
 ) {
-    // As a GEMM over samples: Y[rows, out] = X[rows, inp] W^T, Y and X column-major (feature-major); B(p, j) = W[j, p].
-    let (a, b) = (View::new(x, 1, ld_x), View::new(w, 1, inp));
-    gemm(false, rows, out, inp, y, ld_y, a, b, threads, epilogue);
+    // As a GEMM over samples: Y[rows, out] = X[rows, inp] W^T, Y and X column-major (feature-major).
+    let g = Gemm {
+        m: rows,
+        n: w.out,
+        k: w.inp,
+        a: View::new(x, 1, ld_x),
+        b: w.forward_b(),
+        b_panels: w.packed.map(|p| &p.forward),
+        threads,
+    };
+    g.run(false, y, ld_y, epilogue);
 }
 
 /// Weight gradient: `dw[out, inp]` = sum over samples of `dz[f=out]` times `x[f=inp]` (added to `dw` when `acc`).
@@ -114,10 +169,8 @@ pub fn matmul_forward(
 pub fn matmul_backward_weight(
     acc: bool,
     dw: &mut [f32],
-    dz: &[f32],
-    ld_dz: usize,
-    x: &[f32],
-    ld_x: usize,
+    (dz, ld_dz): (&[f32], usize),
+    (x, ld_x): (&[f32], usize),
     rows: usize,
     inp: usize,
     out: usize,
@@ -125,28 +178,40 @@ pub fn matmul_backward_weight(
 ) {
     // dW viewed column-major [inp, out] (element (i, o) at o * inp + i) = X^T[inp, rows] dZ^T[rows, out]:
     // A(i, b) = x[i * ld_x + b], B(b, o) = dz[o * ld_dz + b].
-    let (a, b) = (View::new(x, ld_x, 1), View::new(dz, 1, ld_dz));
-    gemm(acc, inp, out, rows, dw, inp, a, b, threads, None);
+    let g = Gemm {
+        m: inp,
+        n: out,
+        k: rows,
+        a: View::new(x, ld_x, 1),
+        b: View::new(dz, 1, ld_dz),
+        b_panels: None,
+        threads,
+    };
+    g.run(acc, dw, inp, None);
 }
 
 /// Input gradient: `dx[f=inp, ld_dx]` = `dz[f=out, ld_dz]` times `W[out, inp]`, over `rows` samples, then
 /// `epilogue` on each input feature's `rows` samples.
-#[allow(clippy::too_many_arguments)]
 pub fn matmul_backward_input(
     dx: &mut [f32],
     ld_dx: usize,
-    dz: &[f32],
-    ld_dz: usize,
-    w: &[f32],
+    (dz, ld_dz): (&[f32], usize),
+    w: &Weights,
     rows: usize,
-    inp: usize,
-    out: usize,
     threads: usize,
     epilogue: Option<Epilogue>,
 ) {
-    // dX[rows, inp] = dZ[rows, out] W, column-major; B(o, i) = W[o, i].
-    let (a, b) = (View::new(dz, 1, ld_dz), View::new(w, inp, 1));
-    gemm(false, rows, inp, out, dx, ld_dx, a, b, threads, epilogue);
+    // dX[rows, inp] = dZ[rows, out] W, column-major.
+    let g = Gemm {
+        m: rows,
+        n: w.inp,
+        k: w.out,
+        a: View::new(dz, 1, ld_dz),
+        b: w.input_grad_b(),
+        b_panels: w.packed.map(|p| &p.input_grad),
+        threads,
+    };
+    g.run(false, dx, ld_dx, epilogue);
 }
 
 /// `exp(x)` for float32 (Cephes' `expf`: range reduction by ln 2 and a degree-6 polynomial, about 1 ulp), written
@@ -392,13 +457,13 @@ pub struct Saved<'a> {
 
 /// Fused block forward: Linear + bias + BatchNorm (batch statistics and the running-statistics update in train mode,
 /// running statistics in eval mode) + activation. `x [inp, rows]` feature-major; the outputs are `[out, rows]`.
-/// `params`/`buffers` are the flat buffers of the MLP. Everything after the matmul runs in its epilogue, on each
+/// `params`/`buffers` are the flat buffers of the MLP, `packed` this layer's packed weights if kept. Everything after the matmul runs in its epilogue, on each
 /// feature while it is in cache, on the thread that computed it.
 #[allow(clippy::too_many_arguments)]
 pub fn block_forward(
     s: Saved,
     x: &[f32],
-    params: &[f32],
+    (params, packed): (&[f32], Option<&Packed>),
     buffers: &mut [f32],
     l: &Layer,
     rows: usize,
@@ -407,12 +472,12 @@ pub fn block_forward(
 ) {
     let (inp, out) = (l.inp, l.out);
     let a = &mut s.a[..out * rows];
-    let (x, w) = (&x[..inp * rows], &params[l.w..l.w + out * inp]);
+    let (x, w) = (&x[..inp * rows], Weights::of(params, l, packed));
     let bias = &params[l.b..l.b + out];
     let act = l.act;
     let Some(bn) = l.bn else {
         let epi = |j: usize, v: &mut [f32]| feature_bias_act(v, bias[j], act);
-        matmul_forward(a, rows, x, rows, w, rows, inp, out, threads, Some(&epi));
+        matmul_forward(a, rows, (x, rows), &w, rows, threads, Some(&epi));
         return;
     };
     let gamma = &params[l.gamma..l.gamma + out];
@@ -445,7 +510,7 @@ pub fn block_forward(
         };
         feature_bn_act(v, h, mean, *rstd, gamma[j], beta[j], act);
     };
-    matmul_forward(a, rows, x, rows, w, rows, inp, out, threads, Some(&epi));
+    matmul_forward(a, rows, (x, rows), &w, rows, threads, Some(&epi));
 }
 
 /// What a block's forward saved, read by the backward: `a`, `xhat [out, ld]`, `rstd [out]` (see [`Saved`]), and the
@@ -535,7 +600,7 @@ pub fn block_backward(
     dz: &[f32],
     x: &[f32],
     ld: usize,
-    params: &[f32],
+    (params, packed): (&[f32], Option<&Packed>),
     l: &Layer,
     rows: usize,
     train: bool,
@@ -543,21 +608,21 @@ pub fn block_backward(
 ) {
     let (inp, out) = (l.inp, l.out);
     let dz = &dz[..out * rows];
-    let w = &params[l.w..l.w + out * inp];
+    let w = Weights::of(params, l, packed);
     let mut grads = grads;
     if let Some(g) = grads.as_deref_mut() {
         let dw = &mut g[l.w..l.w + out * inp];
-        matmul_backward_weight(false, dw, dz, rows, x, ld, rows, inp, out, threads);
+        matmul_backward_weight(false, dw, (dz, rows), (x, ld), rows, inp, out, threads);
     }
     let Some((dx, below)) = dx else { return };
     let dx = &mut dx[..inp * rows];
     let Some(below) = below else {
-        matmul_backward_input(dx, rows, dz, rows, w, rows, inp, out, threads, None);
+        matmul_backward_input(dx, rows, (dz, rows), &w, rows, threads, None);
         return;
     };
     let g = grads.map(|g| Cols::new(g, 1));
     let epi = |j: usize, d: &mut [f32]| below.feature_dz(j, d, ld, params, train, g.as_ref());
-    matmul_backward_input(dx, rows, dz, rows, w, rows, inp, out, threads, Some(&epi));
+    matmul_backward_input(dx, rows, (dz, rows), &w, rows, threads, Some(&epi));
 }
 
 /// Multiplies `d [out, rows]` (feature-major) by the activation's derivative read from its saved output `a [out, ld]`
