@@ -19,6 +19,8 @@ pub struct CpuMlp {
     /// Per layer: its weights packed for the GEMMs (`kernels::Packed`), valid unless `packed_stale`.
     packed: Vec<Packed>,
     packed_stale: bool,
+    /// The layers in the order of their weights in `params`.
+    by_offset: Vec<usize>,
     /// `[param_count]` each: gradients, Adam first and second moments.
     pub grads: Vec<f32>,
     pub m: Vec<f32>,
@@ -56,6 +58,11 @@ impl CpuMlp {
             params: spec.default_params(),
             packed: (0..layers).map(|_| Packed::default()).collect(),
             packed_stale: true,
+            by_offset: {
+                let mut order: Vec<usize> = (0..layers).collect();
+                order.sort_by_key(|&i| spec.layers[i].w);
+                order
+            },
             grads: vec![0f32; n],
             m: vec![0f32; n],
             v: vec![0f32; n],
@@ -255,21 +262,34 @@ impl CpuMlp {
     }
 
     /// One Adam step over all parameters with the current gradients; false when a parameter became NaN or infinite.
+    /// It runs in pieces, each layer's weight matrix repacked (`kernels::Packed`) right after its update, while it
+    /// is still in cache; Adam is elementwise, so the pieces do not change a result.
     pub fn adam_step(&mut self, c: AdamConfig) -> bool {
         self.state.adam_t += 1;
-        self.packed_stale = true;
-        adam(
-            &mut self.params,
-            &mut self.m,
-            &mut self.v,
-            &self.grads,
-            self.state.adam_t,
-            c.lr,
-            c.b1,
-            c.b2,
-            c.eps,
-            self.threads,
-        )
+        let t = self.state.adam_t;
+        let threads = self.threads;
+        let update = |s: &mut CpuMlp, r: std::ops::Range<usize>| {
+            let (p, m, v, g) = (
+                &mut s.params[r.clone()],
+                &mut s.m[r.clone()],
+                &mut s.v[r.clone()],
+                &s.grads[r],
+            );
+            adam(p, m, v, g, t, c.lr, c.b1, c.b2, c.eps, threads)
+        };
+        let (mut finite, mut done) = (true, 0);
+        for i in 0..self.spec.layers.len() {
+            let l = &self.spec.layers[self.by_offset[i]];
+            let (w, end) = (l.w, l.w + l.out * l.inp);
+            finite &= update(self, done..w);
+            finite &= update(self, w..end);
+            let l = &self.spec.layers[self.by_offset[i]];
+            self.packed[self.by_offset[i]].pack(&Weights::of(&self.params, l, None), threads);
+            done = end;
+        }
+        finite &= update(self, done..self.params.len());
+        self.packed_stale = false;
+        finite
     }
 }
 
