@@ -59,88 +59,7 @@ impl<'a> View<'a> {
 /// What runs on each column of C once it is final: `(column index, its m values)`.
 pub type Epilogue<'e> = &'e (dyn Fn(usize, &mut [f32]) + Sync);
 
-/// B packed once for our microkernels, `[panels, k, NR]`: panel q holds columns `q * NR .. q * NR + NR` (those past
-/// n zero), each k's NR values contiguous, so that a tile reads one sequential stream of B. The CPU MLP keeps one
-/// per weight matrix and GEMM (the forward's and the input gradient's), repacked after each update of the weights
-/// (`CpuMlp`); the GEMMs read it in place of B's strided view, with the same result bit for bit.
-#[derive(Default)]
-pub struct Panels {
-    data: Vec<f32>,
-    k: usize,
-    n: usize,
-    nr: usize,
-}
-
-impl Panels {
-    /// Packs `b` (`[k, n]` through its strides) for the microkernel this CPU runs. Where the `gemm` crate runs instead
-    /// (the AVX-512 level) it holds nothing and costs nothing. The packing is split over the threads by panel.
-    ///
-    /// ```ignore
-    /// // The forward's B of a layer `W [out, inp]`: B(p, j) = W[j, p].
-    /// let mut fwd = Panels::default();
-    /// fwd.pack(View::new(&w, 1, inp), inp, out, threads);
-    /// ```
-    pub fn pack(&mut self, b: View, k: usize, n: usize, threads: usize) {
-        let level = simd_level();
-        let nr = if level == SimdLevel::Avx512 {
-            0
-        } else {
-            Kernel::for_level(level).nr
-        };
-        self.pack_for(b, k, n, nr, threads);
-    }
-
-    /// `pack` for tiles `nr` columns wide (0: hold nothing).
-    fn pack_for(&mut self, b: View, k: usize, n: usize, nr: usize, threads: usize) {
-        if nr == 0 || k == 0 || n == 0 {
-            self.data.clear();
-            self.nr = 0;
-            return;
-        }
-        assert!(b.covers(k, n), "pack: b too small");
-        // At most NR - 1 columns of padding: the copy is bounded by the matrix it packs.
-        self.data.resize(n.div_ceil(nr) * k * nr, 0.0);
-        // GROUP panels at a time: the input gradient's B (unit column stride) is copied row by row, GROUP * NR
-        // values of a row at once; the forward's (unit row stride) is transposed from NR columns read in step.
-        let group = |(g, dst): (usize, &mut [f32])| {
-            let (j0, j1) = (g * GROUP * nr, ((g + 1) * GROUP * nr).min(n));
-            if b.cs == 1 {
-                let rows = (0..k).map(|p| &b.data[p * b.rs + j0..p * b.rs + j1]);
-                match nr {
-                    6 => pack_rows::<6>(dst, rows, k),
-                    _ => pack_rows::<4>(dst, rows, k),
-                }
-            } else {
-                for (q, panel) in dst.chunks_exact_mut(k * nr).enumerate() {
-                    let j = j0 + q * nr;
-                    let col = |jj: usize| (j + jj < n).then(|| &b.data[(j + jj) * b.cs..]);
-                    match nr {
-                        6 => pack_cols::<6>(panel, std::array::from_fn(col), b.rs, k),
-                        _ => pack_cols::<4>(panel, std::array::from_fn(col), b.rs, k),
-                    }
-                }
-            }
-        };
-        if threads > 1 && k * n >= 1 << 16 {
-            use rayon::prelude::*;
-            let chunks = self.data.par_chunks_mut(GROUP * k * nr);
-            chunks.enumerate().for_each(group);
-        } else {
-            self.data
-                .chunks_mut(GROUP * k * nr)
-                .enumerate()
-                .for_each(group);
-        }
-        (self.k, self.n, self.nr) = (k, n, nr);
-    }
-
-    /// The packed data when it was packed for this shape and tile width.
-    fn for_tile(&self, k: usize, n: usize, nr: usize) -> Option<&[f32]> {
-        (self.nr == nr && self.k == k && self.n == n).then_some(&self.data[..])
-    }
-}
-
-/// One GEMM: `C[m, n] (+)= A[m, k] B[k, n]` with B also packed (`b_panels`) when the caller keeps it so.
+/// One GEMM: `C[m, n] (+)= A[m, k] B[k, n]`, A and B through their strides.
 #[derive(Clone, Copy)]
 pub struct Gemm<'a> {
     pub m: usize,
@@ -148,7 +67,6 @@ pub struct Gemm<'a> {
     pub k: usize,
     pub a: View<'a>,
     pub b: View<'a>,
-    pub b_panels: Option<&'a Panels>,
     pub threads: usize,
 }
 
@@ -159,8 +77,7 @@ impl Gemm<'_> {
     ///
     /// ```ignore
     /// // Y[rows, out] = X[rows, inp] W^T with X feature-major and W `[out, inp]` row-major: B(p, j) = W[j, p].
-    /// let g = Gemm { m: rows, n: out, k: inp, a: View::new(&x, 1, rows), b: View::new(&w, 1, inp),
-    ///                b_panels: None, threads };
+    /// let g = Gemm { m: rows, n: out, k: inp, a: View::new(&x, 1, rows), b: View::new(&w, 1, inp), threads };
     /// g.run(false, &mut y, rows, None);
     /// ```
     pub fn run(&self, acc: bool, c: &mut [f32], ldc: usize, epilogue: Option<Epilogue>) {
@@ -238,7 +155,6 @@ impl Gemm<'_> {
             a,
             lda,
             b: self.b,
-            b_panels: self.b_panels.and_then(|p| p.for_tile(k, n, kernel.nr)),
             kernel,
             epilogue,
         };
@@ -337,8 +253,6 @@ struct Job<'a, 'e> {
     a: &'a [f32],
     lda: usize,
     b: View<'a>,
-    /// B packed for this kernel (`Panels`), read instead of `b` when present.
-    b_panels: Option<&'a [f32]>,
     kernel: Kernel,
     epilogue: Option<Epilogue<'e>>,
 }
@@ -362,9 +276,8 @@ impl Job<'_, '_> {
 
     /// Panels `[p0, p1)` on this thread; `c` starts at panel p0's first column. k runs in blocks of KC, and a later
     /// block resumes each element's chain from its stored value, so the blocking does not change a single rounding.
-    /// A B packed once by the caller (`Panels`) is read panel by panel; otherwise, with rows of B a multiple of
-    /// 2 KiB apart (see `Job::pack`), `GROUP` panels are packed together here, so that each k reads whole cache
-    /// lines of B. The epilogue runs once the range's columns are final.
+    /// With rows of B a multiple of 2 KiB apart (see `Job::pack`), `GROUP` panels are packed together here, so that
+    /// each k reads whole cache lines of B. The epilogue runs once the range's columns are final.
     fn leaf(&self, c: &mut [f32], p0: usize, p1: usize) {
         let (nr, b) = (self.kernel.nr, self.b);
         let at = |q: usize| (q - p0) * nr * self.ldc;
@@ -375,13 +288,6 @@ impl Job<'_, '_> {
             let rows = i0..MC.min(self.m - i0) + i0;
             for k0 in (0..self.k.max(1)).step_by(KC) {
                 let kb = KC.min(self.k - k0);
-                if let Some(bp) = self.b_panels {
-                    for q in p0..p1 {
-                        let bq = View::new(&bp[(q * self.k + k0) * nr..], nr, 1);
-                        self.tiles(&mut c[at(q)..], bq, q * nr, k0, kb, rows.clone());
-                    }
-                    continue;
-                }
                 for g0 in (p0..p1).step_by(GROUP) {
                     let g1 = (g0 + GROUP).min(p1);
                     if pack {
@@ -495,25 +401,6 @@ fn pack_rows<'r, const NR: usize>(
                 d[..tail.len().min(NR)].copy_from_slice(&tail[..tail.len().min(NR)]);
                 break;
             }
-        }
-    }
-}
-
-/// Writes `panel [k, NR]` from NR columns of B (column jj's element p at `cols[jj][p * rs]`; a missing column is
-/// zero), k at a time so that the writes are sequential.
-fn pack_cols<const NR: usize>(panel: &mut [f32], cols: [Option<&[f32]>; NR], rs: usize, k: usize) {
-    if rs == 1 && cols.iter().all(|c| c.is_some_and(|c| c.len() >= k)) {
-        let cols: [&[f32]; NR] = std::array::from_fn(|jj| &cols[jj].expect("checked")[..k]);
-        for (p, d) in panel.chunks_exact_mut(NR).enumerate() {
-            for (v, c) in d.iter_mut().zip(&cols) {
-                *v = c[p];
-            }
-        }
-        return;
-    }
-    for (p, d) in panel.chunks_exact_mut(NR).enumerate() {
-        for (v, c) in d.iter_mut().zip(&cols) {
-            *v = c.map_or(0.0, |c| c[p * rs]);
         }
     }
 }
@@ -812,16 +699,12 @@ mod tests {
                     View::new(&wide, PACK_STRIDE, 1),
                     View::new(&odd, rs, cs),
                 ];
-                let cases = views.into_iter().flat_map(|b| {
-                    let ks = kernels().into_iter().map(move |kn| (b, kn));
-                    ks.flat_map(|c| [(c, false), (c, true)])
-                });
-                for ((b, (name, kern)), packed) in cases {
+                let cases = views
+                    .into_iter()
+                    .flat_map(|b| kernels().into_iter().map(move |kn| (b, kn)));
+                for (b, (name, kern)) in cases {
                     let want = reference(acc, m, n, k, &c0, ldc, &a, m, b);
                     let mut c = c0.clone();
-                    // B also as the MLP keeps it, packed once (`Panels`).
-                    let mut panels = Panels::default();
-                    panels.pack_for(b, k, n, kern.nr, 1);
                     let job = Job {
                         acc,
                         m,
@@ -831,11 +714,9 @@ mod tests {
                         a: &a,
                         lda: m,
                         b,
-                        b_panels: packed.then(|| panels.for_tile(k, n, kern.nr)).flatten(),
                         kernel: kern,
                         epilogue: None,
                     };
-                    assert_eq!(job.b_panels.is_some(), packed && k > 0);
                     job.run(&mut c, 0, n.div_ceil(kern.nr), 1);
                     for j in 0..n {
                         for i in 0..ldc {
@@ -859,7 +740,7 @@ mod tests {
                             assert_eq!(
                                 got.to_bits(),
                                 chain.to_bits(),
-                                "{name} {m}x{n}x{k} acc {acc} packed {packed} at ({i}, {j})"
+                                "{name} {m}x{n}x{k} acc {acc} at ({i}, {j})"
                             );
                             let r = want[j * ldc + i];
                             assert!(
@@ -891,7 +772,6 @@ mod tests {
             (m, n, k): (usize, usize, usize),
             a: View<'g>,
             b: View<'g>,
-            b_panels: Option<&'g Panels>,
             threads: usize,
         ) -> Gemm<'g> {
             Gemm {
@@ -900,13 +780,10 @@ mod tests {
                 k,
                 a,
                 b,
-                b_panels,
                 threads,
             }
         }
-        let run = |kern: Kernel, a: View, packed: bool, threads: usize| {
-            let mut panels = Panels::default();
-            panels.pack_for(b, k, n, kern.nr, threads);
+        let run = |kern: Kernel, a: View, threads: usize| {
             let mut c = vec![0f32; m * n];
             let seen = std::sync::Mutex::new(vec![0u32; n]);
             let epi = |j: usize, col: &mut [f32]| {
@@ -914,7 +791,7 @@ mod tests {
                 col.iter_mut().for_each(|v| *v = v.max(0.0));
                 seen.lock().unwrap()[j] += 1;
             };
-            let g = gemm((m, n, k), a, b, packed.then_some(&panels), threads);
+            let g = gemm((m, n, k), a, b, threads);
             pool(threads).install(|| g.ours(false, &mut c, m, kern, Some(&epi)));
             assert!(
                 seen.into_inner().unwrap().iter().all(|&s| s == 1),
@@ -924,20 +801,18 @@ mod tests {
         };
         let mut all = Vec::new();
         for (name, kern) in kernels() {
-            let one = run(kern, View::new(&a, 1, m), false, 1);
+            let one = run(kern, View::new(&a, 1, m), 1);
             for t in [2, 3, 8] {
-                for packed in [false, true] {
-                    assert_eq!(
-                        run(kern, View::new(&a, 1, m), packed, t),
-                        one,
-                        "{name}, {t} threads, packed {packed}"
-                    );
-                    assert_eq!(
-                        run(kern, View::new(&a_rows, k, 1), packed, t),
-                        one,
-                        "{name}, A row-major, {t} threads, packed {packed}"
-                    );
-                }
+                assert_eq!(
+                    run(kern, View::new(&a, 1, m), t),
+                    one,
+                    "{name}, {t} threads"
+                );
+                assert_eq!(
+                    run(kern, View::new(&a_rows, k, 1), t),
+                    one,
+                    "{name}, A row-major, {t} threads"
+                );
             }
             assert!(one.iter().all(|&v| v >= 0.0) && one.iter().any(|&v| v > 0.0));
             all.push((name, one));
@@ -950,9 +825,7 @@ mod tests {
         }
         // And the public entry (on an AVX-512 build and CPU, the `gemm` crate) agrees with them to rounding.
         let mut c = vec![0f32; m * n];
-        let mut panels = Panels::default();
-        panels.pack(b, k, n, 2);
-        let g = gemm((m, n, k), View::new(&a, 1, m), b, Some(&panels), 2);
+        let g = gemm((m, n, k), View::new(&a, 1, m), b, 2);
         pool(2).install(|| g.run(false, &mut c, m, None));
         let want = &all.last().unwrap().1;
         for (x, y) in c.iter().zip(want) {
@@ -980,7 +853,6 @@ mod tests {
             k: 4,
             a: View::new(&a, 1, 8),
             b: View::new(&w, 1, 4),
-            b_panels: None,
             threads: 1,
         };
         g.run(false, &mut c, 8, None);

@@ -6,11 +6,9 @@
 //! `f` features is stored as `[f, ld]` (element `(row b, feature j)` at `j * ld + b`, `ld >= rows`). With weights in
 //! PyTorch's `[out, in]` layout this lets every GEMM read the weights in place (no packing copy of `W` per call,
 //! which cost a fifth of the step in the row-major layout) and makes BatchNorm's per-feature reductions contiguous.
-//! The MLP also keeps each weight matrix packed for our microkernels (`Weights::packed`), once per update of the
-//! weights rather than once per call.
 //! The public API converts to and from row-major at its edges.
 
-use super::gemm::{Epilogue, Gemm, Panels, View};
+use super::gemm::{Epilogue, Gemm, View};
 use crate::core::dropout::LayerMask;
 use crate::core::spec::{Act, Layer};
 use rayon::prelude::*;
@@ -91,24 +89,21 @@ macro_rules! simd_fn {
     };
 }
 
-/// A layer's weights `W [out, inp]` (row-major, as PyTorch holds them) and, when the MLP keeps them, their packed
-/// copies for the forward's and the input gradient's GEMMs.
+/// A layer's weights `W [out, inp]` (row-major, as PyTorch holds them), read in place by its GEMMs.
 #[derive(Clone, Copy)]
 pub struct Weights<'a> {
     pub w: &'a [f32],
     pub inp: usize,
     pub out: usize,
-    pub packed: Option<&'a Packed>,
 }
 
 impl<'a> Weights<'a> {
-    /// Layer `l`'s weights in the flat parameters, with their packed copies if given.
-    pub fn of(params: &'a [f32], l: &Layer, packed: Option<&'a Packed>) -> Weights<'a> {
+    /// Layer `l`'s weights in the flat parameters.
+    pub fn of(params: &'a [f32], l: &Layer) -> Weights<'a> {
         Weights {
             w: &params[l.w..l.w + l.out * l.inp],
             inp: l.inp,
             out: l.out,
-            packed,
         }
     }
 
@@ -120,23 +115,6 @@ impl<'a> Weights<'a> {
     /// W as the input gradient's B, `[out, inp]`: B(p, j) = W[p, j].
     fn input_grad_b(&self) -> View<'a> {
         View::new(self.w, self.inp, 1)
-    }
-}
-
-/// A layer's weights packed for both GEMMs that read them (`gemm::Panels`): repacked by the MLP after every change
-/// of its parameters, so that the forward and input-gradient GEMMs of a step read one sequential stream per panel.
-#[derive(Default)]
-pub struct Packed {
-    forward: Panels,
-    input_grad: Panels,
-}
-
-impl Packed {
-    /// Packs `w`'s matrix (its `packed` field is ignored).
-    pub fn pack(&mut self, w: &Weights, threads: usize) {
-        self.forward.pack(w.forward_b(), w.inp, w.out, threads);
-        self.input_grad
-            .pack(w.input_grad_b(), w.out, w.inp, threads);
     }
 }
 
@@ -158,7 +136,6 @@ pub fn matmul_forward(
         k: w.inp,
         a: View::new(x, 1, ld_x),
         b: w.forward_b(),
-        b_panels: w.packed.map(|p| &p.forward),
         threads,
     };
     g.run(false, y, ld_y, epilogue);
@@ -184,7 +161,6 @@ pub fn matmul_backward_weight(
         k: rows,
         a: View::new(x, ld_x, 1),
         b: View::new(dz, 1, ld_dz),
-        b_panels: None,
         threads,
     };
     g.run(acc, dw, inp, None);
@@ -208,7 +184,6 @@ pub fn matmul_backward_input(
         k: w.out,
         a: View::new(dz, 1, ld_dz),
         b: w.input_grad_b(),
-        b_panels: w.packed.map(|p| &p.input_grad),
         threads,
     };
     g.run(false, dx, ld_dx, epilogue);
@@ -457,13 +432,13 @@ pub struct Saved<'a> {
 
 /// Fused block forward: Linear + bias + BatchNorm (batch statistics and the running-statistics update in train mode,
 /// running statistics in eval mode) + activation. `x [inp, rows]` feature-major; the outputs are `[out, rows]`.
-/// `params`/`buffers` are the flat buffers of the MLP, `packed` this layer's packed weights if kept. Everything after the matmul runs in its epilogue, on each
+/// `params`/`buffers` are the flat buffers of the MLP. Everything after the matmul runs in its epilogue, on each
 /// feature while it is in cache, on the thread that computed it.
 #[allow(clippy::too_many_arguments)]
 pub fn block_forward(
     s: Saved,
     x: &[f32],
-    (params, packed): (&[f32], Option<&Packed>),
+    params: &[f32],
     buffers: &mut [f32],
     l: &Layer,
     rows: usize,
@@ -472,7 +447,7 @@ pub fn block_forward(
 ) {
     let (inp, out) = (l.inp, l.out);
     let a = &mut s.a[..out * rows];
-    let (x, w) = (&x[..inp * rows], Weights::of(params, l, packed));
+    let (x, w) = (&x[..inp * rows], Weights::of(params, l));
     let bias = &params[l.b..l.b + out];
     let act = l.act;
     let Some(bn) = l.bn else {
@@ -600,7 +575,7 @@ pub fn block_backward(
     dz: &[f32],
     x: &[f32],
     ld: usize,
-    (params, packed): (&[f32], Option<&Packed>),
+    params: &[f32],
     l: &Layer,
     rows: usize,
     train: bool,
@@ -608,7 +583,7 @@ pub fn block_backward(
 ) {
     let (inp, out) = (l.inp, l.out);
     let dz = &dz[..out * rows];
-    let w = Weights::of(params, l, packed);
+    let w = Weights::of(params, l);
     let mut grads = grads;
     if let Some(g) = grads.as_deref_mut() {
         let dw = &mut g[l.w..l.w + out * inp];

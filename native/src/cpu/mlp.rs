@@ -4,7 +4,7 @@
 
 use super::kernels::{
     act_grad_apply, adam, block_backward, block_forward, matmul_backward_input,
-    matmul_backward_weight, matmul_forward, output_dz, transpose, Packed, Saved, SavedRef, Weights,
+    matmul_backward_weight, matmul_forward, output_dz, transpose, Saved, SavedRef, Weights,
 };
 use crate::core::config::adam_diverged;
 use crate::core::optim::{clamp_all, rmsprop_update};
@@ -13,14 +13,8 @@ use crate::core::{AdamConfig, Buffer, MlpBackend, MlpState, Result, RmsPropConfi
 pub struct CpuMlp {
     pub spec: Spec,
     pub threads: usize,
-    /// `[param_count]`: the parameters (read through `params`, written through `params_mut`, which marks the
-    /// packed weights stale).
+    /// `[param_count]`: the parameters (read through `params`, written through `params_mut`).
     params: Vec<f32>,
-    /// Per layer: its weights packed for the GEMMs (`kernels::Packed`), valid unless `packed_stale`.
-    packed: Vec<Packed>,
-    packed_stale: bool,
-    /// The layers in the order of their weights in `params`.
-    by_offset: Vec<usize>,
     /// `[param_count]` each: gradients, Adam first and second moments.
     pub grads: Vec<f32>,
     pub m: Vec<f32>,
@@ -56,13 +50,6 @@ impl CpuMlp {
         CpuMlp {
             threads,
             params: spec.default_params(),
-            packed: (0..layers).map(|_| Packed::default()).collect(),
-            packed_stale: true,
-            by_offset: {
-                let mut order: Vec<usize> = (0..layers).collect();
-                order.sort_by_key(|&i| spec.layers[i].w);
-                order
-            },
             grads: vec![0f32; n],
             m: vec![0f32; n],
             v: vec![0f32; n],
@@ -101,21 +88,9 @@ impl CpuMlp {
         &self.params
     }
 
-    /// The parameters for writing; the packed weights are repacked before the next pass reads them.
+    /// The parameters for writing.
     pub fn params_mut(&mut self) -> &mut [f32] {
-        self.packed_stale = true;
         &mut self.params
-    }
-
-    /// Repacks every layer's weights if the parameters changed since the last packing (`kernels::Packed`).
-    fn refresh_packed(&mut self) {
-        if !self.packed_stale {
-            return;
-        }
-        for (l, p) in self.spec.layers.iter().zip(&mut self.packed) {
-            p.pack(&Weights::of(&self.params, l, None), self.threads);
-        }
-        self.packed_stale = false;
     }
 
     fn buffer_mut(&mut self, which: Buffer) -> &mut [f32] {
@@ -149,7 +124,6 @@ impl CpuMlp {
     /// Forward over `self.x[..input * rows]` (feature-major; fill it with `input_mut` first). Returns the output
     /// `[output, rows]`, feature-major.
     pub fn forward_in_place(&mut self, rows: usize, train: bool) -> &[f32] {
-        self.refresh_packed();
         let n = self.spec.layers.len();
         for i in 0..n {
             let (before, rest) = self.acts.split_at_mut(i);
@@ -162,7 +136,7 @@ impl CpuMlp {
                     rstd: &mut self.rstds[i],
                 },
                 x,
-                (&self.params, Some(&self.packed[i])),
+                &self.params,
                 &mut self.buffers,
                 l,
                 rows,
@@ -206,7 +180,6 @@ impl CpuMlp {
         input_grad: bool,
     ) -> Result<Option<&[f32]>> {
         let (ld, train) = self.state.backward_over(&self.spec, rows)?;
-        self.refresh_packed();
         let n = self.spec.layers.len();
         let saved = |i: usize| {
             let l = &self.spec.layers[i];
@@ -246,7 +219,7 @@ impl CpuMlp {
                 dz,
                 x,
                 ld,
-                (&self.params, Some(&self.packed[i])),
+                &self.params,
                 &self.spec.layers[i],
                 rows,
                 train,
@@ -262,34 +235,20 @@ impl CpuMlp {
     }
 
     /// One Adam step over all parameters with the current gradients; false when a parameter became NaN or infinite.
-    /// It runs in pieces, each layer's weight matrix repacked (`kernels::Packed`) right after its update, while it
-    /// is still in cache; Adam is elementwise, so the pieces do not change a result.
     pub fn adam_step(&mut self, c: AdamConfig) -> bool {
         self.state.adam_t += 1;
-        let t = self.state.adam_t;
-        let threads = self.threads;
-        let update = |s: &mut CpuMlp, r: std::ops::Range<usize>| {
-            let (p, m, v, g) = (
-                &mut s.params[r.clone()],
-                &mut s.m[r.clone()],
-                &mut s.v[r.clone()],
-                &s.grads[r],
-            );
-            adam(p, m, v, g, t, c.lr, c.b1, c.b2, c.eps, threads)
-        };
-        let (mut finite, mut done) = (true, 0);
-        for i in 0..self.spec.layers.len() {
-            let l = &self.spec.layers[self.by_offset[i]];
-            let (w, end) = (l.w, l.w + l.out * l.inp);
-            finite &= update(self, done..w);
-            finite &= update(self, w..end);
-            let l = &self.spec.layers[self.by_offset[i]];
-            self.packed[self.by_offset[i]].pack(&Weights::of(&self.params, l, None), threads);
-            done = end;
-        }
-        finite &= update(self, done..self.params.len());
-        self.packed_stale = false;
-        finite
+        adam(
+            &mut self.params,
+            &mut self.m,
+            &mut self.v,
+            &self.grads,
+            self.state.adam_t,
+            c.lr,
+            c.b1,
+            c.b2,
+            c.eps,
+            self.threads,
+        )
     }
 }
 
@@ -320,7 +279,7 @@ impl CpuMlp {
             if i + 1 < n {
                 let up = &self.spec.layers[i + 1];
                 let (lo, hi) = self.deltas.split_at_mut(i + 1);
-                let wu = Weights::of(&self.params, up, Some(&self.packed[i + 1]));
+                let wu = Weights::of(&self.params, up);
                 matmul_backward_input(&mut lo[i], rows, (&hi[0], rows), &wu, rows, t, None);
             }
             act_grad_apply(
@@ -338,7 +297,7 @@ impl CpuMlp {
             let l = &self.spec.layers[i];
             let (gw, wi) = (
                 &mut self.grads[l.w..l.w + l.out * l.inp],
-                Weights::of(&self.params, l, Some(&self.packed[i])),
+                Weights::of(&self.params, l),
             );
             let (delta, u) = ((&self.deltas[i][..], rows), (&cur[..], rows));
             matmul_backward_weight(true, gw, delta, u, rows, l.inp, l.out, t);
@@ -434,7 +393,6 @@ impl MlpBackend for CpuMlp {
 
     fn run_rmsprop(&mut self, c: RmsPropConfig) -> Result<()> {
         self.state.adam_t += 1;
-        self.packed_stale = true;
         if rmsprop_update(&mut self.params, &mut self.v, &self.grads, c) {
             Ok(())
         } else {
@@ -456,74 +414,5 @@ impl MlpBackend for CpuMlp {
         transpose(&mut self.u[0][..rows * input], v, rows, input);
         self.input_grad_backward_fm(rows);
         Ok(())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::core::mlp::Mlp;
-    use crate::core::spec::{Act, Bn};
-
-    /// Every way the parameters change (a write, `params_mut`, Adam, RMSprop's update, clamping) is followed by a
-    /// pass on the new weights: the packed copies the GEMMs read are never stale. Each check compares the forward
-    /// and the input gradient, bit for bit, with a fresh MLP given the same parameters.
-    #[test]
-    fn the_packed_weights_follow_every_change_of_the_parameters() {
-        let bn = Some(Bn {
-            eps: 1e-5,
-            momentum: 0.1,
-        });
-        // Widths past one tile, with tails; 512 inputs take the input gradient's strided packing in place.
-        let spec = Spec::new(512, &[(70, bn, Act::LeakyRelu(0.2)), (13, None, Act::Tanh)]);
-        let rows = 24;
-        let x: Vec<f32> = (0..rows * 512)
-            .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
-            .collect();
-        let dy: Vec<f32> = (0..rows * 13)
-            .map(|i| ((i * 11 % 17) as f32 - 8.0) / 8.0)
-            .collect();
-        let pass = |m: &mut CpuMlp| {
-            let (mut y, mut dx) = (vec![0f32; rows * 13], vec![0f32; rows * 512]);
-            m.forward(&x, rows, true, &mut y).unwrap();
-            m.backward(&dy, &mut dx).unwrap();
-            (y, dx)
-        };
-        let fresh = |p: &[f32]| {
-            let mut f = CpuMlp::new(spec.clone(), 2);
-            f.set(Buffer::Params, p).unwrap();
-            pass(&mut f)
-        };
-        let mut m = CpuMlp::new(spec.clone(), 2);
-        m.init(3, 0).unwrap();
-        let first = pass(&mut m);
-        assert_eq!(first, fresh(m.params()), "after init");
-        type Change<'c> = &'c dyn Fn(&mut CpuMlp);
-        let changes: [(&str, Change); 5] = [
-            ("a write", &|m| {
-                let p: Vec<f32> = m.params().iter().map(|v| v * 0.5 + 0.01).collect();
-                m.set(Buffer::Params, &p).unwrap();
-            }),
-            ("params_mut", &|m| {
-                m.params_mut()[spec.layers[1].w + 3] += 0.25
-            }),
-            ("Adam", &|m| {
-                let c = AdamConfig::new(1e-2, 0.5, 0.999, 1e-8).unwrap();
-                m.adam(c).unwrap()
-            }),
-            ("RMSprop", &|m| {
-                let c = RmsPropConfig::new(1e-2, 0.99, 1e-8).unwrap();
-                m.rmsprop(c).unwrap()
-            }),
-            ("clamping", &|m| m.clamp_params(0.01).unwrap()),
-        ];
-        let mut last = first;
-        for (what, change) in changes {
-            change(&mut m);
-            let now = pass(&mut m);
-            assert_ne!(now, last, "{what} changed nothing");
-            assert_eq!(now, fresh(m.params()), "after {what}");
-            last = now;
-        }
     }
 }
