@@ -52,7 +52,7 @@ console.log(table(
 ));
 
 console.log(
-  "\nThe whole step's GEMMs (their FLOPs over the sum of their times), GFLOP/s; gemm's share of the FMA peak",
+  "\nThe whole step's GEMMs (their FLOPs over the sum of their times), GFLOP/s; ours' and gemm's share of the FMA peak",
 );
 console.log("of its build's vectors at that thread count in brackets:\n");
 const steps = rows.filter((r) => r.kind === "step");
@@ -68,7 +68,7 @@ console.log(table(
       ...libs.map((l) => {
         const r = steps.find((s) => `${s.isa}|${s.threads}|${s.batch}` === k && s.lib === l);
         if (!r) return "-";
-        return l.startsWith("gemm")
+        return l === "ours" || l.startsWith("gemm")
           ? `${r.gflops.toFixed(1)} (${(100 * r.gflops / peakOf(isa, r.threads)).toFixed(0)}%)`
           : r.gflops.toFixed(1);
       }),

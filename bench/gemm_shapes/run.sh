@@ -25,7 +25,7 @@ for threads in 1 "$cores"; do
     ./target/release/gemm_shapes --threads "$threads" --batches "$batches" --json "$out"
   # matrixmultiply and faer pick their own kernels whatever gemm's build: measured once, in the first.
   OPENBLAS_CORETYPE="${OPENBLAS_CORETYPE:-Haswell}" \
-    ./target/avx2/release/gemm_shapes --threads "$threads" --batches "$batches" --json "$out" --libs gemm,openblas
+    ./target/avx2/release/gemm_shapes --threads "$threads" --batches "$batches" --json "$out" --libs ours,gemm,openblas
   [ "$cores" = 1 ] && break
 done
 echo "machine: $(lscpu | sed -n 's/^Model name: *//p')" >&2

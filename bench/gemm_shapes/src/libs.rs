@@ -25,7 +25,10 @@ type CblasSgemm = unsafe extern "C" fn(
 
 /// One library, set up for a number of threads.
 pub enum Lib {
-    /// The `gemm` crate, as `native/src/cpu/kernels.rs` calls it.
+    /// The library's own entry, `gan_native::cpu::gemm::Gemm::run`, as `native/src/cpu/kernels.rs` calls it: our
+    /// AVX2+FMA microkernel, or the `gemm` crate where it routes there (the AVX-512 level; on AVX2 an A above 1 MiB).
+    Ours(usize),
+    /// The `gemm` crate, called directly.
     Gemm(usize),
     /// `matrixmultiply` (its own thread pool, `MATMUL_NUM_THREADS`).
     MatrixMultiply,
@@ -40,7 +43,12 @@ impl Lib {
     pub fn all(threads: usize) -> Vec<Lib> {
         // SAFETY: set before matrixmultiply's pool first reads it, while this process runs no other thread.
         unsafe { std::env::set_var("MATMUL_NUM_THREADS", threads.to_string()) };
-        let mut v = vec![Lib::Gemm(threads), Lib::MatrixMultiply, Lib::Faer(threads)];
+        let mut v = vec![
+            Lib::Ours(threads),
+            Lib::Gemm(threads),
+            Lib::MatrixMultiply,
+            Lib::Faer(threads),
+        ];
         match openblas(threads) {
             Ok(f) => v.push(Lib::OpenBlas(f)),
             Err(e) => eprintln!("OpenBLAS left out: {e}"),
@@ -50,6 +58,7 @@ impl Lib {
 
     pub fn name(&self) -> &'static str {
         match self {
+            Lib::Ours(_) => "ours",
             Lib::Gemm(_) => "gemm 0.19",
             Lib::MatrixMultiply => "matrixmultiply",
             Lib::Faer(_) => "faer",
@@ -76,6 +85,7 @@ impl Lib {
         assert!(b.len() > (k - 1) * bs.0 + (n - 1) * bs.1);
         // SAFETY (every arm): the asserts above bound every element the strides reach inside the three slices.
         match *self {
+            Lib::Ours(threads) => ours(m, n, k, c, cs, a, as_, b, bs, threads),
             Lib::Gemm(threads) => unsafe {
                 let par = if threads > 1 {
                     Parallelism::Rayon(threads)
@@ -144,6 +154,37 @@ impl Lib {
             Lib::OpenBlas(f) => unsafe { cblas(f, m, n, k, c, cs, a, as_, b, bs) },
         }
     }
+}
+
+/// `c = a b` through the library's entry, which writes a column-major C: a row-major `c` (the weight gradient's,
+/// `[out, in]`) is computed as `c^T = b^T a^T`, as the library does.
+#[allow(clippy::too_many_arguments)]
+fn ours(
+    m: usize,
+    n: usize,
+    k: usize,
+    c: &mut [f32],
+    cs: Operand,
+    a: &[f32],
+    as_: Operand,
+    b: &[f32],
+    bs: Operand,
+    threads: usize,
+) {
+    use gan_native::cpu::gemm::{Gemm, View};
+    let t = |s: Operand| (s.1, s.0);
+    if cs.0 != 1 {
+        return ours(n, m, k, c, t(cs), b, t(bs), a, t(as_), threads);
+    }
+    let g = Gemm {
+        m,
+        n,
+        k,
+        a: View::new(a, as_.0, as_.1),
+        b: View::new(b, bs.0, bs.1),
+        threads,
+    };
+    g.run(false, c, cs.1, None);
 }
 
 /// Loads OpenBLAS and sets its threads.

@@ -192,7 +192,7 @@ fn parse_args() -> Args {
 }
 
 fn usage(msg: &str) -> ! {
-    eprintln!("error: {msg}\nusage: gemm_shapes [--threads N] [--batches 64,256,1024] [--json FILE] [--budget S] [--libs gemm,faer,...]");
+    eprintln!("error: {msg}\nusage: gemm_shapes [--threads N] [--batches 64,256,1024] [--json FILE] [--budget S] [--libs ours,gemm,faer,...]");
     std::process::exit(2);
 }
 
@@ -236,7 +236,7 @@ fn main() {
         args.libs.is_empty() || args.libs.iter().any(|p| l.name().starts_with(p.as_str()))
     });
     if libs.is_empty() {
-        usage("--libs matches no library (gemm, matrixmultiply, faer, openblas)");
+        usage("--libs matches no library (ours, gemm, matrixmultiply, faer, openblas)");
     }
     println!("gemm build: {isa}; threads {}", args.threads);
     print!(
