@@ -202,6 +202,13 @@ fn main() {
         .num_threads(args.threads)
         .build_global()
         .expect("rayon pool");
+    // Every call is made from a thread of the pool, as the library makes its GEMMs (its FFI calls run inside its
+    // pool): from outside, each call that splits its work would also pay a hand-off to the pool and back.
+    rayon::scope(|s| s.spawn(|_| measure(args)));
+}
+
+/// The peaks, then every library on every GEMM of the step (a table on stdout, JSON lines with --json).
+fn measure(args: Args) {
     let isa = if cfg!(feature = "v4") && std::arch::is_x86_feature_detected!("avx512f") {
         "avx512"
     } else {
