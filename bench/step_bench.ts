@@ -3,7 +3,10 @@
 // the last call's GPU cost from the GAN's info (dispatches and barriers per step, CPU us recording them and us in
 // the queue submits per step, submissions per call; all 0 on the CPU backend).
 //
-//   deno task bench:step [--backend cpu] [--threads N] [--batch 64] [--steps 300] [--per-call 1]
+//   deno task bench:step [--backend cpu] [--threads N] [--batch 64] [--steps 300] [--per-call 1] [--json]
+//
+// --json prints one JSON line instead (ms/step median, p10 and min, and the last step's losses at full precision),
+// for bench/ab.ts.
 
 import { parseArgs } from "node:util";
 import { Context, NativeGan, NativeMlp } from "../src/native/handles.ts";
@@ -18,6 +21,7 @@ const { values } = parseArgs({
     batch: { type: "string", default: "64" },
     steps: { type: "string", default: "300" },
     "per-call": { type: "string", default: "1" },
+    json: { type: "boolean", default: false },
   },
 });
 const batch = Number(values.batch), steps = Number(values.steps), perCall = Number(values["per-call"]);
@@ -49,19 +53,27 @@ const min = samples[0];
 // median by up to 2x between runs; the fast tenth of the steps is the figure to compare builds by.
 const p10 = samples[Math.floor(samples.length / 10)];
 const info = ctx.info();
-const where = info.adapter
-  ? `${info.adapter.name} (${info.adapter.api}${info.adapter.software ? ", software" : ""})`
-  : `${info.threads} threads, ${info.simd.join("/")}`;
-console.log(`backend ${info.backend} on ${where}, batch ${batch}, ${perCall} step(s) per call`);
-const cost = gan.info(); // the last call's
-console.log(
-  `dispatches per step: ${cost.dispatches_per_step} | barriers per step: ${cost.barriers_per_step.toFixed(2)} | ` +
-    `workgroups per step: ${cost.workgroups_per_step?.toFixed(0) ?? "-"} | ` + // "-": a library from before the field
-    `record us/step: ${cost.record_us_per_step.toFixed(1)} | submit us/step: ${cost.submit_us_per_step.toFixed(1)} | ` +
-    `submissions per call: ${cost.submissions}`,
-);
-console.log(
-  `ms/step: median ${median.toFixed(3)}, p10 ${p10.toFixed(3)}, min ${min.toFixed(3)} | GFLOP/s: median ${
-    (gflopPerStep / median * 1e3).toFixed(1)
-  }, best ${(gflopPerStep / min * 1e3).toFixed(1)} | last losses D ${out[0].toFixed(4)} G ${out[1].toFixed(4)}`,
-);
+if (values.json) {
+  // The losses are float32 values: a JSON number round-trips their bits exactly.
+  const losses = { d: out[0], g: out[1] };
+  console.log(JSON.stringify({ backend: info.backend, threads: info.threads, batch, median, p10, min, losses }));
+} else {
+  const where = info.adapter
+    ? `${info.adapter.name} (${info.adapter.api}${info.adapter.software ? ", software" : ""})`
+    : `${info.threads} threads, ${info.simd.join("/")}`;
+  console.log(`backend ${info.backend} on ${where}, batch ${batch}, ${perCall} step(s) per call`);
+  const cost = gan.info(); // the last call's
+  console.log(
+    `dispatches per step: ${cost.dispatches_per_step} | barriers per step: ${cost.barriers_per_step.toFixed(2)} | ` +
+      `workgroups per step: ${cost.workgroups_per_step?.toFixed(0) ?? "-"} | ` + // "-": a library from before the field
+      `record us/step: ${cost.record_us_per_step.toFixed(1)} | submit us/step: ${
+        cost.submit_us_per_step.toFixed(1)
+      } | ` +
+      `submissions per call: ${cost.submissions}`,
+  );
+  console.log(
+    `ms/step: median ${median.toFixed(3)}, p10 ${p10.toFixed(3)}, min ${min.toFixed(3)} | GFLOP/s: median ${
+      (gflopPerStep / median * 1e3).toFixed(1)
+    }, best ${(gflopPerStep / min * 1e3).toFixed(1)} | last losses D ${out[0].toFixed(4)} G ${out[1].toFixed(4)}`,
+  );
+}
