@@ -26,7 +26,8 @@ type CblasSgemm = unsafe extern "C" fn(
 /// One library, set up for a number of threads.
 pub enum Lib {
     /// The library's own entry, `gan_native::cpu::gemm::Gemm::run`, as `native/src/cpu/kernels.rs` calls it: our
-    /// AVX2+FMA microkernel, or the `gemm` crate where it routes there (the AVX-512 level; on AVX2 an A above 1 MiB).
+    /// AVX2+FMA microkernel, or the `gemm` crate where it routes there (the AVX-512 level; on AVX2 an A above half the
+    /// L2).
     Ours(usize),
     /// The `gemm` crate, called directly.
     Gemm(usize),

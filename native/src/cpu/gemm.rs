@@ -27,9 +27,8 @@ const PAR_MIN_MACS: usize = 1 << 20;
 const TASKS_PER_THREAD: usize = 4;
 /// The k block: a panel's B values for this many k stay in L1 while every m-tile uses them.
 const KC: usize = 128;
-/// The largest A (in elements: 1 MiB, half an L2) that our kernels take on the AVX2 level; a larger one (the step at
-/// batch 256 and above) goes to the `gemm` crate, whose blocking was faster there (bench/RESULTS.md, issue 17).
-const OURS_MAX_A: usize = 1 << 18;
+/// The L2 assumed where the machine does not say (`l2_bytes`): 2 MiB, the Xeon's the size rule was first tuned on.
+const L2_DEFAULT: usize = 2 << 20;
 /// The m block (a multiple of every tile's MR): `[MC, KC]` of A, 128 KiB, stays in L2 while every panel uses it.
 const MC: usize = 256;
 /// B is packed when its row stride is a multiple of this many floats (see `Job::pack`).
@@ -92,7 +91,7 @@ impl Gemm<'_> {
         assert!(self.a.covers(m, k), "gemm: a too small");
         assert!(self.b.covers(k, n), "gemm: b too small");
         let level = simd_level();
-        if level == SimdLevel::Avx512 || (level == SimdLevel::Avx2 && m * k > OURS_MAX_A) {
+        if level == SimdLevel::Avx512 || (level == SimdLevel::Avx2 && m * k > ours_max_a()) {
             self.crate_gemm(acc, c, ldc);
             if let Some(f) = epilogue {
                 columns_apply(c, ldc, m, n, self.threads, f);
@@ -161,7 +160,7 @@ impl Gemm<'_> {
         job.run(c, 0, panels, tasks);
     }
 
-    /// `run` through the `gemm` crate: on the AVX-512 level, and on AVX2 for an A above `OURS_MAX_A`. Its kernels
+    /// `run` through the `gemm` crate: on the AVX-512 level, and on AVX2 for an A above `ours_max_a`. Its kernels
     /// sum in another order than ours, so those results differ from ours in the last bits (each is still the same
     /// run to run and on any thread count). Our AVX-512 tile (64 x 6) reached 88% of the FMA peak with its operands
     /// in cache, but inside the step, where each call reads the weights from memory, the crate's kernel (which packs
@@ -205,6 +204,43 @@ impl Gemm<'_> {
             );
         }
     }
+}
+
+/// The largest A (in elements) that our kernels take on the AVX2 level: half the L2 of this machine's first core
+/// (1 MiB on a 2 MiB L2, 512 KiB on Zen 4's 1 MiB). A larger A (the step's larger GEMMs from batch 256 on) goes to the
+/// `gemm` crate, whose blocking was faster there (bench/RESULTS.md, issue 17). Read once; the same on every call, so a
+/// machine's results stay the same run to run.
+fn ours_max_a() -> usize {
+    static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *MAX.get_or_init(|| l2_bytes().unwrap_or(L2_DEFAULT) / 2 / std::mem::size_of::<f32>())
+}
+
+/// The L2 data cache of cpu0 in bytes, from Linux's sysfs (`cache/index*/level` 2, a data or unified cache); None
+/// elsewhere or when it cannot be read.
+fn l2_bytes() -> Option<usize> {
+    let dir = std::path::Path::new("/sys/devices/system/cpu/cpu0/cache");
+    let read = |p: std::path::PathBuf| std::fs::read_to_string(p).ok();
+    std::fs::read_dir(dir).ok()?.flatten().find_map(|e| {
+        let (level, kind) = (read(e.path().join("level"))?, read(e.path().join("type"))?);
+        if level.trim() != "2" || kind.trim() == "Instruction" {
+            return None;
+        }
+        parse_cache_size(read(e.path().join("size"))?.trim())
+    })
+}
+
+/// A sysfs cache size (`"1024K"`, `"2M"`, `"512"`) in bytes; None when it is not one.
+fn parse_cache_size(s: &str) -> Option<usize> {
+    let (digits, unit) = match s.as_bytes().last()? {
+        b'K' => (&s[..s.len() - 1], 1 << 10),
+        b'M' => (&s[..s.len() - 1], 1 << 20),
+        _ => (s, 1),
+    };
+    digits
+        .parse::<usize>()
+        .ok()
+        .filter(|&n| n > 0)
+        .map(|n| n * unit)
 }
 
 /// `dst [k, lda]` (column p holds A's column p, rows `0..m`) from A through its strides, 16 columns at a time (in
@@ -841,6 +877,18 @@ mod tests {
             .num_threads(threads)
             .build()
             .unwrap()
+    }
+
+    #[test]
+    fn cache_sizes_read_as_sysfs_writes_them() {
+        assert_eq!(parse_cache_size("1024K"), Some(1 << 20));
+        assert_eq!(parse_cache_size("2M"), Some(2 << 20));
+        assert_eq!(parse_cache_size("49152"), Some(49152));
+        for bad in ["", "K", "0K", "1.5M", "-1K", "12G"] {
+            assert_eq!(parse_cache_size(bad), None, "{bad:?}");
+        }
+        // This machine's rule is half an L2 of at least 64 KiB, in floats.
+        assert!(ours_max_a() >= (64 << 10) / 2 / 4);
     }
 
     #[test]
