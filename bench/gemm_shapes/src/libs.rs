@@ -1,6 +1,7 @@
 //! The GEMM libraries compared, behind one call: `c[m, n] = a[m, k] b[k, n]`, each operand given by its
 //! `(row stride, column stride)` in elements.
 
+use gan_native::cpu::gemm::{Gemm, View};
 use gemm::Parallelism;
 
 /// `(row stride, column stride)` in elements.
@@ -86,7 +87,24 @@ impl Lib {
         assert!(b.len() > (k - 1) * bs.0 + (n - 1) * bs.1);
         // SAFETY (every arm): the asserts above bound every element the strides reach inside the three slices.
         match *self {
-            Lib::Ours(threads) => ours(m, n, k, c, cs, a, as_, b, bs, threads),
+            // The library's entry writes a column-major C: a row-major `c` (the weight gradient's, `[out, in]`) is
+            // computed as `c^T = b^T a^T`, as the library does.
+            Lib::Ours(_) if cs.0 != 1 => {
+                let t = |s: Operand| (s.1, s.0);
+                self.sgemm(n, m, k, c, t(cs), b, t(bs), a, t(as_))
+            }
+            Lib::Ours(threads) => {
+                let (a, b) = (View::new(a, as_.0, as_.1), View::new(b, bs.0, bs.1));
+                Gemm {
+                    m,
+                    n,
+                    k,
+                    a,
+                    b,
+                    threads,
+                }
+                .run(false, c, cs.1, None)
+            }
             Lib::Gemm(threads) => unsafe {
                 let par = if threads > 1 {
                     Parallelism::Rayon(threads)
@@ -155,37 +173,6 @@ impl Lib {
             Lib::OpenBlas(f) => unsafe { cblas(f, m, n, k, c, cs, a, as_, b, bs) },
         }
     }
-}
-
-/// `c = a b` through the library's entry, which writes a column-major C: a row-major `c` (the weight gradient's,
-/// `[out, in]`) is computed as `c^T = b^T a^T`, as the library does.
-#[allow(clippy::too_many_arguments)]
-fn ours(
-    m: usize,
-    n: usize,
-    k: usize,
-    c: &mut [f32],
-    cs: Operand,
-    a: &[f32],
-    as_: Operand,
-    b: &[f32],
-    bs: Operand,
-    threads: usize,
-) {
-    use gan_native::cpu::gemm::{Gemm, View};
-    let t = |s: Operand| (s.1, s.0);
-    if cs.0 != 1 {
-        return ours(n, m, k, c, t(cs), b, t(bs), a, t(as_), threads);
-    }
-    let g = Gemm {
-        m,
-        n,
-        k,
-        a: View::new(a, as_.0, as_.1),
-        b: View::new(b, bs.0, bs.1),
-        threads,
-    };
-    g.run(false, c, cs.1, None);
 }
 
 /// Loads OpenBLAS and sets its threads.
