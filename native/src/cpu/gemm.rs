@@ -4,8 +4,9 @@
 //!
 //! - **Microkernels**: a tile of `MR` rows (vectors along m) by `NR` columns (broadcasts along n) held in registers:
 //!   AVX2+FMA 16 x 6 (12 accumulators), and a portable 8 x 4 elsewhere. Rows past `m` are masked; columns past `n`
-//!   read the last valid column and are not stored. On the AVX-512 level, and on AVX2 for an A larger than half
-//!   an L2 (batch 256 and above), the `gemm` crate runs instead (`crate_gemm`, and why).
+//!   read the last valid column and are not stored. On the AVX-512 level, on AVX2 on an AMD (or Hygon) core, and
+//!   on other AVX2 cores for an A larger than half an L2 (batch 256 and above), the `gemm` crate runs instead
+//!   (`crate_gemm`, `crate_first`, and why).
 //! - **One rounding order**: every element of C is a single chain of fused multiply-adds over `p = 0..k` in order,
 //!   starting from 0 (or from C's old value when accumulating). The tile, the k blocking (a block resumes each chain
 //!   from its stored value), B's packing, A's transpose and the thread that runs a panel do not change that chain,
@@ -91,7 +92,7 @@ impl Gemm<'_> {
         assert!(self.a.covers(m, k), "gemm: a too small");
         assert!(self.b.covers(k, n), "gemm: b too small");
         let level = simd_level();
-        if level == SimdLevel::Avx512 || (level == SimdLevel::Avx2 && m * k > ours_max_a()) {
+        if crate_first(level, m, k) {
             self.crate_gemm(acc, c, ldc);
             if let Some(f) = epilogue {
                 columns_apply(c, ldc, m, n, self.threads, f);
@@ -160,7 +161,7 @@ impl Gemm<'_> {
         job.run(c, 0, panels, tasks);
     }
 
-    /// `run` through the `gemm` crate: on the AVX-512 level, and on AVX2 for an A above `ours_max_a`. Its kernels
+    /// `run` through the `gemm` crate, where `crate_first` says so. Its kernels
     /// sum in another order than ours, so those results differ from ours in the last bits (each is still the same
     /// run to run and on any thread count). Our AVX-512 tile (64 x 6) reached 88% of the FMA peak with its operands
     /// in cache, but inside the step, where each call reads the weights from memory, the crate's kernel (which packs
@@ -206,7 +207,47 @@ impl Gemm<'_> {
     }
 }
 
-/// The largest A (in elements) that our kernels take on the AVX2 level: half the L2 of this machine's first core
+/// Whether a GEMM with A `[m, k]` runs through the `gemm` crate rather than our tile: always on the AVX-512 level;
+/// on AVX2, always on an AMD or Hygon core (Zen 3 and Zen 4 ran the step 1.04-1.4x faster so, while the one Intel
+/// Xeon measured ran it 1.07-1.21x faster through our tile: bench/RESULTS.md, issue 17), elsewhere for an A above
+/// `ours_max_a`. Both inputs are read once per process, so a machine's results stay the same run to run.
+fn crate_first(level: SimdLevel, m: usize, k: usize) -> bool {
+    match level {
+        SimdLevel::Avx512 => true,
+        SimdLevel::Avx2 => amd_core() || m * k > ours_max_a(),
+        SimdLevel::Baseline => false,
+    }
+}
+
+/// Whether this CPU's vendor (CPUID leaf 0) is one whose AVX2 GEMMs go to the crate (`crate_first`). Read once.
+fn amd_core() -> bool {
+    static AMD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AMD.get_or_init(|| cpu_vendor().is_some_and(|v| crate_first_vendor(&v)))
+}
+
+/// `"AuthenticAMD"` and `"HygonGenuine"` (Hygon's Dhyana is a Zen 1): the vendors of `amd_core`.
+fn crate_first_vendor(vendor: &[u8; 12]) -> bool {
+    vendor == b"AuthenticAMD" || vendor == b"HygonGenuine"
+}
+
+/// The 12-byte vendor string of CPUID leaf 0 (EBX, EDX, ECX in that order); None off x86-64.
+fn cpu_vendor() -> Option<[u8; 12]> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY: CPUID exists on every x86-64 CPU, and leaf 0 on every one of them.
+        #[allow(unused_unsafe)]
+        let r = unsafe { std::arch::x86_64::__cpuid(0) };
+        let mut v = [0u8; 12];
+        v[..4].copy_from_slice(&r.ebx.to_le_bytes());
+        v[4..8].copy_from_slice(&r.edx.to_le_bytes());
+        v[8..].copy_from_slice(&r.ecx.to_le_bytes());
+        Some(v)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    None
+}
+
+/// The largest A (in elements) that our kernels take on the AVX2 level (off AMD): half the L2 of this machine's first core
 /// (1 MiB on a 2 MiB L2, 512 KiB on Zen 4's 1 MiB). A larger A (the step's larger GEMMs from batch 256 on) goes to the
 /// `gemm` crate, whose blocking was faster there (bench/RESULTS.md, issue 17). Read once; the same on every call, so a
 /// machine's results stay the same run to run.
@@ -889,6 +930,25 @@ mod tests {
         }
         // This machine's rule is half an L2 of at least 64 KiB, in floats.
         assert!(ours_max_a() >= (64 << 10) / 2 / 4);
+    }
+
+    #[test]
+    fn the_crate_takes_avx2_on_amd_and_hygon_only() {
+        assert!(crate_first_vendor(b"AuthenticAMD"));
+        assert!(crate_first_vendor(b"HygonGenuine"));
+        assert!(!crate_first_vendor(b"GenuineIntel"));
+        assert!(!crate_first_vendor(b"CentaurHauls"));
+        // The vendor string reads as a word of letters on this machine (the three registers in the right order).
+        #[cfg(target_arch = "x86_64")]
+        {
+            let v = cpu_vendor().unwrap();
+            assert!(v.iter().all(u8::is_ascii_alphanumeric), "{v:?}");
+        }
+        // The AVX-512 level always uses the crate, the portable kernel never; AVX2 off AMD up to half an L2.
+        assert!(crate_first(SimdLevel::Avx512, 1, 1));
+        assert!(!crate_first(SimdLevel::Baseline, 1 << 20, 1 << 10));
+        assert_eq!(crate_first(SimdLevel::Avx2, 1, 1), amd_core());
+        assert!(crate_first(SimdLevel::Avx2, 1 << 20, 1 << 10));
     }
 
     #[test]
