@@ -247,10 +247,10 @@ fn cpu_vendor() -> Option<[u8; 12]> {
     None
 }
 
-/// The largest A (in elements) that our kernels take on the AVX2 level (off AMD): half the L2 of this machine's first core
-/// (1 MiB on a 2 MiB L2, 512 KiB on Zen 4's 1 MiB). A larger A (the step's larger GEMMs from batch 256 on) goes to the
-/// `gemm` crate, whose blocking was faster there (bench/RESULTS.md, issue 17). Read once; the same on every call, so a
-/// machine's results stay the same run to run.
+/// The largest A (in elements) that our kernels take on the AVX2 level off AMD: half the L2 of this machine's first
+/// core (1 MiB on a 2 MiB L2). A larger A (the step's larger GEMMs from batch 256 on) goes to the `gemm` crate, whose
+/// blocking was faster there (bench/RESULTS.md, issue 17). Read once; the same on every call, so a machine's results
+/// stay the same run to run.
 fn ours_max_a() -> usize {
     static MAX: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *MAX.get_or_init(|| l2_bytes().unwrap_or(L2_DEFAULT) / 2 / std::mem::size_of::<f32>())
