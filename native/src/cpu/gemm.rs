@@ -4,9 +4,9 @@
 //!
 //! - **Microkernels**: a tile of `MR` rows (vectors along m) by `NR` columns (broadcasts along n) held in registers:
 //!   AVX2+FMA 16 x 6 (12 accumulators), and a portable 8 x 4 elsewhere. Rows past `m` are masked; columns past `n`
-//!   read the last valid column and are not stored. On the AVX-512 level, on AVX2 on an AMD (or Hygon) core, and
-//!   on other AVX2 cores for an A larger than half an L2 (batch 256 and above), the `gemm` crate runs instead
-//!   (`crate_gemm`, `crate_first`, and why).
+//!   read the last valid column and are not stored. On AVX2 on an AMD (or Hygon) core, `faer` runs instead; on the
+//!   AVX-512 level, and on other AVX2 cores for an A larger than half an L2 (batch 256 and above), the `gemm` crate
+//!   (`Engine`, and why).
 //! - **One rounding order**: every element of C is a single chain of fused multiply-adds over `p = 0..k` in order,
 //!   starting from 0 (or from C's old value when accumulating). The tile, the k blocking (a block resumes each chain
 //!   from its stored value), B's packing, A's transpose and the thread that runs a panel do not change that chain,
@@ -92,14 +92,14 @@ impl Gemm<'_> {
         assert!(self.a.covers(m, k), "gemm: a too small");
         assert!(self.b.covers(k, n), "gemm: b too small");
         let level = simd_level();
-        if crate_first(level, m, k) {
-            self.crate_gemm(acc, c, ldc);
-            if let Some(f) = epilogue {
-                columns_apply(c, ldc, m, n, self.threads, f);
-            }
-            return;
+        match Engine::pick(level, m, k) {
+            Engine::Ours => return self.ours(acc, c, ldc, Kernel::for_level(level), epilogue),
+            Engine::Gemm => self.crate_gemm(acc, c, ldc),
+            Engine::Faer => self.faer_gemm(acc, c, ldc),
         }
-        self.ours(acc, c, ldc, Kernel::for_level(level), epilogue);
+        if let Some(f) = epilogue {
+            columns_apply(c, ldc, m, n, self.threads, f);
+        }
     }
 
     /// `run` through our microkernel `kernel`. An A that is not column-major is transposed first into this
@@ -161,7 +161,34 @@ impl Gemm<'_> {
         job.run(c, 0, panels, tasks);
     }
 
-    /// `run` through the `gemm` crate, where `crate_first` says so. Its kernels
+    /// `run` through `faer`'s matmul (`Engine::Faer`): the same checks and the same thread rule as `crate_gemm`.
+    /// faer splits C over the threads, never k, so its results too are the same run to run and on any thread count
+    /// (tested).
+    fn faer_gemm(&self, acc: bool, c: &mut [f32], ldc: usize) {
+        let (m, n, k, a, b) = (self.m, self.n, self.k, self.a, self.b);
+        let par = if self.threads > 1 && m * n * k >= PAR_MIN_MACS {
+            faer::Par::rayon(self.threads)
+        } else {
+            faer::Par::Seq
+        };
+        let accum = if acc {
+            faer::Accum::Add
+        } else {
+            faer::Accum::Replace
+        };
+        // SAFETY: `run` checked that the three slices cover every element their strides reach for these shapes, and
+        // C does not alias A or B (a `&mut` beside two `&`).
+        unsafe {
+            let dst = faer::MatMut::from_raw_parts_mut(c.as_mut_ptr(), m, n, 1, ldc as isize);
+            let lhs =
+                faer::MatRef::from_raw_parts(a.data.as_ptr(), m, k, a.rs as isize, a.cs as isize);
+            let rhs =
+                faer::MatRef::from_raw_parts(b.data.as_ptr(), k, n, b.rs as isize, b.cs as isize);
+            faer::linalg::matmul::matmul(dst, accum, lhs, rhs, 1.0f32, par);
+        }
+    }
+
+    /// `run` through the `gemm` crate (`Engine::Gemm`). Its kernels
     /// sum in another order than ours, so those results differ from ours in the last bits (each is still the same
     /// run to run and on any thread count). Our AVX-512 tile (64 x 6) reached 88% of the FMA peak with its operands
     /// in cache, but inside the step, where each call reads the weights from memory, the crate's kernel (which packs
@@ -207,26 +234,42 @@ impl Gemm<'_> {
     }
 }
 
-/// Whether a GEMM with A `[m, k]` runs through the `gemm` crate rather than our tile: always on the AVX-512 level;
-/// on AVX2, always on an AMD or Hygon core (Zen 3 and Zen 4 ran the step 1.04-1.4x faster so, while the one Intel
-/// Xeon measured ran it 1.07-1.21x faster through our tile: bench/RESULTS.md, issue 17), elsewhere for an A above
-/// `ours_max_a`. Both inputs are read once per process, so a machine's results stay the same run to run.
-fn crate_first(level: SimdLevel, m: usize, k: usize) -> bool {
-    match level {
-        SimdLevel::Avx512 => true,
-        SimdLevel::Avx2 => amd_core() || m * k > ours_max_a(),
-        SimdLevel::Baseline => false,
+/// Which kernels run a GEMM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Engine {
+    /// Our microkernels (`Gemm::ours`).
+    Ours,
+    /// The `gemm` crate (`Gemm::crate_gemm`).
+    Gemm,
+    /// `faer` (`Gemm::faer_gemm`).
+    Faer,
+}
+
+impl Engine {
+    /// The engine of a GEMM with A `[m, k]` on `level`: on the AVX-512 level the `gemm` crate; on AVX2, faer on an AMD
+    /// or Hygon core (on a Zen 3 it ran the step 1.04-1.22x faster than the `gemm` crate on two threads and level on
+    /// one, and the `gemm` crate had beaten our tile there and on a Zen 4 by 1.04-1.4x; bench/RESULTS.md, issue 17),
+    /// elsewhere our tile up to `ours_max_a` and the `gemm` crate above (the one Intel Xeon measured ran our tile
+    /// 1.07-1.21x faster than the crate); the portable tile everywhere else. Both inputs are read once per process,
+    /// so a machine's results stay the same run to run.
+    fn pick(level: SimdLevel, m: usize, k: usize) -> Engine {
+        match level {
+            SimdLevel::Avx512 => Engine::Gemm,
+            SimdLevel::Avx2 if amd_core() => Engine::Faer,
+            SimdLevel::Avx2 if m * k > ours_max_a() => Engine::Gemm,
+            SimdLevel::Avx2 | SimdLevel::Baseline => Engine::Ours,
+        }
     }
 }
 
-/// Whether this CPU's vendor (CPUID leaf 0) is one whose AVX2 GEMMs go to the crate (`crate_first`). Read once.
+/// Whether this CPU's vendor (CPUID leaf 0) is one whose AVX2 GEMMs go to faer (`Engine::pick`). Read once.
 fn amd_core() -> bool {
     static AMD: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *AMD.get_or_init(|| cpu_vendor().is_some_and(|v| crate_first_vendor(&v)))
+    *AMD.get_or_init(|| cpu_vendor().is_some_and(|v| amd_vendor(&v)))
 }
 
 /// `"AuthenticAMD"` and `"HygonGenuine"` (Hygon's Dhyana is a Zen 1): the vendors of `amd_core`.
-fn crate_first_vendor(vendor: &[u8; 12]) -> bool {
+fn amd_vendor(vendor: &[u8; 12]) -> bool {
     vendor == b"AuthenticAMD" || vendor == b"HygonGenuine"
 }
 
@@ -933,22 +976,86 @@ mod tests {
     }
 
     #[test]
-    fn the_crate_takes_avx2_on_amd_and_hygon_only() {
-        assert!(crate_first_vendor(b"AuthenticAMD"));
-        assert!(crate_first_vendor(b"HygonGenuine"));
-        assert!(!crate_first_vendor(b"GenuineIntel"));
-        assert!(!crate_first_vendor(b"CentaurHauls"));
+    fn faer_takes_avx2_on_amd_and_hygon_only() {
+        assert!(amd_vendor(b"AuthenticAMD"));
+        assert!(amd_vendor(b"HygonGenuine"));
+        assert!(!amd_vendor(b"GenuineIntel"));
+        assert!(!amd_vendor(b"CentaurHauls"));
         // The vendor string reads as a word of letters on this machine (the three registers in the right order).
         #[cfg(target_arch = "x86_64")]
         {
             let v = cpu_vendor().unwrap();
             assert!(v.iter().all(u8::is_ascii_alphanumeric), "{v:?}");
         }
-        // The AVX-512 level always uses the crate, the portable kernel never; AVX2 off AMD up to half an L2.
-        assert!(crate_first(SimdLevel::Avx512, 1, 1));
-        assert!(!crate_first(SimdLevel::Baseline, 1 << 20, 1 << 10));
-        assert_eq!(crate_first(SimdLevel::Avx2, 1, 1), amd_core());
-        assert!(crate_first(SimdLevel::Avx2, 1 << 20, 1 << 10));
+        // The AVX-512 level always uses the gemm crate, the portable kernel never; AVX2 by vendor, then by size.
+        assert_eq!(Engine::pick(SimdLevel::Avx512, 1, 1), Engine::Gemm);
+        assert_eq!(
+            Engine::pick(SimdLevel::Baseline, 1 << 20, 1 << 10),
+            Engine::Ours
+        );
+        let (small, large) = if amd_core() {
+            (Engine::Faer, Engine::Faer)
+        } else {
+            (Engine::Ours, Engine::Gemm)
+        };
+        assert_eq!(Engine::pick(SimdLevel::Avx2, 1, 1), small);
+        assert_eq!(Engine::pick(SimdLevel::Avx2, 1 << 20, 1 << 10), large);
+    }
+
+    /// faer and the gemm crate against our kernels' result (to rounding), and each the same bits on 1, 2 and 3
+    /// threads, accumulating or not, at the step's layouts (A column-major or transposed, B read as W or W^T).
+    #[test]
+    fn the_crates_agree_and_give_the_same_bits_on_any_thread_count() {
+        let (m, n, k) = (130, 70, 300); // 2.7 M multiply-adds: above PAR_MIN_MACS, so the threads split it
+        let a: Vec<f32> = (0..m * k)
+            .map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0)
+            .collect();
+        let w: Vec<f32> = (0..k * n)
+            .map(|i| ((i * 104729) % 997) as f32 / 498.0 - 1.0)
+            .collect();
+        for (ars, acs) in [(1, m), (k, 1)] {
+            for (brs, bcs) in [(1, k), (n, 1)] {
+                let g = |threads| Gemm {
+                    m,
+                    n,
+                    k,
+                    a: View::new(&a, ars, acs),
+                    b: View::new(&w, brs, bcs),
+                    threads,
+                };
+                let mut want = vec![0.5f32; m * n];
+                g(1).ours(
+                    true,
+                    &mut want,
+                    m,
+                    Kernel::for_level(SimdLevel::Baseline),
+                    None,
+                );
+                for engine in [Engine::Gemm, Engine::Faer] {
+                    let mut first: Option<Vec<f32>> = None;
+                    for threads in [1, 2, 3] {
+                        let mut c = vec![0.5f32; m * n];
+                        pool(threads).install(|| match engine {
+                            Engine::Gemm => g(threads).crate_gemm(true, &mut c, m),
+                            _ => g(threads).faer_gemm(true, &mut c, m),
+                        });
+                        for (x, y) in c.iter().zip(&want) {
+                            assert!(
+                                (x - y).abs() <= 1e-4 * (1.0 + y.abs()),
+                                "{engine:?}: {x} against {y}"
+                            );
+                        }
+                        match &first {
+                            None => first = Some(c),
+                            Some(f) => assert!(
+                                f.iter().zip(&c).all(|(x, y)| x.to_bits() == y.to_bits()),
+                                "{engine:?} on {threads} threads"
+                            ),
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
