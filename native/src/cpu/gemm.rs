@@ -94,6 +94,12 @@ impl Gemm<'_> {
         let level = simd_level();
         match Engine::pick(level, m, k) {
             Engine::Ours => return self.ours(acc, c, ldc, Kernel::for_level(level), epilogue),
+            // No products: C stays (accumulating) or is zero, whatever a crate makes of an empty k.
+            _ if k == 0 => {
+                if !acc {
+                    c.chunks_mut(ldc).take(n).for_each(|col| col[..m].fill(0.0));
+                }
+            }
             Engine::Gemm => self.crate_gemm(acc, c, ldc),
             Engine::Faer => self.faer_gemm(acc, c, ldc),
         }
@@ -161,7 +167,7 @@ impl Gemm<'_> {
         job.run(c, 0, panels, tasks);
     }
 
-    /// `run` through `faer`'s matmul (`Engine::Faer`): the same checks and the same thread rule as `crate_gemm`.
+    /// `run` through `faer`'s matmul (`Engine::Faer`, k > 0): the same checks and the same thread rule as `crate_gemm`.
     /// faer splits C over the threads, never k, so its results too are the same run to run and on any thread count
     /// (tested).
     fn faer_gemm(&self, acc: bool, c: &mut [f32], ldc: usize) {
@@ -188,7 +194,7 @@ impl Gemm<'_> {
         }
     }
 
-    /// `run` through the `gemm` crate (`Engine::Gemm`). Its kernels
+    /// `run` through the `gemm` crate (`Engine::Gemm`, k > 0). Its kernels
     /// sum in another order than ours, so those results differ from ours in the last bits (each is still the same
     /// run to run and on any thread count). Our AVX-512 tile (64 x 6) reached 88% of the FMA peak with its operands
     /// in cache, but inside the step, where each call reads the weights from memory, the crate's kernel (which packs
@@ -196,12 +202,6 @@ impl Gemm<'_> {
     /// (issue 17).
     fn crate_gemm(&self, acc: bool, c: &mut [f32], ldc: usize) {
         let (m, n, k, a, b) = (self.m, self.n, self.k, self.a, self.b);
-        if k == 0 {
-            if !acc {
-                c.chunks_mut(ldc).take(n).for_each(|col| col[..m].fill(0.0));
-            }
-            return;
-        }
         let par = if self.threads > 1 && m * n * k >= PAR_MIN_MACS {
             gemm::Parallelism::Rayon(self.threads)
         } else {
@@ -1000,6 +1000,28 @@ mod tests {
         };
         assert_eq!(Engine::pick(SimdLevel::Avx2, 1, 1), small);
         assert_eq!(Engine::pick(SimdLevel::Avx2, 1 << 20, 1 << 10), large);
+    }
+
+    #[test]
+    fn an_empty_k_zeroes_c_or_leaves_it() {
+        // Through the engine this machine picks (on an AMD AVX2 core faer, on AVX-512 the gemm crate).
+        let none: [f32; 0] = [];
+        let g = Gemm {
+            m: 8,
+            n: 3,
+            k: 0,
+            a: View::new(&none, 1, 8),
+            b: View::new(&none, 1, 0),
+            threads: 1,
+        };
+        for acc in [false, true] {
+            let mut c = vec![1f32; 8 * 3];
+            g.run(acc, &mut c, 8, None);
+            assert!(
+                c.iter().all(|&x| x == if acc { 1.0 } else { 0.0 }),
+                "{acc}: {c:?}"
+            );
+        }
     }
 
     /// faer and the gemm crate against our kernels' result (to rounding), and each the same bits on 1, 2 and 3
