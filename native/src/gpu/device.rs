@@ -53,6 +53,11 @@ pub enum Shader {
 impl Shader {
     fn source(self) -> String {
         let common = include_str!("shaders/common.wgsl");
+        // The column pass of a block's backward, shared by the two files that run it.
+        let columns = match self {
+            Shader::Linear | Shader::Block => include_str!("shaders/columns.wgsl"),
+            _ => "",
+        };
         let body = match self {
             Shader::Linear => include_str!("shaders/linear.wgsl"),
             Shader::Block => include_str!("shaders/block.wgsl"),
@@ -61,7 +66,7 @@ impl Shader {
             Shader::Data => include_str!("shaders/data.wgsl"),
             Shader::Dropout => include_str!("shaders/dropout.wgsl"),
         };
-        format!("{common}\n{body}")
+        format!("{common}\n{columns}\n{body}")
     }
 }
 

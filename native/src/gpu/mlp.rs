@@ -152,6 +152,10 @@ pub struct GpuMlp {
     pub(crate) pen_grads: Option<GpuBuf>,
     /// Whether the work buffer has the second ping-pong pair (`Work::h0`, `h1`).
     pub(crate) pair_on: bool,
+    /// Whether the backward folds work into a neighbouring dispatch, with the same bits, one dispatch less each: a
+    /// BatchNorm block's column pass into the epilogue of the dx GEMM above it when one row tile holds the batch
+    /// (`passes::col_folds`). On by default; tests and benchmarks turn it off to compare.
+    pub folds: bool,
 }
 
 impl GpuMlp {
@@ -199,6 +203,7 @@ impl GpuMlp {
             pen_on: false,
             pen_grads: None,
             pair_on: false,
+            folds: true,
         })
     }
 

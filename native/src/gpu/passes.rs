@@ -11,10 +11,12 @@
 //!   has at most 64 rows, so one workgroup's row tile holds it), split along K or not (`forward_split`: the last slice
 //!   to arrive at a tile sums the slices and runs the same epilogue), or 2 for train-mode BatchNorm over more rows
 //!   (GEMM writing `pre` or split-K partial products, then `epilogue` reducing over all rows / slices);
-//! - backward: 1 GEMM dispatch computing dW, db (a column of ones) and dx together (grid z selects which; dx leaves
-//!   multiplied by act' of the block below; a split dx is summed by its last arriver), preceded by a column pass
-//!   (activation', BatchNorm backward, bias / gamma / beta gradients) only for BatchNorm blocks and for the top block
-//!   when the caller's gradient lacks its act'.
+//! - backward: 1 GEMM dispatch computing dW, db (a column of ones) and dx together (one workgroup per tile and slice
+//!   of each; dx leaves multiplied by act' of the block below; a split dx is summed by its last arriver), preceded by
+//!   a column pass (activation', BatchNorm backward, bias / gamma / beta gradients: columns.wgsl) only for BatchNorm
+//!   blocks and for the top block when the caller's gradient lacks its act'. A BatchNorm block's column pass over at
+//!   most 64 rows runs in the epilogue of the dx GEMM above it instead (one row tile holds the batch), with the same
+//!   bits: no dispatch of its own (`Dz::Pre`).
 
 use super::device::{grid1d, Batch, Bind, GpuBuf, GpuDevice, Kernel, Shader};
 use super::mlp::{
@@ -192,6 +194,24 @@ const GEN_FAKE: u32 = 2;
 
 /// Where one block's dx goes: the buffer, the element offset of `dx [rows, inp]` in it, and its receiver.
 pub(crate) type DxDest<'a> = (&'a GpuBuf, usize, Receiver);
+
+/// The state of the gradient a block's backward starts from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dz {
+    /// d loss / d a: the block's act' still to be applied.
+    Raw,
+    /// d loss / d z = d loss / d a * act'(a) (the dx epilogue of the block above applied it).
+    Ready,
+    /// d loss / d pre: the block's column pass (BatchNorm backward, db, dgamma, dbeta) ran in the dx epilogue above.
+    Pre,
+}
+
+/// A column pass folded into a dx GEMM's epilogue: that of block `block`, which receives the dx, in `pass`.
+#[derive(Clone, Copy)]
+struct ColFold {
+    block: usize,
+    pass: BackwardPass,
+}
 
 /// What every block of one backward pass shares.
 #[derive(Clone, Copy)]
@@ -491,7 +511,8 @@ impl GpuMlp {
             param_grads,
         };
         let (work, lay) = (self.work(), &self.lay);
-        let (mut cur, mut ready, mut result) = (dout, dout_ready, None);
+        let first = if dout_ready { Dz::Ready } else { Dz::Raw };
+        let (mut cur, mut state, mut result) = (dout, first, None);
         for i in (0..self.spec.layers.len()).rev() {
             let l = &self.spec.layers[i];
             if train && l.dropout > 0.0 {
@@ -511,31 +532,48 @@ impl GpuMlp {
                     }
                 }
             };
-            self.record_block_backward(b, pass, i, cur, ready, dx)?;
-            (cur, ready) = (other, true);
+            let fold = i > 0 && self.col_folds(pass, i - 1);
+            self.record_block_backward(b, pass, i, (cur, state), dx, fold)?;
+            cur = other;
+            state = if fold { Dz::Pre } else { Dz::Ready };
         }
         Ok(result)
     }
 
-    /// Block `i` backward from its gradient `dz [rows, out]` at `dz` (d loss / d a_i, or d loss / d z_i when `ready`):
-    /// a column pass only where a reduction over the batch must precede the GEMMs (BatchNorm) or act' is still to be
-    /// applied, then the GEMMs (dW, db when no column pass computed it, and dx into `dx`).
+    /// Whether block `i`'s column pass (BatchNorm backward) runs in the epilogue of the dx GEMM of the block above it
+    /// (linear.wgsl `col_fold`): a BatchNorm block without dropout, when one row tile holds the batch.
+    fn col_folds(&self, pass: BackwardPass, i: usize) -> bool {
+        let l = &self.spec.layers[i];
+        self.folds && l.bn.is_some() && !(pass.train && l.dropout > 0.0) && pass.rows <= TILE
+    }
+
+    /// Block `i` backward from its gradient `dz [rows, out]` at `dz.0`, in the state `dz.1`: a column pass only where a
+    /// reduction over the batch must precede the GEMMs (BatchNorm) or act' is still to be applied, unless the dx GEMM
+    /// above ran it (`Dz::Pre`); then the GEMMs (dW, db when no column pass computed it, and dx into `dx`). With
+    /// `fold`, the dx GEMM's epilogue also runs the column pass of block `i - 1`, which receives it.
     fn record_block_backward(
         &self,
         b: &mut Batch,
         pass: BackwardPass,
         i: usize,
-        dz: usize,
-        ready: bool,
+        (dz, state): (usize, Dz),
         dx: Option<DxDest>,
+        fold: bool,
     ) -> Result<()> {
         let l = &self.spec.layers[i];
-        let col = l.bn.is_some() || (!ready && l.act != Act::None);
+        let col = match state {
+            Dz::Pre => false,
+            Dz::Ready => l.bn.is_some(),
+            Dz::Raw => l.bn.is_some() || l.act != Act::None,
+        };
         if col {
-            self.record_col_backward(b, pass, i, dz, ready)?;
+            self.record_col_backward(b, pass, i, dz, state == Dz::Ready)?;
         }
-        // With the column pass, db came from it; else the dW GEMM computes it from a column of ones.
-        let weight_grads = pass.param_grads.then_some(!col);
+        // With a column pass, here or folded above, db came from it; else the dW GEMM computes it from a column of
+        // ones.
+        let weight_grads = pass.param_grads.then_some(state != Dz::Pre && !col);
+        let fold = fold.then_some(ColFold { block: i - 1, pass });
+        let dx = dx.map(|d| (d, fold));
         self.record_matmul_backward(b, pass.rows, i, dz, weight_grads, dx)
     }
 
@@ -593,7 +631,8 @@ impl GpuMlp {
     /// Block `i`'s GEMMs backward from `dpre [rows, out]` at `dpre`, in one linear.wgsl `backward` dispatch:
     /// `dW [out, inp] = dpre^T x_i` when `weight_grads` is given (`Some(true)`: with `db [out]` from a column of ones)
     /// and `dx [rows, inp] = dpre W` (times the receiver's act') into `dx` when given (split along K for small grids:
-    /// its partial products in `part`, summed by each tile's last arriver).
+    /// its partial products in `part`, summed by each tile's last arriver), its epilogue running the receiver's column
+    /// pass when the fold is given.
     fn record_matmul_backward(
         &self,
         b: &mut Batch,
@@ -601,27 +640,51 @@ impl GpuMlp {
         i: usize,
         dpre: usize,
         weight_grads: Option<bool>,
-        dx: Option<DxDest>,
+        dx: Option<(DxDest, Option<ColFold>)>,
     ) -> Result<()> {
         let (mut gs, mut n) = ([GemmDesc::default(); GEMMS], 0);
         if let Some(ones) = weight_grads {
             gs[n] = self.matmul_backward_weight(i, rows, dpre, ones);
             n += 1;
         }
-        if let Some((_, at, recv)) = dx {
+        let mut u = LinearU::default();
+        if let Some(((_, at, recv), fold)) = dx {
             gs[n] = self.matmul_backward_input(i, rows, dpre, at, recv);
+            if let Some(f) = fold {
+                self.fold_uniform(&mut u, n, f);
+            }
             n += 1;
         }
-        self.dispatch_backward(b, &gs[..n], dx.map_or(self.work(), |d| d.0))
+        self.dispatch_backward(b, u, &gs[..n], dx.map_or(self.work(), |d| d.0 .0))
+    }
+
+    /// The fields of a linear.wgsl `backward` uniform that fold block `f.block`'s column pass into dx GEMM `j`.
+    fn fold_uniform(&self, u: &mut LinearU, j: usize, f: ColFold) {
+        let (l, lay) = (&self.spec.layers[f.block], &self.lay);
+        u.col_on = 1;
+        u.col_j = j as u32;
+        u.col_mode = col_mode(true, f.pass.train);
+        u.col_grads = f.pass.param_grads as u32;
+        u.bias = l.b as u32;
+        u.gamma = l.gamma as u32;
+        u.beta = l.beta as u32;
+        u.xhat = lay.xhat[f.block] as u32;
+        u.rstd = lay.rstd[f.block] as u32;
+        u.inv_rows = 1.0f32 / f.pass.rows as f32;
     }
 
     /// One linear.wgsl `backward` dispatch of the GEMMs `gs` (at most [`GEMMS`]; none records nothing): the split
     /// GEMMs' partial products each in a region of `part` of their own, GEMM j's tile counters at `3 t + j`.
-    fn dispatch_backward(&self, b: &mut Batch, gs: &[GemmDesc], dx_to: &GpuBuf) -> Result<()> {
+    fn dispatch_backward(
+        &self,
+        b: &mut Batch,
+        mut u: LinearU,
+        gs: &[GemmDesc],
+        dx_to: &GpuBuf,
+    ) -> Result<()> {
         if gs.is_empty() {
             return Ok(());
         }
-        let mut u = LinearU::default();
         let mut regions = 0;
         for (j, g) in gs.iter().enumerate() {
             u.g[j] = *g;
@@ -701,7 +764,7 @@ impl GpuMlp {
                 n += 1;
                 dx_to = to.0;
             }
-            self.dispatch_backward(b, &gs[..n], dx_to)?;
+            self.dispatch_backward(b, LinearU::default(), &gs[..n], dx_to)?;
             (gc, dc) = (g_next, d_next);
         }
         Ok(())

@@ -75,6 +75,13 @@ pub struct LinearU {
     pub lo_half: f32,
     pub lo_code: u32,
     pub _l: u32,
+    /// `backward`: the column pass folded into the epilogue of dx GEMM `g[col_j]` (`col_on` 0: none): BatchNorm with
+    /// batch (`col_mode` 1) or running (2) statistics, its gradients written when `col_grads` is 1. The block's
+    /// offsets are `bias`, `gamma`, `beta` (params and grads), `xhat`, `rstd` (the dx destination), with `inv_rows`.
+    pub col_on: u32,
+    pub col_j: u32,
+    pub col_mode: u32,
+    pub col_grads: u32,
 }
 
 /// block.wgsl `ColU`.
@@ -174,6 +181,58 @@ pub struct DataU {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The 4-byte words of WGSL struct `name` in `src` (fields `name: type`; a field of another struct of `src`, or
+    /// an `array<T, N>` of one, counts its words).
+    fn wgsl_words(src: &str, name: &str) -> usize {
+        let start = src
+            .find(&format!("struct {name} {{"))
+            .unwrap_or_else(|| panic!("no struct {name}"));
+        let body = &src[start..];
+        let body = &body[body.find('{').unwrap() + 1..body.find('}').unwrap()];
+        let mut depth = 0;
+        body.split(|c: char| {
+            depth += (c == '<') as i32 - (c == '>') as i32;
+            c == ',' && depth == 0
+        })
+        .filter_map(|f| f.split_once(':'))
+        .map(|(_, ty)| {
+            let ty = ty.trim();
+            match ty.strip_prefix("array<") {
+                Some(rest) => {
+                    let (inner, n) = rest.trim_end_matches('>').split_once(',').unwrap();
+                    wgsl_words(src, inner.trim()) * n.trim().parse::<usize>().unwrap()
+                }
+                None if ["u32", "f32", "i32"].contains(&ty) => 1,
+                None => wgsl_words(src, ty),
+            }
+        })
+        .sum()
+    }
+
+    /// Each uniform struct has as many words in its WGSL file as in Rust (the Rust copy is the one the host fills).
+    #[test]
+    fn the_rust_structs_have_the_wgsl_structs_words() {
+        let dir = |f: &str| {
+            std::fs::read_to_string(format!(
+                "{}/src/gpu/shaders/{f}",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap()
+        };
+        for (file, name, size) in [
+            ("linear.wgsl", "Gemm", std::mem::size_of::<GemmDesc>()),
+            ("linear.wgsl", "LinearU", std::mem::size_of::<LinearU>()),
+            ("block.wgsl", "ColU", std::mem::size_of::<ColU>()),
+            ("softmax.wgsl", "SoftmaxU", std::mem::size_of::<SoftmaxU>()),
+            ("dropout.wgsl", "DropU", std::mem::size_of::<DropU>()),
+            ("adam.wgsl", "AdamU", std::mem::size_of::<AdamU>()),
+            ("adam.wgsl", "AdamPairU", std::mem::size_of::<AdamPairU>()),
+            ("data.wgsl", "DataU", std::mem::size_of::<DataU>()),
+        ] {
+            assert_eq!(wgsl_words(&dir(file), name) * 4, size, "{file} {name}");
+        }
+    }
     #[test]
     fn sizes_fit_a_slot_and_are_16_byte_multiples() {
         for (name, s) in [
@@ -191,7 +250,7 @@ mod tests {
             );
         }
         assert_eq!(std::mem::size_of::<GemmDesc>(), 80);
-        assert_eq!(std::mem::size_of::<LinearU>(), 368);
+        assert_eq!(std::mem::size_of::<LinearU>(), 384);
         assert_eq!(std::mem::size_of::<ColU>(), 96);
         assert_eq!(std::mem::size_of::<SoftmaxU>(), 32);
     }

@@ -1,7 +1,7 @@
 // block.wgsl: the per-column (per-feature) parts of a fused block that reduce over the batch, for any number of rows.
 //
 // Workgroup 16 x 16: 16 columns (local_invocation_id.x) x 16 row lanes (local_invocation_id.y); each lane walks the rows
-// lane, lane + 16, ... and the lanes are reduced in workgroup memory. Grid: ceil(n / 16) workgroups (spread over x and y
+// lane, lane + 16, ... and the lanes are reduced in workgroup memory (columns.wgsl's scratch). Grid: ceil(n / 16) workgroups (spread over x and y
 // by `grid1d`). All [rows, n] matrices are row-major with leading dimension n.
 //
 // Entry `epilogue` (the end of a train-mode BatchNorm block's forward over more than 64 rows, after linear.wgsl
@@ -12,7 +12,8 @@
 //              [S, rows, n] at u.part_off (b0), summed in slice order first (pre = sum + bias)
 //   b3 running stats: mean [n] at u.rmean, var [n] at u.rvar (updated with momentum, unbiased variance)
 //
-// Entry `backward` (activation' + BatchNorm backward + bias / gamma / beta gradients):
+// Entry `backward` (activation' + BatchNorm backward + bias / gamma / beta gradients: columns.wgsl `col_backward`, which
+// linear.wgsl `backward` also runs in its dx epilogue when one row tile holds the batch):
 //   b0 dz buffer: d loss / d a [rows, n] at u.y_off on entry; d loss / d pre on exit (in place)
 //   b1 params: gamma at u.gamma          b2 saved: a [rows, n] at u.a_off, xhat [rows, n] at u.xhat, rstd [n] at u.rstd
 //   b3 grads: db at u.g_b, dgamma at u.g_gamma, dbeta at u.g_beta (written when u.write_grads != 0)
@@ -33,27 +34,6 @@ struct ColU {
 @group(0) @binding(3) var<storage, read_write> b3: array<f32>;
 @group(0) @binding(4) var<storage, read_write> b4: array<f32>;
 @group(1) @binding(0) var<uniform> u: ColU;
-
-var<workgroup> red1: array<f32, 256>;
-var<workgroup> red2: array<f32, 256>;
-var<workgroup> stat: array<f32, 32>;
-
-// Sum of red1 (and red2) over the 16 lanes of column `lx`, by lane 0 (called between barriers).
-fn lane_sum1(lx: u32) -> f32 {
-    var s = 0.0;
-    for (var t = 0u; t < 16u; t++) {
-        s = s + red1[t * 16u + lx];
-    }
-    return s;
-}
-
-fn lane_sum2(lx: u32) -> f32 {
-    var s = 0.0;
-    for (var t = 0u; t < 16u; t++) {
-        s = s + red2[t * 16u + lx];
-    }
-    return s;
-}
 
 @compute @workgroup_size(16, 16)
 fn epilogue(
@@ -137,72 +117,28 @@ fn backward(
     @builtin(num_workgroups) nwg: vec3<u32>,
     @builtin(local_invocation_id) lid: vec3<u32>,
 ) {
-    let lx = lid.x;
-    let lane = lid.y;
-    let c = linear_group(wg, nwg) * 16u + lx;
-    let valid = c < u.n;
-    let n = u.n;
-    let bn = u.mode != 0u;
-    // Pass 1: dz = da * act'(a) in place; column sums of dz and dz * xhat.
-    var s1 = 0.0;
-    var s2 = 0.0;
-    if (valid) {
-        for (var r = lane; r < u.rows; r += 16u) {
-            let i = r * n + c;
-            var d = b0[u.y_off + i];
-            if (u.act != ACT_NONE) {
-                d = d * act_grad(u.act, u.slope, b2[u.a_off + i]);
-                b0[u.y_off + i] = d;
-            }
-            s1 = s1 + d;
-            if (bn) {
-                s2 = s2 + d * b2[u.xhat + i];
-            }
-        }
-    }
-    red1[lane * 16u + lx] = s1;
-    red2[lane * 16u + lx] = s2;
-    workgroupBarrier();
-    if (lane == 0u) {
-        let t1 = lane_sum1(lx);
-        let t2 = lane_sum2(lx);
-        stat[lx] = t1;
-        stat[16u + lx] = t2;
-        if (valid && u.write_grads != 0u) {
-            if (bn) {
-                b3[u.g_beta + c] = t1;
-                b3[u.g_gamma + c] = t2;
-            } else {
-                b3[u.g_b + c] = t1;
-            }
-        }
-    }
-    workgroupBarrier();
-    if (!bn) {
-        return;
-    }
-    // Pass 2: BatchNorm backward into d loss / d pre, in place; its column sum is the bias gradient.
-    let t1 = stat[lx];
-    let t2 = stat[16u + lx];
-    var sb = 0.0;
-    if (valid) {
-        let gr = b1[u.gamma + c] * b2[u.rstd + c];
-        let inv = u.inv_rows;
-        for (var r = lane; r < u.rows; r += 16u) {
-            let i = r * n + c;
-            var d = b0[u.y_off + i];
-            if (u.mode == 1u) {
-                d = gr * (d - t1 * inv - b2[u.xhat + i] * t2 * inv);
-            } else {
-                d = d * gr;
-            }
-            b0[u.y_off + i] = d;
-            sb = sb + d;
-        }
-    }
-    red1[lane * 16u + lx] = sb;
-    workgroupBarrier();
-    if (lane == 0u && valid && u.write_grads != 0u) {
-        b3[u.g_b + c] = lane_sum1(lx);
-    }
+    let p = ColPass(u.rows, u.n, u.act, u.slope, u.mode, u.write_grads, u.y_off, u.a_off, u.xhat, u.rstd, u.gamma,
+                    u.g_b, u.g_gamma, u.g_beta, u.inv_rows);
+    col_backward(p, linear_group(wg, nwg) * 16u + lid.x, lid.y, lid.x);
+}
+
+// columns.wgsl's storage: dz in b0, the saved forward in b2, gamma in b1, the gradients in b3.
+fn cg_dz(i: u32) -> f32 {
+    return b0[i];
+}
+
+fn cg_set_dz(i: u32, v: f32) {
+    b0[i] = v;
+}
+
+fn cg_saved(i: u32) -> f32 {
+    return b2[i];
+}
+
+fn cg_param(i: u32) -> f32 {
+    return b1[i];
+}
+
+fn cg_set_grad(i: u32, v: f32) {
+    b3[i] = v;
 }

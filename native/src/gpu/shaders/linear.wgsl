@@ -46,6 +46,11 @@
 //   dx[rows, in] = dpre W:  m = rows, n = in, k = out, A = dpre, B = W (b1), C -> b4 (c_dst 4)
 //     with e_act != 0 the epilogue multiplies by act'(a) of the layer that receives dx, a [rows, in] read from the
 //     destination buffer at e_a_off (so the receiving block starts from dz = da * act'(a), as the CPU computes it)
+//   With u.col_on, the dx GEMM u.col_j (rows <= 64: one row tile holds the batch) also runs the column pass of the
+//   BatchNorm block that receives it (columns.wgsl `col_backward`, u.col_mode 1 train / 2 eval) over each tile's 64
+//   columns once its dx is stored, in place of block.wgsl `backward`'s dispatch, with the same bits: d loss / d pre
+//   of that block, and (u.col_grads) its db, dgamma, dbeta at u.bias, u.gamma, u.beta of b3; gamma at u.gamma of b1,
+//   xhat [rows, in] at u.xhat and rstd [in] at u.rstd of b4 (the receiving block's saved forward); u.inv_rows = 1 / rows.
 
 struct Gemm {
     m: u32, n: u32, k: u32, b_src: u32,
@@ -65,6 +70,7 @@ struct LinearU {
     real_rows: u32, real_idx: u32, real_dst: u32, real_feat: u32,
     lo_rows: u32, lo_rec: u32, lo_g: u32, lo_d: u32,
     lo_inv: f32, lo_half: f32, lo_code: u32, _l0: u32,
+    col_on: u32, col_j: u32, col_mode: u32, col_grads: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>;
@@ -860,4 +866,40 @@ fn backward(
             }
         }
     }
+    if (u.col_on != 0u && task.j == u.col_j) {
+        col_fold(g, n0, tid);
+    }
+}
+
+// The column pass of the BatchNorm block that receives dx GEMM g (u.col_on, see the header) over this tile's columns
+// n0..n0 + 63, once the tile is stored (all rows: g.m <= 64). Every thread, uniform control flow.
+fn col_fold(g: Gemm, n0: u32, tid: u32) {
+    let p = ColPass(g.m, g.n, ACT_NONE, 0.0, u.col_mode, u.col_grads, g.c_off, 0u, u.xhat, u.rstd, u.gamma, u.bias,
+                    u.gamma, u.beta, u.inv_rows);
+    storageBarrier();
+    for (var q = 0u; q < BN; q += 16u) {
+        col_backward(p, n0 + q + tid % 16u, tid / 16u, tid % 16u);
+    }
+}
+
+// columns.wgsl's storage in `backward`: the gradient and the saved forward in the dx destination b4, gamma in b1, the
+// gradients in b3.
+fn cg_dz(i: u32) -> f32 {
+    return b4[i];
+}
+
+fn cg_set_dz(i: u32, v: f32) {
+    b4[i] = v;
+}
+
+fn cg_saved(i: u32) -> f32 {
+    return b4[i];
+}
+
+fn cg_param(i: u32) -> f32 {
+    return b1[i];
+}
+
+fn cg_set_grad(i: u32, v: f32) {
+    b3[i] = v;
 }
