@@ -93,7 +93,7 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 const kernels = async () => {
   const w = await loadWebAssets();
-  return { common: w.common, linear: w.linear };
+  return { common: w.common, columns: w.columns, linear: w.linear };
 };
 
 Deno.test("web runtime: the layout rule is the library's, for the generator of every model", () => {

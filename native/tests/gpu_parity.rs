@@ -946,10 +946,12 @@ fn submitting_every_few_steps_gives_the_same_bits() {
     }
 }
 
-/// A BatchNorm block's column pass folded into the dx epilogue of the block above (`GpuMlp::folds`, batches of
-/// at most 64 rows) gives the bits of its own dispatch, one dispatch less per BatchNorm block: in the fused GAN step
+/// The backward's folds (`GpuMlp::folds`) give the bits of the dispatches they replace, one dispatch less each: a
+/// BatchNorm block's column pass in the dx epilogue of the block above (batches of at most 64 rows), and D's top block
+/// of one output in the GEMMs of the block below, which generate their A from its gradients. In the fused GAN step
 /// (train mode, with and without split-K, a full and a partial row tile, several column tiles of which the last is
-/// partial) and in a plain backward of an eval-mode forward (running statistics).
+/// partial; D of two blocks, so the top's dW joins block 0's dispatch) and in a plain backward of an eval-mode forward
+/// (running statistics).
 #[test]
 fn folding_the_column_pass_gives_the_same_bits() {
     let Some(dev) = device() else { return };
@@ -968,26 +970,41 @@ fn folding_the_column_pass_gives_the_same_bits() {
             (20, None, Act::Tanh),
         ],
     );
-    let ds = Spec::new(20, &[(24, None, lr), (1, None, Act::Sigmoid)]);
+    let d2 = Spec::new(20, &[(24, None, lr), (1, None, Act::Sigmoid)]);
+    let d3 = Spec::new(
+        20,
+        &[
+            (24, None, lr),
+            (12, None, Act::Tanh),
+            (1, None, Act::Sigmoid),
+        ],
+    );
     let count = 150;
     let pixels: Vec<u8> = (0..count * 20).map(|i| (i * 29 % 256) as u8).collect();
     let steps = 3;
-    for (batch, split) in [(64, 0), (64, 8), (37, 0), (37, 8)] {
+    for (batch, split, ds) in [(64, 0, &d2), (64, 8, &d3), (37, 0, &d3), (37, 8, &d2)] {
         let mut runs = Vec::new();
         for fold in [false, true] {
-            let mut r = gpu_run(&dev, &gs, &ds, gan_config(batch), &pixels, count);
-            (r.g.folds, r.g.split_target, r.d.split_target) = (fold, split, split);
+            let mut r = gpu_run(&dev, &gs, ds, gan_config(batch), &pixels, count);
+            (r.g.folds, r.d.folds) = (fold, fold);
+            (r.g.split_target, r.d.split_target) = (split, split);
             let mut out = vec![0f32; steps * STEP_OUTPUTS];
             r.gan.step(&mut r.g, &mut r.d, steps, &mut out).unwrap();
             let g = r.g.get_vec(Buffer::Params).unwrap();
             let running = r.g.get_vec(Buffer::Running).unwrap();
-            runs.push((out, g, running, r.gan.last_dispatches));
+            let d = r.d.get_vec(Buffer::Params).unwrap();
+            runs.push((out, g, running, r.gan.last_dispatches, d));
         }
-        let label = format!("batch {batch}, split target {split}");
+        let label = format!(
+            "batch {batch}, split target {split}, D of {} blocks",
+            ds.layers.len()
+        );
         assert_eq!(bits(&runs[1].0), bits(&runs[0].0), "records, {label}");
         assert_eq!(bits(&runs[1].1), bits(&runs[0].1), "G params, {label}");
         assert_eq!(bits(&runs[1].2), bits(&runs[0].2), "G running, {label}");
-        assert_eq!(runs[1].3 + 2 * steps, runs[0].3, "dispatches, {label}");
+        assert_eq!(bits(&runs[1].4), bits(&runs[0].4), "D params, {label}");
+        // G's two BatchNorm blocks' column passes and D's top block (one output).
+        assert_eq!(runs[1].3 + 3 * steps, runs[0].3, "dispatches, {label}");
     }
     let rows = 50;
     let x = rand_vec(rows * gs.input, 5, -2.0, 2.0);
@@ -1034,16 +1051,17 @@ fn the_step_cost_is_counted_and_reported() {
     eprintln!("fused step on the GPU: {info}");
     let per = |k: &str| info[k].as_f64().unwrap();
     // G forward 3 (the first drawing the noise and gathering the real rows), D forward 2 (the last ending in the
-    // losses), D's two backwards side by side 2, G backward 3 (its BatchNorm block's column pass folded into the dx
-    // GEMM above it), Adam on both 1 (the module notes of gpu/gan.rs); no GEMM here is big enough to split K.
-    assert_eq!(per("dispatches_per_step"), 11.0);
-    assert_eq!(r.gan.last_dispatches, 11 * n);
+    // losses), D's two backwards side by side 1 (its top block of one output folded into the GEMMs below it), G
+    // backward 3 (its BatchNorm block's column pass folded into the dx GEMM above it), Adam on both 1 (the module
+    // notes of gpu/gan.rs); no GEMM here is big enough to split K.
+    assert_eq!(per("dispatches_per_step"), 10.0);
+    assert_eq!(r.gan.last_dispatches, 10 * n);
     let subs = info["submissions"].as_u64().unwrap();
     assert_eq!(subs, r.gan.last_submissions as u64);
     // Every dispatch after the first of its pass binds a buffer an earlier one bound (all read_write).
     assert_eq!(
         per("barriers_per_step"),
-        (11 * n as u64 - subs) as f64 / n as f64
+        (10 * n as u64 - subs) as f64 / n as f64
     );
     assert!(per("record_us_per_step") > 0.0);
 

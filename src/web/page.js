@@ -13,7 +13,11 @@ import { Generator, makeGrid, normals, readSafetensors } from "./runtime.js";
 
 const $ = (id) => document.getElementById(id);
 const model = JSON.parse($("model-json").textContent);
-const kernels = { common: $("wgsl-common").textContent, linear: $("wgsl-linear").textContent };
+const kernels = {
+  common: $("wgsl-common").textContent,
+  columns: $("wgsl-columns").textContent,
+  linear: $("wgsl-linear").textContent,
+};
 const { channels, side } = model.image;
 const latent = model.latent, classes = model.classes;
 

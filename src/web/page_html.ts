@@ -19,6 +19,8 @@ export interface WebAssets {
   page: string;
   /** native/src/gpu/shaders/common.wgsl. */
   common: string;
+  /** native/src/gpu/shaders/columns.wgsl. */
+  columns: string;
   /** native/src/gpu/shaders/linear.wgsl. */
   linear: string;
 }
@@ -152,6 +154,7 @@ export function siteHtml(model: SiteModel, weights: Uint8Array, assets: WebAsset
 <script type="application/json" id="model-json">${json}</script>
 <script type="text/plain" id="weights">${base64(weights)}</script>
 <script type="text/plain" id="wgsl-common">${inlineSafe(assets.common, "script", "common.wgsl")}</script>
+<script type="text/plain" id="wgsl-columns">${inlineSafe(assets.columns, "script", "columns.wgsl")}</script>
 <script type="text/plain" id="wgsl-linear">${inlineSafe(assets.linear, "script", "linear.wgsl")}</script>
 <script type="importmap">{"imports": {"./runtime.js": "${runtimeUrl}"}}</script>
 <script type="module">

@@ -145,6 +145,8 @@ export interface SiteModelLike {
 export interface Kernels {
   /** common.wgsl. */
   common: string;
+  /** columns.wgsl (the backward's column pass, which linear.wgsl calls). */
+  columns: string;
   /** linear.wgsl. */
   linear: string;
 }

@@ -2,7 +2,7 @@
 // @ts-self-types="./runtime.d.ts"
 /**
  * The exported page's runtime: a trained generator's forward pass (eval mode) in a web page, on WebGPU with the
- * native library's own WGSL kernels (`native/src/gpu/shaders/common.wgsl` + `linear.wgsl`, given as text), or in
+ * native library's own WGSL kernels (`native/src/gpu/shaders/common.wgsl` + `columns.wgsl` + `linear.wgsl`, given as text), or in
  * plain JavaScript where WebGPU is missing. One ES module with no imports and no DOM use, so it runs in any browser,
  * in a worker and in Deno; the exported site's `index.html` inlines it, and `runtime.js` beside it is the same file.
  *
@@ -330,7 +330,7 @@ export function makeGrid(images, n, channels, height, width, opts) {
  * @typedef {{ name: string, offset: number, size: number, shape?: number[] }} TensorInfo
  * @typedef {{ spec: MlpSpec, layout: { params: TensorInfo[], buffers: TensorInfo[] },
  *   image: { channels: number, side: number } }} SiteModel
- * @typedef {{ common: string, linear: string }} Kernels
+ * @typedef {{ common: string, columns: string, linear: string }} Kernels
  * @typedef {{ backend?: "auto" | "webgpu" | "js", kernels?: Kernels, maxRows?: number,
  *   gpu?: { requestAdapter(): Promise<any> } | null }} GeneratorOptions
  */
@@ -525,11 +525,11 @@ function forwardJs(g, x0, rows) {
 const USAGE = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 64, STORAGE: 128 };
 
 /** Words of linear.wgsl's `Gemm`. */
-export const GEMM_WORDS = 20;
+export const GEMM_WORDS = 24;
 /** The `Gemm`s that start linear.wgsl's `LinearU` (the forward uses the first). */
 export const GEMMS = 3;
-/** Words of linear.wgsl's `LinearU`: the `Gemm`s, then 32 words; 368 bytes. */
-export const UNIFORM_WORDS = 92;
+/** Words of linear.wgsl's `LinearU`: the `Gemm`s, then 40 words; 448 bytes. */
+export const UNIFORM_WORDS = 112;
 /** The first word after the `Gemm`s (`act`). */
 const TAIL = GEMMS * GEMM_WORDS;
 
@@ -576,7 +576,7 @@ class GpuForward {
     const device = await adapter.requestDevice({ requiredLimits: big });
     self.device = device;
     device.pushErrorScope("validation");
-    const module = device.createShaderModule({ code: `${kernels.common}\n${kernels.linear}` });
+    const module = device.createShaderModule({ code: `${kernels.common}\n${kernels.columns}\n${kernels.linear}` });
     const messages = (await module.getCompilationInfo()).messages.filter((/** @type {any} */ m) => m.type === "error");
     if (messages.length) throw new Error(`the WGSL kernels do not compile: ${messages[0].message}`);
     const storage = { buffer: { type: "storage" }, visibility: 4 };

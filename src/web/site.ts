@@ -9,7 +9,8 @@
  * - `runtime.js`: the same runtime as an ES module, for a page of one's own (src/web/runtime.js, unchanged);
  * - `generator.safetensors`: the generator's tensors under their PyTorch names (F32, or F16 with `f16`);
  * - `model.json`: the spec, the tensor layout, the image shape, the labels, and the F16 error where it applies;
- * - `kernels/common.wgsl`, `kernels/linear.wgsl`: the kernels the page runs, the files the library compiles.
+ * - `kernels/common.wgsl`, `kernels/columns.wgsl`, `kernels/linear.wgsl`: the kernels the page runs, the files the
+ *   library compiles (in that order, one module).
  *
  * @example
  * ```ts ignore
@@ -92,6 +93,7 @@ export function loadWebAssets(): Promise<WebAssets> {
       runtime: await text(import("./runtime.js", { with: { type: "text" } })),
       page: await text(import("./page.js", { with: { type: "text" } })),
       common: await text(import("../../native/src/gpu/shaders/common.wgsl", { with: { type: "text" } })),
+      columns: await text(import("../../native/src/gpu/shaders/columns.wgsl", { with: { type: "text" } })),
       linear: await text(import("../../native/src/gpu/shaders/linear.wgsl", { with: { type: "text" } })),
     };
   })();
@@ -209,6 +211,7 @@ export async function buildSite(
     { path: "generator.safetensors", bytes: weights },
     { path: "model.json", bytes: enc(JSON.stringify(model, null, 1) + "\n") },
     { path: "kernels/common.wgsl", bytes: enc(web.common) },
+    { path: "kernels/columns.wgsl", bytes: enc(web.columns) },
     { path: "kernels/linear.wgsl", bytes: enc(web.linear) },
   ];
   return { files, model };

@@ -154,7 +154,9 @@ pub struct GpuMlp {
     pub(crate) pair_on: bool,
     /// Whether the backward folds work into a neighbouring dispatch, with the same bits, one dispatch less each: a
     /// BatchNorm block's column pass into the epilogue of the dx GEMM above it when one row tile holds the batch
-    /// (`passes::col_folds`). On by default; tests and benchmarks turn it off to compare.
+    /// (`passes::col_folds`), and, in the GAN step's paired backward through D, a top block of one output into the
+    /// GEMMs of the block below (`passes::record_backward_pair`). On by default; tests and benchmarks turn it off to
+    /// compare.
     pub folds: bool,
 }
 

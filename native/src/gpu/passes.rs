@@ -191,6 +191,9 @@ pub(crate) fn backward_grid(dev: &GpuDevice, gs: &[GemmDesc]) -> [u32; 3] {
 /// linear.wgsl `GEN_*`: block 0's A drawn as noise, or its first rows copied from b4.
 const GEN_NOISE: u32 = 1;
 const GEN_FAKE: u32 = 2;
+/// linear.wgsl `AGEN_*`: a backward GEMM's A generated below a one-output top block, row by row or transposed.
+const AGEN_ROWS: u32 = 1;
+const AGEN_COLS: u32 = 2;
 
 /// Where one block's dx goes: the buffer, the element offset of `dx [rows, inp]` in it, and its receiver.
 pub(crate) type DxDest<'a> = (&'a GpuBuf, usize, Receiver);
@@ -730,6 +733,10 @@ impl GpuMlp {
     /// instead of two dispatches, with the same numbers. The G step's gradients ping-pong through `g0` / `g1`, the D
     /// step's through `h0` / `h1` (`reserve_pair`). Only when [`Self::backward_is_gemms`] (the fused step's D always:
     /// `check_gan` refuses BatchNorm in it, and models with dropout take the general step).
+    ///
+    /// A top block of one output (D's, in every model of the fused step) takes no dispatch with `folds`: its input
+    /// gradients are outer products, so the GEMMs of the block below generate them as they load their A
+    /// (`generate_below_top`), and its dW (over `d_rows`) joins block 0's dispatch, with the same bits.
     pub(crate) fn record_backward_pair(
         &self,
         b: &mut Batch,
@@ -744,9 +751,17 @@ impl GpuMlp {
         }
         self.state.backward_over(&self.spec, g_rows)?;
         self.state.backward_over(&self.spec, d_rows)?;
-        let lay = &self.lay;
+        let (lay, top) = (&self.lay, self.spec.layers.len() - 1);
+        let fold_top = self.folds && top > 0 && self.spec.layers[top].out == 1;
         let (mut gc, mut dc) = (g_dout, d_dout);
-        for i in (0..self.spec.layers.len()).rev() {
+        let mut top_dw = None;
+        for i in (0..=top).rev() {
+            if i == top && fold_top {
+                // No dispatch of its own: its dW joins block 0's dispatch, and the GEMMs of the block below generate
+                // their A from its output gradients, still at gc and dc.
+                top_dw = Some(self.matmul_backward_weight(i, d_rows, dc, true));
+                continue;
+            }
             let (mut gs, mut n) = ([GemmDesc::default(); GEMMS], 0);
             gs[n] = self.matmul_backward_weight(i, d_rows, dc, true);
             n += 1;
@@ -764,10 +779,36 @@ impl GpuMlp {
                 n += 1;
                 dx_to = to.0;
             }
-            self.dispatch_backward(b, LinearU::default(), &gs[..n], dx_to)?;
+            let mut u = LinearU::default();
+            if fold_top && i == top - 1 {
+                self.generate_below_top(&mut u, &mut gs[..n]);
+            }
+            if i == 0 {
+                if let Some(t) = top_dw.take() {
+                    gs[n] = t;
+                    n += 1;
+                }
+            }
+            self.dispatch_backward(b, u, &gs[..n], dx_to)?;
             (gc, dc) = (g_next, d_next);
         }
         Ok(())
+    }
+
+    /// Makes the GEMMs `gs` of the block below the top block (of one output) generate their A, that block's d loss /
+    /// d pre, from the top block's output gradient at each GEMM's `a_off` (linear.wgsl `outer_a`): the weight GEMM
+    /// (C in the gradients) reads it transposed, the dx GEMMs row by row.
+    fn generate_below_top(&self, u: &mut LinearU, gs: &mut [GemmDesc]) {
+        let top = self.spec.layers.len() - 1;
+        let below = &self.spec.layers[top - 1];
+        (u.o_act, u.o_slope) = act_code(below.act);
+        u.o_w = self.spec.layers[top].w as u32;
+        u.o_a = self.lay.a[top - 1] as u32;
+        for g in gs {
+            g.a_gen = if g.c_dst == 3 { AGEN_COLS } else { AGEN_ROWS };
+            g.a_top = g.a_off;
+            g.a_ld = below.out as u32;
+        }
     }
 
     /// Element offset of split-K partial-product region `k` of `part`: a dispatch's `k`-th split GEMM writes there
@@ -967,5 +1008,25 @@ impl GpuMlp {
         );
         b.dispatch(&self.dev.pipeline(k)?, bind, u, grid);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The codes the host writes into linear.wgsl's uniforms are the shader's constants.
+    #[test]
+    fn the_feed_codes_are_the_shaders() {
+        let src = include_str!("shaders/linear.wgsl");
+        for (name, v) in [
+            ("GEN_NOISE", GEN_NOISE),
+            ("GEN_FAKE", GEN_FAKE),
+            ("AGEN_ROWS", AGEN_ROWS),
+            ("AGEN_COLS", AGEN_COLS),
+        ] {
+            let line = format!("const {name}: u32 = {v}u;");
+            assert!(src.contains(&line), "linear.wgsl lacks {line:?}");
+        }
     }
 }

@@ -30,6 +30,12 @@ pub struct GemmDesc {
     /// Slices along K (at least 1) and the K extent of each (a multiple of 16; at least `k` when not split).
     pub splits: u32,
     pub kc: u32,
+    /// A generated instead of read (linear.wgsl `AGEN_*`, 0: read): the outer product below a one-output top block,
+    /// whose output gradient is at `a_top` (b0); `a_ld` columns.
+    pub a_gen: u32,
+    pub a_top: u32,
+    pub a_ld: u32,
+    pub _g: u32,
 }
 
 /// linear.wgsl `LinearU`.
@@ -82,6 +88,12 @@ pub struct LinearU {
     pub col_j: u32,
     pub col_mode: u32,
     pub col_grads: u32,
+    /// `backward`: the generated A's top block weights (b1), the saved output of the block below (b0) and its
+    /// activation (`Gemm::a_gen`).
+    pub o_w: u32,
+    pub o_a: u32,
+    pub o_act: u32,
+    pub o_slope: f32,
 }
 
 /// block.wgsl `ColU`.
@@ -249,8 +261,8 @@ mod tests {
                 "{name}: {s}"
             );
         }
-        assert_eq!(std::mem::size_of::<GemmDesc>(), 80);
-        assert_eq!(std::mem::size_of::<LinearU>(), 384);
+        assert_eq!(std::mem::size_of::<GemmDesc>(), 96);
+        assert_eq!(std::mem::size_of::<LinearU>(), 448);
         assert_eq!(std::mem::size_of::<ColU>(), 96);
         assert_eq!(std::mem::size_of::<SoftmaxU>(), 32);
     }

@@ -46,6 +46,11 @@
 //   dx[rows, in] = dpre W:  m = rows, n = in, k = out, A = dpre, B = W (b1), C -> b4 (c_dst 4)
 //     with e_act != 0 the epilogue multiplies by act'(a) of the layer that receives dx, a [rows, in] read from the
 //     destination buffer at e_a_off (so the receiving block starts from dz = da * act'(a), as the CPU computes it)
+//   A GEMM with g.a_gen != 0 generates its A instead of reading it: the gradient d loss / d pre [rows, a_ld] of the
+//   block below a top block of one output, d[r, c] = top[r] * W_top[c] * act'(a[r, c]) (`outer_a`), from that top
+//   block's output gradient top [rows] at g.a_top of b0, its weights [a_ld] at u.o_w of b1 and the saved output a
+//   [rows, a_ld] of the block below at u.o_a of b0, whose activation is u.o_act (u.o_slope): the GAN step's paired
+//   backward through D skips the top block's own dispatch this way (`passes::record_backward_pair`).
 //   With u.col_on, the dx GEMM u.col_j (rows <= 64: one row tile holds the batch) also runs the column pass of the
 //   BatchNorm block that receives it (columns.wgsl `col_backward`, u.col_mode 1 train / 2 eval) over each tile's 64
 //   columns once its dx is stored, in place of block.wgsl `backward`'s dispatch, with the same bits: d loss / d pre
@@ -58,6 +63,7 @@ struct Gemm {
     b_rs: u32, b_cs: u32, c_off: u32, c_rs: u32,
     c_dst: u32, ones: u32, db_off: u32, e_act: u32,
     e_slope: f32, e_a_off: u32, splits: u32, kc: u32,
+    a_gen: u32, a_top: u32, a_ld: u32, _g0: u32,
 }
 
 struct LinearU {
@@ -71,6 +77,7 @@ struct LinearU {
     lo_rows: u32, lo_rec: u32, lo_g: u32, lo_d: u32,
     lo_inv: f32, lo_half: f32, lo_code: u32, _l0: u32,
     col_on: u32, col_j: u32, col_mode: u32, col_grads: u32,
+    o_w: u32, o_a: u32, o_act: u32, o_slope: f32,
 }
 
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>;
@@ -93,6 +100,11 @@ const BK: u32 = 16u;
 const GEN_NONE: u32 = 0u;
 const GEN_NOISE: u32 = 1u;
 const GEN_FAKE: u32 = 2u;
+// Gemm.a_gen: A is read (0), or generated as the outer product below a one-output top block, A(m, k) = d[m, k] (1) or
+// d[k, m] (2) (`outer_a`).
+const AGEN_NONE: u32 = 0u;
+const AGEN_ROWS: u32 = 1u;
+const AGEN_COLS: u32 = 2u;
 
 var<workgroup> sa: array<vec4<f32>, 256>; // [BK][BM / 4]: A tile, k-major, 4 consecutive rows per vec4
 var<workgroup> sb: array<vec4<f32>, 256>; // [BK][BN / 4]: B tile, k-major, 4 consecutive columns per vec4
@@ -194,6 +206,9 @@ fn fetch_a(g: Gemm, m0: u32, k0: u32, ke: u32, e: u32) -> f32 {
     let gm = m0 + mm;
     let gk = k0 + ka;
     if (gm < g.m && gk < ke) {
+        if (g.a_gen != AGEN_NONE) {
+            return outer_a(g, gm, gk);
+        }
         let at = g.a_off + gm * g.a_rs + gk * g.a_cs;
         if (u.gen == GEN_NONE) {
             return b0[at];
@@ -219,6 +234,20 @@ fn generated_a(g: Gemm, gm: u32, gk: u32, at: u32) -> f32 {
         b0[at] = v;
     }
     return v;
+}
+
+// A(gm, gk) of a backward GEMM whose A is the gradient below a top block of one output, never stored (g.a_gen, see
+// the header): d[r, c] = (top[r] * w[c]) * act'(a[r, c]), (r, c) = (gm, gk) for AGEN_ROWS, (gk, gm) for AGEN_COLS.
+// The same bits as the top block's dx GEMM (k = 1) and its act' epilogue would store.
+fn outer_a(g: Gemm, gm: u32, gk: u32) -> f32 {
+    var r = gm;
+    var c = gk;
+    if (g.a_gen == AGEN_COLS) {
+        r = gk;
+        c = gm;
+    }
+    let v = b0[g.a_top + r] * b1[u.o_w + c];
+    return v * act_grad(u.o_act, u.o_slope, b0[u.o_a + r * g.a_ld + c]);
 }
 
 fn b_slot(g: Gemm, e: u32) -> u32 {
