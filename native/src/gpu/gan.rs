@@ -19,12 +19,12 @@
 //! G forward `Lg` (plus `Bg` when the batch exceeds 64), D forward `Ld` (the last block ending in the losses), D's
 //! backwards for the G step (dx GEMMs only) and the D step side by side `Ld - 1` (D's top block, of one output, has
 //! no dispatch: the GEMMs of the block below generate their input from its gradients, and its dW joins block 0's
-//! dispatch), G backward `Lg` (plus `Bg` when the batch exceeds 64: up to 64 rows, each BatchNorm block's column pass
-//! runs in the epilogue of the dx GEMM above it), Adam on both 1; the seed (Lg = 5, Bg = 3, Ld = 3) takes 16, on every
-//! adapter: a GEMM split along K (see mlp.rs; on by default on hardware adapters) is finished by its last slice to
+//! dispatch), G backward `Lg - 1` (plus `Bg + 1` when the batch exceeds 64: up to 64 rows, each BatchNorm block's
+//! column pass runs in the epilogue of the dx GEMM above it, and so does block 0's weight GEMM when block 0 has no
+//! BatchNorm), Adam on both 1; the seed (Lg = 5, Bg = 3, Ld = 3) takes 15, on every adapter: a GEMM split along K (see mlp.rs; on by default on hardware adapters) is finished by its last slice to
 //! arrive, with no dispatch of its own (41 on an H100 before, with a reduction dispatch per split GEMM, an Adam per
 //! network, the noise, the gather and the losses as dispatches of their own, D's two backwards one after the other,
-//! a column-pass dispatch per BatchNorm block and one for D's top block).
+//! a column-pass dispatch per BatchNorm block, and one each for D's top block and G's block 0).
 
 use super::device::{grid1d, Batch, GpuBuf, GpuDevice, Kernel, Read, Shader};
 use super::mlp::{copy_f32, GpuMlp};
@@ -38,7 +38,7 @@ use std::sync::Arc;
 
 /// Steps recorded into one command buffer / submission. Small, so that the GPU starts on the first steps of a call
 /// while the CPU records the rest (recording costs about 2 us of CPU per dispatch: 86 us per seed step on an H100
-/// when it took 41 dispatches, 16 now); not 1, because each submission has a fixed cost of its own (the command
+/// when it took 41 dispatches, 15 now); not 1, because each submission has a fixed cost of its own (the command
 /// buffer, the uniform and batch-index uploads, the error scopes, the queue submit). At 8 the GPU waits for about
 /// 0.7 ms of recording before its first step and the fixed cost is shared by 8 steps. The results do not depend on it
 /// (bitwise: `tests/gpu_parity.rs`, `submitting_every_few_steps_gives_the_same_bits`).

@@ -154,7 +154,8 @@ pub struct GpuMlp {
     pub(crate) pair_on: bool,
     /// Whether the backward folds work into a neighbouring dispatch, with the same bits, one dispatch less each: a
     /// BatchNorm block's column pass into the epilogue of the dx GEMM above it when one row tile holds the batch
-    /// (`passes::col_folds`), and, in the GAN step's paired backward through D, a top block of one output into the
+    /// (`passes::col_folds`), block 0's weight GEMM into block 1's dx epilogue when there is nothing else to do for
+    /// block 0 (`passes::dw_folds`), and, in the GAN step's paired backward through D, a top block of one output into the
     /// GEMMs of the block below (`passes::record_backward_pair`). On by default; tests and benchmarks turn it off to
     /// compare.
     pub folds: bool,

@@ -16,7 +16,8 @@
 //!   a column pass (activation', BatchNorm backward, bias / gamma / beta gradients: columns.wgsl) only for BatchNorm
 //!   blocks and for the top block when the caller's gradient lacks its act'. A BatchNorm block's column pass over at
 //!   most 64 rows runs in the epilogue of the dx GEMM above it instead (one row tile holds the batch), with the same
-//!   bits: no dispatch of its own (`Dz::Pre`).
+//!   bits: no dispatch of its own (`Dz::Pre`); so does block 0's weight GEMM when it is all block 0's backward has to
+//!   do (no input gradient, no column pass: `dw_folds`).
 
 use super::device::{grid1d, Batch, Bind, GpuBuf, GpuDevice, Kernel, Shader};
 use super::mlp::{
@@ -209,11 +210,14 @@ enum Dz {
     Pre,
 }
 
-/// A column pass folded into a dx GEMM's epilogue: that of block `block`, which receives the dx, in `pass`.
+/// The work of block `block`, which receives a dx, that the dx GEMM's epilogue runs in `pass`: its column pass
+/// (`col`), its weight GEMM (`dw`).
 #[derive(Clone, Copy)]
-struct ColFold {
+struct Below {
     block: usize,
     pass: BackwardPass,
+    col: bool,
+    dw: bool,
 }
 
 /// What every block of one backward pass shares.
@@ -536,11 +540,27 @@ impl GpuMlp {
                 }
             };
             let fold = i > 0 && self.col_folds(pass, i - 1);
-            self.record_block_backward(b, pass, i, (cur, state), dx, fold)?;
+            let dw = i == 1 && self.dw_folds(pass, input);
+            self.record_block_backward(b, pass, i, (cur, state), dx, (fold, dw))?;
+            if dw {
+                break; // block 0's backward ran in block 1's dx epilogue
+            }
             cur = other;
             state = if fold { Dz::Pre } else { Dz::Ready };
         }
         Ok(result)
+    }
+
+    /// Whether block 0's backward, its weight GEMM alone (no input gradient, no column pass), runs in the epilogue of
+    /// block 1's dx GEMM (linear.wgsl `dw_fold`): when one row tile holds the batch.
+    fn dw_folds(&self, pass: BackwardPass, input: InputGrad) -> bool {
+        let l = &self.spec.layers[0];
+        self.folds
+            && matches!(input, InputGrad::None)
+            && pass.param_grads
+            && l.bn.is_none()
+            && !(pass.train && l.dropout > 0.0)
+            && pass.rows <= TILE
     }
 
     /// Whether block `i`'s column pass (BatchNorm backward) runs in the epilogue of the dx GEMM of the block above it
@@ -553,7 +573,8 @@ impl GpuMlp {
     /// Block `i` backward from its gradient `dz [rows, out]` at `dz.0`, in the state `dz.1`: a column pass only where a
     /// reduction over the batch must precede the GEMMs (BatchNorm) or act' is still to be applied, unless the dx GEMM
     /// above ran it (`Dz::Pre`); then the GEMMs (dW, db when no column pass computed it, and dx into `dx`). With
-    /// `fold`, the dx GEMM's epilogue also runs the column pass of block `i - 1`, which receives it.
+    /// `fold.0`, the dx GEMM's epilogue also runs the column pass of block `i - 1`, which receives it; with `fold.1`,
+    /// block `i - 1`'s weight GEMM.
     fn record_block_backward(
         &self,
         b: &mut Batch,
@@ -561,7 +582,7 @@ impl GpuMlp {
         i: usize,
         (dz, state): (usize, Dz),
         dx: Option<DxDest>,
-        fold: bool,
+        (col_fold, dw_fold): (bool, bool),
     ) -> Result<()> {
         let l = &self.spec.layers[i];
         let col = match state {
@@ -575,8 +596,13 @@ impl GpuMlp {
         // With a column pass, here or folded above, db came from it; else the dW GEMM computes it from a column of
         // ones.
         let weight_grads = pass.param_grads.then_some(state != Dz::Pre && !col);
-        let fold = fold.then_some(ColFold { block: i - 1, pass });
-        let dx = dx.map(|d| (d, fold));
+        let below = (col_fold || dw_fold).then_some(Below {
+            block: i - 1,
+            pass,
+            col: col_fold,
+            dw: dw_fold,
+        });
+        let dx = dx.map(|d| (d, below));
         self.record_matmul_backward(b, pass.rows, i, dz, weight_grads, dx)
     }
 
@@ -643,7 +669,7 @@ impl GpuMlp {
         i: usize,
         dpre: usize,
         weight_grads: Option<bool>,
-        dx: Option<(DxDest, Option<ColFold>)>,
+        dx: Option<(DxDest, Option<Below>)>,
     ) -> Result<()> {
         let (mut gs, mut n) = ([GemmDesc::default(); GEMMS], 0);
         if let Some(ones) = weight_grads {
@@ -651,18 +677,25 @@ impl GpuMlp {
             n += 1;
         }
         let mut u = LinearU::default();
-        if let Some(((_, at, recv), fold)) = dx {
+        if let Some(((_, at, recv), below)) = dx {
             gs[n] = self.matmul_backward_input(i, rows, dpre, at, recv);
-            if let Some(f) = fold {
-                self.fold_uniform(&mut u, n, f);
-            }
             n += 1;
+            if let Some(f) = below.filter(|f| f.col) {
+                self.fold_uniform(&mut u, n - 1, f);
+            }
+            if let Some(f) = below.filter(|f| f.dw) {
+                // Block i - 1's dW over its d loss / d pre, which this GEMM stores at `at` through b4.
+                gs[n] = self.matmul_backward_weight(f.block, rows, at, true);
+                (gs[n].splits, gs[n].a_src) = (0, 4);
+                (u.dw_on, u.dw_from, u.dw_j) = (1, n as u32 - 1, n as u32);
+                n += 1;
+            }
         }
         self.dispatch_backward(b, u, &gs[..n], dx.map_or(self.work(), |d| d.0 .0))
     }
 
     /// The fields of a linear.wgsl `backward` uniform that fold block `f.block`'s column pass into dx GEMM `j`.
-    fn fold_uniform(&self, u: &mut LinearU, j: usize, f: ColFold) {
+    fn fold_uniform(&self, u: &mut LinearU, j: usize, f: Below) {
         let (l, lay) = (&self.spec.layers[f.block], &self.lay);
         u.col_on = 1;
         u.col_j = j as u32;

@@ -35,7 +35,8 @@ pub struct GemmDesc {
     pub a_gen: u32,
     pub a_top: u32,
     pub a_ld: u32,
-    pub _g: u32,
+    /// Where A is read: b0 (0) or b4 (4: a dx this dispatch stored; `LinearU::dw_on`).
+    pub a_src: u32,
 }
 
 /// linear.wgsl `LinearU`.
@@ -94,6 +95,12 @@ pub struct LinearU {
     pub o_a: u32,
     pub o_act: u32,
     pub o_slope: f32,
+    /// `backward`: weight GEMM `g[dw_j]` (splits 0) runs in the epilogue of dx GEMM `g[dw_from]`'s tiles (`dw_on`
+    /// 0: none).
+    pub dw_on: u32,
+    pub dw_from: u32,
+    pub dw_j: u32,
+    pub _d: u32,
 }
 
 /// block.wgsl `ColU`.
@@ -262,7 +269,7 @@ mod tests {
             );
         }
         assert_eq!(std::mem::size_of::<GemmDesc>(), 96);
-        assert_eq!(std::mem::size_of::<LinearU>(), 448);
+        assert_eq!(std::mem::size_of::<LinearU>(), 464);
         assert_eq!(std::mem::size_of::<ColU>(), 96);
         assert_eq!(std::mem::size_of::<SoftmaxU>(), 32);
     }

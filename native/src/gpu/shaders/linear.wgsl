@@ -51,6 +51,10 @@
 //   block's output gradient top [rows] at g.a_top of b0, its weights [a_ld] at u.o_w of b1 and the saved output a
 //   [rows, a_ld] of the block below at u.o_a of b0, whose activation is u.o_act (u.o_slope): the GAN step's paired
 //   backward through D skips the top block's own dispatch this way (`passes::record_backward_pair`).
+//   With u.dw_on, the tiles of dx GEMM u.dw_from (rows <= 64) also run the weight GEMM u.g[u.dw_j] of the block that
+//   receives them, whose own splits are 0 (no workgroups of its own): each over the dW rows of its 64 columns and all
+//   of dW's columns, reading its A (that block's d loss / d pre, just stored) from b4 (a_src 4), with the sums of
+//   its own unsplit dispatch (`dw_fold`): the last block of a backward without an input gradient needs no dispatch.
 //   With u.col_on, the dx GEMM u.col_j (rows <= 64: one row tile holds the batch) also runs the column pass of the
 //   BatchNorm block that receives it (columns.wgsl `col_backward`, u.col_mode 1 train / 2 eval) over each tile's 64
 //   columns once its dx is stored, in place of block.wgsl `backward`'s dispatch, with the same bits: d loss / d pre
@@ -63,7 +67,7 @@ struct Gemm {
     b_rs: u32, b_cs: u32, c_off: u32, c_rs: u32,
     c_dst: u32, ones: u32, db_off: u32, e_act: u32,
     e_slope: f32, e_a_off: u32, splits: u32, kc: u32,
-    a_gen: u32, a_top: u32, a_ld: u32, _g0: u32,
+    a_gen: u32, a_top: u32, a_ld: u32, a_src: u32,
 }
 
 struct LinearU {
@@ -78,6 +82,7 @@ struct LinearU {
     lo_inv: f32, lo_half: f32, lo_code: u32, _l0: u32,
     col_on: u32, col_j: u32, col_mode: u32, col_grads: u32,
     o_w: u32, o_a: u32, o_act: u32, o_slope: f32,
+    dw_on: u32, dw_from: u32, dw_j: u32, _d0: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>;
@@ -139,6 +144,14 @@ fn acc_row(i: u32) -> vec4<f32> {
 fn acc_get(i: u32, j: u32) -> f32 {
     let r = acc_row(i);
     return r[j];
+}
+
+// A's element `i`: from b0, or (a_src 4) from b4, where a dispatch's own dx stores went (`dw_fold`).
+fn load_a(src: u32, i: u32) -> f32 {
+    if (src == 4u) {
+        return b4[i];
+    }
+    return b0[i];
 }
 
 fn load_b(src: u32, i: u32) -> f32 {
@@ -211,7 +224,7 @@ fn fetch_a(g: Gemm, m0: u32, k0: u32, ke: u32, e: u32) -> f32 {
         }
         let at = g.a_off + gm * g.a_rs + gk * g.a_cs;
         if (u.gen == GEN_NONE) {
-            return b0[at];
+            return load_a(g.a_src, at);
         }
         return generated_a(g, gm, gk, at);
     }
@@ -872,6 +885,18 @@ fn backward(
         }
         gather_partials(g, part, m0, n0, tid);
     }
+    store_tile(g, m0, n0, tid);
+    if (u.col_on != 0u && task.j == u.col_j) {
+        col_fold(g, n0, tid);
+    }
+    if (u.dw_on != 0u && task.j == u.dw_from) {
+        dw_fold(u.g[u.dw_j], n0, tid);
+    }
+}
+
+// The backward's store of the tile at (m0, n0) in the accumulators: the bias gradient from the column of ones, or C,
+// times the receiver's act' when g.e_act is set.
+fn store_tile(g: Gemm, m0: u32, n0: u32, tid: u32) {
     let tx = tid % 16u;
     let ty = tid / 16u;
     for (var i = 0u; i < 4u; i++) {
@@ -895,8 +920,16 @@ fn backward(
             }
         }
     }
-    if (u.col_on != 0u && task.j == u.col_j) {
-        col_fold(g, n0, tid);
+}
+
+// The weight GEMM gw of the block that receives this dx tile's columns n0..n0 + 63 (u.dw_on, see the header), over
+// those features (its rows m0 = n0) and all its columns, once the tile is stored (all rows: the dx GEMM's m <= 64):
+// the sums of its own unsplit dispatch. Every thread, uniform control flow.
+fn dw_fold(gw: Gemm, m0: u32, tid: u32) {
+    storageBarrier();
+    for (var n0 = 0u; n0 < gw.n; n0 += BN) {
+        gemm(gw, m0, n0, 0u, gw.k, tid);
+        store_tile(gw, m0, n0, tid);
     }
 }
 
