@@ -156,8 +156,8 @@ pub struct GpuMlp {
     /// BatchNorm block's column pass into the epilogue of the dx GEMM above it when one row tile holds the batch
     /// (`passes::col_folds`), block 0's weight GEMM into block 1's dx epilogue when there is nothing else to do for
     /// block 0 (`passes::dw_folds`), and, in the GAN step's paired backward through D, a top block of one output into the
-    /// GEMMs of the block below (`passes::record_backward_pair`). On by default; tests and benchmarks turn it off to
-    /// compare.
+    /// GEMMs of the block below (`passes::record_backward_pair`). On by default (`GAN_GPU_FOLDS=0` turns it off);
+    /// tests and benchmarks turn it off to compare.
     pub folds: bool,
 }
 
@@ -206,7 +206,8 @@ impl GpuMlp {
             pen_on: false,
             pen_grads: None,
             pair_on: false,
-            folds: true,
+            // GAN_GPU_FOLDS=0 turns the folds off (a knob for benchmarks: the same bits, more dispatches).
+            folds: std::env::var("GAN_GPU_FOLDS").as_deref() != Ok("0"),
         })
     }
 
