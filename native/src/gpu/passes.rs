@@ -555,19 +555,23 @@ impl GpuMlp {
     /// block 1's dx GEMM (linear.wgsl `dw_fold`): when one row tile holds the batch.
     fn dw_folds(&self, pass: BackwardPass, input: InputGrad) -> bool {
         let l = &self.spec.layers[0];
-        self.folds
+        self.folds_below(pass, 0)
             && matches!(input, InputGrad::None)
             && pass.param_grads
             && l.bn.is_none()
-            && !(pass.train && l.dropout > 0.0)
-            && pass.rows <= TILE
     }
 
     /// Whether block `i`'s column pass (BatchNorm backward) runs in the epilogue of the dx GEMM of the block above it
-    /// (linear.wgsl `col_fold`): a BatchNorm block without dropout, when one row tile holds the batch.
+    /// (linear.wgsl `col_fold`): a BatchNorm block, when the epilogue may run its work (`folds_below`).
     fn col_folds(&self, pass: BackwardPass, i: usize) -> bool {
+        self.folds_below(pass, i) && self.spec.layers[i].bn.is_some()
+    }
+
+    /// Whether the dx epilogue of the block above may run block `i`'s work: folds on, one row tile holds the batch
+    /// (each dx tile has every row of its columns), and no dropout mask to apply first.
+    fn folds_below(&self, pass: BackwardPass, i: usize) -> bool {
         let l = &self.spec.layers[i];
-        self.folds && l.bn.is_some() && !(pass.train && l.dropout > 0.0) && pass.rows <= TILE
+        self.folds && pass.rows <= TILE && !(pass.train && l.dropout > 0.0)
     }
 
     /// Block `i` backward from its gradient `dz [rows, out]` at `dz.0`, in the state `dz.1`: a column pass only where a
@@ -660,8 +664,8 @@ impl GpuMlp {
     /// Block `i`'s GEMMs backward from `dpre [rows, out]` at `dpre`, in one linear.wgsl `backward` dispatch:
     /// `dW [out, inp] = dpre^T x_i` when `weight_grads` is given (`Some(true)`: with `db [out]` from a column of ones)
     /// and `dx [rows, inp] = dpre W` (times the receiver's act') into `dx` when given (split along K for small grids:
-    /// its partial products in `part`, summed by each tile's last arriver), its epilogue running the receiver's column
-    /// pass when the fold is given.
+    /// its partial products in `part`, summed by each tile's last arriver), its epilogue running the receiver's work
+    /// given in `Below`: its column pass, its weight GEMM (which then has no workgroups of its own).
     fn record_matmul_backward(
         &self,
         b: &mut Batch,
@@ -681,7 +685,7 @@ impl GpuMlp {
             gs[n] = self.matmul_backward_input(i, rows, dpre, at, recv);
             n += 1;
             if let Some(f) = below.filter(|f| f.col) {
-                self.fold_uniform(&mut u, n - 1, f);
+                self.col_fold_uniform(&mut u, n - 1, f);
             }
             if let Some(f) = below.filter(|f| f.dw) {
                 // Block i - 1's dW over its d loss / d pre, which this GEMM stores at `at` through b4.
@@ -695,7 +699,7 @@ impl GpuMlp {
     }
 
     /// The fields of a linear.wgsl `backward` uniform that fold block `f.block`'s column pass into dx GEMM `j`.
-    fn fold_uniform(&self, u: &mut LinearU, j: usize, f: Below) {
+    fn col_fold_uniform(&self, u: &mut LinearU, j: usize, f: Below) {
         let (l, lay) = (&self.spec.layers[f.block], &self.lay);
         u.col_on = 1;
         u.col_j = j as u32;
