@@ -40,11 +40,13 @@ Deno.test("bench:ab: bad command lines are refused with one line", async () => {
   try {
     assert.equal(await main(["--lib", LIB]), 2);
     assert.equal(await main(["--lib", LIB, "--lib", LIB, "--rounds", "0"]), 2);
+    assert.equal(await main(["--lib", LIB, "--lib", LIB, "--backend", "tpu"]), 2);
     assert.equal(await main(["--lib", LIB, "--lib", "/no/such/lib.so"]), 1);
   } finally {
     console.error = quiet;
   }
   assert.match(said[0], /^error: give at least two libraries \(--lib\), not 1\n/);
   assert.match(said[1], /^error: --rounds must be a positive integer, not 0\n/);
-  assert.equal(said[2], "error: no library at /no/such/lib.so");
+  assert.match(said[2], /^error: --backend must be cpu or gpu, not tpu\n/);
+  assert.equal(said[3], "error: no library at /no/such/lib.so");
 });

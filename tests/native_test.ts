@@ -444,17 +444,20 @@ testOnBackends(
       assert.deepEqual([...zero, c.submissions], [0, 0, 0, 0, 0]);
       return;
     }
-    // The seed's order (gpu/gan.rs): 5 + 4 G blocks + 3 + 2 D blocks + 1 = 15 dispatches on every adapter (split-K
+    // The seed's order (gpu/gan.rs): 5 + 4 G blocks + 3 + 2 D blocks = 14 dispatches on every adapter (split-K
     // GEMMs are finished by their last slice; at 16 rows each BatchNorm block's column pass and G's block 0 backward
-    // run in the dx GEMM above them, and D's top block backward in the GEMMs below it, with no dispatch of their own).
-    assert.equal(c.dispatches_per_step, 15);
+    // run in the dx GEMM above them, D's top block backward in the GEMMs below it, and Adam in the backward's
+    // epilogues, with no dispatch of their own).
+    assert.equal(c.dispatches_per_step, 14);
     assert.ok(c.submissions >= 2, `10 steps in submissions of 8: ${c.submissions}`);
     // Every dispatch but the first of each submission waits on the one before (all bindings are read_write).
     assert.equal(Math.round(c.barriers_per_step * 10), c.dispatches_per_step * 10 - c.submissions);
     assert.ok(c.record_us_per_step > 0 && c.submit_us_per_step >= 0);
-    // At least one workgroup per dispatch; Adam alone launches one per 256 parameters of both networks.
+    // At least one workgroup per dispatch; with Adam in the epilogues, no more than the GEMM tiles need (Adam's own
+    // dispatch launched one workgroup per 256 parameters of both networks).
     const params = g.info().param_count + d.info().param_count;
-    assert.ok(c.workgroups_per_step >= c.dispatches_per_step + Math.ceil(params / 256) - 1, `${c.workgroups_per_step}`);
+    assert.ok(c.workgroups_per_step >= c.dispatches_per_step, `${c.workgroups_per_step}`);
+    assert.ok(c.workgroups_per_step < Math.ceil(params / 256), `${c.workgroups_per_step} for ${params} parameters`);
   },
 );
 

@@ -528,8 +528,8 @@ const USAGE = { MAP_READ: 1, COPY_SRC: 4, COPY_DST: 8, UNIFORM: 64, STORAGE: 128
 export const GEMM_WORDS = 24;
 /** The `Gemm`s that start linear.wgsl's `LinearU` (the forward uses the first). */
 export const GEMMS = 3;
-/** Words of linear.wgsl's `LinearU`: the `Gemm`s, then 44 words; 464 bytes. */
-export const UNIFORM_WORDS = 116;
+/** Words of linear.wgsl's `LinearU`: the `Gemm`s, then 56 words; 512 bytes. */
+export const UNIFORM_WORDS = 128;
 /** The first word after the `Gemm`s (`act`). */
 const TAIL = GEMMS * GEMM_WORDS;
 

@@ -28,8 +28,8 @@
 
 use super::device::{grid1d, Batch, GpuBuf, GpuDevice, Kernel, Read, Shader};
 use super::mlp::{copy_f32, GpuMlp};
-use super::passes::{Feed, InputGrad, Losses, Reals};
-use super::uniforms::DataU;
+use super::passes::{Feed, Losses, Reals};
+use super::uniforms::{AdamPairU, DataU};
 use crate::core::spec::{Act, Spec};
 use crate::core::{Error, GanBackend, GanConfig, Result, RunState, StepRecord, STEP_OUTPUTS};
 use crate::error::{bad_arg, bad_state, Code};
@@ -226,15 +226,24 @@ impl GpuGan {
         // multiplied by G's last act'. D step: D's backward over [fake; real], weight gradients only. It does not
         // depend on the G step, so D's two backwards are recorded side by side (one dispatch per block: D's backward
         // is its GEMMs alone, no BatchNorm or dropout).
+        let (ug, ud) = (g.adam_uniform(adam_g), d.adam_uniform(adam_d));
         let g_top = g.spec.layers.last().expect("layers");
         let g_top_a = *g.lay.a.last().expect("layers");
         let g_top_recv = Some((g_top.act, g_top_a));
         let to_g = (g.work(), g.lay.g0, g_top_recv);
-        d.record_backward_pair(b, (rows, d.lay.g0), to_g, (2 * rows, d.lay.aux))?;
-        g.record_backward(b, rows, g.lay.g0, true, true, InputGrad::None)?;
-        // Adam on G, then on D, in one dispatch: nothing after G's backward reads G's parameters, so G's update may
-        // wait for the D step's backward (the same numbers as updating G first).
-        g.record_adam_pair(d, b, adam_g, adam_d)?;
+        // Adam runs in the epilogues of these backwards where it can (one row tile holds G's batch), each parameter's
+        // once its gradient is final and nothing reads it any more; what is left runs in one dispatch after them.
+        // Nothing after G's backward reads G's parameters, so G's update may wait for the D step's backward (the same
+        // numbers as updating G first).
+        let d_done =
+            d.record_backward_pair(b, (rows, d.lay.g0), to_g, (2 * rows, d.lay.aux), Some(ud))?;
+        let g_done = g.record_backward_adam(b, rows, g.lay.g0, ug)?;
+        match (g_done, d_done) {
+            (false, false) => g.record_adam_pair_step(d, b, &AdamPairU { a: ug, b: ud })?,
+            (false, true) => g.record_adam_step(b, &ug)?,
+            (true, false) => d.record_adam_step(b, &ud)?,
+            (true, true) => {}
+        }
         self.state.step += 1;
         Ok(())
     }
@@ -478,6 +487,7 @@ mod profile {
     use super::*;
     use crate::core::{Act, AdamConfig, Bn, Gan, Spec};
     use crate::gpu::mlp::GpuMlp;
+    use crate::gpu::passes::InputGrad;
     use std::time::Instant;
 
     /// The seed's G and D at batch 64 on `dev`, warmed up by two steps over synthetic data.
@@ -530,7 +540,7 @@ mod profile {
                 "D backwards side by side (dx into G over 64 rows, weights over 128)",
                 Box::new(|b, g, d| {
                     let to = (g.work(), g.lay.g0, None);
-                    d.record_backward_pair(b, (64, d.lay.g0), to, (128, d.lay.aux))
+                    d.record_backward_pair(b, (64, d.lay.g0), to, (128, d.lay.aux), None)
                         .unwrap();
                 }),
             ),
@@ -544,7 +554,11 @@ mod profile {
             (
                 "Adam G + Adam D",
                 Box::new(move |b, g, d| {
-                    g.record_adam_pair(d, b, adam, adam).unwrap();
+                    let u = AdamPairU {
+                        a: g.adam_uniform(adam),
+                        b: d.adam_uniform(adam),
+                    };
+                    g.record_adam_pair_step(d, b, &u).unwrap();
                 }),
             ),
         ]

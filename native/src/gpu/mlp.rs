@@ -29,7 +29,8 @@ pub(crate) const KSTEP: usize = 16;
 /// Split-K: at most this many slices, each of at least `MIN_SLICE_STEPS` K steps.
 pub(crate) const MAX_SPLITS: usize = 16;
 pub(crate) const MIN_SLICE_STEPS: usize = 4;
-/// Split-K: at most this many output tiles per split GEMM (the size of the counter buffer).
+/// Split-K: at most this many output tiles per split GEMM, and per weight GEMM whose Adam waits on its readers (the
+/// size of the counter buffer).
 pub(crate) const COUNTER_TILES: usize = 4096;
 /// GEMMs per linear.wgsl `backward` dispatch (at most; each has its own counters and partial-product region).
 pub(crate) const GEMMS: usize = 3;
@@ -134,8 +135,9 @@ pub struct GpuMlp {
     pub(crate) v: GpuBuf,
     /// `[buffer_count]`: BN running means and variances.
     pub(crate) stats: GpuBuf,
-    /// `[GEMMS * COUNTER_TILES]` u32: split-K arrivals per output tile of each GEMM of a dispatch (0 between
-    /// dispatches: each tile's last arriver resets its counter).
+    /// `[2 * GEMMS * COUNTER_TILES]` u32: split-K arrivals per output tile of each GEMM of a dispatch, then the
+    /// arrivals at the GAN step's Adam per weight tile (linear.wgsl `ADAM_COUNTERS`; 0 between dispatches: each
+    /// tile's last arriver resets its counter).
     pub(crate) counters: GpuBuf,
     /// Counters and the last forward.
     pub state: MlpState,
@@ -156,8 +158,9 @@ pub struct GpuMlp {
     /// BatchNorm block's column pass into the epilogue of the dx GEMM above it when one row tile holds the batch
     /// (`passes::col_folds`), block 0's weight GEMM into block 1's dx epilogue when there is nothing else to do for
     /// block 0 (`passes::dw_folds`), and, in the GAN step's paired backward through D, a top block of one output into the
-    /// GEMMs of the block below (`passes::record_backward_pair`). On by default (`GAN_GPU_FOLDS=0` turns it off);
-    /// tests and benchmarks turn it off to compare.
+    /// GEMMs of the block below (`passes::record_backward_pair`); and the GAN step's Adam into the epilogues of both
+    /// backwards (`passes::adam_folds`, `pair_folds_adam`). On by default (`GAN_GPU_FOLDS=0` turns it off); tests and
+    /// benchmarks turn it off to compare.
     pub folds: bool,
 }
 
@@ -177,7 +180,7 @@ impl GpuMlp {
         let m = dev.buffer("adam m", bytes)?;
         let v = dev.buffer("adam v", bytes)?;
         let stats = dev.buffer("running stats", (spec.buffer_count * 4) as u64)?;
-        let counters = dev.buffer("split-K counters", (GEMMS * COUNTER_TILES * 4) as u64)?;
+        let counters = dev.buffer("tile counters", (2 * GEMMS * COUNTER_TILES * 4) as u64)?;
         dev.write(&params, 0, bytemuck::cast_slice(&spec.default_params()))?;
         dev.write(&stats, 0, bytemuck::cast_slice(&spec.default_running()))?;
         // GAN_GPU_SPLIT_TARGET overrides the default (a tuning knob for benchmarks; 0 never splits).

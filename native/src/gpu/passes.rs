@@ -18,6 +18,10 @@
 //!   most 64 rows runs in the epilogue of the dx GEMM above it instead (one row tile holds the batch), with the same
 //!   bits: no dispatch of its own (`Dz::Pre`); so does block 0's weight GEMM when it is all block 0's backward has to
 //!   do (no input gradient, no column pass: `dw_folds`).
+//!
+//! The GAN step's Adam (`record_backward_adam`, `record_backward_pair`'s `adam`) runs in the backward's epilogues when
+//! every parameter's gradient is final in a dispatch that either no longer reads that parameter or counts its readers
+//! (linear.wgsl `adam_after_dw` / `adam_after_read`): then the step has no Adam dispatch, with the same bits.
 
 use super::device::{grid1d, Batch, Bind, GpuBuf, GpuDevice, Kernel, Shader};
 use super::mlp::{
@@ -229,6 +233,8 @@ struct BackwardPass {
     train: bool,
     /// Whether to write the parameter gradients.
     param_grads: bool,
+    /// The Adam step to run in the epilogues, once each parameter's gradient is final (`adam_folds`).
+    adam: Option<AdamU>,
 }
 
 impl GpuMlp {
@@ -516,15 +522,65 @@ impl GpuMlp {
             rows,
             train,
             param_grads,
+            adam: None,
         };
-        let (work, lay) = (self.work(), &self.lay);
         let first = if dout_ready { Dz::Ready } else { Dz::Raw };
+        self.record_blocks_backward(b, pass, (dout, first), input)
+    }
+
+    /// The GAN step's G backward: [`Self::record_backward`] from a ready output gradient at `dout`, parameter
+    /// gradients, no input gradient, with the Adam step `adam` in its epilogues where it can run there
+    /// (`adam_folds`). Returns whether it did; if not, the caller records the Adam step.
+    pub(crate) fn record_backward_adam(
+        &self,
+        b: &mut Batch,
+        rows: usize,
+        dout: usize,
+        adam: AdamU,
+    ) -> Result<bool> {
+        let (_, train) = self.state.backward_over(&self.spec, rows)?;
+        let mut pass = BackwardPass {
+            rows,
+            train,
+            param_grads: true,
+            adam: None,
+        };
+        let folded = self.adam_folds(pass);
+        pass.adam = folded.then_some(adam);
+        self.record_blocks_backward(b, pass, (dout, Dz::Ready), InputGrad::None)?;
+        Ok(folded)
+    }
+
+    /// Whether every parameter's Adam can run in the epilogues of a backward `pass` from a ready gradient without an
+    /// input gradient: each BatchNorm block's column pass folded above it (a top block has none), no dropout, and
+    /// each weight GEMM within the Adam counters.
+    fn adam_folds(&self, pass: BackwardPass) -> bool {
+        let top = self.spec.layers.len() - 1;
+        self.folds
+            && pass.param_grads
+            && pass.rows <= TILE
+            && self.spec.layers.iter().enumerate().all(|(i, l)| {
+                !(pass.train && l.dropout > 0.0)
+                    && (l.bn.is_none() || (i < top && self.col_folds(pass, i)))
+                    && weight_tiles(l.out, l.inp) <= COUNTER_TILES
+            })
+    }
+
+    /// Blocks' backward from the top, from the gradient `dout.0` in the state `dout.1` (`record_backward`).
+    fn record_blocks_backward(
+        &self,
+        b: &mut Batch,
+        pass: BackwardPass,
+        (dout, first): (usize, Dz),
+        input: InputGrad,
+    ) -> Result<Option<usize>> {
+        let (work, lay, train) = (self.work(), &self.lay, pass.train);
         let (mut cur, mut state, mut result) = (dout, first, None);
         for i in (0..self.spec.layers.len()).rev() {
             let l = &self.spec.layers[i];
             if train && l.dropout > 0.0 {
                 let mask = self.state.last_dropout.layer(i, l.dropout);
-                self.record_dropout(b, rows, l.out, cur, mask)?;
+                self.record_dropout(b, pass.rows, l.out, cur, mask)?;
             }
             let other = if cur == lay.g1 { lay.g0 } else { lay.g1 };
             let dx = if i > 0 {
@@ -607,7 +663,7 @@ impl GpuMlp {
             dw: dw_fold,
         });
         let dx = dx.map(|d| (d, below));
-        self.record_matmul_backward(b, pass.rows, i, dz, weight_grads, dx)
+        self.record_matmul_backward(b, pass, i, dz, weight_grads, dx)
     }
 
     /// block.wgsl `backward` over block `i`'s `dz [rows, out]` at `dz`, in place: act' (unless `ready`), then the
@@ -669,18 +725,21 @@ impl GpuMlp {
     fn record_matmul_backward(
         &self,
         b: &mut Batch,
-        rows: usize,
+        pass: BackwardPass,
         i: usize,
         dpre: usize,
         weight_grads: Option<bool>,
         dx: Option<(DxDest, Option<Below>)>,
     ) -> Result<()> {
-        let (mut gs, mut n) = ([GemmDesc::default(); GEMMS], 0);
+        let (rows, (mut gs, mut n)) = (pass.rows, ([GemmDesc::default(); GEMMS], 0));
+        let mut u = LinearU::default();
+        if let Some(a) = pass.adam {
+            set_adam(&mut u, &a);
+        }
         if let Some(ones) = weight_grads {
             gs[n] = self.matmul_backward_weight(i, rows, dpre, ones);
             n += 1;
         }
-        let mut u = LinearU::default();
         if let Some(((_, at, recv), below)) = dx {
             gs[n] = self.matmul_backward_input(i, rows, dpre, at, recv);
             n += 1;
@@ -694,6 +753,13 @@ impl GpuMlp {
                 (u.dw_on, u.dw_from, u.dw_j) = (1, n as u32 - 1, n as u32);
                 n += 1;
             }
+        }
+        if pass.adam.is_some() {
+            // Block i's weights: read by its dx GEMM (right after the weight GEMM), or by nothing here. The folded
+            // weight GEMM of block i - 1 and the folded column pass: nothing here reads their parameters.
+            let reader = weight_grads.is_some() && dx.is_some();
+            adam_masks(&mut u, &gs[..n], if reader { &[(1, 0)] } else { &[] });
+            u.ad_col = u.col_on;
         }
         self.dispatch_backward(b, u, &gs[..n], dx.map_or(self.work(), |d| d.0 .0))
     }
@@ -734,8 +800,14 @@ impl GpuMlp {
             }
         }
         let work = self.work();
+        let adam = u.ad_col != 0 || u.ad_direct != 0 || u.ad_hs != 0;
+        let (m, v) = if adam {
+            (Some(&self.m), Some(&self.v))
+        } else {
+            (None, None)
+        };
         // b0 dpre (work)  b1 params (W)  b2 x_i, split-K partials (work)  b3 grads  b4 the dx destination
-        // b5 split-K tile counters
+        // b5 split-K and Adam tile counters  b6 Adam m  b7 Adam v (when the epilogues run Adam)
         let bind = self.dev.bind(&[
             Some(work),
             Some(&self.params),
@@ -743,6 +815,8 @@ impl GpuMlp {
             Some(&self.grads),
             Some(dx_to),
             Some(&self.counters),
+            m,
+            v,
         ])?;
         b.dispatch(
             &self.dev.pipeline(K_BACKWARD)?,
@@ -774,13 +848,18 @@ impl GpuMlp {
     /// A top block of one output (D's, in every model of the fused step) takes no dispatch with `folds`: its input
     /// gradients are outer products, so the GEMMs of the block below generate them as they load their A
     /// (`generate_below_top`), and its dW (over `d_rows`) joins block 0's dispatch, with the same bits.
+    ///
+    /// With `adam` (and `pair_folds_adam`), the D step's Adam runs in the epilogues: each block's weights once its dW
+    /// is stored and the dx GEMMs of its dispatch have read them. Returns whether it did; if not, the caller records
+    /// the Adam step.
     pub(crate) fn record_backward_pair(
         &self,
         b: &mut Batch,
         (g_rows, g_dout): (usize, usize),
         to: DxDest,
         (d_rows, d_dout): (usize, usize),
-    ) -> Result<()> {
+        adam: Option<AdamU>,
+    ) -> Result<bool> {
         if !self.backward_is_gemms() || !self.pair_on {
             return Err(bad_state!(
                 "a paired backward needs an MLP without BatchNorm or dropout, laid out for it"
@@ -789,7 +868,8 @@ impl GpuMlp {
         self.state.backward_over(&self.spec, g_rows)?;
         self.state.backward_over(&self.spec, d_rows)?;
         let (lay, top) = (&self.lay, self.spec.layers.len() - 1);
-        let fold_top = self.folds && top > 0 && self.spec.layers[top].out == 1;
+        let fold_top = self.folds_top();
+        let adam = adam.filter(|_| self.pair_folds_adam());
         let (mut gc, mut dc) = (g_dout, d_dout);
         let mut top_dw = None;
         for i in (0..=top).rev() {
@@ -820,16 +900,42 @@ impl GpuMlp {
             if fold_top && i == top - 1 {
                 self.generate_below_top(&mut u, &mut gs[..n]);
             }
+            // The dx GEMMs (1..n) read block i's weights, whose dW is GEMM 0.
+            let reads: Vec<(usize, usize)> = (1..n).map(|r| (r, 0)).collect();
             if i == 0 {
                 if let Some(t) = top_dw.take() {
                     gs[n] = t;
                     n += 1;
                 }
             }
+            if let Some(a) = adam {
+                set_adam(&mut u, &a);
+                adam_masks(&mut u, &gs[..n], &reads);
+            }
             self.dispatch_backward(b, u, &gs[..n], dx_to)?;
             (gc, dc) = (g_next, d_next);
         }
-        Ok(())
+        Ok(adam.is_some())
+    }
+
+    /// Whether the paired backward folds a top block of one output into the block below (`record_backward_pair`).
+    fn folds_top(&self) -> bool {
+        let top = self.spec.layers.len() - 1;
+        self.folds && top > 0 && self.spec.layers[top].out == 1
+    }
+
+    /// Whether the paired backward can run the D step's Adam in its epilogues: folds on, and each weight GEMM within
+    /// the Adam counters; not when a folded top block's weights are read (generating the A of block 0's GEMMs) in the
+    /// dispatch that computes their dW (a D of two blocks).
+    fn pair_folds_adam(&self) -> bool {
+        let top = self.spec.layers.len() - 1;
+        self.folds
+            && !(self.folds_top() && top == 1)
+            && self
+                .spec
+                .layers
+                .iter()
+                .all(|l| weight_tiles(l.out, l.inp) <= COUNTER_TILES)
     }
 
     /// Makes the GEMMs `gs` of the block below the top block (of one output) generate their A, that block's d loss /
@@ -928,6 +1034,11 @@ impl GpuMlp {
     /// Records one Adam step over all parameters with the current gradients (counts it in `adam_t`).
     pub(crate) fn record_adam(&mut self, b: &mut Batch, c: AdamConfig) -> Result<()> {
         let u = self.adam_uniform(c);
+        self.record_adam_step(b, &u)
+    }
+
+    /// Records the Adam step `u` (from [`Self::adam_uniform`]) over all parameters with the current gradients.
+    pub(crate) fn record_adam_step(&self, b: &mut Batch, u: &AdamU) -> Result<()> {
         // b0 params  b1 grads  b2 m  b3 v
         let bind = self.dev.bind(&[
             Some(&self.params),
@@ -935,22 +1046,17 @@ impl GpuMlp {
             Some(&self.m),
             Some(&self.v),
         ])?;
-        self.record_param_kernel(b, K_ADAM, &bind, &u)
+        self.record_param_kernel(b, K_ADAM, &bind, u)
     }
 
-    /// Records one Adam step of this MLP (config `c`) and one of `other` (config `c2`) in one adam.wgsl `adam_pair`
-    /// dispatch, term for term the two `record_adam`s (counts one step in each `adam_t`).
-    pub(crate) fn record_adam_pair(
-        &mut self,
-        other: &mut GpuMlp,
+    /// Records the Adam steps `u.a` of this MLP and `u.b` of `other` (from [`Self::adam_uniform`]) in one adam.wgsl
+    /// `adam_pair` dispatch, term for term two `record_adam_step`s.
+    pub(crate) fn record_adam_pair_step(
+        &self,
+        other: &GpuMlp,
         b: &mut Batch,
-        c: AdamConfig,
-        c2: AdamConfig,
+        u: &AdamPairU,
     ) -> Result<()> {
-        let u = AdamPairU {
-            a: self.adam_uniform(c),
-            b: other.adam_uniform(c2),
-        };
         // b0..b3 this MLP's params, grads, m, v  b4..b7 the other's
         let bind = self.dev.bind(&[
             Some(&self.params),
@@ -967,13 +1073,13 @@ impl GpuMlp {
             groups as u32,
             self.dev.limits.max_compute_workgroups_per_dimension,
         );
-        b.dispatch(&self.dev.pipeline(K_ADAM_PAIR)?, &bind, &u, grid);
+        b.dispatch(&self.dev.pipeline(K_ADAM_PAIR)?, &bind, u, grid);
         Ok(())
     }
 
     /// adam.wgsl `AdamU` of the next Adam step with config `c` (counts it in `adam_t`): the bias corrections in f64,
     /// as the CPU computes them.
-    fn adam_uniform(&mut self, c: AdamConfig) -> AdamU {
+    pub(crate) fn adam_uniform(&mut self, c: AdamConfig) -> AdamU {
         self.state.adam_t += 1;
         let t = self.state.adam_t;
         let bc1 = 1.0 - c.b1.powf(t as f64);
@@ -1048,11 +1154,39 @@ impl GpuMlp {
     }
 }
 
+/// Output tiles of the weight GEMM of a block `inp -> out` (its bias column included).
+fn weight_tiles(out: usize, inp: usize) -> usize {
+    out.div_ceil(TILE) * (inp + 1).div_ceil(TILE)
+}
+
+/// The Adam step `a`'s settings in a linear.wgsl `backward` uniform.
+fn set_adam(u: &mut LinearU, a: &AdamU) {
+    (u.ad_step, u.ad_bc2s, u.ad_w1) = (a.step, a.bc2s, a.w1);
+    (u.ad_w2, u.ad_b2, u.ad_eps) = (a.w2, a.b2, a.eps);
+}
+
+/// The Adam masks of a `backward` dispatch of the GEMMs `gs` (linear.wgsl header): each weight GEMM (C in the
+/// gradients) updates its parameters at once, or, when a dx GEMM of the dispatch reads its weights (`reads`: pairs
+/// (reader, weight GEMM)), by the last to arrive of it and those readers.
+fn adam_masks(u: &mut LinearU, gs: &[GemmDesc], reads: &[(usize, usize)]) {
+    for &(r, j) in reads {
+        u.ad_reads |= (j as u32 + 1) << (4 * r);
+    }
+    for (j, _) in gs.iter().enumerate().filter(|(_, g)| g.c_dst == 3) {
+        if reads.iter().any(|&(_, w)| w == j) {
+            u.ad_hs |= 1 << j;
+        } else {
+            u.ad_direct |= 1 << j;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The codes the host writes into linear.wgsl's uniforms are the shader's constants.
+    /// The codes the host writes into linear.wgsl's uniforms, and the start of its Adam counters (past the split-K
+    /// counters the host sized), are the shader's constants.
     #[test]
     fn the_feed_codes_are_the_shaders() {
         let src = include_str!("shaders/linear.wgsl");
@@ -1061,6 +1195,7 @@ mod tests {
             ("GEN_FAKE", GEN_FAKE),
             ("AGEN_ROWS", AGEN_ROWS),
             ("AGEN_COLS", AGEN_COLS),
+            ("ADAM_COUNTERS", (GEMMS * COUNTER_TILES) as u32),
         ] {
             let line = format!("const {name}: u32 = {v}u;");
             assert!(src.contains(&line), "linear.wgsl lacks {line:?}");

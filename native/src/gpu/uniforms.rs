@@ -100,7 +100,21 @@ pub struct LinearU {
     pub dw_on: u32,
     pub dw_from: u32,
     pub dw_j: u32,
-    pub _d: u32,
+    /// `backward`: the GAN step's Adam in the epilogues (linear.wgsl header): the column pass updates its block's
+    /// bias, gamma and beta (`ad_col` 1); the weight GEMMs of bit mask `ad_direct` update their tiles' parameters once
+    /// stored, those of `ad_hs` by the last arriver of the tile and the dx GEMMs reading them (nibble r of `ad_reads`:
+    /// 1 + the weight GEMM whose weights `g[r]` reads); the step's settings as in [`AdamU`].
+    pub ad_col: u32,
+    pub ad_direct: u32,
+    pub ad_hs: u32,
+    pub ad_reads: u32,
+    pub ad_step: f32,
+    pub ad_bc2s: f32,
+    pub ad_w1: f32,
+    pub ad_w2: f32,
+    pub ad_b2: f32,
+    pub ad_eps: f32,
+    pub _a: [u32; 3],
 }
 
 /// block.wgsl `ColU`.
@@ -269,7 +283,7 @@ mod tests {
             );
         }
         assert_eq!(std::mem::size_of::<GemmDesc>(), 96);
-        assert_eq!(std::mem::size_of::<LinearU>(), 464);
+        assert_eq!(std::mem::size_of::<LinearU>(), 512);
         assert_eq!(std::mem::size_of::<ColU>(), 96);
         assert_eq!(std::mem::size_of::<SoftmaxU>(), 32);
     }

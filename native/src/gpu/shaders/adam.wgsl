@@ -1,6 +1,6 @@
-// adam.wgsl: the optimizers over the whole flat parameter buffer, one dispatch each: PyTorch's Adam
-// (cpu/kernels.rs `adam`, term for term), RMSprop (core/optim.rs `rmsprop_update`, term for term) and the clamp of
-// every parameter (core/optim.rs `clamp_all`).
+// adam.wgsl: the optimizers over the whole flat parameter buffer, one dispatch each: PyTorch's Adam (common.wgsl
+// `adam_update`, which linear.wgsl's backward epilogues also run in the GAN step), RMSprop (core/optim.rs
+// `rmsprop_update`, term for term) and the clamp of every parameter (core/optim.rs `clamp_all`).
 // The bias corrections are computed on the host in f64 exactly as the CPU does and passed as f32:
 //   step = lr / (1 - b1^t), bc2s = sqrt(1 - b2^t), w1 = 1 - b1, w2 = 1 - b2.
 //
@@ -48,22 +48,18 @@ fn adam(
 
 // Adam on parameter i of the first network (b0..b3) with its settings `a`.
 fn adam_first(a: AdamU, i: u32) {
-    let g = b1[i];
-    let m = b2[i] + a.w1 * (g - b2[i]);
-    let v = b3[i] * a.b2 + a.w2 * g * g;
-    b2[i] = m;
-    b3[i] = v;
-    b0[i] = b0[i] - a.step * (m / (sqrt(v) / a.bc2s + a.eps));
+    let r = adam_update(b0[i], b1[i], b2[i], b3[i], a.step, a.bc2s, a.w1, a.w2, a.b2, a.eps);
+    b0[i] = r.x;
+    b2[i] = r.y;
+    b3[i] = r.z;
 }
 
 // The same update of the second network's parameter i (b4..b7) with its settings `a`.
 fn adam_second(a: AdamU, i: u32) {
-    let g = b5[i];
-    let m = b6[i] + a.w1 * (g - b6[i]);
-    let v = b7[i] * a.b2 + a.w2 * g * g;
-    b6[i] = m;
-    b7[i] = v;
-    b4[i] = b4[i] - a.step * (m / (sqrt(v) / a.bc2s + a.eps));
+    let r = adam_update(b4[i], b5[i], b6[i], b7[i], a.step, a.bc2s, a.w1, a.w2, a.b2, a.eps);
+    b4[i] = r.x;
+    b6[i] = r.y;
+    b7[i] = r.z;
 }
 
 @compute @workgroup_size(256)

@@ -97,3 +97,12 @@ fn rng_normal(k: u32, i: u32) -> f32 {
 fn linear_group(wg: vec3<u32>, nwg: vec3<u32>) -> u32 {
     return wg.y * nwg.x + wg.x;
 }
+
+// PyTorch's Adam on one parameter p with gradient g and moments (m, v) (cpu/kernels.rs `adam`, term for term), the
+// bias corrections folded on the host: step = lr / (1 - b1^t), bc2s = sqrt(1 - b2^t), w1 = 1 - b1, w2 = 1 - b2.
+// Returns (p, m, v) updated. The one copy of the update: adam.wgsl's dispatch and linear.wgsl's epilogues call it.
+fn adam_update(p: f32, g: f32, m0: f32, v0: f32, step: f32, bc2s: f32, w1: f32, w2: f32, b2: f32, eps: f32) -> vec3<f32> {
+    let m = m0 + w1 * (g - m0);
+    let v = v0 * b2 + w2 * g * g;
+    return vec3<f32>(p - step * (m / (sqrt(v) / bc2s + eps)), m, v);
+}

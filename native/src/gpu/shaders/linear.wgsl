@@ -60,6 +60,15 @@
 //   columns once its dx is stored, in place of block.wgsl `backward`'s dispatch, with the same bits: d loss / d pre
 //   of that block, and (u.col_grads) its db, dgamma, dbeta at u.bias, u.gamma, u.beta of b3; gamma at u.gamma of b1,
 //   xhat [rows, in] at u.xhat and rstd [in] at u.rstd of b4 (the receiving block's saved forward); u.inv_rows = 1 / rows.
+//   The GAN step's Adam runs in these epilogues (common.wgsl `adam_update` with u.ad_step, ad_bc2s, ad_w1, ad_w2,
+//   ad_b2, ad_eps; m in b6 and v in b7 as f32 bits, at the parameters' offsets), on each parameter once its gradient
+//   is final and nothing in the step reads it any more: the weight GEMMs in bit mask u.ad_direct update their tile's
+//   weights (and biases, from the column of ones) right after storing it; those in u.ad_hs (weights that dx GEMMs of
+//   the same dispatch read as B: GEMM r reads those of GEMM (u.ad_reads >> 4 r & 15) - 1) count the arrivals at
+//   their tile's Adam counter (b5 past the split-K counters), the tile's own and each reader workgroup's once its K
+//   loop is done, and the last to arrive updates the tile (`adam_after_dw`, `adam_after_read`); with u.ad_col, the
+//   column pass updates the bias, gamma and beta of its columns after writing their gradients.
+//   b6 Adam m   b7 Adam v (u.ad_direct | u.ad_hs | u.ad_col != 0)
 
 struct Gemm {
     m: u32, n: u32, k: u32, b_src: u32,
@@ -82,7 +91,10 @@ struct LinearU {
     lo_inv: f32, lo_half: f32, lo_code: u32, _l0: u32,
     col_on: u32, col_j: u32, col_mode: u32, col_grads: u32,
     o_w: u32, o_a: u32, o_act: u32, o_slope: f32,
-    dw_on: u32, dw_from: u32, dw_j: u32, _d0: u32,
+    dw_on: u32, dw_from: u32, dw_j: u32, ad_col: u32,
+    ad_direct: u32, ad_hs: u32, ad_reads: u32, ad_step: f32,
+    ad_bc2s: f32, ad_w1: f32, ad_w2: f32, ad_b2: f32,
+    ad_eps: f32, _a0: u32, _a1: u32, _a2: u32,
 }
 
 @group(0) @binding(0) var<storage, read_write> b0: array<f32>;
@@ -877,7 +889,9 @@ fn backward(
     let m0 = task.ty * BM;
     let n0 = task.tx * BN;
     let kb = slice * g.kc;
-    gemm(g, m0, n0, kb, min(kb + g.kc, g.k), tid);
+    let ke = min(kb + g.kc, g.k);
+    gemm(g, m0, n0, kb, ke, tid);
+    adam_after_read(task.j, kb, ke, n0, tid);
     if (g.splits > 1u) {
         store_partial(g, part, slice, m0, n0, tid);
         if (!last_arriver(g, counter(g, task.j, task.tx, task.ty), tid)) {
@@ -886,6 +900,7 @@ fn backward(
         gather_partials(g, part, m0, n0, tid);
     }
     store_tile(g, m0, n0, tid);
+    adam_after_dw(task.j, g, m0, n0, tid);
     if (u.col_on != 0u && task.j == u.col_j) {
         col_fold(g, n0, tid);
     }
@@ -930,6 +945,7 @@ fn dw_fold(gw: Gemm, m0: u32, tid: u32) {
     for (var n0 = 0u; n0 < gw.n; n0 += BN) {
         gemm(gw, m0, n0, 0u, gw.k, tid);
         store_tile(gw, m0, n0, tid);
+        adam_after_dw(u.dw_j, gw, m0, n0, tid);
     }
 }
 
@@ -941,6 +957,15 @@ fn col_fold(g: Gemm, n0: u32, tid: u32) {
     storageBarrier();
     for (var q = 0u; q < BN; q += 16u) {
         col_backward(p, n0 + q + tid % 16u, tid / 16u, tid % 16u);
+    }
+    if (u.ad_col != 0u) {
+        storageBarrier();
+        let c = n0 + tid;
+        if (tid < BN && c < g.n) {
+            adam_at(u.bias + c);
+            adam_at(u.gamma + c);
+            adam_at(u.beta + c);
+        }
     }
 }
 
@@ -964,4 +989,95 @@ fn cg_param(i: u32) -> f32 {
 
 fn cg_set_grad(i: u32, v: f32) {
     b3[i] = v;
+}
+
+// ---------------------------------------------------------------------------------------------------------------------
+// The GAN step's Adam in the backward's epilogues (u.ad_*, see the header).
+
+// Where the Adam counters start in b5: past the split-K counters of GEMMS x COUNTER_TILES tiles (mlp.rs).
+const ADAM_COUNTERS: u32 = 12288u;
+
+// Adam on parameter i: b1 params, b3 grads, b6 m, b7 v.
+fn adam_at(i: u32) {
+    let r = adam_update(b1[i], b3[i], bitcast<f32>(b6[i]), bitcast<f32>(b7[i]), u.ad_step, u.ad_bc2s, u.ad_w1,
+                        u.ad_w2, u.ad_b2, u.ad_eps);
+    b1[i] = r.x;
+    b6[i] = bitcast<u32>(r.y);
+    b7[i] = bitcast<u32>(r.z);
+}
+
+// Adam on the parameters of weight GEMM gw's output tile at (m0, n0): W[m, n] at gw.c_off + m * gw.c_rs + n, and the
+// bias db_off + m for the column of ones.
+fn adam_tile(gw: Gemm, m0: u32, n0: u32, tid: u32) {
+    for (var e = tid; e < BM * BN; e += 256u) {
+        let r = m0 + e / BN;
+        let c = n0 + e % BN;
+        if (r < gw.m && c < gw.n) {
+            if (gw.ones != 0u && c == gw.n - 1u) {
+                adam_at(gw.db_off + r);
+            } else {
+                adam_at(gw.c_off + r * gw.c_rs + c);
+            }
+        }
+    }
+}
+
+// 1 + the weight GEMM whose weights GEMM r reads as B (0: none).
+fn reads_of(r: u32) -> u32 {
+    return (u.ad_reads >> (4u * r)) & 15u;
+}
+
+// The arrivals at the Adam counter of weight GEMM j's tile (mi, nj): its own, and one per workgroup of each dx GEMM
+// that reads those weights (W rows mi * 64.. are that GEMM's K, W columns its n): its row tiles times the K slices
+// that overlap the tile's rows.
+fn adam_arrivals(j: u32, mi: u32, nj: u32) -> u32 {
+    var e = 1u;
+    for (var r = 0u; r < 3u; r++) {
+        let g = u.g[r];
+        let k0 = mi * BM;
+        if (reads_of(r) != j + 1u || nj * BN >= g.n || k0 >= g.k) {
+            continue;
+        }
+        let k1 = min(k0 + BM, g.k) - 1u;
+        e += ((g.m + BM - 1u) / BM) * (k1 / g.kc - k0 / g.kc + 1u);
+    }
+    return e;
+}
+
+// The Adam counter of weight GEMM j's (gw's) tile (mi, nj) in b5.
+fn adam_counter(gw: Gemm, j: u32, mi: u32, nj: u32) -> u32 {
+    return ADAM_COUNTERS + 3u * (mi * ((gw.n + BN - 1u) / BN) + nj) + j;
+}
+
+// After weight GEMM j (gw) stored its tile at (m0, n0): its Adam, at once (u.ad_direct) or by the last arriver
+// (u.ad_hs). Every thread, uniform control flow.
+fn adam_after_dw(j: u32, gw: Gemm, m0: u32, n0: u32, tid: u32) {
+    if (((u.ad_direct >> j) & 1u) != 0u) {
+        storageBarrier();
+        adam_tile(gw, m0, n0, tid);
+    } else if (((u.ad_hs >> j) & 1u) != 0u) {
+        let mi = m0 / BM;
+        let nj = n0 / BN;
+        if (last_of(adam_counter(gw, j, mi, nj), adam_arrivals(j, mi, nj), tid)) {
+            adam_tile(gw, m0, n0, tid);
+        }
+    }
+}
+
+// After GEMM r's K loop over [kb, ke) for its columns n0..n0 + 63 (its reads of B done): when B is the weights of a
+// weight GEMM j of this dispatch, one arrival at each of j's tiles it read, and the last to arrive updates the tile.
+// Every thread, uniform control flow.
+fn adam_after_read(r: u32, kb: u32, ke: u32, n0: u32, tid: u32) {
+    let f = reads_of(r);
+    if (f == 0u) {
+        return;
+    }
+    let j = f - 1u;
+    let gw = u.g[j];
+    let nj = n0 / BN;
+    for (var mi = kb / BM; mi * BM < ke; mi++) {
+        if (last_of(adam_counter(gw, j, mi, nj), adam_arrivals(j, mi, nj), tid)) {
+            adam_tile(gw, mi * BM, nj * BN, tid);
+        }
+    }
 }
