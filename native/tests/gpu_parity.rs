@@ -385,26 +385,7 @@ fn noise_hash_bit_identical_and_normals_close() {
 
 /// The seed's full-size networks (gan.py's G and D at 28x28), for the benchmarks.
 fn seed_gan() -> (Spec, Spec) {
-    let bn = Some(Bn {
-        eps: 0.8,
-        momentum: 0.1,
-    });
-    let lr = Act::LeakyRelu(0.2);
-    let gs = Spec::new(
-        100,
-        &[
-            (128, None, lr),
-            (256, bn, lr),
-            (512, bn, lr),
-            (1024, bn, lr),
-            (784, None, Act::Tanh),
-        ],
-    );
-    let ds = Spec::new(
-        784,
-        &[(512, None, lr), (256, None, lr), (1, None, Act::Sigmoid)],
-    );
-    (gs, ds)
+    Spec::seed_pair()
 }
 
 /// `count` synthetic 28x28 images (a fixed integer hash of the pixel index), for the benchmarks.

@@ -177,6 +177,31 @@ impl Spec {
         p
     }
 
+    /// The seed's generator and discriminator (PyTorch-GAN's `gan.py` at 28x28, latent 100), for the profiles and
+    /// benchmarks of the native crate (the TypeScript side builds its own from src/model/spec.ts).
+    pub fn seed_pair() -> (Spec, Spec) {
+        let bn = Some(Bn {
+            eps: 0.8,
+            momentum: 0.1,
+        });
+        let lr = Act::LeakyRelu(0.2);
+        let g = Spec::new(
+            100,
+            &[
+                (128, None, lr),
+                (256, bn, lr),
+                (512, bn, lr),
+                (1024, bn, lr),
+                (784, None, Act::Tanh),
+            ],
+        );
+        let d = Spec::new(
+            784,
+            &[(512, None, lr), (256, None, lr), (1, None, Act::Sigmoid)],
+        );
+        (g, d)
+    }
+
     /// Builds the layout from sizes (used by the parser and by tests).
     pub fn new(input: usize, blocks: &[(usize, Option<Bn>, Act)]) -> Spec {
         let mut layers = Vec::with_capacity(blocks.len());

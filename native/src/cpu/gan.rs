@@ -247,3 +247,132 @@ fn diverged(step: u64, net: &str) -> Error {
         format!("a {net} parameter became NaN or infinite after its Adam update"),
     )
 }
+
+#[cfg(test)]
+mod profile {
+    //! `cargo test --release --lib -- --ignored --nocapture profile_cpu_seed_parts`: the wall time of each part of the
+    //! seed's CPU step at batch 64, on 1 and 2 threads (means over the steps after a warm-up), with each part's
+    //! GFLOP/s (multiply-adds x 2) and its share of the step; then the second thread's gain per part.
+    use super::*;
+    use crate::core::Spec;
+    use std::time::{Duration, Instant};
+
+    const PARTS: [&str; 7] = [
+        "G forward (64 rows)",
+        "D forward (128 rows)",
+        "D backward, input gradients (64 rows)",
+        "G backward, weight and input gradients",
+        "Adam G",
+        "D backward, weight gradients (128 rows)",
+        "Adam D",
+    ];
+
+    /// Mean time per step of each part of `steps` seed steps on `threads` threads, after 5 warm-up steps.
+    fn time_parts(threads: usize, steps: usize) -> [Duration; 7] {
+        let (gs, ds) = Spec::seed_pair();
+        let adam = AdamConfig {
+            lr: 2e-4,
+            b1: 0.5,
+            b2: 0.999,
+            eps: 1e-8,
+        };
+        let rows = 64;
+        let mut g = CpuMlp::new(gs.clone(), threads);
+        let mut d = CpuMlp::new(ds.clone(), threads);
+        g.params_mut().copy_from_slice(&gs.init_params(1, 0));
+        d.params_mut().copy_from_slice(&ds.init_params(1, 1));
+        let mut z = vec![0f32; rows * gs.input];
+        let real: Vec<f32> = (0..rows * ds.input)
+            .map(|i| (i * 7 % 255) as f32 / 127.5 - 1.0)
+            .collect();
+        let (mut p, mut dg, mut dd) =
+            (vec![0f32; 2 * rows], vec![0f32; rows], vec![0f32; 2 * rows]);
+        let mut total = [Duration::ZERO; 7];
+        for step in 0..steps + 5 {
+            rng::fill_normal(&mut z, 1, rng::DOMAIN_NOISE, step as u32);
+            let mut t = [Instant::now(); 8];
+            transpose(g.input_mut(rows), &z, rows, gs.input);
+            g.forward_in_place(rows, true);
+            t[1] = Instant::now();
+            d_input_fake_real(
+                d.input_mut(2 * rows),
+                g.output_fm(),
+                &Real::Given(&real),
+                rows,
+            );
+            d.forward_in_place(2 * rows, true);
+            p.copy_from_slice(d.output_fm());
+            GanLoss::Bce.eval(&p, &mut dg, &mut dd);
+            t[2] = Instant::now();
+            d.dout_mut(rows).copy_from_slice(&dg);
+            let dfake = d.backward_rows(rows, false, true).unwrap().unwrap();
+            g.dout_mut(rows).copy_from_slice(dfake);
+            t[3] = Instant::now();
+            g.backward_rows(rows, true, false).unwrap();
+            t[4] = Instant::now();
+            assert!(g.adam_step(adam));
+            t[5] = Instant::now();
+            d.dout_mut(2 * rows).copy_from_slice(&dd);
+            d.backward_rows(2 * rows, true, false).unwrap();
+            t[6] = Instant::now();
+            assert!(d.adam_step(adam));
+            t[7] = Instant::now();
+            if step >= 5 {
+                for k in 0..7 {
+                    total[k] += t[k + 1] - t[k];
+                }
+            }
+        }
+        total.map(|x| x / steps as u32)
+    }
+
+    #[test]
+    #[ignore]
+    fn profile_cpu_seed_parts() {
+        let (gs, ds) = Spec::seed_pair();
+        let macs = |s: &Spec| s.layers.iter().map(|l| l.inp * l.out).sum::<usize>() as f64;
+        let (mg, md) = (macs(&gs), macs(&ds));
+        // multiply-adds per part at batch 64: G forward; D forward over 128; D's dx over 64 (block 0's included, the
+        // top's is k = 1); G's dW and dx (no dx for block 0); Adam; D's dW over 128; Adam
+        let g_dx = mg - (gs.layers[0].inp * gs.layers[0].out) as f64;
+        let flops = [
+            64.0 * mg,
+            128.0 * md,
+            64.0 * md,
+            64.0 * (mg + g_dx),
+            0.0,
+            128.0 * md,
+            0.0,
+        ]
+        .map(|m| 2.0 * m);
+        let steps = 100;
+        let mut by_threads = Vec::new();
+        for threads in [1, 2] {
+            let parts = time_parts(threads, steps);
+            let step: Duration = parts.iter().sum();
+            println!(
+                "{threads} thread(s), batch 64, {steps} steps: {:.3} ms/step",
+                step.as_secs_f64() * 1e3
+            );
+            for (k, name) in PARTS.iter().enumerate() {
+                let s = parts[k].as_secs_f64();
+                let rate = if flops[k] > 0.0 {
+                    format!("{:7.1} GFLOP/s", flops[k] / s / 1e9)
+                } else {
+                    String::new()
+                };
+                println!(
+                    "  {name:42} {:7.3} ms  {:5.1}%  {rate}",
+                    s * 1e3,
+                    100.0 * s / step.as_secs_f64()
+                );
+            }
+            by_threads.push(parts);
+        }
+        println!("second thread's gain (1-thread time / 2-thread time):");
+        for (k, name) in PARTS.iter().enumerate() {
+            let gain = by_threads[0][k].as_secs_f64() / by_threads[1][k].as_secs_f64();
+            println!("  {name:42} {gain:.2}x");
+        }
+    }
+}

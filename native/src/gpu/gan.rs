@@ -485,32 +485,14 @@ mod profile {
     //! `cargo test --release --lib -- --ignored --nocapture profile_seed_parts`: wall time of each part of the seed's
     //! step, each recorded `N` times into one submission (recording and GPU time separately).
     use super::*;
-    use crate::core::{Act, AdamConfig, Bn, Gan, Spec};
+    use crate::core::{AdamConfig, Gan, Spec};
     use crate::gpu::mlp::GpuMlp;
     use crate::gpu::passes::InputGrad;
     use std::time::Instant;
 
     /// The seed's G and D at batch 64 on `dev`, warmed up by two steps over synthetic data.
     fn seed_run(dev: &Arc<GpuDevice>, adam: AdamConfig) -> (GpuMlp, GpuMlp, GpuGan) {
-        let bn = Some(Bn {
-            eps: 0.8,
-            momentum: 0.1,
-        });
-        let lr = Act::LeakyRelu(0.2);
-        let gs = Spec::new(
-            100,
-            &[
-                (128, None, lr),
-                (256, bn, lr),
-                (512, bn, lr),
-                (1024, bn, lr),
-                (784, None, Act::Tanh),
-            ],
-        );
-        let ds = Spec::new(
-            784,
-            &[(512, None, lr), (256, None, lr), (1, None, Act::Sigmoid)],
-        );
+        let (gs, ds) = Spec::seed_pair();
         let cfg = GanConfig::seed(64, adam, 1);
         let mut g = GpuMlp::new(gs, dev.clone()).unwrap();
         let mut d = GpuMlp::new(ds, dev.clone()).unwrap();
