@@ -758,7 +758,11 @@ impl GpuMlp {
             // Block i's weights: read by its dx GEMM (right after the weight GEMM), or by nothing here. The folded
             // weight GEMM of block i - 1 and the folded column pass: nothing here reads their parameters.
             let reader = weight_grads.is_some() && dx.is_some();
-            adam_masks(&mut u, &gs[..n], if reader { &[(1, 0)] } else { &[] });
+            adam_masks(
+                &mut u,
+                &gs[..n],
+                if reader { &DX_READ_DW[..1] } else { &[] },
+            );
             u.ad_col = u.col_on;
         }
         self.dispatch_backward(b, u, &gs[..n], dx.map_or(self.work(), |d| d.0 .0))
@@ -901,7 +905,7 @@ impl GpuMlp {
                 self.generate_below_top(&mut u, &mut gs[..n]);
             }
             // The dx GEMMs (1..n) read block i's weights, whose dW is GEMM 0.
-            let reads: Vec<(usize, usize)> = (1..n).map(|r| (r, 0)).collect();
+            let reads = &DX_READ_DW[..n - 1];
             if i == 0 {
                 if let Some(t) = top_dw.take() {
                     gs[n] = t;
@@ -910,7 +914,7 @@ impl GpuMlp {
             }
             if let Some(a) = adam {
                 set_adam(&mut u, &a);
-                adam_masks(&mut u, &gs[..n], &reads);
+                adam_masks(&mut u, &gs[..n], reads);
             }
             self.dispatch_backward(b, u, &gs[..n], dx_to)?;
             (gc, dc) = (g_next, d_next);
@@ -1153,6 +1157,9 @@ impl GpuMlp {
         Ok(())
     }
 }
+
+/// (reader, weight GEMM) pairs of a paired-backward dispatch: its dx GEMMs 1 and 2 read the weights of its dW, GEMM 0.
+const DX_READ_DW: [(usize, usize); 2] = [(1, 0), (2, 0)];
 
 /// Output tiles of the weight GEMM of a block `inp -> out` (its bias column included).
 fn weight_tiles(out: usize, inp: usize) -> usize {
