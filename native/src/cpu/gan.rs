@@ -251,60 +251,83 @@ fn diverged(step: u64, net: &str) -> Error {
 #[cfg(test)]
 mod profile {
     //! `cargo test --release --lib -- --ignored --nocapture profile_cpu_seed_parts`: the wall time of each part of the
-    //! seed's CPU step at batch 64, on 1 and 2 threads (means over the steps after a warm-up), with each part's
-    //! GFLOP/s (multiply-adds x 2) and its share of the step; then the second thread's gain per part.
+    //! seed's CPU step at batch 64 (or `GAN_PROFILE_BATCH`), on 1 and 2 threads (means over the steps after a warm-up),
+    //! with each part's GFLOP/s (multiply-adds x 2) and its share of the step; then the second thread's gain per part.
     use super::*;
     use crate::core::Spec;
     use std::time::{Duration, Instant};
 
+    /// The parts of a step, the batch being `b` rows (D's forward and weight gradients run over `[fake; real]`).
     const PARTS: [&str; 7] = [
-        "G forward (64 rows)",
-        "D forward (128 rows)",
-        "D backward, input gradients (64 rows)",
+        "G forward (b rows)",
+        "D forward (2b rows)",
+        "D backward, input gradients (b rows)",
         "G backward, weight and input gradients",
         "Adam G",
-        "D backward, weight gradients (128 rows)",
+        "D backward, weight gradients (2b rows)",
         "Adam D",
     ];
 
-    /// Mean time per step of each part of `steps` seed steps on `threads` threads, after 5 warm-up steps.
-    fn time_parts(threads: usize, steps: usize) -> [Duration; 7] {
-        let (gs, ds) = Spec::seed_pair();
-        let adam = AdamConfig {
-            lr: 2e-4,
-            b1: 0.5,
-            b2: 0.999,
-            eps: 1e-8,
-        };
-        let rows = 64;
-        let mut g = CpuMlp::new(gs.clone(), threads);
-        let mut d = CpuMlp::new(ds.clone(), threads);
-        g.params_mut().copy_from_slice(&gs.init_params(1, 0));
-        d.params_mut().copy_from_slice(&ds.init_params(1, 1));
-        let mut z = vec![0f32; rows * gs.input];
-        let real: Vec<f32> = (0..rows * ds.input)
-            .map(|i| (i * 7 % 255) as f32 / 127.5 - 1.0)
-            .collect();
-        let (mut p, mut dg, mut dd) =
-            (vec![0f32; 2 * rows], vec![0f32; rows], vec![0f32; 2 * rows]);
-        let mut total = [Duration::ZERO; 7];
-        for step in 0..steps + 5 {
-            rng::fill_normal(&mut z, 1, rng::DOMAIN_NOISE, step as u32);
+    /// The seed's CPU step, as `run_step` runs it, over fixed data: `step` runs one and returns the instants between
+    /// its parts.
+    struct SeedRun {
+        g: CpuMlp,
+        d: CpuMlp,
+        z: Vec<f32>,
+        real: Vec<f32>,
+        losses: [Vec<f32>; 3],
+        rows: usize,
+        steps: u32,
+    }
+
+    impl SeedRun {
+        fn new(threads: usize, rows: usize) -> SeedRun {
+            let (gs, ds) = Spec::seed_pair();
+            let mut g = CpuMlp::new(gs.clone(), threads);
+            let mut d = CpuMlp::new(ds.clone(), threads);
+            g.params_mut().copy_from_slice(&gs.init_params(1, 0));
+            d.params_mut().copy_from_slice(&ds.init_params(1, 1));
+            let real = (0..rows * ds.input)
+                .map(|i| (i * 7 % 255) as f32 / 127.5 - 1.0)
+                .collect();
+            SeedRun {
+                z: vec![0f32; rows * gs.input],
+                real,
+                losses: [vec![0f32; 2 * rows], vec![0f32; rows], vec![0f32; 2 * rows]],
+                g,
+                d,
+                rows,
+                steps: 0,
+            }
+        }
+
+        fn step(&mut self) -> [Instant; 8] {
+            let adam = AdamConfig {
+                lr: 2e-4,
+                b1: 0.5,
+                b2: 0.999,
+                eps: 1e-8,
+            };
+            let (rows, (g, d)) = (self.rows, (&mut self.g, &mut self.d));
+            let [p, dg, dd] = &mut self.losses;
+            rng::fill_normal(&mut self.z, 1, rng::DOMAIN_NOISE, self.steps);
+            self.steps += 1;
             let mut t = [Instant::now(); 8];
-            transpose(g.input_mut(rows), &z, rows, gs.input);
+            let input = g.spec.input;
+            transpose(g.input_mut(rows), &self.z, rows, input);
             g.forward_in_place(rows, true);
             t[1] = Instant::now();
             d_input_fake_real(
                 d.input_mut(2 * rows),
                 g.output_fm(),
-                &Real::Given(&real),
+                &Real::Given(&self.real),
                 rows,
             );
             d.forward_in_place(2 * rows, true);
             p.copy_from_slice(d.output_fm());
-            GanLoss::Bce.eval(&p, &mut dg, &mut dd);
+            GanLoss::Bce.eval(p, dg, dd);
             t[2] = Instant::now();
-            d.dout_mut(rows).copy_from_slice(&dg);
+            d.dout_mut(rows).copy_from_slice(dg);
             let dfake = d.backward_rows(rows, false, true).unwrap().unwrap();
             g.dout_mut(rows).copy_from_slice(dfake);
             t[3] = Instant::now();
@@ -312,18 +335,161 @@ mod profile {
             t[4] = Instant::now();
             assert!(g.adam_step(adam));
             t[5] = Instant::now();
-            d.dout_mut(2 * rows).copy_from_slice(&dd);
+            d.dout_mut(2 * rows).copy_from_slice(dd);
             d.backward_rows(2 * rows, true, false).unwrap();
             t[6] = Instant::now();
             assert!(d.adam_step(adam));
             t[7] = Instant::now();
-            if step >= 5 {
-                for k in 0..7 {
-                    total[k] += t[k + 1] - t[k];
+            t
+        }
+    }
+
+    /// A pool of `threads` workers, as `Context` makes one: the library runs every CPU call inside its pool, so a step
+    /// timed from outside one would also time rayon's hand-off from a foreign thread to the pool and back.
+    fn pool(threads: usize) -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+    }
+
+    /// Mean time per step of each part of `steps` seed steps of `rows` images on `threads` threads, after 5 warm-up
+    /// steps.
+    fn time_parts(threads: usize, steps: usize, rows: usize) -> [Duration; 7] {
+        let mut run = SeedRun::new(threads, rows);
+        let mut total = [Duration::ZERO; 7];
+        pool(threads).install(|| {
+            for step in 0..steps + 5 {
+                let t = run.step();
+                if step >= 5 {
+                    for k in 0..7 {
+                        total[k] += t[k + 1] - t[k];
+                    }
                 }
             }
-        }
+        });
         total.map(|x| x / steps as u32)
+    }
+
+    /// `cargo test --release --lib -- --ignored --nocapture profile_second_core`: what the second thread is worth to
+    /// the seed's step at batch 64 (or `GAN_PROFILE_BATCH`), in one process: blocks of 16 steps (one call's worth, the
+    /// trainer's default) alternate between a model on 1 thread and one on 2, each in its own pool, so that the
+    /// machine's phases fall on both alike; then the p10 and median step of each and their ratios.
+    #[test]
+    #[ignore]
+    fn profile_second_core() {
+        let rows: usize =
+            std::env::var("GAN_PROFILE_BATCH").map_or(64, |b| b.parse().expect("a batch"));
+        let (per, blocks) = ((16 * 64 / rows).max(1), 40);
+        let mut arms = [1, 2].map(|t| (pool(t), SeedRun::new(t, rows), Vec::new()));
+        for block in 0..2 * (blocks + 1) {
+            let (pool, run, times) = &mut arms[block % 2];
+            let ms: Vec<f64> = pool.install(|| {
+                (0..per)
+                    .map(|_| {
+                        let t = run.step();
+                        (t[7] - t[0]).as_secs_f64() * 1e3
+                    })
+                    .collect()
+            });
+            if block >= 2 {
+                times.extend(ms);
+            }
+        }
+        let stats = arms.map(|(_, _, mut t): (_, _, Vec<f64>)| {
+            t.sort_by(f64::total_cmp);
+            let at = |q: f64| t[((t.len() - 1) as f64 * q) as usize];
+            (at(0.1), at(0.5), t.len())
+        });
+        for (threads, (p10, median, n)) in [1, 2].iter().zip(stats) {
+            println!("batch {rows}, {threads} thread(s): p10 {p10:.3} ms, median {median:.3} ms ({n} steps)");
+        }
+        println!(
+            "second thread: {:.2}x (p10), {:.2}x (median)",
+            stats[0].0 / stats[1].0,
+            stats[0].1 / stats[1].1
+        );
+    }
+
+    /// `cargo test --release --lib -- --ignored --nocapture profile_gemms_in_the_step`: each GEMM of the seed's step
+    /// at batch 64 (or `GAN_PROFILE_BATCH`) on 2 threads, as the step makes it (`gemm::trace`), against the same call
+    /// repeated on its own with operands of the same shapes and strides (hot in cache), in turns of 8 steps and 8
+    /// repeats of each call; then the totals. Where the step loses against its own GEMMs in isolation.
+    #[test]
+    #[ignore]
+    fn profile_gemms_in_the_step() {
+        use crate::cpu::gemm::{trace, Gemm, View};
+        use std::collections::BTreeMap;
+        let rows: usize =
+            std::env::var("GAN_PROFILE_BATCH").map_or(64, |b| b.parse().expect("a batch"));
+        let threads = 2;
+        let mut run = SeedRun::new(threads, rows);
+        type Key = ((usize, usize, usize), (usize, usize), (usize, usize), bool);
+        // per call of a step, in order: (in the step: products, epilogue, calls; alone: products, calls)
+        let mut seen: BTreeMap<(usize, Key), [f64; 5]> = BTreeMap::new();
+        pool(threads).install(|| {
+            for _ in 0..5 {
+                run.step();
+            }
+            for _turn in 0..6 {
+                trace::start();
+                for _ in 0..8 {
+                    run.step();
+                }
+                let calls = trace::take();
+                let per_step = calls.len() / 8;
+                for (i, c) in calls.iter().enumerate() {
+                    let e = seen
+                        .entry((i % per_step, (c.mnk, c.a, c.b, c.acc)))
+                        .or_default();
+                    e[0] += c.products.as_secs_f64();
+                    e[1] += c.epilogue.as_secs_f64();
+                    e[2] += 1.0;
+                }
+                for ((_, ((m, n, k), a, b, acc)), e) in seen.iter_mut() {
+                    let fill = |len: usize| -> Vec<f32> {
+                        (0..len).map(|i| (i % 13) as f32 * 0.01 - 0.06).collect()
+                    };
+                    let (ad, bd) = (
+                        fill((m - 1) * a.0 + (k - 1) * a.1 + 1),
+                        fill((k - 1) * b.0 + (n - 1) * b.1 + 1),
+                    );
+                    let mut c = fill(m * n);
+                    let g = Gemm {
+                        m: *m,
+                        n: *n,
+                        k: *k,
+                        a: View::new(&ad, a.0, a.1),
+                        b: View::new(&bd, b.0, b.1),
+                        threads,
+                    };
+                    g.run(*acc, &mut c, *m, None);
+                    for _ in 0..8 {
+                        let t = Instant::now();
+                        g.run(*acc, &mut c, *m, None);
+                        e[3] += t.elapsed().as_secs_f64();
+                        e[4] += 1.0;
+                    }
+                }
+            }
+        });
+        let (mut step, mut epi, mut alone) = (0.0, 0.0, 0.0);
+        println!("batch {rows}, {threads} threads: per step, ms (the step's products / their epilogue / the same call alone)");
+        for ((i, ((m, n, k), a, b, _)), e) in &seen {
+            let (p, ep, al) = (e[0] / e[2] * 1e3, e[1] / e[2] * 1e3, e[3] / e[4] * 1e3);
+            step += p;
+            epi += ep;
+            alone += al;
+            println!(
+                "  {i:2} m {m:5} n {n:5} k {k:5} a {a:?} b {b:?}: {p:7.3} / {ep:6.3} / {al:7.3}  ({:.2}x, {:.1} GFLOP/s in the step)",
+                p / al,
+                2.0 * (m * n * k) as f64 / (p * 1e-3) / 1e9
+            );
+        }
+        println!(
+            "  all: {step:.3} / {epi:.3} / {alone:.3} ms ({:.2}x)",
+            step / alone
+        );
     }
 
     #[test]
@@ -332,26 +498,29 @@ mod profile {
         let (gs, ds) = Spec::seed_pair();
         let macs = |s: &Spec| s.layers.iter().map(|l| l.inp * l.out).sum::<usize>() as f64;
         let (mg, md) = (macs(&gs), macs(&ds));
-        // multiply-adds per part at batch 64: G forward; D forward over 128; D's dx over 64 (block 0's included, the
-        // top's is k = 1); G's dW and dx (no dx for block 0); Adam; D's dW over 128; Adam
+        let rows: usize =
+            std::env::var("GAN_PROFILE_BATCH").map_or(64, |b| b.parse().expect("a batch"));
+        // multiply-adds per part at batch b: G forward; D forward over 2b; D's dx over b (block 0's included, the
+        // top's is k = 1); G's dW and dx (no dx for block 0); Adam; D's dW over 2b; Adam
         let g_dx = mg - (gs.layers[0].inp * gs.layers[0].out) as f64;
+        let b = rows as f64;
         let flops = [
-            64.0 * mg,
-            128.0 * md,
-            64.0 * md,
-            64.0 * (mg + g_dx),
+            b * mg,
+            2.0 * b * md,
+            b * md,
+            b * (mg + g_dx),
             0.0,
-            128.0 * md,
+            2.0 * b * md,
             0.0,
         ]
         .map(|m| 2.0 * m);
-        let steps = 100;
+        let steps = (6400 / rows).max(10);
         let mut by_threads = Vec::new();
         for threads in [1, 2] {
-            let parts = time_parts(threads, steps);
+            let parts = time_parts(threads, steps, rows);
             let step: Duration = parts.iter().sum();
             println!(
-                "{threads} thread(s), batch 64, {steps} steps: {:.3} ms/step",
+                "{threads} thread(s), batch {rows}, {steps} steps: {:.3} ms/step",
                 step.as_secs_f64() * 1e3
             );
             for (k, name) in PARTS.iter().enumerate() {

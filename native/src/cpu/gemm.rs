@@ -81,6 +81,8 @@ impl Gemm<'_> {
     /// g.run(false, &mut y, rows, None);
     /// ```
     pub fn run(&self, acc: bool, c: &mut [f32], ldc: usize, epilogue: Option<Epilogue>) {
+        #[cfg(test)]
+        trace::BEGAN.with(|b| b.set(std::time::Instant::now()));
         let (m, n, k) = (self.m, self.n, self.k);
         if m == 0 || n == 0 {
             return;
@@ -103,9 +105,13 @@ impl Gemm<'_> {
             Engine::Gemm => self.crate_gemm(acc, c, ldc),
             Engine::Faer => self.faer_gemm(acc, c, ldc),
         }
+        #[cfg(test)]
+        let products = trace::now();
         if let Some(f) = epilogue {
             columns_apply(c, ldc, m, n, self.threads, f);
         }
+        #[cfg(test)]
+        trace::record(self, acc, products);
     }
 
     /// `run` through our microkernel `kernel`. An A that is not column-major is transposed first into this
@@ -722,6 +728,65 @@ mod x86 {
             };
         }
         each_col!(6, store);
+    }
+}
+
+/// The crates' calls as the step makes them, for the profile (`cpu/gan.rs`, `profile_gemms_in_the_step`): with
+/// [`trace::start`], each `Gemm::run` through a crate records its shape, its operands' strides and the time its
+/// products and its epilogue took.
+#[cfg(test)]
+pub mod trace {
+    use super::Gemm;
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    /// One call: `(m, n, k)`, A's and B's `(rs, cs)`, whether it accumulates, its products' and its epilogue's time.
+    #[derive(Clone, Copy, Debug)]
+    pub struct Call {
+        pub mnk: (usize, usize, usize),
+        pub a: (usize, usize),
+        pub b: (usize, usize),
+        pub acc: bool,
+        pub products: Duration,
+        pub epilogue: Duration,
+    }
+
+    static CALLS: Mutex<Option<(Instant, Vec<Call>)>> = Mutex::new(None);
+
+    /// Starts recording (dropping what was recorded).
+    pub fn start() {
+        *CALLS.lock().unwrap() = Some((Instant::now(), Vec::new()));
+    }
+
+    /// Stops recording and returns the calls since `start`.
+    pub fn take() -> Vec<Call> {
+        CALLS.lock().unwrap().take().map_or(Vec::new(), |(_, c)| c)
+    }
+
+    /// When the products ended (the start of the epilogue).
+    pub(super) fn now() -> Instant {
+        Instant::now()
+    }
+
+    /// Records a call through a crate whose products ended at `products`.
+    pub(super) fn record(g: &Gemm, acc: bool, products: Instant) {
+        let end = Instant::now();
+        if let Some((_, calls)) = CALLS.lock().unwrap().as_mut() {
+            let began = BEGAN.with(|b| b.get());
+            calls.push(Call {
+                mnk: (g.m, g.n, g.k),
+                a: (g.a.rs, g.a.cs),
+                b: (g.b.rs, g.b.cs),
+                acc,
+                products: products.saturating_duration_since(began),
+                epilogue: end - products,
+            });
+        }
+    }
+
+    thread_local! {
+        /// When this thread's current `Gemm::run` began.
+        pub(super) static BEGAN: std::cell::Cell<Instant> = std::cell::Cell::new(Instant::now());
     }
 }
 
