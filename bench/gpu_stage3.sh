@@ -45,21 +45,24 @@ echo "== 2. the wgpu probe"
 timeout 90 "$bin/wgpu_probe" --chain 4000 --iters 4000 2>&1 | tee "$out/probe.jsonl" | tail -n 20
 
 echo "== 3. the seed step, before (8283be7) and after (this checkout), alternating"
-step() { # label, library, args...
-  local label=$1 lib=$2
-  shift 2
+step() { # label, library, folds (1 on, 0 off), args...
+  local label=$1 lib=$2 folds=$3
+  shift 3
   local line
-  line=$(GAN_NATIVE_LIB="$lib" timeout 60 $DENO run -A bench/step_bench.ts --backend gpu "$@" 2>&1 | tee -a "$out/bench.log" |
+  line=$(GAN_GPU_FOLDS="$folds" GAN_NATIVE_LIB="$lib" timeout "$tmo" $DENO run -A bench/step_bench.ts --backend gpu "$@" 2>&1 | tee -a "$out/bench.log" |
     grep -E '^(ms/step|dispatches per step)' | tr '\n' ' ')
   echo "$label | $line" | tee -a "$out/summary.txt"
 }
-if [ "$smoke" = 1 ]; then small=(--steps 20 --per-call 20) large=(--batch 128 --steps 9 --per-call 9); else
-  small=(--steps 1280 --per-call 64) large=(--batch 1024 --steps 180 --per-call 9); fi
-for round in 1 2 3; do
-  step "round $round before b64  " "$bin/libgan_native_before.so" --batch 64 "${small[@]}"
-  step "round $round after  b64  " "$GAN_NATIVE_LIB" --batch 64 "${small[@]}"
-  step "round $round before large" "$bin/libgan_native_before.so" "${large[@]}"
-  step "round $round after  large" "$GAN_NATIVE_LIB" "${large[@]}"
+# lavapipe takes seconds per step (and most of a minute to build the pipelines), a GPU milliseconds.
+if [ "$smoke" = 1 ]; then small=(--steps 4 --per-call 4) large=(--batch 128 --steps 2 --per-call 2) tmo=300 rounds=1; else
+  small=(--steps 1280 --per-call 64) large=(--batch 1024 --steps 180 --per-call 9) tmo=60 rounds=3; fi
+for round in $(seq "$rounds"); do
+  step "round $round before     b64  " "$bin/libgan_native_before.so" 1 --batch 64 "${small[@]}"
+  step "round $round folds off b64  " "$GAN_NATIVE_LIB" 0 --batch 64 "${small[@]}"
+  step "round $round after     b64  " "$GAN_NATIVE_LIB" 1 --batch 64 "${small[@]}"
+  step "round $round before     large" "$bin/libgan_native_before.so" 1 "${large[@]}"
+  step "round $round folds off large" "$GAN_NATIVE_LIB" 0 "${large[@]}"
+  step "round $round after     large" "$GAN_NATIVE_LIB" 1 "${large[@]}"
 done
 
 echo "== 4. PyTorch on CUDA, preloaded (same data: bench/.data)"
