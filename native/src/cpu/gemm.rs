@@ -751,16 +751,17 @@ pub mod trace {
         pub epilogue: Duration,
     }
 
-    static CALLS: Mutex<Option<(Instant, Vec<Call>)>> = Mutex::new(None);
+    /// The calls recorded since `start` (None: not recording).
+    static CALLS: Mutex<Option<Vec<Call>>> = Mutex::new(None);
 
     /// Starts recording (dropping what was recorded).
     pub fn start() {
-        *CALLS.lock().unwrap() = Some((Instant::now(), Vec::new()));
+        *CALLS.lock().unwrap() = Some(Vec::new());
     }
 
     /// Stops recording and returns the calls since `start`.
     pub fn take() -> Vec<Call> {
-        CALLS.lock().unwrap().take().map_or(Vec::new(), |(_, c)| c)
+        CALLS.lock().unwrap().take().unwrap_or_default()
     }
 
     /// When the products ended (the start of the epilogue).
@@ -771,7 +772,7 @@ pub mod trace {
     /// Records a call through a crate whose products ended at `products`.
     pub(super) fn record(g: &Gemm, acc: bool, products: Instant) {
         let end = Instant::now();
-        if let Some((_, calls)) = CALLS.lock().unwrap().as_mut() {
+        if let Some(calls) = CALLS.lock().unwrap().as_mut() {
             let began = BEGAN.with(|b| b.get());
             calls.push(Call {
                 mnk: (g.m, g.n, g.k),
